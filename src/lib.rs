@@ -1,0 +1,3 @@
+//! acd: a SIP contact-center ACD with context-aware routing. See DESIGN.md for the map.
+
+pub mod sip;

@@ -1,0 +1,339 @@
+//! The SIP endpoint: bytes in, bytes and events out. It parses, answers what needs no call logic
+//! (stateless errors, OPTIONS, REGISTER with digest, CANCEL matching, 4xx for unsupported
+//! extensions, media types and schemes) and hands everything about calls to the call layer as
+//! [`EndpointEvent`]s. Sans-IO: `handle_*` take `now`, `poll_*` drain outputs.
+
+use super::auth::{AuthError, Authenticator, Credentials};
+use super::header::HeaderName;
+use super::msg::{parse, Limits, Message, Request, Response};
+use super::registrar::{Reachability, Registrar, RegistrarConfig};
+use super::transaction::{Incoming, Peer, State, TimerConfig, Transmit, TransactionLayer, TxEvent, TxKey};
+use super::uri::Scheme;
+use super::via::Method;
+use super::dialog::random_token;
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+use tracing::debug;
+
+/// Methods we implement, for Allow.
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDATE";
+/// Extensions we understand in Require.
+pub const SUPPORTED: &[&str] = &[];
+
+/// What the call layer must act on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EndpointEvent {
+    /// INVITE (initial or re-INVITE), BYE, INFO or UPDATE in a new server transaction.
+    Request { key: TxKey, request: Request, from: Peer },
+    /// The caller cancelled the pending INVITE `invite`; 487 is the TU's to send.
+    Cancel { invite: TxKey },
+    /// ACK for a 2xx.
+    Ack { request: Request, from: Peer },
+    Response { key: TxKey, response: Response },
+    /// No answer at all to one of our requests (treat as 408).
+    Timeout { key: TxKey },
+    /// A 2xx we sent was never acknowledged.
+    AckTimeout { call_id: String },
+    /// An agent's reachability changed.
+    Reachability(Reachability),
+}
+
+/// Endpoint settings.
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    pub timers: TimerConfig,
+    pub limits: Limits,
+    pub registrar: RegistrarConfig,
+    pub realm: String,
+    pub algorithms: Vec<super::auth::Algorithm>,
+    pub nonce_key: Vec<u8>,
+    pub nonce_ttl_s: u64,
+    pub server_name: String,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            timers: TimerConfig::default(),
+            limits: Limits::default(),
+            registrar: RegistrarConfig::default(),
+            realm: "acd".into(),
+            algorithms: vec![super::auth::Algorithm::Sha256, super::auth::Algorithm::Md5],
+            nonce_key: random_token().into_bytes(),
+            nonce_ttl_s: 300,
+            server_name: "acd".into(),
+        }
+    }
+}
+
+/// Counters for the status page and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EndpointStats {
+    pub received: u64,
+    pub rejected: u64,
+    pub dropped: u64,
+    pub registers_ok: u64,
+    pub auth_failures: u64,
+}
+
+pub struct Endpoint {
+    cfg: EndpointConfig,
+    pub tx: TransactionLayer,
+    pub registrar: Registrar,
+    auth: Authenticator,
+    credentials: HashMap<String, Credentials>,
+    epoch: Instant,
+    epoch_unix: u64,
+    events: VecDeque<EndpointEvent>,
+    pub stats: EndpointStats,
+}
+
+impl Endpoint {
+    /// `now`/`unix_now` anchor the nonce clock; both come from the driver.
+    pub fn new(cfg: EndpointConfig, now: Instant, unix_now: u64) -> Endpoint {
+        Endpoint {
+            tx: TransactionLayer::new(cfg.timers),
+            registrar: Registrar::new(cfg.registrar),
+            auth: Authenticator::new(&cfg.realm, cfg.algorithms.clone(), cfg.nonce_key.clone(), cfg.nonce_ttl_s),
+            credentials: HashMap::new(),
+            epoch: now,
+            epoch_unix: unix_now,
+            events: VecDeque::new(),
+            stats: EndpointStats::default(),
+            cfg,
+        }
+    }
+
+    pub fn realm(&self) -> &str {
+        &self.cfg.realm
+    }
+
+    /// Replaces the agent credential directory (loaded from the database off the call path).
+    pub fn set_credentials(&mut self, creds: HashMap<String, Credentials>) {
+        self.credentials = creds;
+    }
+
+    fn unix_secs(&self, now: Instant) -> u64 {
+        self.epoch_unix + now.saturating_duration_since(self.epoch).as_secs()
+    }
+
+    /// Feeds one datagram or one framed stream message.
+    pub fn handle_input(&mut self, now: Instant, from: Peer, data: &[u8]) {
+        self.stats.received += 1;
+        let msg = match parse(data, from.transport.reliable(), &self.cfg.limits) {
+            Ok(m) => m,
+            Err(rej) => {
+                if rej.answerable() {
+                    self.stats.rejected += 1;
+                    debug!(%from.addr, status = rej.status, warning = %rej.warning, "rejected");
+                    self.tx.send_stateless(from, Bytes::from(rej.to_bytes()));
+                } else {
+                    self.stats.dropped += 1;
+                }
+                return;
+            }
+        };
+        match msg {
+            Message::Response(resp) => {
+                if !self.tx.on_response(now, resp) {
+                    self.stats.dropped += 1;
+                }
+            }
+            Message::Request(req) => self.on_request(now, req, from),
+        }
+        self.drain_tx_events();
+    }
+
+    fn on_request(&mut self, now: Instant, req: Request, from: Peer) {
+        let key = match self.tx.on_request(now, &req, from) {
+            Incoming::New(k) => k,
+            Incoming::Ack => {
+                self.events.push_back(EndpointEvent::Ack { request: req, from });
+                return;
+            }
+            Incoming::Absorbed => return,
+        };
+        if let Some(resp) = self.check_request(&req) {
+            self.tx.respond(now, &key, &resp);
+            return;
+        }
+        match req.method {
+            Method::Options => {
+                let mut r = Response::to(&req, 200, Some(&random_token()));
+                self.capabilities(&mut r);
+                self.tx.respond(now, &key, &r);
+            }
+            Method::Register => self.on_register(now, &key, &req, from),
+            Method::Cancel => {
+                let invite = TxKey {
+                    method: Method::Invite,
+                    ..key.clone()
+                };
+                let pending = self.tx.state(&invite) == Some(State::Proceeding);
+                let code = if pending { 200 } else { 481 };
+                self.tx.respond(now, &key, &Response::to(&req, code, Some(&random_token())));
+                if pending {
+                    self.events.push_back(EndpointEvent::Cancel { invite });
+                }
+            }
+            Method::Invite | Method::Bye | Method::Info | Method::Update => {
+                self.events.push_back(EndpointEvent::Request { key, request: req, from });
+            }
+            Method::Other(_) => {
+                let mut r = Response::to(&req, 501, Some(&random_token()));
+                r.headers.push(HeaderName::Allow, ALLOW);
+                self.tx.respond(now, &key, &r);
+            }
+            _ => {
+                let mut r = Response::to(&req, 405, Some(&random_token()));
+                r.headers.push(HeaderName::Allow, ALLOW);
+                self.tx.respond(now, &key, &r);
+            }
+        }
+    }
+
+    fn capabilities(&self, r: &mut Response) {
+        r.headers.push(HeaderName::Allow, ALLOW);
+        r.headers.push(HeaderName::Accept, "application/sdp");
+        r.headers.push(HeaderName::Supported, "");
+        r.headers.push(HeaderName::Server, self.cfg.server_name.clone());
+    }
+
+    /// Checks every request must pass before its method is considered (416, 420, 415, 406).
+    fn check_request(&self, req: &Request) -> Option<Response> {
+        let reply = |code| Response::to(req, code, Some(&random_token()));
+        if let Scheme::Other(_) = req.uri.scheme {
+            return Some(reply(416));
+        }
+        if !matches!(req.method, Method::Ack | Method::Cancel) {
+            let unsupported: Vec<&str> = req
+                .headers
+                .get_all(&HeaderName::Require)
+                .filter(|t| !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(t)))
+                .collect();
+            if !unsupported.is_empty() {
+                let mut r = reply(420);
+                r.headers.push(HeaderName::Unsupported, unsupported.join(", "));
+                return Some(r);
+            }
+        }
+        if matches!(req.method, Method::Invite | Method::Update) {
+            if !req.body.is_empty() {
+                let ct = req.headers.get(&HeaderName::ContentType).unwrap_or("");
+                let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                if mime != "application/sdp" && mime != "multipart/mixed" {
+                    let mut r = reply(415);
+                    r.headers.push(HeaderName::Accept, "application/sdp");
+                    return Some(r);
+                }
+            }
+            let accepts: Vec<String> = req
+                .headers
+                .get_all(&HeaderName::Accept)
+                .map(|a| a.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+                .collect();
+            if !accepts.is_empty()
+                && !accepts
+                    .iter()
+                    .any(|a| a == "application/sdp" || a == "application/*" || a == "*/*")
+            {
+                let mut r = reply(406);
+                r.headers.push(HeaderName::Accept, "application/sdp");
+                return Some(r);
+            }
+        }
+        None
+    }
+
+    fn on_register(&mut self, now: Instant, key: &TxKey, req: &Request, from: Peer) {
+        let tag = random_token();
+        if !req.core.to.uri.is_sip() {
+            self.tx.respond(now, key, &Response::to(req, 400, Some(&tag)));
+            return;
+        }
+        let secs = self.unix_secs(now);
+        let authz = req.headers.get(&HeaderName::Authorization);
+        let creds = &self.credentials;
+        let verdict = self
+            .auth
+            .verify(secs, "REGISTER", authz, |u| creds.get(u).cloned());
+        let user = match verdict {
+            Ok(u) => u,
+            Err(e) => {
+                self.stats.auth_failures += u64::from(authz.is_some());
+                debug!(error = %e, "REGISTER challenged");
+                let mut r = Response::to(req, 401, Some(&tag));
+                for c in self.auth.challenges(secs, e == AuthError::Stale) {
+                    r.headers.push(HeaderName::WwwAuthenticate, c);
+                }
+                self.tx.respond(now, key, &r);
+                return;
+            }
+        };
+        if req.core.to.uri.user.as_deref() != Some(user.as_str()) {
+            self.tx.respond(now, key, &Response::to(req, 403, Some(&tag)));
+            return;
+        }
+        let (resp, change) = self.registrar.register(now, req, &user, from, &tag);
+        if resp.code == 200 {
+            self.stats.registers_ok += 1;
+        }
+        self.tx.respond(now, key, &resp);
+        if let Some(c) = change {
+            self.events.push_back(EndpointEvent::Reachability(c));
+        }
+    }
+
+    /// Answers a server transaction on behalf of the call layer.
+    pub fn respond(&mut self, now: Instant, key: &TxKey, resp: &Response) {
+        self.tx.respond(now, key, resp);
+    }
+
+    /// Starts a client transaction.
+    pub fn send_request(&mut self, now: Instant, req: &Request, to: Peer) -> TxKey {
+        self.tx.send_request(now, req, to)
+    }
+
+    /// Sends an ACK for a 2xx (no transaction).
+    pub fn send_ack(&mut self, req: &Request, to: Peer) {
+        self.tx.send_stateless(to, req.to_bytes());
+    }
+
+    fn drain_tx_events(&mut self) {
+        while let Some(e) = self.tx.poll_event() {
+            let ev = match e {
+                TxEvent::Response { key, response } => EndpointEvent::Response { key, response },
+                TxEvent::Timeout { key } => EndpointEvent::Timeout { key },
+                TxEvent::AckTimeout { call_id, .. } => EndpointEvent::AckTimeout { call_id },
+                TxEvent::NoAckForError { .. } => continue,
+            };
+            self.events.push_back(ev);
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tx.handle_timeout(now);
+        if self.registrar.next_expiry().is_some_and(|t| t <= now) {
+            for r in self.registrar.expire(now) {
+                self.events.push_back(EndpointEvent::Reachability(r));
+            }
+        }
+        self.drain_tx_events();
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.tx.poll_timeout(), self.registrar.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.tx.poll_transmit()
+    }
+
+    pub fn poll_event(&mut self) -> Option<EndpointEvent> {
+        self.events.pop_front()
+    }
+}

@@ -1,0 +1,12 @@
+//! The SIP stack. Sans-IO: nothing here opens a socket or reads the clock; time is passed in.
+
+pub mod auth;
+pub mod dialog;
+pub mod endpoint;
+pub mod framing;
+pub mod header;
+pub mod msg;
+pub mod registrar;
+pub mod transaction;
+pub mod uri;
+pub mod via;

@@ -1,0 +1,175 @@
+//! The registrar (RFC 3261 §10.3): which agent is reachable at which contact, until when.
+//!
+//! Requests reach it already authenticated. It answers with the full binding list, honours
+//! `Contact: *` with `Expires: 0`, per-contact `expires`, and Min-Expires (423).
+
+use super::msg::{Request, Response};
+use super::transaction::Peer;
+use super::uri::{NameAddr, Uri};
+use crate::sip::header::HeaderName;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// One registered contact of an agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binding {
+    pub contact: Uri,
+    /// Where the REGISTER came from; INVITEs go here so agents behind NAT are reachable.
+    pub peer: Peer,
+    pub call_id: String,
+    pub cseq: u32,
+    pub expires_at: Instant,
+}
+
+/// Expiry policy.
+#[derive(Clone, Copy, Debug)]
+pub struct RegistrarConfig {
+    pub default_expires: u32,
+    pub min_expires: u32,
+    pub max_expires: u32,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig {
+            default_expires: 3600,
+            min_expires: 60,
+            max_expires: 7200,
+        }
+    }
+}
+
+/// A change in who is reachable, for the ACD.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reachability {
+    Up(String),
+    Down(String),
+}
+
+#[derive(Default)]
+pub struct Registrar {
+    cfg: RegistrarConfig,
+    bindings: HashMap<String, Vec<Binding>>,
+}
+
+impl Registrar {
+    pub fn new(cfg: RegistrarConfig) -> Registrar {
+        Registrar {
+            cfg,
+            bindings: HashMap::new(),
+        }
+    }
+
+    /// The most recently refreshed live binding of `user`.
+    pub fn lookup(&self, user: &str, now: Instant) -> Option<&Binding> {
+        self.bindings
+            .get(user)?
+            .iter()
+            .filter(|b| b.expires_at > now)
+            .max_by_key(|b| b.expires_at)
+    }
+
+    pub fn users(&self) -> impl Iterator<Item = &String> {
+        self.bindings.keys()
+    }
+
+    /// Applies an authenticated REGISTER for `user`; returns the answer and any reachability change.
+    pub fn register(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        user: &str,
+        from: Peer,
+        to_tag: &str,
+    ) -> (Response, Option<Reachability>) {
+        let was_up = self.lookup(user, now).is_some();
+        let header_expires = req
+            .headers
+            .get(&HeaderName::Expires)
+            .map(|v| v.trim().parse::<u64>().unwrap_or(u64::MAX));
+        let expires_of = |c: &NameAddr| -> u64 {
+            c.params
+                .get("expires")
+                .map(|v| v.parse::<u64>().unwrap_or(u64::MAX))
+                .or(header_expires)
+                .unwrap_or(self.cfg.default_expires as u64)
+        };
+        if req.core.contact_star {
+            if header_expires != Some(0) || !req.core.contacts.is_empty() {
+                return (Response::to(req, 400, Some(to_tag)), None);
+            }
+            self.bindings.remove(user);
+        }
+        for c in &req.core.contacts {
+            let e = expires_of(c);
+            if e != 0 && e < self.cfg.min_expires as u64 {
+                let mut r = Response::to(req, 423, Some(to_tag));
+                r.headers
+                    .push(HeaderName::Other("Min-Expires".into()), self.cfg.min_expires.to_string());
+                return (r, None);
+            }
+        }
+        let list = self.bindings.entry(user.to_string()).or_default();
+        for c in &req.core.contacts {
+            let e = expires_of(c).min(self.cfg.max_expires as u64);
+            let same = |b: &Binding| b.contact == c.uri;
+            if let Some(b) = list.iter().find(|b| same(b)) {
+                // §10.3 step 7: an older CSeq in the same Call-ID is out of order.
+                if b.call_id == req.core.call_id && b.cseq >= req.core.cseq.seq {
+                    return (Response::to(req, 500, Some(to_tag)), None);
+                }
+            }
+            list.retain(|b| !same(b));
+            if e > 0 {
+                list.push(Binding {
+                    contact: c.uri.clone(),
+                    peer: from,
+                    call_id: req.core.call_id.clone(),
+                    cseq: req.core.cseq.seq,
+                    expires_at: now + Duration::from_secs(e),
+                });
+            }
+        }
+        if list.is_empty() {
+            self.bindings.remove(user);
+        }
+        let mut resp = Response::to(req, 200, Some(to_tag));
+        for b in self.bindings.get(user).into_iter().flatten() {
+            let mut na = NameAddr::new(b.contact.clone());
+            let left = b.expires_at.saturating_duration_since(now).as_secs();
+            na.params.set("expires", Some(left.to_string()));
+            resp.core.contacts.push(na);
+        }
+        let is_up = self.lookup(user, now).is_some();
+        let change = match (was_up, is_up) {
+            (false, true) => Some(Reachability::Up(user.to_string())),
+            (true, false) => Some(Reachability::Down(user.to_string())),
+            _ => None,
+        };
+        (resp, change)
+    }
+
+    /// Drops expired bindings; returns the agents that are no longer reachable.
+    pub fn expire(&mut self, now: Instant) -> Vec<Reachability> {
+        let mut gone = Vec::new();
+        self.bindings.retain(|user, list| {
+            list.retain(|b| b.expires_at > now);
+            if list.is_empty() {
+                gone.push(Reachability::Down(user.clone()));
+                false
+            } else {
+                true
+            }
+        });
+        gone
+    }
+
+    /// The earliest binding expiry, so the driver can wake up for it.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.bindings
+            .values()
+            .flatten()
+            .map(|b| b.expires_at)
+            .min()
+    }
+}
