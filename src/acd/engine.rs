@@ -1,0 +1,481 @@
+use super::CallId;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum AcdError {
+    #[error("unknown queue '{0}'")]
+    UnknownQueue(String),
+    #[error("call {0} is already queued")]
+    Duplicate(CallId),
+}
+
+/// One queue's settings, from the dialplan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueConfig {
+    pub name: String,
+    /// The skill an agent needs to take this queue's calls.
+    pub skill: String,
+    /// How long an agent's phone rings before the call moves on.
+    pub ring_timeout: Duration,
+    /// How long an agent who missed or rejected a call is left alone (Asterisk's `retry`).
+    pub retry_after: Duration,
+}
+
+/// What an agent is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "call")]
+pub enum AgentState {
+    /// Not registered.
+    Offline,
+    /// Registered and free.
+    Idle,
+    /// Being offered a call.
+    Ringing(CallId),
+    /// Talking.
+    Busy(CallId),
+    /// Missed or rejected a call; free again later.
+    Resting,
+}
+
+/// What the engine wants done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Ring `agent` for `call`; the engine has already started the ring timer.
+    Offer {
+        call: CallId,
+        agent: String,
+        queue: String,
+        ring_timeout: Duration,
+    },
+    /// `agent` did not answer in time: stop ringing. The call is already back at the head.
+    RingTimeout { call: CallId, agent: String },
+}
+
+struct Agent {
+    skills: HashMap<String, u8>,
+    state: AgentState,
+    idle_since: Instant,
+    rest_until: Option<Instant>,
+}
+
+struct Waiting {
+    queue: String,
+    key: (Reverse<i32>, u64),
+    enqueued: Instant,
+}
+
+struct Offer {
+    agent: String,
+    queue: String,
+    key: (Reverse<i32>, u64),
+    deadline: Instant,
+    enqueued: Instant,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Wake {
+    Ring(CallId),
+    Rest,
+}
+
+/// Live view of one queue.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct QueueStatus {
+    pub name: String,
+    pub skill: String,
+    pub waiting: usize,
+    pub ringing: usize,
+    pub longest_wait_s: u64,
+}
+
+/// Live view of one agent.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AgentStatus {
+    pub id: String,
+    #[serde(flatten)]
+    pub state: AgentState,
+    pub skills: Vec<String>,
+}
+
+/// The engine.
+pub struct Acd {
+    queues: HashMap<String, QueueConfig>,
+    queues_by_skill: HashMap<String, Vec<String>>,
+    waiting: HashMap<String, BTreeMap<(Reverse<i32>, u64), CallId>>,
+    calls: HashMap<CallId, Waiting>,
+    offers: HashMap<CallId, Offer>,
+    agents: HashMap<String, Agent>,
+    idle: HashMap<String, BTreeSet<(Instant, String)>>,
+    timers: BinaryHeap<Reverse<(Instant, Wake)>>,
+    seq: u64,
+    out: std::collections::VecDeque<Decision>,
+}
+
+impl Acd {
+    pub fn new(queues: Vec<QueueConfig>) -> Acd {
+        let mut acd = Acd {
+            queues: HashMap::new(),
+            queues_by_skill: HashMap::new(),
+            waiting: HashMap::new(),
+            calls: HashMap::new(),
+            offers: HashMap::new(),
+            agents: HashMap::new(),
+            idle: HashMap::new(),
+            timers: BinaryHeap::new(),
+            seq: 0,
+            out: Default::default(),
+        };
+        acd.set_queues(queues);
+        acd
+    }
+
+    /// Replaces queue settings (dialplan reload); callers already waiting stay where they are.
+    pub fn set_queues(&mut self, queues: Vec<QueueConfig>) {
+        self.queues_by_skill.clear();
+        for q in &queues {
+            self.queues_by_skill
+                .entry(q.skill.clone())
+                .or_default()
+                .push(q.name.clone());
+            self.waiting.entry(q.name.clone()).or_default();
+        }
+        self.queues = queues.into_iter().map(|q| (q.name.clone(), q)).collect();
+    }
+
+    /// Adds or updates an agent's skills (from the database); state is kept.
+    pub fn upsert_agent(&mut self, now: Instant, id: &str, skills: HashMap<String, u8>) {
+        let was_idle = self.agents.get(id).map(|a| a.state) == Some(AgentState::Idle);
+        if was_idle {
+            self.unindex(id);
+        }
+        let a = self.agents.entry(id.to_string()).or_insert(Agent {
+            skills: HashMap::new(),
+            state: AgentState::Offline,
+            idle_since: now,
+            rest_until: None,
+        });
+        a.skills = skills;
+        if was_idle {
+            self.index(id);
+            self.dispatch_agent(now, id);
+        }
+    }
+
+    /// Removes an agent entirely (deleted from the database).
+    pub fn remove_agent(&mut self, now: Instant, id: &str) {
+        self.agent_offline(now, id);
+        self.agents.remove(id);
+    }
+
+    fn index(&mut self, id: &str) {
+        if let Some(a) = self.agents.get(id) {
+            for s in a.skills.keys() {
+                self.idle
+                    .entry(s.clone())
+                    .or_default()
+                    .insert((a.idle_since, id.to_string()));
+            }
+        }
+    }
+
+    fn unindex(&mut self, id: &str) {
+        if let Some(a) = self.agents.get(id) {
+            for s in a.skills.keys() {
+                if let Some(set) = self.idle.get_mut(s) {
+                    set.remove(&(a.idle_since, id.to_string()));
+                }
+            }
+        }
+    }
+
+    fn set_state(&mut self, id: &str, state: AgentState) {
+        let Some(a) = self.agents.get(id) else { return };
+        if a.state == AgentState::Idle {
+            self.unindex(id);
+        }
+        if let Some(a) = self.agents.get_mut(id) {
+            a.state = state;
+        }
+        if state == AgentState::Idle {
+            self.index(id);
+        }
+    }
+
+    fn make_idle(&mut self, now: Instant, id: &str, idle_since: Instant) {
+        if let Some(a) = self.agents.get_mut(id) {
+            a.idle_since = idle_since;
+            a.rest_until = None;
+        }
+        self.set_state(id, AgentState::Idle);
+        self.dispatch_agent(now, id);
+    }
+
+    /// The agent registered a phone.
+    pub fn agent_online(&mut self, now: Instant, id: &str) {
+        if self.agents.get(id).map(|a| a.state) == Some(AgentState::Offline) {
+            self.make_idle(now, id, now);
+        }
+    }
+
+    /// The agent's phone is gone. A call ringing there goes back to the head of its queue.
+    pub fn agent_offline(&mut self, now: Instant, id: &str) {
+        let Some(state) = self.agents.get(id).map(|a| a.state) else {
+            return;
+        };
+        if let AgentState::Ringing(call) = state {
+            self.requeue(now, call);
+            self.out.push_back(Decision::RingTimeout {
+                call,
+                agent: id.to_string(),
+            });
+        }
+        self.set_state(id, AgentState::Offline);
+    }
+
+    /// A caller joins `queue`. Higher `priority` is served first; ties by arrival.
+    pub fn enqueue(&mut self, now: Instant, call: CallId, queue: &str, priority: i32) -> Result<(), AcdError> {
+        if !self.queues.contains_key(queue) {
+            return Err(AcdError::UnknownQueue(queue.to_string()));
+        }
+        if self.calls.contains_key(&call) || self.offers.contains_key(&call) {
+            return Err(AcdError::Duplicate(call));
+        }
+        self.seq += 1;
+        let key = (Reverse(priority), self.seq);
+        self.insert_waiting(call, queue, key, now);
+        self.dispatch_queue(now, queue);
+        Ok(())
+    }
+
+    fn insert_waiting(&mut self, call: CallId, queue: &str, key: (Reverse<i32>, u64), enqueued: Instant) {
+        self.waiting.entry(queue.to_string()).or_default().insert(key, call);
+        self.calls.insert(
+            call,
+            Waiting {
+                queue: queue.to_string(),
+                key,
+                enqueued,
+            },
+        );
+    }
+
+    /// Puts an offered call back where it was (its original arrival order) and re-dispatches.
+    fn requeue(&mut self, now: Instant, call: CallId) {
+        if let Some(o) = self.offers.remove(&call) {
+            self.insert_waiting(call, &o.queue, o.key, o.enqueued);
+            let q = o.queue.clone();
+            self.dispatch_queue(now, &q);
+        }
+    }
+
+    fn rest(&mut self, now: Instant, agent: &str, queue: &str) {
+        let retry = self
+            .queues
+            .get(queue)
+            .map(|q| q.retry_after)
+            .unwrap_or_default();
+        if retry.is_zero() {
+            self.make_idle(now, agent, now);
+            return;
+        }
+        self.set_state(agent, AgentState::Resting);
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.rest_until = Some(now + retry);
+        }
+        self.timers.push(Reverse((now + retry, Wake::Rest)));
+    }
+
+    /// The agent answered: the call is theirs.
+    pub fn offer_answered(&mut self, call: CallId) -> Option<String> {
+        let o = self.offers.remove(&call)?;
+        self.set_state(&o.agent, AgentState::Busy(call));
+        Some(o.agent)
+    }
+
+    /// The agent declined or could not be reached: they rest, the call goes back to the head.
+    pub fn offer_failed(&mut self, now: Instant, call: CallId) {
+        let Some(o) = self.offers.get(&call) else { return };
+        let (agent, queue) = (o.agent.clone(), o.queue.clone());
+        self.requeue(now, call);
+        self.rest(now, &agent, &queue);
+    }
+
+    /// The caller left (abandon, error). Returns the agent that was ringing for it, now freed.
+    pub fn call_gone(&mut self, now: Instant, call: CallId) -> Option<String> {
+        if let Some(w) = self.calls.remove(&call) {
+            if let Some(q) = self.waiting.get_mut(&w.queue) {
+                q.remove(&w.key);
+            }
+            return None;
+        }
+        let o = self.offers.remove(&call)?;
+        self.make_idle(now, &o.agent, now);
+        Some(o.agent)
+    }
+
+    /// A connected call ended: the agent is free again (longest-idle order restarts now).
+    pub fn agent_free(&mut self, now: Instant, agent: &str) {
+        if matches!(self.agents.get(agent).map(|a| a.state), Some(AgentState::Busy(_))) {
+            self.make_idle(now, agent, now);
+        }
+    }
+
+    fn offer(&mut self, now: Instant, call: CallId, agent: String, queue: &str) {
+        let Some(w) = self.calls.remove(&call) else { return };
+        if let Some(q) = self.waiting.get_mut(queue) {
+            q.remove(&w.key);
+        }
+        let ring = self
+            .queues
+            .get(queue)
+            .map(|q| q.ring_timeout)
+            .unwrap_or(Duration::from_secs(15));
+        self.set_state(&agent, AgentState::Ringing(call));
+        self.offers.insert(
+            call,
+            Offer {
+                agent: agent.clone(),
+                queue: queue.to_string(),
+                key: w.key,
+                deadline: now + ring,
+                enqueued: w.enqueued,
+            },
+        );
+        self.timers.push(Reverse((now + ring, Wake::Ring(call))));
+        self.out.push_back(Decision::Offer {
+            call,
+            agent,
+            queue: queue.to_string(),
+            ring_timeout: ring,
+        });
+    }
+
+    fn dispatch_queue(&mut self, now: Instant, queue: &str) {
+        loop {
+            let Some(skill) = self.queues.get(queue).map(|q| q.skill.clone()) else { return };
+            let Some((_, &call)) = self.waiting.get(queue).and_then(|w| w.iter().next()) else {
+                return;
+            };
+            let Some((_, agent)) = self.idle.get(&skill).and_then(|s| s.iter().next()).cloned() else {
+                return;
+            };
+            self.offer(now, call, agent, queue);
+        }
+    }
+
+    /// Offers the best waiting call among the agent's queues to a newly idle agent.
+    fn dispatch_agent(&mut self, now: Instant, agent: &str) {
+        let Some(a) = self.agents.get(agent) else { return };
+        if a.state != AgentState::Idle {
+            return;
+        }
+        let mut best: Option<((Reverse<i32>, u64), CallId, String)> = None;
+        for skill in a.skills.keys() {
+            for q in self.queues_by_skill.get(skill).into_iter().flatten() {
+                if let Some((k, &c)) = self.waiting.get(q).and_then(|w| w.iter().next()) {
+                    if best.as_ref().is_none_or(|(bk, _, _)| k < bk) {
+                        best = Some((*k, c, q.clone()));
+                    }
+                }
+            }
+        }
+        if let Some((_, call, queue)) = best {
+            self.offer(now, call, agent.to_string(), &queue);
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((at, wake))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            match wake {
+                Wake::Ring(call) => {
+                    let Some(o) = self.offers.get(&call) else { continue };
+                    if o.deadline != at {
+                        continue;
+                    }
+                    let (agent, queue) = (o.agent.clone(), o.queue.clone());
+                    self.out.push_back(Decision::RingTimeout {
+                        call,
+                        agent: agent.clone(),
+                    });
+                    self.requeue(now, call);
+                    self.rest(now, &agent, &queue);
+                }
+                Wake::Rest => {
+                    let due: Vec<String> = self
+                        .agents
+                        .iter()
+                        .filter(|(_, a)| a.state == AgentState::Resting && a.rest_until.is_some_and(|t| t <= now))
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    for id in due {
+                        self.make_idle(now, &id, now);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    pub fn poll_decision(&mut self) -> Option<Decision> {
+        self.out.pop_front()
+    }
+
+    pub fn agent_state(&self, id: &str) -> Option<AgentState> {
+        self.agents.get(id).map(|a| a.state)
+    }
+
+    /// How many calls are waiting or ringing (for leak checks and the status page).
+    pub fn calls_in_system(&self) -> usize {
+        self.calls.len() + self.offers.len()
+    }
+
+    pub fn queue_status(&self, now: Instant) -> Vec<QueueStatus> {
+        let mut v: Vec<QueueStatus> = self
+            .queues
+            .values()
+            .map(|q| {
+                let waits = self.calls.values().filter(|w| w.queue == q.name);
+                QueueStatus {
+                    name: q.name.clone(),
+                    skill: q.skill.clone(),
+                    waiting: self.waiting.get(&q.name).map_or(0, |w| w.len()),
+                    ringing: self.offers.values().filter(|o| o.queue == q.name).count(),
+                    longest_wait_s: waits
+                        .map(|w| now.saturating_duration_since(w.enqueued).as_secs())
+                        .max()
+                        .unwrap_or(0),
+                }
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    pub fn agent_status(&self) -> Vec<AgentStatus> {
+        let mut v: Vec<AgentStatus> = self
+            .agents
+            .iter()
+            .map(|(id, a)| {
+                let mut skills: Vec<String> = a.skills.keys().cloned().collect();
+                skills.sort();
+                AgentStatus {
+                    id: id.clone(),
+                    state: a.state,
+                    skills,
+                }
+            })
+            .collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+}

@@ -1,0 +1,153 @@
+//! Engine behaviour with a fake clock.
+
+use super::*;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+fn q(name: &str, skill: &str) -> QueueConfig {
+    QueueConfig {
+        name: name.into(),
+        skill: skill.into(),
+        ring_timeout: Duration::from_secs(15),
+        retry_after: Duration::from_secs(5),
+    }
+}
+
+fn skills(s: &[&str]) -> HashMap<String, u8> {
+    s.iter().map(|k| (k.to_string(), 5)).collect()
+}
+
+fn setup(t0: Instant) -> Acd {
+    let mut a = Acd::new(vec![q("sales", "sales"), q("support", "support")]);
+    a.upsert_agent(t0, "1001", skills(&["sales"]));
+    a.upsert_agent(t0, "1002", skills(&["support"]));
+    a.upsert_agent(t0, "1003", skills(&["sales", "support"]));
+    a
+}
+
+fn offered(a: &mut Acd) -> Vec<(CallId, String)> {
+    std::iter::from_fn(|| a.poll_decision())
+        .filter_map(|d| match d {
+            Decision::Offer { call, agent, .. } => Some((call, agent)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn longest_idle_agent_with_the_skill_gets_the_call() {
+    let t0 = Instant::now();
+    let mut a = setup(t0);
+    a.agent_online(t0 + Duration::from_secs(2), "1001");
+    a.agent_online(t0 + Duration::from_secs(1), "1003");
+    a.agent_online(t0, "1002");
+    a.enqueue(t0 + Duration::from_secs(3), 1, "sales", 0).unwrap();
+    assert_eq!(offered(&mut a), vec![(1, "1003".to_string())]);
+    a.enqueue(t0 + Duration::from_secs(3), 2, "sales", 0).unwrap();
+    assert_eq!(offered(&mut a), vec![(2, "1001".to_string())]);
+    // Nobody left with sales: the next caller waits.
+    a.enqueue(t0 + Duration::from_secs(3), 3, "sales", 0).unwrap();
+    assert!(offered(&mut a).is_empty());
+    assert_eq!(a.queue_status(t0)[0].waiting, 1);
+}
+
+#[test]
+fn waiting_caller_is_offered_when_an_agent_frees_up() {
+    let t0 = Instant::now();
+    let mut a = setup(t0);
+    a.agent_online(t0, "1001");
+    a.enqueue(t0, 1, "sales", 0).unwrap();
+    a.enqueue(t0, 2, "sales", 0).unwrap();
+    assert_eq!(offered(&mut a), vec![(1, "1001".to_string())]);
+    assert_eq!(a.offer_answered(1).as_deref(), Some("1001"));
+    assert_eq!(a.agent_state("1001"), Some(AgentState::Busy(1)));
+    a.agent_free(t0 + Duration::from_secs(60), "1001");
+    assert_eq!(offered(&mut a), vec![(2, "1001".to_string())]);
+}
+
+#[test]
+fn ring_timeout_moves_the_call_to_the_next_agent_and_rests_the_first() {
+    let t0 = Instant::now();
+    let mut a = setup(t0);
+    a.agent_online(t0, "1001");
+    a.agent_online(t0 + Duration::from_millis(1), "1003");
+    a.enqueue(t0, 7, "sales", 0).unwrap();
+    assert_eq!(offered(&mut a), vec![(7, "1001".to_string())]);
+    assert_eq!(a.poll_timeout(), Some(t0 + Duration::from_secs(15)));
+    a.handle_timeout(t0 + Duration::from_millis(14_999));
+    assert!(a.poll_decision().is_none());
+    let t15 = t0 + Duration::from_secs(15);
+    a.handle_timeout(t15);
+    assert_eq!(
+        a.poll_decision(),
+        Some(Decision::RingTimeout { call: 7, agent: "1001".into() })
+    );
+    assert_eq!(offered(&mut a), vec![(7, "1003".to_string())]);
+    assert_eq!(a.agent_state("1001"), Some(AgentState::Resting));
+    a.handle_timeout(t15 + Duration::from_secs(5));
+    assert_eq!(a.agent_state("1001"), Some(AgentState::Idle));
+}
+
+#[test]
+fn rejected_offer_goes_back_to_the_head_of_the_queue() {
+    let t0 = Instant::now();
+    let mut a = setup(t0);
+    a.agent_online(t0, "1001");
+    a.enqueue(t0, 1, "sales", 0).unwrap();
+    a.enqueue(t0, 2, "sales", 0).unwrap();
+    offered(&mut a);
+    a.offer_failed(t0, 1);
+    a.agent_online(t0, "1003");
+    assert_eq!(offered(&mut a), vec![(1, "1003".to_string())], "call 1 keeps its place");
+}
+
+#[test]
+fn priority_beats_arrival_order() {
+    let t0 = Instant::now();
+    let mut a = setup(t0);
+    a.enqueue(t0, 1, "sales", 0).unwrap();
+    a.enqueue(t0, 2, "support", 10).unwrap();
+    a.agent_online(t0, "1003");
+    assert_eq!(offered(&mut a), vec![(2, "1003".to_string())]);
+}
+
+#[test]
+fn abandon_while_ringing_frees_the_agent_and_leaves_nothing() {
+    let t0 = Instant::now();
+    let mut a = setup(t0);
+    a.agent_online(t0, "1002");
+    a.enqueue(t0, 1, "support", 0).unwrap();
+    a.enqueue(t0, 2, "support", 0).unwrap();
+    offered(&mut a);
+    assert_eq!(a.call_gone(t0, 2), None, "waiting caller simply leaves");
+    assert_eq!(a.call_gone(t0, 1).as_deref(), Some("1002"));
+    assert_eq!(a.agent_state("1002"), Some(AgentState::Idle));
+    assert_eq!(a.calls_in_system(), 0);
+    a.handle_timeout(t0 + Duration::from_secs(100));
+    assert!(a.poll_decision().is_none(), "stale ring timer ignored");
+}
+
+#[test]
+fn agent_going_offline_while_ringing_requeues() {
+    let t0 = Instant::now();
+    let mut a = setup(t0);
+    a.agent_online(t0, "1001");
+    a.enqueue(t0, 1, "sales", 0).unwrap();
+    offered(&mut a);
+    a.agent_offline(t0, "1001");
+    assert_eq!(a.poll_decision(), Some(Decision::RingTimeout { call: 1, agent: "1001".into() }));
+    assert_eq!(a.queue_status(t0)[0].waiting, 1);
+    assert_eq!(a.enqueue(t0, 9, "nope", 0), Err(AcdError::UnknownQueue("nope".into())));
+}
+
+#[test]
+fn dispatch_cost_does_not_depend_on_queue_length() {
+    // 10,000 waiting callers, then one agent: exactly the head is offered.
+    let t0 = Instant::now();
+    let mut a = setup(t0);
+    for c in 0..10_000 {
+        a.enqueue(t0, c, "sales", 0).unwrap();
+    }
+    a.agent_online(t0, "1001");
+    assert_eq!(offered(&mut a), vec![(0, "1001".to_string())]);
+}

@@ -1,0 +1,7 @@
+//! Media helpers that need no sockets: G.711, prompts, RFC 4733 DTMF and RTP packet building.
+//! The socket loops that use them live in `net/media.rs`.
+
+pub mod dtmf;
+pub mod g711;
+pub mod prompt;
+pub mod rtp;

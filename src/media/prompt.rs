@@ -1,0 +1,192 @@
+//! Prompts and hold music: 8 kHz mono 16-bit WAV files cut into 20 ms G.711 frames, plus the
+//! default sounds we synthesise ourselves so `acd serve` needs no audio files.
+
+use super::g711::{alaw_encode, ulaw_encode};
+use super::rtp::FRAME_SAMPLES;
+use crate::sdp::Codec;
+use std::path::Path;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum PromptError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {what} (need RIFF/WAVE, PCM 16-bit, 8000 Hz, mono)")]
+    Format { path: String, what: String },
+}
+
+/// Audio ready to stream: whole 20 ms frames in both G.711 laws.
+#[derive(Clone, Debug)]
+pub struct Prompt {
+    pub pcmu: Vec<[u8; FRAME_SAMPLES]>,
+    pub pcma: Vec<[u8; FRAME_SAMPLES]>,
+}
+
+impl Prompt {
+    /// Encodes PCM samples, padding the last frame with silence.
+    pub fn from_pcm(samples: &[i16]) -> Prompt {
+        let mut p = Prompt {
+            pcmu: Vec::new(),
+            pcma: Vec::new(),
+        };
+        for chunk in samples.chunks(FRAME_SAMPLES) {
+            let mut u = [0xffu8; FRAME_SAMPLES];
+            let mut a = [0xd5u8; FRAME_SAMPLES];
+            for (i, &s) in chunk.iter().enumerate() {
+                u[i] = ulaw_encode(s);
+                a[i] = alaw_encode(s);
+            }
+            p.pcmu.push(u);
+            p.pcma.push(a);
+        }
+        p
+    }
+
+    pub fn frames(&self, codec: Codec) -> &[[u8; FRAME_SAMPLES]] {
+        match codec {
+            Codec::Pcmu => &self.pcmu,
+            Codec::Pcma => &self.pcma,
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Prompt, PromptError> {
+        let bytes = std::fs::read(path).map_err(|source| PromptError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let pcm = read_wav(&bytes).map_err(|what| PromptError::Format {
+            path: path.display().to_string(),
+            what,
+        })?;
+        Ok(Prompt::from_pcm(&pcm))
+    }
+}
+
+/// Reads PCM samples from an 8 kHz mono 16-bit WAV file.
+pub fn read_wav(b: &[u8]) -> Result<Vec<i16>, String> {
+    if b.len() < 12 || &b[0..4] != b"RIFF" || &b[8..12] != b"WAVE" {
+        return Err("not a RIFF/WAVE file".into());
+    }
+    let mut i = 12;
+    let mut fmt_ok = false;
+    while i + 8 <= b.len() {
+        let id = &b[i..i + 4];
+        let len = u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize;
+        let body = b.get(i + 8..i + 8 + len).ok_or("truncated chunk")?;
+        if id == b"fmt " {
+            if body.len() < 16 {
+                return Err("short fmt chunk".into());
+            }
+            let format = u16::from_le_bytes([body[0], body[1]]);
+            let channels = u16::from_le_bytes([body[2], body[3]]);
+            let rate = u32::from_le_bytes([body[4], body[5], body[6], body[7]]);
+            let bits = u16::from_le_bytes([body[14], body[15]]);
+            if format != 1 || channels != 1 || rate != 8000 || bits != 16 {
+                return Err(format!(
+                    "format {format}, {channels} channel(s), {rate} Hz, {bits} bit"
+                ));
+            }
+            fmt_ok = true;
+        } else if id == b"data" {
+            if !fmt_ok {
+                return Err("data before fmt".into());
+            }
+            return Ok(body
+                .chunks_exact(2)
+                .map(|s| i16::from_le_bytes([s[0], s[1]]))
+                .collect());
+        }
+        i += 8 + len + (len & 1);
+    }
+    Err("no data chunk".into())
+}
+
+/// Writes 8 kHz mono 16-bit PCM as WAV.
+pub fn write_wav(samples: &[i16]) -> Vec<u8> {
+    let data_len = (samples.len() * 2) as u32;
+    let mut v = Vec::with_capacity(44 + data_len as usize);
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + data_len).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&8000u32.to_le_bytes());
+    v.extend_from_slice(&16000u32.to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        v.extend_from_slice(&s.to_le_bytes());
+    }
+    v
+}
+
+fn tone(out: &mut Vec<i16>, freqs: &[f32], ms: u32, amp: f32) {
+    let n = (8 * ms) as usize;
+    for i in 0..n {
+        let t = i as f32 / 8000.0;
+        // 10 ms fade in and out so notes do not click.
+        let env = ((i.min(n - i) as f32) / 80.0).min(1.0);
+        let v: f32 = freqs
+            .iter()
+            .map(|f| (2.0 * std::f32::consts::PI * f * t).sin())
+            .sum::<f32>()
+            / freqs.len().max(1) as f32;
+        out.push((v * amp * env * 32767.0) as i16);
+    }
+}
+
+/// A two-note chime played before hold music ("please hold").
+pub fn default_welcome() -> Vec<i16> {
+    let mut v = Vec::new();
+    tone(&mut v, &[659.3, 1318.5], 250, 0.3);
+    tone(&mut v, &[523.3, 1046.5], 400, 0.3);
+    tone(&mut v, &[], 300, 0.0);
+    v
+}
+
+/// A calm 8-second arpeggio loop for callers waiting in queue.
+pub fn default_hold_music() -> Vec<i16> {
+    let mut v = Vec::new();
+    let chords: [[f32; 3]; 4] = [
+        [261.6, 329.6, 392.0],
+        [220.0, 261.6, 329.6],
+        [174.6, 220.0, 261.6],
+        [196.0, 246.9, 293.7],
+    ];
+    for c in chords {
+        for f in c {
+            tone(&mut v, &[f, f * 2.0], 500, 0.2);
+        }
+        tone(&mut v, &c, 500, 0.15);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wav_round_trip_and_frames() {
+        let pcm = default_welcome();
+        let back = read_wav(&write_wav(&pcm)).unwrap();
+        assert_eq!(back, pcm);
+        let p = Prompt::from_pcm(&pcm);
+        assert_eq!(p.pcmu.len(), pcm.len().div_ceil(FRAME_SAMPLES));
+        assert_eq!(default_hold_music().len(), 8 * 8000);
+    }
+
+    #[test]
+    fn wrong_format_is_named() {
+        let mut w = write_wav(&[0; 10]);
+        w[24..28].copy_from_slice(&16000u32.to_le_bytes());
+        assert!(read_wav(&w).unwrap_err().contains("16000 Hz"));
+        assert!(read_wav(b"nope").is_err());
+    }
+}

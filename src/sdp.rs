@@ -1,0 +1,307 @@
+//! SDP offer/answer (RFC 3264) for one audio stream: PCMU, PCMA and telephone-event.
+//!
+//! We accept the offerer's first codec we support (their preference order), keep their
+//! telephone-event payload type, and reject other streams with port 0 in the same m-line order.
+
+use std::net::{IpAddr, SocketAddr};
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SdpError {
+    #[error("SDP is not UTF-8")]
+    NotText,
+    #[error("no audio stream")]
+    NoAudio,
+    #[error("no connection address for the audio stream")]
+    NoConnection,
+    #[error("no common codec (we take PCMU and PCMA)")]
+    NoCommonCodec,
+    #[error("malformed SDP line: {0}")]
+    Malformed(String),
+}
+
+/// Media direction attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+impl Direction {
+    fn attr(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+}
+
+/// One m= line as offered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaLine {
+    pub kind: String,
+    pub port: u16,
+    pub proto: String,
+    pub formats: Vec<String>,
+    pub rtpmap: Vec<(u8, String)>,
+    pub conn: Option<IpAddr>,
+    pub direction: Direction,
+}
+
+/// The parts of a session description we act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sdp {
+    pub conn: Option<IpAddr>,
+    pub media: Vec<MediaLine>,
+}
+
+/// G.711 codecs we terminate and relay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    Pcmu,
+    Pcma,
+}
+
+impl Codec {
+    pub fn pt(self) -> u8 {
+        match self {
+            Codec::Pcmu => 0,
+            Codec::Pcma => 8,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Pcmu => "PCMU",
+            Codec::Pcma => "PCMA",
+        }
+    }
+}
+
+/// The negotiated audio stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    pub remote: SocketAddr,
+    pub codec: Codec,
+    pub codec_pt: u8,
+    /// RFC 4733 payload type, if both sides do it.
+    pub dtmf_pt: Option<u8>,
+    pub direction: Direction,
+}
+
+impl Sdp {
+    /// Parses an SDP body; a multipart body is searched for its application/sdp part.
+    pub fn parse(body: &[u8]) -> Result<Sdp, SdpError> {
+        let text = std::str::from_utf8(body).map_err(|_| SdpError::NotText)?;
+        let text = match text.find("v=0") {
+            Some(i) => &text[i..],
+            None => text,
+        };
+        let mut sdp = Sdp {
+            conn: None,
+            media: Vec::new(),
+        };
+        for line in text.lines() {
+            let line = line.trim_end();
+            if line.starts_with("--") {
+                break; // end of the SDP part inside multipart
+            }
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            match k {
+                "c" => {
+                    let addr = parse_conn(v)?;
+                    match sdp.media.last_mut() {
+                        Some(m) => m.conn = Some(addr),
+                        None => sdp.conn = Some(addr),
+                    }
+                }
+                "m" => {
+                    let mut it = v.split_ascii_whitespace();
+                    let kind = it.next().unwrap_or("").to_string();
+                    let port = it
+                        .next()
+                        .and_then(|p| p.split('/').next())
+                        .and_then(|p| p.parse().ok())
+                        .ok_or_else(|| SdpError::Malformed(line.to_string()))?;
+                    let proto = it.next().unwrap_or("").to_string();
+                    sdp.media.push(MediaLine {
+                        kind,
+                        port,
+                        proto,
+                        formats: it.map(str::to_string).collect(),
+                        rtpmap: Vec::new(),
+                        conn: None,
+                        direction: Direction::SendRecv,
+                    });
+                }
+                "a" => {
+                    let Some(m) = sdp.media.last_mut() else {
+                        continue;
+                    };
+                    if let Some(rm) = v.strip_prefix("rtpmap:") {
+                        if let Some((pt, enc)) = rm.split_once(' ') {
+                            if let Ok(pt) = pt.parse() {
+                                m.rtpmap.push((pt, enc.to_string()));
+                            }
+                        }
+                    } else {
+                        m.direction = match v {
+                            "sendonly" => Direction::SendOnly,
+                            "recvonly" => Direction::RecvOnly,
+                            "inactive" => Direction::Inactive,
+                            "sendrecv" => Direction::SendRecv,
+                            _ => m.direction,
+                        };
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(sdp)
+    }
+
+    /// The first usable audio stream and the codec we pick from it.
+    pub fn negotiate(&self) -> Result<Negotiated, SdpError> {
+        let m = self
+            .media
+            .iter()
+            .find(|m| m.kind == "audio" && m.port != 0 && m.proto.starts_with("RTP/AVP"))
+            .ok_or(SdpError::NoAudio)?;
+        let ip = m.conn.or(self.conn).ok_or(SdpError::NoConnection)?;
+        let name_of = |pt: u8| -> Option<String> {
+            m.rtpmap
+                .iter()
+                .find(|(p, _)| *p == pt)
+                .map(|(_, e)| e.split('/').next().unwrap_or("").to_ascii_uppercase())
+        };
+        let mut codec = None;
+        let mut dtmf = None;
+        for f in &m.formats {
+            let Ok(pt) = f.parse::<u8>() else { continue };
+            let name = name_of(pt);
+            let c = match (pt, name.as_deref()) {
+                (_, Some("PCMU")) | (0, None) => Some(Codec::Pcmu),
+                (_, Some("PCMA")) | (8, None) => Some(Codec::Pcma),
+                (_, Some("TELEPHONE-EVENT")) => {
+                    dtmf.get_or_insert(pt);
+                    None
+                }
+                _ => None,
+            };
+            if let (None, Some(c)) = (codec, c) {
+                codec = Some((c, pt));
+            }
+        }
+        let (codec, codec_pt) = codec.ok_or(SdpError::NoCommonCodec)?;
+        Ok(Negotiated {
+            remote: SocketAddr::new(ip, m.port),
+            codec,
+            codec_pt,
+            dtmf_pt: dtmf,
+            direction: m.direction,
+        })
+    }
+}
+
+fn parse_conn(v: &str) -> Result<IpAddr, SdpError> {
+    let mut it = v.split_ascii_whitespace();
+    let (_, _, addr) = (it.next(), it.next(), it.next());
+    addr.and_then(|a| a.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| SdpError::Malformed(format!("c={v}")))
+}
+
+/// What we put in our own SDP.
+#[derive(Clone, Copy, Debug)]
+pub struct LocalMedia {
+    pub ip: IpAddr,
+    pub port: u16,
+    pub session_id: u64,
+    pub version: u64,
+}
+
+/// Builds our offer (to an agent) for the caller's codec plus telephone-event 101.
+pub fn offer(local: &LocalMedia, codec: Codec, dtmf_pt: u8) -> String {
+    let mut s = header(local);
+    s.push_str(&format!(
+        "m=audio {} RTP/AVP {} {dtmf_pt}\r\na=rtpmap:{} {}/8000\r\na=rtpmap:{dtmf_pt} telephone-event/8000\r\na=fmtp:{dtmf_pt} 0-16\r\na=ptime:20\r\na=sendrecv\r\n",
+        local.port,
+        codec.pt(),
+        codec.pt(),
+        codec.name()
+    ));
+    s
+}
+
+/// Builds the answer to `offer` given the negotiation result, keeping m-line order.
+pub fn answer(local: &LocalMedia, offered: &Sdp, n: &Negotiated) -> String {
+    let mut s = header(local);
+    let mut audio_done = false;
+    for m in &offered.media {
+        let is_ours = !audio_done && m.kind == "audio" && m.port != 0 && m.proto.starts_with("RTP/AVP");
+        if !is_ours {
+            s.push_str(&format!("m={} 0 {} {}\r\n", m.kind, m.proto, m.formats.first().map(String::as_str).unwrap_or("0")));
+            continue;
+        }
+        audio_done = true;
+        let dir = match n.direction {
+            Direction::SendOnly => Direction::RecvOnly,
+            Direction::RecvOnly => Direction::SendOnly,
+            d => d,
+        };
+        s.push_str(&format!("m=audio {} RTP/AVP {}", local.port, n.codec_pt));
+        if let Some(d) = n.dtmf_pt {
+            s.push_str(&format!(" {d}"));
+        }
+        s.push_str(&format!("\r\na=rtpmap:{} {}/8000\r\n", n.codec_pt, n.codec.name()));
+        if let Some(d) = n.dtmf_pt {
+            s.push_str(&format!("a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-16\r\n"));
+        }
+        s.push_str(&format!("a=ptime:20\r\na={}\r\n", dir.attr()));
+    }
+    s
+}
+
+fn header(l: &LocalMedia) -> String {
+    let fam = if l.ip.is_ipv6() { "IP6" } else { "IP4" };
+    format!(
+        "v=0\r\no=acd {} {} IN {fam} {}\r\ns=acd\r\nc=IN {fam} {}\r\nt=0 0\r\n",
+        l.session_id, l.version, l.ip, l.ip
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIPP: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\nm=video 3227 RTP/AVP 31\r\n";
+
+    #[test]
+    fn negotiates_first_supported_codec_and_dtmf() {
+        let s = Sdp::parse(SIPP.as_bytes()).unwrap();
+        let n = s.negotiate().unwrap();
+        assert_eq!(n.codec, Codec::Pcma);
+        assert_eq!(n.dtmf_pt, Some(101));
+        assert_eq!(n.remote, "127.0.0.1:6000".parse().unwrap());
+        let local = LocalMedia { ip: "127.0.0.1".parse().unwrap(), port: 20000, session_id: 1, version: 1 };
+        let a = answer(&local, &s, &n);
+        assert!(a.contains("m=audio 20000 RTP/AVP 8 101\r\n"));
+        assert!(a.contains("m=video 0 RTP/AVP 31\r\n"), "{a}");
+        let back = Sdp::parse(a.as_bytes()).unwrap().negotiate().unwrap();
+        assert_eq!(back.codec, Codec::Pcma);
+    }
+
+    #[test]
+    fn ipv6_connection_and_no_common_codec() {
+        let s = Sdp::parse(b"v=0\r\nc=IN IP6 2001:db8::10\r\nm=audio 49217 RTP/AVP 0 12\r\n").unwrap();
+        assert_eq!(s.negotiate().unwrap().remote.ip(), "2001:db8::10".parse::<IpAddr>().unwrap());
+        let s = Sdp::parse(b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 49217 RTP/AVP 18\r\n").unwrap();
+        assert_eq!(s.negotiate(), Err(SdpError::NoCommonCodec));
+        assert!(Sdp::parse(b"v=0\r\nm=audio x RTP/AVP 0\r\n").is_err());
+    }
+}
