@@ -1,6 +1,14 @@
 //! acd: a SIP contact-center ACD with context-aware routing. See DESIGN.md for the map.
 
 pub mod acd;
+pub mod call;
+pub mod config;
+pub mod context;
+pub mod desk;
+pub mod events;
 pub mod media;
+pub mod net;
+pub mod routing;
 pub mod sdp;
+pub mod serve;
 pub mod sip;

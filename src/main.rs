@@ -1,1 +1,251 @@
-fn main(){}
+//! The `acd` command line: thin, everything lives in the library.
+
+use acd::config::Config;
+use acd::context::{parse_skills, Store};
+use acd::serve::{self, Demo};
+use clap::{Parser, Subcommand};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "acd",
+    version,
+    about = "SIP contact-center ACD with context-aware routing"
+)]
+struct Cli {
+    /// Config file (default: ./acd.toml if present, else built-in defaults).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite://FILE or postgres://USER@HOST/DB (overrides the config).
+    #[arg(long, global = true)]
+    db: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the contact centre.
+    Serve {
+        #[arg(long)]
+        sip_listen: Option<SocketAddr>,
+        #[arg(long)]
+        http_listen: Option<SocketAddr>,
+        /// Address put in Via/Contact/SDP (needed when listening on 0.0.0.0 for other hosts).
+        #[arg(long)]
+        advertise: Option<IpAddr>,
+        #[arg(long)]
+        dialplan: Option<PathBuf>,
+        /// RTP port range LOW-HIGH.
+        #[arg(long)]
+        rtp_ports: Option<String>,
+        /// Seed the demo centre: agents 1001 (sales), 1002 (support), 1003 (both).
+        #[arg(long)]
+        demo: bool,
+        /// Password for the demo agents (random and printed if not given).
+        #[arg(long)]
+        demo_password: Option<String>,
+    },
+    /// Manage agents.
+    Agents {
+        #[command(subcommand)]
+        cmd: AgentsCmd,
+    },
+    /// Validate a dialplan file; errors name the line.
+    CheckDialplan { file: PathBuf },
+    /// Write the built-in welcome and hold-music prompts as WAV files (8 kHz mono) to a folder.
+    Prompts {
+        #[arg(long, default_value = "prompts")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentsCmd {
+    /// Add an agent (its SIP user name is ID).
+    Add {
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        password: String,
+        /// e.g. sales:5,support:2 (level 1-10, default 5)
+        #[arg(long, default_value = "")]
+        skills: String,
+    },
+    List,
+    Remove {
+        id: String,
+    },
+}
+
+fn load_config(cli: &Cli) -> Result<Config, String> {
+    let mut cfg = match &cli.config {
+        Some(p) => Config::load(p).map_err(|e| e.to_string())?,
+        None if std::path::Path::new("acd.toml").exists() => {
+            Config::load(std::path::Path::new("acd.toml")).map_err(|e| e.to_string())?
+        }
+        None => Config::default(),
+    };
+    if let Some(db) = &cli.db {
+        cfg.database.url = db.clone();
+    }
+    Ok(cfg)
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let mut cfg = load_config(&cli)?;
+    match cli.cmd {
+        Cmd::Serve {
+            sip_listen,
+            http_listen,
+            advertise,
+            dialplan,
+            rtp_ports,
+            demo,
+            demo_password,
+        } => {
+            if let Some(a) = sip_listen {
+                cfg.sip.listen = a;
+            }
+            if let Some(a) = http_listen {
+                cfg.http.listen = a;
+            }
+            if let Some(a) = advertise {
+                cfg.sip.advertise = Some(a);
+            }
+            if let Some(d) = dialplan {
+                cfg.dialplan = d;
+            }
+            if let Some(r) = rtp_ports {
+                cfg.media.rtp_ports = r;
+            }
+            let running = serve::start(
+                &cfg,
+                &Demo {
+                    enabled: demo,
+                    password: demo_password,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let sip = running.core.sip_addr;
+            println!(
+                "acd is running: SIP {sip} (UDP+TCP), HTTP http://{}",
+                running.http_addr
+            );
+            if let Some(pw) = &running.demo_password {
+                println!("demo centre: dial 100 (sales) or 200 (support)");
+                for (id, name, skills) in serve::DEMO_AGENTS {
+                    println!("  agent {id} ({name}, {skills}) password: {pw}");
+                }
+                println!(
+                    "  register a softphone as sip:1001@{}:{} with that password",
+                    cfg.advertise(),
+                    sip.port()
+                );
+            }
+            tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+            println!("shutting down");
+            Ok(())
+        }
+        Cmd::Agents { cmd } => {
+            let store = Store::open(&cfg.database.url)
+                .await
+                .map_err(|e| e.to_string())?;
+            let r = match cmd {
+                AgentsCmd::Add {
+                    id,
+                    name,
+                    password,
+                    skills,
+                } => {
+                    let skills = parse_skills(&skills).map_err(|e| e.to_string())?;
+                    store
+                        .add_agent(&id, &name, &cfg.sip.realm, &password, &skills)
+                        .await
+                        .map(|_| println!("added agent {id}"))
+                }
+                AgentsCmd::List => store.list_agents().await.map(|list| {
+                    println!("{:<10} {:<20} skills", "id", "name");
+                    for a in list {
+                        let s: Vec<String> =
+                            a.skills.iter().map(|(k, l)| format!("{k}:{l}")).collect();
+                        println!("{:<10} {:<20} {}", a.id, a.name, s.join(","));
+                    }
+                }),
+                AgentsCmd::Remove { id } => match store.remove_agent(&id).await {
+                    Ok(true) => {
+                        println!("removed agent {id}");
+                        Ok(())
+                    }
+                    Ok(false) => {
+                        store.close().await;
+                        return Err(format!("no agent '{id}'"));
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            store.close().await;
+            r.map_err(|e| e.to_string())
+        }
+        Cmd::CheckDialplan { file } => {
+            let d = acd::routing::Dialplan::load(&file).map_err(|e| e.to_string())?;
+            let mut nums: Vec<_> = d.numbers().collect();
+            nums.sort();
+            println!(
+                "{}: ok ({} queues, {} numbers)",
+                file.display(),
+                d.queues.len(),
+                nums.len()
+            );
+            for (n, q) in nums {
+                println!("  {n} -> {q}");
+            }
+            Ok(())
+        }
+        Cmd::Prompts { out } => {
+            use acd::media::prompt::{default_hold_music, default_welcome, write_wav};
+            std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+            for (name, pcm) in [
+                ("welcome.wav", default_welcome()),
+                ("hold.wav", default_hold_music()),
+            ] {
+                let p = out.join(name);
+                std::fs::write(&p, write_wav(&pcm)).map_err(|e| format!("{}: {e}", p.display()))?;
+                println!("wrote {}", p.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ACD_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -243,9 +243,15 @@ pub fn answer(local: &LocalMedia, offered: &Sdp, n: &Negotiated) -> String {
     let mut s = header(local);
     let mut audio_done = false;
     for m in &offered.media {
-        let is_ours = !audio_done && m.kind == "audio" && m.port != 0 && m.proto.starts_with("RTP/AVP");
+        let is_ours =
+            !audio_done && m.kind == "audio" && m.port != 0 && m.proto.starts_with("RTP/AVP");
         if !is_ours {
-            s.push_str(&format!("m={} 0 {} {}\r\n", m.kind, m.proto, m.formats.first().map(String::as_str).unwrap_or("0")));
+            s.push_str(&format!(
+                "m={} 0 {} {}\r\n",
+                m.kind,
+                m.proto,
+                m.formats.first().map(String::as_str).unwrap_or("0")
+            ));
             continue;
         }
         audio_done = true;
@@ -258,9 +264,15 @@ pub fn answer(local: &LocalMedia, offered: &Sdp, n: &Negotiated) -> String {
         if let Some(d) = n.dtmf_pt {
             s.push_str(&format!(" {d}"));
         }
-        s.push_str(&format!("\r\na=rtpmap:{} {}/8000\r\n", n.codec_pt, n.codec.name()));
+        s.push_str(&format!(
+            "\r\na=rtpmap:{} {}/8000\r\n",
+            n.codec_pt,
+            n.codec.name()
+        ));
         if let Some(d) = n.dtmf_pt {
-            s.push_str(&format!("a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-16\r\n"));
+            s.push_str(&format!(
+                "a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-16\r\n"
+            ));
         }
         s.push_str(&format!("a=ptime:20\r\na={}\r\n", dir.attr()));
     }
@@ -288,7 +300,12 @@ mod tests {
         assert_eq!(n.codec, Codec::Pcma);
         assert_eq!(n.dtmf_pt, Some(101));
         assert_eq!(n.remote, "127.0.0.1:6000".parse().unwrap());
-        let local = LocalMedia { ip: "127.0.0.1".parse().unwrap(), port: 20000, session_id: 1, version: 1 };
+        let local = LocalMedia {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 20000,
+            session_id: 1,
+            version: 1,
+        };
         let a = answer(&local, &s, &n);
         assert!(a.contains("m=audio 20000 RTP/AVP 8 101\r\n"));
         assert!(a.contains("m=video 0 RTP/AVP 31\r\n"), "{a}");
@@ -298,8 +315,12 @@ mod tests {
 
     #[test]
     fn ipv6_connection_and_no_common_codec() {
-        let s = Sdp::parse(b"v=0\r\nc=IN IP6 2001:db8::10\r\nm=audio 49217 RTP/AVP 0 12\r\n").unwrap();
-        assert_eq!(s.negotiate().unwrap().remote.ip(), "2001:db8::10".parse::<IpAddr>().unwrap());
+        let s =
+            Sdp::parse(b"v=0\r\nc=IN IP6 2001:db8::10\r\nm=audio 49217 RTP/AVP 0 12\r\n").unwrap();
+        assert_eq!(
+            s.negotiate().unwrap().remote.ip(),
+            "2001:db8::10".parse::<IpAddr>().unwrap()
+        );
         let s = Sdp::parse(b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 49217 RTP/AVP 18\r\n").unwrap();
         assert_eq!(s.negotiate(), Err(SdpError::NoCommonCodec));
         assert!(Sdp::parse(b"v=0\r\nm=audio x RTP/AVP 0\r\n").is_err());

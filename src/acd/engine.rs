@@ -236,7 +236,13 @@ impl Acd {
     }
 
     /// A caller joins `queue`. Higher `priority` is served first; ties by arrival.
-    pub fn enqueue(&mut self, now: Instant, call: CallId, queue: &str, priority: i32) -> Result<(), AcdError> {
+    pub fn enqueue(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        queue: &str,
+        priority: i32,
+    ) -> Result<(), AcdError> {
         if !self.queues.contains_key(queue) {
             return Err(AcdError::UnknownQueue(queue.to_string()));
         }
@@ -250,8 +256,17 @@ impl Acd {
         Ok(())
     }
 
-    fn insert_waiting(&mut self, call: CallId, queue: &str, key: (Reverse<i32>, u64), enqueued: Instant) {
-        self.waiting.entry(queue.to_string()).or_default().insert(key, call);
+    fn insert_waiting(
+        &mut self,
+        call: CallId,
+        queue: &str,
+        key: (Reverse<i32>, u64),
+        enqueued: Instant,
+    ) {
+        self.waiting
+            .entry(queue.to_string())
+            .or_default()
+            .insert(key, call);
         self.calls.insert(
             call,
             Waiting {
@@ -297,7 +312,9 @@ impl Acd {
 
     /// The agent declined or could not be reached: they rest, the call goes back to the head.
     pub fn offer_failed(&mut self, now: Instant, call: CallId) {
-        let Some(o) = self.offers.get(&call) else { return };
+        let Some(o) = self.offers.get(&call) else {
+            return;
+        };
         let (agent, queue) = (o.agent.clone(), o.queue.clone());
         self.requeue(now, call);
         self.rest(now, &agent, &queue);
@@ -318,13 +335,18 @@ impl Acd {
 
     /// A connected call ended: the agent is free again (longest-idle order restarts now).
     pub fn agent_free(&mut self, now: Instant, agent: &str) {
-        if matches!(self.agents.get(agent).map(|a| a.state), Some(AgentState::Busy(_))) {
+        if matches!(
+            self.agents.get(agent).map(|a| a.state),
+            Some(AgentState::Busy(_))
+        ) {
             self.make_idle(now, agent, now);
         }
     }
 
     fn offer(&mut self, now: Instant, call: CallId, agent: String, queue: &str) {
-        let Some(w) = self.calls.remove(&call) else { return };
+        let Some(w) = self.calls.remove(&call) else {
+            return;
+        };
         if let Some(q) = self.waiting.get_mut(queue) {
             q.remove(&w.key);
         }
@@ -355,11 +377,14 @@ impl Acd {
 
     fn dispatch_queue(&mut self, now: Instant, queue: &str) {
         loop {
-            let Some(skill) = self.queues.get(queue).map(|q| q.skill.clone()) else { return };
+            let Some(skill) = self.queues.get(queue).map(|q| q.skill.clone()) else {
+                return;
+            };
             let Some((_, &call)) = self.waiting.get(queue).and_then(|w| w.iter().next()) else {
                 return;
             };
-            let Some((_, agent)) = self.idle.get(&skill).and_then(|s| s.iter().next()).cloned() else {
+            let Some((_, agent)) = self.idle.get(&skill).and_then(|s| s.iter().next()).cloned()
+            else {
                 return;
             };
             self.offer(now, call, agent, queue);
@@ -368,7 +393,9 @@ impl Acd {
 
     /// Offers the best waiting call among the agent's queues to a newly idle agent.
     fn dispatch_agent(&mut self, now: Instant, agent: &str) {
-        let Some(a) = self.agents.get(agent) else { return };
+        let Some(a) = self.agents.get(agent) else {
+            return;
+        };
         if a.state != AgentState::Idle {
             return;
         }
@@ -395,7 +422,9 @@ impl Acd {
             self.timers.pop();
             match wake {
                 Wake::Ring(call) => {
-                    let Some(o) = self.offers.get(&call) else { continue };
+                    let Some(o) = self.offers.get(&call) else {
+                        continue;
+                    };
                     if o.deadline != at {
                         continue;
                     }
@@ -411,7 +440,9 @@ impl Acd {
                     let due: Vec<String> = self
                         .agents
                         .iter()
-                        .filter(|(_, a)| a.state == AgentState::Resting && a.rest_until.is_some_and(|t| t <= now))
+                        .filter(|(_, a)| {
+                            a.state == AgentState::Resting && a.rest_until.is_some_and(|t| t <= now)
+                        })
                         .map(|(id, _)| id.clone())
                         .collect();
                     for id in due {

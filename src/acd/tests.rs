@@ -41,12 +41,15 @@ fn longest_idle_agent_with_the_skill_gets_the_call() {
     a.agent_online(t0 + Duration::from_secs(2), "1001");
     a.agent_online(t0 + Duration::from_secs(1), "1003");
     a.agent_online(t0, "1002");
-    a.enqueue(t0 + Duration::from_secs(3), 1, "sales", 0).unwrap();
+    a.enqueue(t0 + Duration::from_secs(3), 1, "sales", 0)
+        .unwrap();
     assert_eq!(offered(&mut a), vec![(1, "1003".to_string())]);
-    a.enqueue(t0 + Duration::from_secs(3), 2, "sales", 0).unwrap();
+    a.enqueue(t0 + Duration::from_secs(3), 2, "sales", 0)
+        .unwrap();
     assert_eq!(offered(&mut a), vec![(2, "1001".to_string())]);
     // Nobody left with sales: the next caller waits.
-    a.enqueue(t0 + Duration::from_secs(3), 3, "sales", 0).unwrap();
+    a.enqueue(t0 + Duration::from_secs(3), 3, "sales", 0)
+        .unwrap();
     assert!(offered(&mut a).is_empty());
     assert_eq!(a.queue_status(t0)[0].waiting, 1);
 }
@@ -80,7 +83,10 @@ fn ring_timeout_moves_the_call_to_the_next_agent_and_rests_the_first() {
     a.handle_timeout(t15);
     assert_eq!(
         a.poll_decision(),
-        Some(Decision::RingTimeout { call: 7, agent: "1001".into() })
+        Some(Decision::RingTimeout {
+            call: 7,
+            agent: "1001".into()
+        })
     );
     assert_eq!(offered(&mut a), vec![(7, "1003".to_string())]);
     assert_eq!(a.agent_state("1001"), Some(AgentState::Resting));
@@ -98,7 +104,11 @@ fn rejected_offer_goes_back_to_the_head_of_the_queue() {
     offered(&mut a);
     a.offer_failed(t0, 1);
     a.agent_online(t0, "1003");
-    assert_eq!(offered(&mut a), vec![(1, "1003".to_string())], "call 1 keeps its place");
+    assert_eq!(
+        offered(&mut a),
+        vec![(1, "1003".to_string())],
+        "call 1 keeps its place"
+    );
 }
 
 #[test]
@@ -135,9 +145,18 @@ fn agent_going_offline_while_ringing_requeues() {
     a.enqueue(t0, 1, "sales", 0).unwrap();
     offered(&mut a);
     a.agent_offline(t0, "1001");
-    assert_eq!(a.poll_decision(), Some(Decision::RingTimeout { call: 1, agent: "1001".into() }));
+    assert_eq!(
+        a.poll_decision(),
+        Some(Decision::RingTimeout {
+            call: 1,
+            agent: "1001".into()
+        })
+    );
     assert_eq!(a.queue_status(t0)[0].waiting, 1);
-    assert_eq!(a.enqueue(t0, 9, "nope", 0), Err(AcdError::UnknownQueue("nope".into())));
+    assert_eq!(
+        a.enqueue(t0, 9, "nope", 0),
+        Err(AcdError::UnknownQueue("nope".into()))
+    );
 }
 
 #[test]

@@ -75,3 +75,8 @@ mod tests {
         assert_eq!(payload_type(&buf[..n]), Some(0));
     }
 }
+
+/// RTP timestamp, used to tell DTMF events apart.
+pub fn timestamp(pkt: &[u8]) -> Option<u32> {
+    RtpReader::new(pkt).ok().map(|r| r.timestamp())
+}

@@ -161,6 +161,7 @@ pub struct Authenticator {
     nonce_ttl_s: u64,
     /// Highest nonce-count seen per nonce, pruned as nonces expire.
     seen_nc: HashMap<String, (u32, u64)>,
+    salt: u64,
 }
 
 impl Authenticator {
@@ -172,6 +173,7 @@ impl Authenticator {
             key,
             nonce_ttl_s,
             seen_nc: HashMap::new(),
+            salt: rand::random(),
         }
     }
 
@@ -179,26 +181,34 @@ impl Authenticator {
         &self.realm
     }
 
-    fn sign(&self, ts: u64) -> String {
+    fn sign(&self, ts: u64, salt: u64) -> String {
         // HMAC-SHA256 accepts keys of any length, so this cannot fail.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         mac.update(&ts.to_be_bytes());
+        mac.update(&salt.to_be_bytes());
         mac.update(self.realm.as_bytes());
         let tag = mac.finalize().into_bytes();
-        format!("{ts:x}.{}", hex(&tag[..16]))
+        format!("{ts:x}.{salt:x}.{}", hex(&tag[..16]))
     }
 
-    /// A nonce that says when it was issued and that we issued it; nothing is stored.
-    pub fn nonce(&self, now_s: u64) -> String {
-        self.sign(now_s)
+    /// A nonce that says when it was issued and that we issued it; nothing is stored. The salt
+    /// makes every challenge unique, so two clients challenged in the same second never share a
+    /// nonce (and so never trip each other's nonce-count replay check).
+    pub fn nonce(&mut self, now_s: u64) -> String {
+        self.salt = self.salt.wrapping_add(1);
+        self.sign(now_s, self.salt)
     }
 
     /// `Ok(issued_at)` for our own nonce; `Stale` when older than the TTL.
     fn check_nonce(&self, nonce: &str, now_s: u64) -> Result<u64, AuthError> {
-        let ts_hex = nonce.split('.').next().ok_or(AuthError::BadNonce)?;
+        let mut parts = nonce.split('.');
+        let (Some(ts_hex), Some(salt_hex)) = (parts.next(), parts.next()) else {
+            return Err(AuthError::BadNonce);
+        };
         let ts = u64::from_str_radix(ts_hex, 16).map_err(|_| AuthError::BadNonce)?;
-        if !constant_eq(self.sign(ts).as_bytes(), nonce.as_bytes()) {
+        let salt = u64::from_str_radix(salt_hex, 16).map_err(|_| AuthError::BadNonce)?;
+        if !constant_eq(self.sign(ts, salt).as_bytes(), nonce.as_bytes()) {
             return Err(AuthError::BadNonce);
         }
         if now_s.saturating_sub(ts) > self.nonce_ttl_s || ts > now_s + 5 {
@@ -208,7 +218,7 @@ impl Authenticator {
     }
 
     /// The WWW-Authenticate values to send, one per offered algorithm, in offer order.
-    pub fn challenges(&self, now_s: u64, stale: bool) -> Vec<String> {
+    pub fn challenges(&mut self, now_s: u64, stale: bool) -> Vec<String> {
         let nonce = self.nonce(now_s);
         self.algorithms
             .iter()
@@ -266,7 +276,8 @@ impl Authenticator {
         entry.0 = nc_val;
         if self.seen_nc.len() > 10_000 {
             let ttl = self.nonce_ttl_s;
-            self.seen_nc.retain(|_, (_, t)| now_s.saturating_sub(*t) <= ttl);
+            self.seen_nc
+                .retain(|_, (_, t)| now_s.saturating_sub(*t) <= ttl);
         }
         Ok(d.username)
     }
@@ -291,7 +302,12 @@ mod tests {
     }
 
     fn auth() -> Authenticator {
-        Authenticator::new("acd", vec![Algorithm::Sha256, Algorithm::Md5], b"k".to_vec(), 300)
+        Authenticator::new(
+            "acd",
+            vec![Algorithm::Sha256, Algorithm::Md5],
+            b"k".to_vec(),
+            300,
+        )
     }
 
     fn lookup(u: &str) -> Option<Credentials> {
@@ -303,11 +319,26 @@ mod tests {
         let mut a = auth();
         let n = a.nonce(100);
         for alg in [Algorithm::Sha256, Algorithm::Md5] {
-            let h = client_response(alg, "secret", &n, if alg == Algorithm::Md5 { "00000002" } else { "00000001" });
-            assert_eq!(a.verify(110, "REGISTER", Some(&h), lookup), Ok("1001".into()));
+            let h = client_response(
+                alg,
+                "secret",
+                &n,
+                if alg == Algorithm::Md5 {
+                    "00000002"
+                } else {
+                    "00000001"
+                },
+            );
+            assert_eq!(
+                a.verify(110, "REGISTER", Some(&h), lookup),
+                Ok("1001".into())
+            );
         }
         let h = client_response(Algorithm::Md5, "secret", &n, "00000002");
-        assert_eq!(a.verify(111, "REGISTER", Some(&h), lookup), Err(AuthError::Replay));
+        assert_eq!(
+            a.verify(111, "REGISTER", Some(&h), lookup),
+            Err(AuthError::Replay)
+        );
     }
 
     #[test]
@@ -315,9 +346,15 @@ mod tests {
         let mut a = auth();
         let n = a.nonce(100);
         let bad = client_response(Algorithm::Md5, "nope", &n, "00000001");
-        assert_eq!(a.verify(100, "REGISTER", Some(&bad), lookup), Err(AuthError::Rejected));
+        assert_eq!(
+            a.verify(100, "REGISTER", Some(&bad), lookup),
+            Err(AuthError::Rejected)
+        );
         let ghost = bad.replace("\"1001\"", "\"9999\"");
-        assert_eq!(a.verify(100, "REGISTER", Some(&ghost), lookup), Err(AuthError::Rejected));
+        assert_eq!(
+            a.verify(100, "REGISTER", Some(&ghost), lookup),
+            Err(AuthError::Rejected)
+        );
     }
 
     #[test]
@@ -325,18 +362,35 @@ mod tests {
         let mut a = auth();
         let n = a.nonce(100);
         let h = client_response(Algorithm::Sha256, "secret", &n, "00000001");
-        assert_eq!(a.verify(1000, "REGISTER", Some(&h), lookup), Err(AuthError::Stale));
-        let forged = h.replace(&n, "64.00000000000000000000000000000000");
-        assert_eq!(a.verify(100, "REGISTER", Some(&forged), lookup), Err(AuthError::BadNonce));
+        assert_eq!(
+            a.verify(1000, "REGISTER", Some(&h), lookup),
+            Err(AuthError::Stale)
+        );
+        let forged = h.replace(&n, "64.1.00000000000000000000000000000000");
+        assert_eq!(
+            a.verify(100, "REGISTER", Some(&forged), lookup),
+            Err(AuthError::BadNonce)
+        );
         assert!(a.challenges(1000, true)[0].contains("stale=true"));
         assert!(a.challenges(1000, false)[0].contains("algorithm=SHA-256"));
+    }
+
+    #[test]
+    fn every_challenge_has_its_own_nonce() {
+        let mut a = auth();
+        assert_ne!(a.nonce(100), a.nonce(100));
     }
 
     #[test]
     fn foreign_scheme_is_missing() {
         let mut a = auth();
         assert_eq!(
-            a.verify(1, "REGISTER", Some("NoOneKnowsThisScheme opaque-data=here"), lookup),
+            a.verify(
+                1,
+                "REGISTER",
+                Some("NoOneKnowsThisScheme opaque-data=here"),
+                lookup
+            ),
             Err(AuthError::Missing)
         );
     }

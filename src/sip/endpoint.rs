@@ -4,13 +4,15 @@
 //! [`EndpointEvent`]s. Sans-IO: `handle_*` take `now`, `poll_*` drain outputs.
 
 use super::auth::{AuthError, Authenticator, Credentials};
+use super::dialog::random_token;
 use super::header::HeaderName;
 use super::msg::{parse, Limits, Message, Request, Response};
 use super::registrar::{Reachability, Registrar, RegistrarConfig};
-use super::transaction::{Incoming, Peer, State, TimerConfig, Transmit, TransactionLayer, TxEvent, TxKey};
+use super::transaction::{
+    Incoming, Peer, State, TimerConfig, TransactionLayer, Transmit, TxEvent, TxKey,
+};
 use super::uri::Scheme;
 use super::via::Method;
-use super::dialog::random_token;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -25,16 +27,32 @@ pub const SUPPORTED: &[&str] = &[];
 #[derive(Debug, Clone, PartialEq)]
 pub enum EndpointEvent {
     /// INVITE (initial or re-INVITE), BYE, INFO or UPDATE in a new server transaction.
-    Request { key: TxKey, request: Request, from: Peer },
+    Request {
+        key: TxKey,
+        request: Request,
+        from: Peer,
+    },
     /// The caller cancelled the pending INVITE `invite`; 487 is the TU's to send.
-    Cancel { invite: TxKey },
+    Cancel {
+        invite: TxKey,
+    },
     /// ACK for a 2xx.
-    Ack { request: Request, from: Peer },
-    Response { key: TxKey, response: Response },
+    Ack {
+        request: Request,
+        from: Peer,
+    },
+    Response {
+        key: TxKey,
+        response: Response,
+    },
     /// No answer at all to one of our requests (treat as 408).
-    Timeout { key: TxKey },
+    Timeout {
+        key: TxKey,
+    },
     /// A 2xx we sent was never acknowledged.
-    AckTimeout { call_id: String },
+    AckTimeout {
+        call_id: String,
+    },
     /// An agent's reachability changed.
     Reachability(Reachability),
 }
@@ -95,7 +113,12 @@ impl Endpoint {
         Endpoint {
             tx: TransactionLayer::new(cfg.timers),
             registrar: Registrar::new(cfg.registrar),
-            auth: Authenticator::new(&cfg.realm, cfg.algorithms.clone(), cfg.nonce_key.clone(), cfg.nonce_ttl_s),
+            auth: Authenticator::new(
+                &cfg.realm,
+                cfg.algorithms.clone(),
+                cfg.nonce_key.clone(),
+                cfg.nonce_ttl_s,
+            ),
             credentials: HashMap::new(),
             epoch: now,
             epoch_unix: unix_now,
@@ -149,7 +172,8 @@ impl Endpoint {
         let key = match self.tx.on_request(now, &req, from) {
             Incoming::New(k) => k,
             Incoming::Ack => {
-                self.events.push_back(EndpointEvent::Ack { request: req, from });
+                self.events
+                    .push_back(EndpointEvent::Ack { request: req, from });
                 return;
             }
             Incoming::Absorbed => return,
@@ -172,13 +196,18 @@ impl Endpoint {
                 };
                 let pending = self.tx.state(&invite) == Some(State::Proceeding);
                 let code = if pending { 200 } else { 481 };
-                self.tx.respond(now, &key, &Response::to(&req, code, Some(&random_token())));
+                self.tx
+                    .respond(now, &key, &Response::to(&req, code, Some(&random_token())));
                 if pending {
                     self.events.push_back(EndpointEvent::Cancel { invite });
                 }
             }
             Method::Invite | Method::Bye | Method::Info | Method::Update => {
-                self.events.push_back(EndpointEvent::Request { key, request: req, from });
+                self.events.push_back(EndpointEvent::Request {
+                    key,
+                    request: req,
+                    from,
+                });
             }
             Method::Other(_) => {
                 let mut r = Response::to(&req, 501, Some(&random_token()));
@@ -197,7 +226,8 @@ impl Endpoint {
         r.headers.push(HeaderName::Allow, ALLOW);
         r.headers.push(HeaderName::Accept, "application/sdp");
         r.headers.push(HeaderName::Supported, "");
-        r.headers.push(HeaderName::Server, self.cfg.server_name.clone());
+        r.headers
+            .push(HeaderName::Server, self.cfg.server_name.clone());
     }
 
     /// Checks every request must pass before its method is considered (416, 420, 415, 406).
@@ -214,14 +244,20 @@ impl Endpoint {
                 .collect();
             if !unsupported.is_empty() {
                 let mut r = reply(420);
-                r.headers.push(HeaderName::Unsupported, unsupported.join(", "));
+                r.headers
+                    .push(HeaderName::Unsupported, unsupported.join(", "));
                 return Some(r);
             }
         }
         if matches!(req.method, Method::Invite | Method::Update) {
             if !req.body.is_empty() {
                 let ct = req.headers.get(&HeaderName::ContentType).unwrap_or("");
-                let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                let mime = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
                 if mime != "application/sdp" && mime != "multipart/mixed" {
                     let mut r = reply(415);
                     r.headers.push(HeaderName::Accept, "application/sdp");
@@ -231,7 +267,13 @@ impl Endpoint {
             let accepts: Vec<String> = req
                 .headers
                 .get_all(&HeaderName::Accept)
-                .map(|a| a.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+                .map(|a| {
+                    a.split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase()
+                })
                 .collect();
             if !accepts.is_empty()
                 && !accepts
@@ -249,7 +291,8 @@ impl Endpoint {
     fn on_register(&mut self, now: Instant, key: &TxKey, req: &Request, from: Peer) {
         let tag = random_token();
         if !req.core.to.uri.is_sip() {
-            self.tx.respond(now, key, &Response::to(req, 400, Some(&tag)));
+            self.tx
+                .respond(now, key, &Response::to(req, 400, Some(&tag)));
             return;
         }
         let secs = self.unix_secs(now);
@@ -272,7 +315,8 @@ impl Endpoint {
             }
         };
         if req.core.to.uri.user.as_deref() != Some(user.as_str()) {
-            self.tx.respond(now, key, &Response::to(req, 403, Some(&tag)));
+            self.tx
+                .respond(now, key, &Response::to(req, 403, Some(&tag)));
             return;
         }
         let (resp, change) = self.registrar.register(now, req, &user, from, &tag);

@@ -90,7 +90,10 @@ fn content_length(head: &[u8]) -> Result<usize, FramingError> {
             }
             let v = std::str::from_utf8(line[colon + 1..].trim_ascii())
                 .map_err(|_| FramingError::BadContentLength)?;
-            found = Some(v.parse::<usize>().map_err(|_| FramingError::BadContentLength)?);
+            found = Some(
+                v.parse::<usize>()
+                    .map_err(|_| FramingError::BadContentLength)?,
+            );
         }
     }
     Ok(found.unwrap_or(0))
@@ -109,9 +112,15 @@ mod tests {
         f.push(&m[10..]);
         f.push(b"\r\n\r\n");
         f.push(m);
-        assert_eq!(f.next_frame().unwrap(), Some(Frame::Message(Bytes::from_static(m))));
+        assert_eq!(
+            f.next_frame().unwrap(),
+            Some(Frame::Message(Bytes::from_static(m)))
+        );
         assert_eq!(f.next_frame().unwrap(), Some(Frame::Ping));
-        assert_eq!(f.next_frame().unwrap(), Some(Frame::Message(Bytes::from_static(m))));
+        assert_eq!(
+            f.next_frame().unwrap(),
+            Some(Frame::Message(Bytes::from_static(m)))
+        );
         assert_eq!(f.next_frame().unwrap(), None);
     }
 

@@ -37,7 +37,10 @@ pub struct Headers(pub Vec<(HeaderName, String)>);
 
 impl Headers {
     pub fn get(&self, name: &HeaderName) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn get_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
@@ -161,7 +164,11 @@ pub fn parse(buf: &[u8], stream: bool, limits: &Limits) -> Result<Message, Rejec
     for (n, v) in &raw {
         if matches!(
             n,
-            HeaderName::Via | HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq
+            HeaderName::Via
+                | HeaderName::From
+                | HeaderName::To
+                | HeaderName::CallId
+                | HeaderName::CSeq
         ) {
             rej_echo.push((n.clone(), v.clone()));
         }
@@ -235,8 +242,10 @@ fn unfold<'a>(
             for v in split_list(value) {
                 if !v.is_empty() {
                     out.push((name.clone(), v.to_string()));
-                } else if matches!(name, HeaderName::Via | HeaderName::Contact | HeaderName::Route)
-                    && !value.is_empty()
+                } else if matches!(
+                    name,
+                    HeaderName::Via | HeaderName::Contact | HeaderName::Route
+                ) && !value.is_empty()
                 {
                     return Err(Rejection::new(400, format!("empty element in {name}")));
                 }
@@ -249,11 +258,19 @@ fn unfold<'a>(
 }
 
 /// Applies Content-Length framing: one value only, non-negative, not past the datagram.
-fn frame_body(raw: &[(HeaderName, String)], avail: &[u8], stream: bool) -> Result<Bytes, Rejection> {
+fn frame_body(
+    raw: &[(HeaderName, String)],
+    avail: &[u8],
+    stream: bool,
+) -> Result<Bytes, Rejection> {
     let mut cls = raw.iter().filter(|(n, _)| *n == HeaderName::ContentLength);
     let Some((_, v)) = cls.next() else {
         // RFC 3261 §18.3: optional on UDP (body runs to the end), required on streams.
-        return Ok(if stream { Bytes::new() } else { Bytes::copy_from_slice(avail) });
+        return Ok(if stream {
+            Bytes::new()
+        } else {
+            Bytes::copy_from_slice(avail)
+        });
     };
     if cls.next().is_some() {
         return Err(Rejection::new(400, "multiple Content-Length values"));
@@ -358,7 +375,10 @@ fn parse_request(
     }
     let uri = Uri::parse(uri_s).map_err(|e| bad(e, "Request-URI"))?;
     if uri.headers.is_some() {
-        return Err(Rejection::new(400, "headers are not allowed in a Request-URI"));
+        return Err(Rejection::new(
+            400,
+            "headers are not allowed in a Request-URI",
+        ));
     }
     let (core, headers) = parse_core(raw)?;
     if core.cseq.method != method {
@@ -529,13 +549,17 @@ mod tests {
 
     #[test]
     fn parses_compact_and_frames_body() {
-        let Message::Request(r) = parse(INVITE.as_bytes(), false, &Limits::default()).unwrap() else {
+        let Message::Request(r) = parse(INVITE.as_bytes(), false, &Limits::default()).unwrap()
+        else {
             panic!("request expected")
         };
         assert_eq!(r.method, Method::Invite);
         assert_eq!(r.core.call_id, "abc");
         assert_eq!(&r.body[..], b"v=0\r");
-        assert_eq!(r.headers.get(&HeaderName::ContentType), Some("application/sdp"));
+        assert_eq!(
+            r.headers.get(&HeaderName::ContentType),
+            Some("application/sdp")
+        );
         let again = parse(&r.to_bytes(), false, &Limits::default()).unwrap();
         assert_eq!(again, Message::Request(r));
     }
@@ -554,7 +578,10 @@ mod tests {
     #[test]
     fn oversize_and_garbage_are_rejected_not_panicking() {
         let l = Limits::default();
-        assert_eq!(parse(&vec![b'a'; 70_000], false, &l).unwrap_err().status, 513);
+        assert_eq!(
+            parse(&vec![b'a'; 70_000], false, &l).unwrap_err().status,
+            513
+        );
         for cut in 0..INVITE.len() {
             let _ = parse(&INVITE.as_bytes()[..cut], false, &l);
         }

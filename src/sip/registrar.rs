@@ -8,6 +8,7 @@ use super::transaction::Peer;
 use super::uri::{NameAddr, Uri};
 use crate::sip::header::HeaderName;
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// One registered contact of an agent.
@@ -19,6 +20,30 @@ pub struct Binding {
     pub call_id: String,
     pub cseq: u32,
     pub expires_at: Instant,
+}
+
+/// Where to send requests for a contact. Over TCP: back on the connection the REGISTER came on.
+/// Over UDP: the Contact's literal address, unless it is a private address while the REGISTER
+/// came from a public one (the phone is behind NAT), in which case the source address.
+fn target(contact: &Uri, from: Peer) -> Peer {
+    if from.transport.reliable() {
+        return from;
+    }
+    let host = contact.host.trim_start_matches('[').trim_end_matches(']');
+    let Ok(ip) = host.parse::<IpAddr>() else {
+        return from;
+    };
+    let private = |ip: &IpAddr| match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+    };
+    if private(&ip) && !private(&from.addr.ip()) && !from.addr.ip().is_loopback() {
+        return from;
+    }
+    Peer {
+        transport: from.transport,
+        addr: SocketAddr::new(ip, contact.port.unwrap_or(5060)),
+    }
 }
 
 /// Expiry policy.
@@ -104,8 +129,10 @@ impl Registrar {
             let e = expires_of(c);
             if e != 0 && e < self.cfg.min_expires as u64 {
                 let mut r = Response::to(req, 423, Some(to_tag));
-                r.headers
-                    .push(HeaderName::Other("Min-Expires".into()), self.cfg.min_expires.to_string());
+                r.headers.push(
+                    HeaderName::Other("Min-Expires".into()),
+                    self.cfg.min_expires.to_string(),
+                );
                 return (r, None);
             }
         }
@@ -123,7 +150,7 @@ impl Registrar {
             if e > 0 {
                 list.push(Binding {
                     contact: c.uri.clone(),
-                    peer: from,
+                    peer: target(&c.uri, from),
                     call_id: req.core.call_id.clone(),
                     cseq: req.core.cseq.seq,
                     expires_at: now + Duration::from_secs(e),
@@ -166,10 +193,6 @@ impl Registrar {
 
     /// The earliest binding expiry, so the driver can wake up for it.
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.bindings
-            .values()
-            .flatten()
-            .map(|b| b.expires_at)
-            .min()
+        self.bindings.values().flatten().map(|b| b.expires_at).min()
     }
 }

@@ -52,7 +52,11 @@ impl Params {
     }
 
     pub fn set(&mut self, name: &str, value: Option<String>) {
-        if let Some(p) = self.0.iter_mut().find(|p| p.name.eq_ignore_ascii_case(name)) {
+        if let Some(p) = self
+            .0
+            .iter_mut()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+        {
             p.value = value;
         } else {
             self.0.push(Param {
@@ -92,11 +96,7 @@ impl Params {
                 }
                 Some(v) => {
                     // token, or a host (IPv6 with brackets / colons in `received`).
-                    if v.is_empty()
-                        || !v
-                            .bytes()
-                            .all(|c| is_token_char(c) || b"[]:".contains(&c))
-                    {
+                    if v.is_empty() || !v.bytes().all(|c| is_token_char(c) || b"[]:".contains(&c)) {
                         return Err(UriError::BadParam);
                     }
                     Some(v.to_string())
@@ -323,7 +323,12 @@ impl fmt::Display for Uri {
             Scheme::Sip => f.write_str("sip:")?,
             Scheme::Sips => f.write_str("sips:")?,
             Scheme::Tel => {
-                return write!(f, "tel:{}{}", self.user.as_deref().unwrap_or(""), self.params)
+                return write!(
+                    f,
+                    "tel:{}{}",
+                    self.user.as_deref().unwrap_or(""),
+                    self.params
+                )
             }
             Scheme::Other(s) => {
                 return write!(f, "{}:{}", s, self.opaque.as_deref().unwrap_or(""));
@@ -375,10 +380,7 @@ impl NameAddr {
             if !d.is_empty() && !d.split_whitespace().all(is_token) {
                 return Err(UriError::BadDisplayName);
             }
-            (
-                (!d.is_empty()).then(|| d.to_string()),
-                &s[lt..],
-            )
+            ((!d.is_empty()).then(|| d.to_string()), &s[lt..])
         } else {
             (None, s)
         };

@@ -176,7 +176,8 @@ mod tests {
 
     #[test]
     fn via_with_spaces_everywhere() {
-        let v = Via::parse("SIP  /    2.0   / UDP  192.168.255.111   ; branch= z9hG4bK30239").unwrap();
+        let v =
+            Via::parse("SIP  /    2.0   / UDP  192.168.255.111   ; branch= z9hG4bK30239").unwrap();
         assert_eq!(v.transport, "UDP");
         assert_eq!(v.host, "192.168.255.111");
         assert_eq!(v.branch(), Some("z9hG4bK30239"));
@@ -184,7 +185,9 @@ mod tests {
 
     #[test]
     fn via_ipv6_received_forms() {
-        let v = Via::parse("SIP/2.0/UDP [2001:db8::9:1];received=2001:db8::9:255;branch=z9hG4bKas3").unwrap();
+        let v =
+            Via::parse("SIP/2.0/UDP [2001:db8::9:1];received=2001:db8::9:255;branch=z9hG4bKas3")
+                .unwrap();
         assert_eq!(v.params.get("received"), Some("2001:db8::9:255"));
         let v = Via::parse("SIP/2.0/UDP [2001:db8::9:1]:6050;received=[2001:db8::9:255]").unwrap();
         assert_eq!(v.port, Some(6050));

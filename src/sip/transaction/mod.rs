@@ -4,8 +4,8 @@
 
 mod timer;
 
-pub use timer::{Timer, TimerConfig};
 use timer::{Deadlines, TimerHeap};
+pub use timer::{Timer, TimerConfig};
 
 use super::msg::{Request, Response};
 use super::via::{Method, BRANCH_COOKIE};
@@ -259,7 +259,11 @@ impl TransactionLayer {
             } else {
                 Kind::ServerNonInvite
             },
-            state: if invite { State::Proceeding } else { State::Trying },
+            state: if invite {
+                State::Proceeding
+            } else {
+                State::Trying
+            },
             peer: from,
             deadlines: Deadlines::default(),
             last: Bytes::new(),
@@ -288,7 +292,11 @@ impl TransactionLayer {
                 tx.state = State::Confirmed;
                 tx.deadlines.clear(Timer::G);
                 tx.deadlines.clear(Timer::H);
-                let t4 = if reliable { Duration::ZERO } else { self.cfg.t4 };
+                let t4 = if reliable {
+                    Duration::ZERO
+                } else {
+                    self.cfg.t4
+                };
                 self.arm(id, Timer::I, t4, now);
             }
             (Kind::ServerInvite, State::Accepted, Method::Ack) => return Incoming::Ack,
@@ -312,7 +320,10 @@ impl TransactionLayer {
         let Some(tx) = self.txs.get_mut(&id) else {
             return false;
         };
-        if matches!(tx.state, State::Completed | State::Confirmed | State::Accepted | State::Terminated) {
+        if matches!(
+            tx.state,
+            State::Completed | State::Confirmed | State::Accepted | State::Terminated
+        ) {
             return false;
         }
         let data = resp.to_bytes();
@@ -347,7 +358,11 @@ impl TransactionLayer {
                 if let Some(tx) = self.txs.get_mut(&id) {
                     tx.state = State::Completed;
                 }
-                let j = if reliable { Duration::ZERO } else { cfg.t1 * 64 };
+                let j = if reliable {
+                    Duration::ZERO
+                } else {
+                    cfg.t1 * 64
+                };
                 self.arm(id, Timer::J, j, now);
             }
         }
@@ -370,10 +385,19 @@ impl TransactionLayer {
             deadlines: Deadlines::default(),
         };
         if !peer.transport.reliable() {
-            self.heap.arm(&mut w.deadlines, id, Timer::Retransmit2xx, now + self.cfg.t1);
+            self.heap.arm(
+                &mut w.deadlines,
+                id,
+                Timer::Retransmit2xx,
+                now + self.cfg.t1,
+            );
         }
-        self.heap
-            .arm(&mut w.deadlines, id, Timer::Ack2xxGiveUp, now + self.cfg.t1 * 64);
+        self.heap.arm(
+            &mut w.deadlines,
+            id,
+            Timer::Ack2xxGiveUp,
+            now + self.cfg.t1 * 64,
+        );
         self.acks.insert(id, w);
         self.acks_by_dialog.insert(dialog, id);
     }
@@ -392,7 +416,11 @@ impl TransactionLayer {
             } else {
                 Kind::ClientNonInvite
             },
-            state: if invite { State::Calling } else { State::Trying },
+            state: if invite {
+                State::Calling
+            } else {
+                State::Trying
+            },
             peer: to,
             deadlines: Deadlines::default(),
             last: data.clone(),
@@ -451,7 +479,11 @@ impl TransactionLayer {
                 tx.ack = Some(ack.clone());
                 let peer = tx.peer;
                 self.send(peer, ack);
-                let d = if reliable { Duration::ZERO } else { Duration::from_secs(32) };
+                let d = if reliable {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(32)
+                };
                 self.arm(id, Timer::D, d, now);
                 true
             }
@@ -472,7 +504,10 @@ impl TransactionLayer {
             _ => false,
         };
         if deliver {
-            self.events.push_back(TxEvent::Response { key, response: resp });
+            self.events.push_back(TxEvent::Response {
+                key,
+                response: resp,
+            });
         }
         true
     }
@@ -589,9 +624,9 @@ fn build_ack(invite_bytes: &Bytes, resp: &Response) -> Bytes {
     req.core.to = resp.core.to.clone();
     req.core.cseq.method = Method::Ack;
     req.core.contacts.clear();
-    req.headers.0.retain(|(n, _)| {
-        matches!(n, super::header::HeaderName::Route)
-    });
+    req.headers
+        .0
+        .retain(|(n, _)| matches!(n, super::header::HeaderName::Route));
     req.body = Bytes::new();
     req.to_bytes()
 }

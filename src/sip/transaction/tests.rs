@@ -28,7 +28,9 @@ fn tcp() -> Peer {
 }
 
 fn drain(l: &mut TransactionLayer) -> Vec<Bytes> {
-    std::iter::from_fn(|| l.poll_transmit()).map(|t| t.data).collect()
+    std::iter::from_fn(|| l.poll_transmit())
+        .map(|t| t.data)
+        .collect()
 }
 
 fn starts(b: &Bytes, p: &str) -> bool {
@@ -89,7 +91,9 @@ fn timer_d_absorbs_retransmitted_errors_then_ends() {
     assert!(l.on_response(t0, response_to(&inv, 486)));
     let out = drain(&mut l);
     assert!(starts(&out[0], "ACK sip:100@acd"), "ACK sent for 486");
-    assert!(matches!(l.poll_event(), Some(TxEvent::Response { response, .. }) if response.code == 486));
+    assert!(
+        matches!(l.poll_event(), Some(TxEvent::Response { response, .. }) if response.code == 486)
+    );
     // A retransmitted 486 is answered with the same ACK, not passed up.
     l.on_response(t0 + Duration::from_secs(1), response_to(&inv, 486));
     assert_eq!(drain(&mut l).len(), 1);
@@ -115,7 +119,11 @@ fn timer_m_keeps_accepted_for_2xx_retransmits() {
             _ => 0,
         })
         .collect();
-    assert_eq!(codes, vec![180, 200, 200], "RFC 6026: 2xx retransmits reach the TU");
+    assert_eq!(
+        codes,
+        vec![180, 200, 200],
+        "RFC 6026: 2xx retransmits reach the TU"
+    );
     l.handle_timeout(t0 + Duration::from_millis(31_999));
     assert_eq!(l.len(), 1);
     l.handle_timeout(t0 + Duration::from_secs(32));
@@ -150,7 +158,11 @@ fn server_invite_sends_trying_and_timer_g_h() {
     l.respond(t0, &key, &response_to(&inv, 486));
     drain(&mut l);
     let sent = run(&mut l, t0, Duration::from_secs(40));
-    assert_eq!(&sent[..5], &[500, 1500, 3500, 7500, 11500], "timer G capped at T2");
+    assert_eq!(
+        &sent[..5],
+        &[500, 1500, 3500, 7500, 11500],
+        "timer G capped at T2"
+    );
     assert_eq!(l.poll_event(), Some(TxEvent::NoAckForError { key }));
     assert!(l.is_empty(), "timer H = 64*T1");
 }
@@ -169,7 +181,10 @@ fn timer_i_after_ack() {
     assert_eq!(l.on_request(t0, &ack, udp()), Incoming::Absorbed);
     assert_eq!(l.state(&key), Some(State::Confirmed));
     drain(&mut l);
-    assert!(run(&mut l, t0, Duration::from_secs(40)).is_empty(), "no G after ACK");
+    assert!(
+        run(&mut l, t0, Duration::from_secs(40)).is_empty(),
+        "no G after ACK"
+    );
     assert!(l.is_empty(), "timer I = T4");
 }
 
@@ -183,7 +198,10 @@ fn timer_j_absorbs_retransmits() {
     };
     l.respond(t0, &key, &response_to(&opt, 200));
     drain(&mut l);
-    assert_eq!(l.on_request(t0 + Duration::from_secs(2), &opt, udp()), Incoming::Absorbed);
+    assert_eq!(
+        l.on_request(t0 + Duration::from_secs(2), &opt, udp()),
+        Incoming::Absorbed
+    );
     assert!(starts(&drain(&mut l)[0], "SIP/2.0 200"));
     l.handle_timeout(t0 + Duration::from_millis(31_999));
     assert_eq!(l.len(), 1);
@@ -203,11 +221,18 @@ fn timer_l_and_2xx_retransmission_until_ack() {
     drain(&mut l);
     assert_eq!(l.state(&key), Some(State::Accepted));
     let sent = run(&mut l, t0, Duration::from_millis(7_600));
-    assert_eq!(sent, vec![500, 1500, 3500, 7500], "2xx retransmitted at T1 doubling");
+    assert_eq!(
+        sent,
+        vec![500, 1500, 3500, 7500],
+        "2xx retransmitted at T1 doubling"
+    );
     let mut ack = req("ACK", "z9hG4bKother");
     ack.core.cseq.seq = 1;
     assert_eq!(l.on_request(t0, &ack, udp()), Incoming::Ack);
-    assert!(run(&mut l, t0, Duration::from_secs(40)).is_empty(), "ACK stops 2xx retransmits");
+    assert!(
+        run(&mut l, t0, Duration::from_secs(40)).is_empty(),
+        "ACK stops 2xx retransmits"
+    );
     assert_eq!(l.poll_event(), None);
     assert!(l.is_empty(), "timer L = 64*T1");
 }

@@ -1,0 +1,267 @@
+//! The outbound half of a call: offering it to an agent's phone, cancelling on ring timeout,
+//! bridging on answer, and cleaning up legs that lost the race.
+
+use super::manager::CallManager;
+use super::{Leg, MediaCommand};
+use crate::acd::CallId;
+use crate::events::Event;
+use crate::sdp::{self, LocalMedia, Sdp};
+use crate::sip::dialog::{new_branch, random_token, Dialog};
+use crate::sip::header::HeaderName;
+use crate::sip::msg::{Core, Headers, Request, Response};
+use crate::sip::transaction::{Peer, TxKey};
+use crate::sip::uri::{NameAddr, Uri};
+use crate::sip::via::{CSeq, Method, Via};
+use bytes::Bytes;
+use std::time::Instant;
+use tracing::{info, warn};
+
+/// The agent leg of a live call.
+pub(super) struct AgentLeg {
+    pub agent: String,
+    pub invite: Request,
+    pub key: TxKey,
+    pub peer: Peer,
+    /// Set once the agent answered.
+    pub dialog: Option<Dialog>,
+    pub provisional: bool,
+}
+
+/// An agent leg we gave up on (ring timeout, caller left) whose INVITE may still be answered.
+pub(super) struct StaleLeg {
+    invite: Request,
+    peer: Peer,
+    cancel_sent: bool,
+}
+
+/// CANCEL for a pending INVITE (§9.1): same Request-URI, Call-ID, From, To, CSeq number, top Via.
+fn cancel_for(invite: &Request) -> Request {
+    let mut c = invite.clone();
+    c.method = Method::Cancel;
+    c.core.cseq.method = Method::Cancel;
+    c.core.contacts.clear();
+    c.headers.0.retain(|(n, _)| *n == HeaderName::Route);
+    c.body = Bytes::new();
+    c
+}
+
+impl CallManager {
+    /// Rings `agent` for `call`.
+    pub(super) fn offer(&mut self, now: Instant, call: CallId, agent: &str, queue: &str) {
+        let Some(binding) = self.ep.registrar.lookup(agent, now).cloned() else {
+            // Registration lapsed between the decision and now.
+            self.acd.agent_offline(now, agent);
+            return;
+        };
+        let via_host = self.via_host();
+        let contact = self.contact();
+        let Some(c) = self.calls.get(&call) else {
+            self.acd.call_gone(now, call);
+            return;
+        };
+        let _g = c.span.enter();
+        let mut via = Via::parse(&format!(
+            "SIP/2.0/{} {via_host}",
+            binding.peer.transport.as_str()
+        ))
+        .unwrap_or_else(|_| unreachable!("our own Via parses"));
+        via.params.set("branch", Some(new_branch()));
+        via.params.set("rport", None);
+        let mut from = NameAddr::new(Uri::sip(Some(&c.caller_number), &contact.uri.host, None));
+        from.display = Some(format!("\"{}\"", c.caller_number.replace('"', "")));
+        from.params.set("tag", Some(random_token()));
+        let to = NameAddr::new(Uri::sip(Some(agent), &contact.uri.host, None));
+        let local = LocalMedia {
+            ip: self.cfg.advertise,
+            port: c.agent_port,
+            session_id: call,
+            version: 1,
+        };
+        let mut headers = Headers::default();
+        headers.push(HeaderName::ContentType, "application/sdp");
+        headers.push(HeaderName::Other("X-ACD-Queue".into()), queue);
+        headers.push(HeaderName::Other("X-ACD-Call".into()), call.to_string());
+        let invite = Request {
+            method: Method::Invite,
+            uri: binding.contact.clone(),
+            core: Core {
+                vias: vec![via],
+                from,
+                to,
+                call_id: format!("{}@acd", random_token()),
+                cseq: CSeq {
+                    seq: 1,
+                    method: Method::Invite,
+                },
+                max_forwards: Some(70),
+                contacts: vec![contact],
+                contact_star: false,
+            },
+            headers,
+            body: Bytes::from(sdp::offer(&local, c.media.codec, 101)),
+        };
+        info!(%agent, contact = %binding.contact, "offering call");
+        drop(_g);
+        let key = self.ep.send_request(now, &invite, binding.peer);
+        self.by_agent_tx.insert(key.clone(), call);
+        self.by_sip_id
+            .insert(invite.core.call_id.clone(), (call, Leg::Agent));
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.agent = Some(AgentLeg {
+                agent: agent.to_string(),
+                invite,
+                key,
+                peer: binding.peer,
+                dialog: None,
+                provisional: false,
+            });
+        }
+        self.events.push_back(Event::Offered {
+            call,
+            agent: agent.to_string(),
+            queue: queue.to_string(),
+        });
+    }
+
+    /// Stops ringing the current (unanswered) agent leg of `call`.
+    pub(super) fn drop_agent_leg(&mut self, now: Instant, call: CallId) {
+        let Some(leg) = self.calls.get_mut(&call).and_then(|c| c.agent.take()) else {
+            return;
+        };
+        self.by_agent_tx.remove(&leg.key);
+        self.by_sip_id.remove(&leg.invite.core.call_id);
+        let mut stale = StaleLeg {
+            invite: leg.invite,
+            peer: leg.peer,
+            cancel_sent: false,
+        };
+        // §9.1: a CANCEL may only follow a provisional response; otherwise wait for one.
+        if leg.provisional {
+            self.ep
+                .send_request(now, &cancel_for(&stale.invite), stale.peer);
+            stale.cancel_sent = true;
+        }
+        self.stale.insert(leg.key, stale);
+    }
+
+    /// A response to one of our requests.
+    pub(super) fn on_response(&mut self, now: Instant, key: TxKey, resp: Response) {
+        if resp.core.cseq.method != Method::Invite {
+            return;
+        }
+        if let Some(&call) = self.by_agent_tx.get(&key) {
+            return self.on_agent_response(now, call, resp);
+        }
+        let Some(s) = self.stale.get_mut(&key) else {
+            return;
+        };
+        match resp.code {
+            100..=199 => {
+                if !s.cancel_sent {
+                    s.cancel_sent = true;
+                    let (c, p) = (cancel_for(&s.invite), s.peer);
+                    self.ep.send_request(now, &c, p);
+                }
+            }
+            200..=299 => {
+                // The agent answered after we gave up: acknowledge, then hang up at once.
+                if let Some(s) = self.stale.remove(&key) {
+                    let mut d = Dialog::as_uac(&s.invite, &resp, s.peer);
+                    let via = self.via_host();
+                    self.ep
+                        .send_ack(&d.ack(s.invite.core.cseq.seq, &via), s.peer);
+                    let bye = d.request(Method::Bye, &via);
+                    self.ep.send_request(now, &bye, s.peer);
+                }
+            }
+            _ => {
+                self.stale.remove(&key);
+            }
+        }
+    }
+
+    fn on_agent_response(&mut self, now: Instant, call: CallId, resp: Response) {
+        let via = self.via_host();
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(leg) = c.agent.as_mut() else { return };
+        match resp.code {
+            100..=199 => leg.provisional = true,
+            200..=299 => {
+                if let Some(d) = &leg.dialog {
+                    // Retransmitted 2xx: our ACK was lost.
+                    let ack = d.ack(leg.invite.core.cseq.seq, &via);
+                    let p = leg.peer;
+                    self.ep.send_ack(&ack, p);
+                    return;
+                }
+                let mut d = Dialog::as_uac(&leg.invite, &resp, leg.peer);
+                let ack = d.ack(leg.invite.core.cseq.seq, &via);
+                let peer = leg.peer;
+                self.ep.send_ack(&ack, peer);
+                let answer = Sdp::parse(&resp.body).and_then(|s| s.negotiate());
+                let Ok(n) = answer else {
+                    warn!(
+                        call,
+                        "agent answered without usable SDP; hanging up that leg"
+                    );
+                    let bye = d.request(Method::Bye, &via);
+                    self.ep.send_request(now, &bye, peer);
+                    return self.fail_agent_leg(now, call, 488);
+                };
+                leg.dialog = Some(d);
+                let agent = leg.agent.clone();
+                c.connected = Some(now);
+                let wait_ms = now.saturating_duration_since(c.arrived).as_millis() as u64;
+                {
+                    let _g = c.span.enter();
+                    info!(%agent, wait_ms, "connected");
+                }
+                self.acd.offer_answered(call);
+                self.media.push_back(MediaCommand::Bridge {
+                    call,
+                    agent_remote: n.remote,
+                    agent_codec_pt: n.codec_pt,
+                    agent_dtmf_pt: n.dtmf_pt,
+                });
+                self.answer_caller(now, call);
+                self.events.push_back(Event::Connected {
+                    call,
+                    agent,
+                    wait_ms,
+                });
+            }
+            code => self.fail_agent_leg(now, call, code),
+        }
+    }
+
+    /// The agent leg ended without an answer (busy, error, no response): try the next agent.
+    fn fail_agent_leg(&mut self, now: Instant, call: CallId, code: u16) {
+        let Some(leg) = self.calls.get_mut(&call).and_then(|c| c.agent.take()) else {
+            return;
+        };
+        self.by_agent_tx.remove(&leg.key);
+        self.by_sip_id.remove(&leg.invite.core.call_id);
+        if let Some(c) = self.calls.get(&call) {
+            let _g = c.span.enter();
+            info!(agent = %leg.agent, code, "agent did not take the call");
+        }
+        self.events.push_back(Event::OfferRejected {
+            call,
+            agent: leg.agent,
+            code,
+        });
+        self.acd.offer_failed(now, call);
+        self.run_decisions(now);
+    }
+
+    /// One of our requests got no answer at all.
+    pub(super) fn on_agent_timeout(&mut self, now: Instant, key: &TxKey) {
+        if let Some(&call) = self.by_agent_tx.get(key) {
+            self.fail_agent_leg(now, call, 408);
+        } else {
+            self.stale.remove(key);
+        }
+    }
+}

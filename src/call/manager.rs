@@ -1,0 +1,563 @@
+use super::agent_leg::{AgentLeg, StaleLeg};
+use super::{Leg, MediaCommand, MediaEvent, PortPool};
+use crate::acd::{Acd, CallId, Decision};
+use crate::events::{Event, Side};
+use crate::routing::{AnswerMode, Dialplan};
+use crate::sdp::{self, LocalMedia, Negotiated, Sdp};
+use crate::sip::auth::Credentials;
+use crate::sip::dialog::{random_token, Dialog};
+use crate::sip::endpoint::{Endpoint, EndpointEvent, ALLOW};
+use crate::sip::header::HeaderName;
+use crate::sip::msg::{Request, Response};
+use crate::sip::registrar::Reachability;
+use crate::sip::transaction::{Peer, Transmit, TxKey};
+use crate::sip::uri::{NameAddr, Uri};
+use crate::sip::via::Method;
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::time::Instant;
+use tracing::{info, info_span, warn, Span};
+
+/// Settings the call layer needs from the config.
+#[derive(Clone, Debug)]
+pub struct ManagerConfig {
+    /// The address we put in Via, Contact and SDP.
+    pub advertise: IpAddr,
+    pub sip_port: u16,
+    pub rtp_low: u16,
+    pub rtp_high: u16,
+}
+
+/// One agent as the directory (database) knows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentRecord {
+    pub id: String,
+    pub name: String,
+    pub credentials: Credentials,
+    pub skills: HashMap<String, u8>,
+}
+
+pub(super) struct CallerLeg {
+    pub invite_key: TxKey,
+    pub invite: Request,
+    pub dialog: Dialog,
+    /// Our SDP answer, resent in 183/200 and re-INVITE answers.
+    pub sdp: Bytes,
+    /// A 2xx was sent.
+    pub answered: bool,
+}
+
+pub(super) struct Call {
+    pub span: Span,
+    pub caller_number: String,
+    pub queue: String,
+    pub caller: CallerLeg,
+    pub agent: Option<AgentLeg>,
+    pub media: Negotiated,
+    pub caller_port: u16,
+    pub agent_port: u16,
+    pub arrived: Instant,
+    pub connected: Option<Instant>,
+}
+
+/// Counters that show nothing is left behind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Status {
+    pub calls: usize,
+    pub acd_calls: usize,
+    pub stale_agent_legs: usize,
+    pub transactions: usize,
+    pub free_rtp_ports: usize,
+    pub registered_agents: usize,
+    pub sip: crate::sip::endpoint::EndpointStats,
+}
+
+/// Owns the SIP endpoint, the ACD engine and every live call.
+pub struct CallManager {
+    pub(super) cfg: ManagerConfig,
+    pub(super) ep: Endpoint,
+    pub(super) acd: Acd,
+    dialplan: Dialplan,
+    pub(super) calls: HashMap<CallId, Call>,
+    /// SIP Call-ID → (call, leg).
+    pub(super) by_sip_id: HashMap<String, (CallId, Leg)>,
+    by_caller_invite: HashMap<TxKey, CallId>,
+    pub(super) by_agent_tx: HashMap<TxKey, CallId>,
+    pub(super) stale: HashMap<TxKey, StaleLeg>,
+    ports: PortPool,
+    agents: HashMap<String, AgentRecord>,
+    next_call: CallId,
+    pub(super) media: VecDeque<MediaCommand>,
+    pub(super) events: VecDeque<Event>,
+}
+
+impl CallManager {
+    pub fn new(cfg: ManagerConfig, ep: Endpoint, dialplan: Dialplan) -> CallManager {
+        CallManager {
+            acd: Acd::new(dialplan.queues.clone()),
+            ports: PortPool::new(cfg.rtp_low, cfg.rtp_high),
+            cfg,
+            ep,
+            dialplan,
+            calls: HashMap::new(),
+            by_sip_id: HashMap::new(),
+            by_caller_invite: HashMap::new(),
+            by_agent_tx: HashMap::new(),
+            stale: HashMap::new(),
+            agents: HashMap::new(),
+            next_call: 1,
+            media: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    pub(super) fn via_host(&self) -> String {
+        let ip = match self.cfg.advertise {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        };
+        format!("{ip}:{}", self.cfg.sip_port)
+    }
+
+    pub(super) fn contact(&self) -> NameAddr {
+        let (host, port) = self
+            .via_host()
+            .rsplit_once(':')
+            .map(|(h, p)| (h.to_string(), p.parse().ok()))
+            .unwrap_or_default();
+        NameAddr::new(Uri::sip(Some("acd"), &host, port))
+    }
+
+    /// Replaces the agent directory: credentials for digest, skills for the ACD.
+    pub fn set_agents(&mut self, now: Instant, agents: Vec<AgentRecord>) {
+        let creds = agents
+            .iter()
+            .map(|a| (a.id.clone(), a.credentials.clone()))
+            .collect();
+        self.ep.set_credentials(creds);
+        let new: HashMap<String, AgentRecord> =
+            agents.into_iter().map(|a| (a.id.clone(), a)).collect();
+        for gone in self.agents.keys().filter(|k| !new.contains_key(*k)) {
+            self.acd.remove_agent(now, gone);
+        }
+        for a in new.values() {
+            self.acd.upsert_agent(now, &a.id, a.skills.clone());
+            if self.ep.registrar.lookup(&a.id, now).is_some() {
+                self.acd.agent_online(now, &a.id);
+            }
+        }
+        self.agents = new;
+        self.run_decisions(now);
+    }
+
+    /// Swaps the dialplan; calls in progress keep their queue.
+    pub fn set_dialplan(&mut self, dialplan: Dialplan) {
+        self.acd.set_queues(dialplan.queues.clone());
+        self.dialplan = dialplan;
+    }
+
+    pub fn handle_sip(&mut self, now: Instant, from: Peer, data: &[u8]) {
+        self.ep.handle_input(now, from, data);
+        self.process(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.ep.handle_timeout(now);
+        self.acd.handle_timeout(now);
+        self.process(now);
+    }
+
+    pub fn handle_media(&mut self, now: Instant, ev: MediaEvent) {
+        match ev {
+            MediaEvent::Dtmf { call, digit } => {
+                if let Some(c) = self.calls.get(&call) {
+                    let _g = c.span.enter();
+                    info!(%digit, "dtmf");
+                }
+                self.events.push_back(Event::Dtmf { call, digit });
+            }
+            MediaEvent::Timeout { call } => self.end_call(now, call, Side::System, 408),
+            MediaEvent::Failed { call, error } => {
+                warn!(call, %error, "media failed");
+                self.end_call(now, call, Side::System, 503)
+            }
+        }
+        self.process(now);
+    }
+
+    fn process(&mut self, now: Instant) {
+        while let Some(ev) = self.ep.poll_event() {
+            match ev {
+                EndpointEvent::Request { key, request, from } => {
+                    self.on_request(now, key, request, from)
+                }
+                EndpointEvent::Cancel { invite } => self.on_cancel(now, &invite),
+                EndpointEvent::Ack { .. } => {}
+                EndpointEvent::Response { key, response } => self.on_response(now, key, response),
+                EndpointEvent::Timeout { key } => self.on_agent_timeout(now, &key),
+                EndpointEvent::AckTimeout { call_id } => {
+                    if let Some(&(call, Leg::Caller)) = self.by_sip_id.get(&call_id) {
+                        self.end_call(now, call, Side::System, 408);
+                    }
+                }
+                EndpointEvent::Reachability(r) => {
+                    let (agent, up) = match r {
+                        Reachability::Up(a) => (a, true),
+                        Reachability::Down(a) => (a, false),
+                    };
+                    if up {
+                        self.acd.agent_online(now, &agent);
+                    } else {
+                        self.acd.agent_offline(now, &agent);
+                    }
+                    self.events.push_back(Event::AgentReachable { agent, up });
+                }
+            }
+            self.run_decisions(now);
+        }
+        self.run_decisions(now);
+    }
+
+    pub(super) fn run_decisions(&mut self, now: Instant) {
+        while let Some(d) = self.acd.poll_decision() {
+            match d {
+                Decision::Offer {
+                    call, agent, queue, ..
+                } => self.offer(now, call, &agent, &queue),
+                Decision::RingTimeout { call, agent } => {
+                    self.events.push_back(Event::RingNoAnswer { call, agent });
+                    self.drop_agent_leg(now, call);
+                }
+            }
+        }
+    }
+
+    fn reply(&mut self, now: Instant, key: &TxKey, req: &Request, code: u16) {
+        let r = Response::to(req, code, Some(&random_token()));
+        self.ep.respond(now, key, &r);
+    }
+
+    fn on_request(&mut self, now: Instant, key: TxKey, req: Request, from: Peer) {
+        let known = self.by_sip_id.get(&req.core.call_id).copied();
+        match (&req.method, known) {
+            (Method::Invite, None) if req.core.to.tag().is_none() => {
+                self.on_invite(now, key, req, from)
+            }
+            (_, Some((call, leg))) if self.dialog_matches(call, leg, &req) => match req.method {
+                Method::Bye => {
+                    self.reply(now, &key, &req, 200);
+                    let side = if leg == Leg::Caller {
+                        Side::Caller
+                    } else {
+                        Side::Agent
+                    };
+                    self.end_call(now, call, side, 487);
+                }
+                Method::Invite | Method::Update => {
+                    // Session refresh or hold: keep the media as it is and answer with our SDP.
+                    let mut r = Response::to(&req, 200, None);
+                    r.core.contacts.push(self.contact());
+                    if let Some(sdp) = self.local_sdp(call, leg) {
+                        r.headers.push(HeaderName::ContentType, "application/sdp");
+                        r.body = sdp;
+                    }
+                    self.ep.respond(now, &key, &r);
+                }
+                _ => self.reply(now, &key, &req, 200),
+            },
+            _ => self.reply(now, &key, &req, 481),
+        }
+    }
+
+    fn dialog_matches(&self, call: CallId, leg: Leg, req: &Request) -> bool {
+        let Some(c) = self.calls.get(&call) else {
+            return false;
+        };
+        match leg {
+            Leg::Caller => c.caller.dialog.matches(&req.core),
+            Leg::Agent => c
+                .agent
+                .as_ref()
+                .and_then(|a| a.dialog.as_ref())
+                .is_some_and(|d| d.matches(&req.core)),
+        }
+    }
+
+    fn local_sdp(&self, call: CallId, leg: Leg) -> Option<Bytes> {
+        let c = self.calls.get(&call)?;
+        match leg {
+            Leg::Caller => Some(c.caller.sdp.clone()),
+            Leg::Agent => c.agent.as_ref().map(|a| a.invite.body.clone()),
+        }
+    }
+
+    fn refuse(&mut self, now: Instant, key: &TxKey, req: &Request, code: u16, why: &str) {
+        let mut r = Response::to(req, code, Some(&random_token()));
+        r.headers
+            .push(HeaderName::Warning, format!("399 acd \"{why}\""));
+        self.ep.respond(now, key, &r);
+        self.events.push_back(Event::CallRefused {
+            caller: caller_number(req),
+            dialed: dialed_number(req),
+            code,
+            reason: why.to_string(),
+        });
+    }
+
+    /// A new call: route it, answer it (or 183), start hold music, queue it.
+    fn on_invite(&mut self, now: Instant, key: TxKey, req: Request, from: Peer) {
+        let dialed = dialed_number(&req);
+        let Some(route) = self.dialplan.route(&dialed) else {
+            return self.refuse(now, &key, &req, 404, "number not in dialplan");
+        };
+        let offer = match Sdp::parse(&req.body).and_then(|s| s.negotiate().map(|n| (s, n))) {
+            Ok(x) => x,
+            Err(e) => {
+                let mut r = Response::to(&req, 488, Some(&random_token()));
+                r.headers
+                    .push(HeaderName::Warning, format!("399 acd \"{e}\""));
+                self.ep.respond(now, &key, &r);
+                return self.events.push_back(Event::CallRefused {
+                    caller: caller_number(&req),
+                    dialed,
+                    code: 488,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let Some(caller_port) = self.ports.take() else {
+            return self.refuse(now, &key, &req, 503, "no free RTP ports");
+        };
+        let Some(agent_port) = self.ports.take() else {
+            self.ports.give(caller_port);
+            return self.refuse(now, &key, &req, 503, "no free RTP ports");
+        };
+        let id = self.next_call;
+        self.next_call += 1;
+        let span = info_span!("call", call = id, sip_call_id = %req.core.call_id);
+        let caller_number = caller_number(&req);
+        {
+            let _g = span.enter();
+            info!(caller = %caller_number, %dialed, queue = %route.queue, "call arrived");
+        }
+        let (offered, neg) = offer;
+        let local = LocalMedia {
+            ip: self.cfg.advertise,
+            port: caller_port,
+            session_id: id,
+            version: 1,
+        };
+        let sdp = Bytes::from(sdp::answer(&local, &offered, &neg));
+        let tag = random_token();
+        let dialog = Dialog::as_uas(&req, &tag, from);
+        self.events.push_back(Event::CallArrived {
+            call: id,
+            caller: caller_number.clone(),
+            dialed,
+        });
+        let code = match route.answer {
+            AnswerMode::Immediate => 200,
+            AnswerMode::EarlyMedia => 183,
+        };
+        let mut r = Response::to(&req, code, Some(&tag));
+        r.core.contacts.push(self.contact());
+        r.headers.push(HeaderName::Allow, ALLOW);
+        r.headers.push(HeaderName::ContentType, "application/sdp");
+        r.body = sdp.clone();
+        self.ep.respond(now, &key, &r);
+        self.by_sip_id
+            .insert(req.core.call_id.clone(), (id, Leg::Caller));
+        self.by_caller_invite.insert(key.clone(), id);
+        self.media.push_back(MediaCommand::Start {
+            call: id,
+            caller_port,
+            agent_port,
+            caller_remote: neg.remote,
+            codec: neg.codec,
+            codec_pt: neg.codec_pt,
+            dtmf_pt: neg.dtmf_pt,
+        });
+        self.calls.insert(
+            id,
+            Call {
+                span,
+                caller_number,
+                queue: route.queue.clone(),
+                caller: CallerLeg {
+                    invite_key: key,
+                    invite: req,
+                    dialog,
+                    sdp,
+                    answered: code == 200,
+                },
+                agent: None,
+                media: neg,
+                caller_port,
+                agent_port,
+                arrived: now,
+                connected: None,
+            },
+        );
+        self.events.push_back(Event::Queued {
+            call: id,
+            queue: route.queue.clone(),
+        });
+        if let Err(e) = self.acd.enqueue(now, id, &route.queue, route.priority) {
+            warn!(call = id, error = %e, "enqueue failed");
+            self.end_call(now, id, Side::System, 503);
+        }
+    }
+
+    /// The caller cancelled before we answered.
+    fn on_cancel(&mut self, now: Instant, invite: &TxKey) {
+        if let Some(&call) = self.by_caller_invite.get(invite) {
+            self.end_call(now, call, Side::Caller, 487);
+        }
+    }
+
+    /// Sends the caller their 200 OK if they were waiting on early media.
+    pub(super) fn answer_caller(&mut self, now: Instant, call: CallId) {
+        let contact = self.contact();
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if c.caller.answered {
+            return;
+        }
+        c.caller.answered = true;
+        let tag = c.caller.dialog.local.tag().unwrap_or("").to_string();
+        let mut r = Response::to(&c.caller.invite, 200, Some(&tag));
+        r.core.contacts.push(contact);
+        r.headers.push(HeaderName::ContentType, "application/sdp");
+        r.body = c.caller.sdp.clone();
+        let key = c.caller.invite_key.clone();
+        self.ep.respond(now, &key, &r);
+    }
+
+    /// Tears a call down from whichever state it is in. `code` answers an unanswered caller.
+    pub(super) fn end_call(&mut self, now: Instant, call: CallId, by: Side, code: u16) {
+        let Some(mut c) = self.calls.remove(&call) else {
+            return;
+        };
+        let _g = c.span.clone().entered();
+        let via = self.via_host();
+        if !c.caller.answered {
+            let r = Response::to(&c.caller.invite, code, c.caller.dialog.local.tag());
+            let key = c.caller.invite_key.clone();
+            self.ep.respond(now, &key, &r);
+        } else if by != Side::Caller {
+            let bye = c.caller.dialog.request(Method::Bye, &via);
+            self.ep.send_request(now, &bye, c.caller.dialog.peer);
+        }
+        self.by_sip_id.remove(&c.caller.invite.core.call_id);
+        self.by_caller_invite.remove(&c.caller.invite_key);
+        let agent = c.agent.take();
+        match (&agent, c.connected) {
+            (Some(a), Some(t)) => {
+                if by != Side::Agent {
+                    if let Some(mut d) = a.dialog.clone() {
+                        let bye = d.request(Method::Bye, &via);
+                        self.ep.send_request(now, &bye, d.peer);
+                    }
+                }
+                self.by_sip_id.remove(&a.invite.core.call_id);
+                self.by_agent_tx.remove(&a.key);
+                self.acd.agent_free(now, &a.agent);
+                info!(agent = %a.agent, ?by, "call ended");
+                self.events.push_back(Event::Ended {
+                    call,
+                    agent: a.agent.clone(),
+                    by,
+                    talk_ms: now.saturating_duration_since(t).as_millis() as u64,
+                });
+            }
+            _ => {
+                if let Some(a) = agent {
+                    c.agent = Some(a);
+                    self.calls.insert(call, c);
+                    self.drop_agent_leg(now, call);
+                    let Some(back) = self.calls.remove(&call) else {
+                        return;
+                    };
+                    c = back;
+                }
+                self.acd.call_gone(now, call);
+                info!(?by, "caller abandoned");
+                self.events.push_back(Event::Abandoned {
+                    call,
+                    queue: c.queue.clone(),
+                    wait_ms: now.saturating_duration_since(c.arrived).as_millis() as u64,
+                });
+            }
+        }
+        self.ports.give(c.caller_port);
+        self.ports.give(c.agent_port);
+        self.media.push_back(MediaCommand::Stop { call });
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.ep.poll_transmit()
+    }
+
+    pub fn poll_media(&mut self) -> Option<MediaCommand> {
+        self.media.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.ep.poll_timeout(), self.acd.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn status(&self, now: Instant) -> Status {
+        Status {
+            calls: self.calls.len(),
+            acd_calls: self.acd.calls_in_system(),
+            stale_agent_legs: self.stale.len(),
+            transactions: self.ep.tx.len(),
+            free_rtp_ports: self.ports.available(),
+            registered_agents: self
+                .agents
+                .keys()
+                .filter(|a| self.ep.registrar.lookup(a, now).is_some())
+                .count(),
+            sip: self.ep.stats.clone(),
+        }
+    }
+
+    pub fn queue_status(&self, now: Instant) -> Vec<crate::acd::QueueStatus> {
+        self.acd.queue_status(now)
+    }
+
+    pub fn agent_status(&self) -> Vec<crate::acd::AgentStatus> {
+        self.acd.agent_status()
+    }
+}
+
+/// The dialled number: the Request-URI user part without parameters.
+fn dialed_number(req: &Request) -> String {
+    req.uri
+        .user
+        .as_deref()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The caller's number: From user part (E.164 normalisation comes with the context store).
+fn caller_number(req: &Request) -> String {
+    req.core
+        .from
+        .uri
+        .user
+        .clone()
+        .unwrap_or_else(|| req.core.from.uri.host.clone())
+}

@@ -1,0 +1,68 @@
+//! The orchestration of calls: a caller leg, a wait in queue with hold music, an agent leg, the
+//! bridge, and the teardown. [`CallManager`] is sans-IO like the SIP and ACD cores it drives:
+//! SIP bytes, media events and time go in; SIP bytes, [`MediaCommand`]s and [`Event`]s come out.
+//!
+//! Read [`manager`] for the flow of one call; [`agent_leg`] holds the outbound half.
+
+mod agent_leg;
+mod manager;
+mod ports;
+
+pub use manager::{AgentRecord, CallManager, ManagerConfig, Status};
+pub use ports::PortPool;
+
+use crate::acd::CallId;
+use crate::sdp::Codec;
+use std::net::SocketAddr;
+
+/// What the media layer must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaCommand {
+    /// Bind both ports of a call and start playing the welcome prompt, then hold music, to the
+    /// caller. `early` is informational (183 early media vs answered).
+    Start {
+        call: CallId,
+        caller_port: u16,
+        agent_port: u16,
+        caller_remote: SocketAddr,
+        codec: Codec,
+        codec_pt: u8,
+        dtmf_pt: Option<u8>,
+    },
+    /// The agent answered: relay caller ↔ agent. Payload types are mapped between the legs.
+    Bridge {
+        call: CallId,
+        agent_remote: SocketAddr,
+        agent_codec_pt: u8,
+        agent_dtmf_pt: Option<u8>,
+    },
+    /// Back to hold music (the agent leg failed before the bridge, or left).
+    Hold { call: CallId },
+    /// Close both sockets.
+    Stop { call: CallId },
+}
+
+/// What the media layer reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaEvent {
+    Dtmf {
+        call: CallId,
+        digit: char,
+    },
+    /// No RTP from the caller for the configured time: the call is dead.
+    Timeout {
+        call: CallId,
+    },
+    /// A port could not be bound.
+    Failed {
+        call: CallId,
+        error: String,
+    },
+}
+
+/// Which leg of a call a SIP dialog belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leg {
+    Caller,
+    Agent,
+}

@@ -1,0 +1,229 @@
+//! `acd.toml` → [`Config`]. Every field has a default, so `acd serve` runs with no file at all;
+//! command-line flags override the file.
+
+use crate::sip::auth::Algorithm;
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {msg}")]
+    Invalid {
+        file: String,
+        line: usize,
+        msg: String,
+    },
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub media: MediaConfig,
+    /// Path of the dialplan; the built-in demo plan is used when this default file is absent.
+    pub dialplan: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipConfig {
+    /// UDP and TCP, same port.
+    pub listen: SocketAddr,
+    /// Address written into Via, Contact and SDP. Defaults to the listen address, or 127.0.0.1
+    /// when listening on all interfaces (set it to the LAN address for phones on other hosts).
+    pub advertise: Option<IpAddr>,
+    pub realm: String,
+    /// Digest algorithms offered, preferred first (RFC 8760). SIPp 3.6 only does MD5 and takes
+    /// the first challenge, so put MD5 first if SIPp agents must register.
+    pub auth_algorithms: Vec<Algorithm>,
+    pub nonce_ttl_s: u64,
+    pub min_expires_s: u32,
+    pub max_expires_s: u32,
+    pub max_message_bytes: usize,
+    pub tcp_max_connections: usize,
+    pub tcp_idle_timeout_s: u64,
+    /// RFC 3261 T1 in milliseconds (retransmission base).
+    pub t1_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: String,
+    /// How often agent changes made with `acd agents …` are picked up by a running server.
+    pub reload_s: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// `LOW-HIGH`; each call takes two even ports.
+    pub rtp_ports: String,
+    /// A call whose caller sends no RTP for this long is hung up.
+    pub rtp_timeout_s: u64,
+    /// 8 kHz mono 16-bit WAV played once when a caller is queued (built-in chime if unset).
+    pub welcome: Option<PathBuf>,
+    /// 8 kHz mono 16-bit WAV looped while waiting (built-in melody if unset).
+    pub hold_music: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            sip: SipConfig::default(),
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            media: MediaConfig::default(),
+            dialplan: PathBuf::from("dialplans/default.toml"),
+        }
+    }
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            advertise: None,
+            realm: "acd".into(),
+            auth_algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            nonce_ttl_s: 300,
+            min_expires_s: 60,
+            max_expires_s: 7200,
+            max_message_bytes: 65_535,
+            tcp_max_connections: 1024,
+            tcp_idle_timeout_s: 600,
+            t1_ms: 500,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://acd.db".into(),
+            reload_s: 5,
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            rtp_ports: "20000-29999".into(),
+            rtp_timeout_s: 60,
+            welcome: None,
+            hold_music: None,
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            file: file.clone(),
+            source,
+        })?;
+        Config::parse(&text, &file)
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            file: file.to_string(),
+            line: e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+                .unwrap_or(1),
+            msg: e.message().to_string(),
+        })?;
+        cfg.rtp_range().map_err(|msg| ConfigError::Invalid {
+            file: file.to_string(),
+            line: text
+                .lines()
+                .position(|l| l.contains("rtp_ports"))
+                .map_or(1, |i| i + 1),
+            msg,
+        })?;
+        Ok(cfg)
+    }
+
+    /// The RTP port range as numbers.
+    pub fn rtp_range(&self) -> Result<(u16, u16), String> {
+        parse_range(&self.media.rtp_ports)
+    }
+
+    /// The address peers should send to.
+    pub fn advertise(&self) -> IpAddr {
+        self.sip.advertise.unwrap_or_else(|| {
+            let ip = self.sip.listen.ip();
+            if ip.is_unspecified() {
+                IpAddr::from([127, 0, 0, 1])
+            } else {
+                ip
+            }
+        })
+    }
+}
+
+/// Parses `LOW-HIGH` with at least two ports.
+pub fn parse_range(s: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("rtp_ports '{s}' must be LOW-HIGH with 1024 <= LOW < HIGH <= 65535");
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let (a, b): (u16, u16) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    if a < 1024 || b <= a + 2 {
+        return Err(bad());
+    }
+    Ok((a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = Config::parse(
+            "[sip]\nlisten = \"127.0.0.1:5070\"\nauth_algorithms = [\"MD5\"]\n",
+            "a.toml",
+        )
+        .unwrap();
+        assert_eq!(c.sip.listen.port(), 5070);
+        assert_eq!(c.sip.auth_algorithms, vec![Algorithm::Md5]);
+        assert_eq!(c.advertise().to_string(), "127.0.0.1");
+        assert_eq!(c.rtp_range().unwrap(), (20000, 29999));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = Config::parse("[sip]\nrealm = \"x\"\nlisten = 5\n", "a.toml").unwrap_err();
+        assert!(e.to_string().starts_with("a.toml:3:"), "{e}");
+        let e = Config::parse("[media]\nrtp_ports = \"9-8\"\n", "a.toml").unwrap_err();
+        assert!(e.to_string().starts_with("a.toml:2:"), "{e}");
+    }
+}

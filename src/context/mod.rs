@@ -1,0 +1,77 @@
+//! The store: the one place that speaks SQL. SQLite by default (created and migrated on first
+//! start), PostgreSQL by URL, through one sqlx `Any` pool with the same queries for both
+//! (`$n` placeholders work on both). Migrations live in `sql/<backend>/`.
+//!
+//! This issue stores agents; the caller context (campaigns, tickets, history) joins it next.
+
+mod agents;
+
+pub use agents::{parse_skills, AgentRow};
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL '{0}' (use sqlite://FILE or postgres://…)")]
+    Url(String),
+    #[error("agent '{0}' already exists")]
+    AgentExists(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Which SQL dialect the pool speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A migrated connection pool.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    pub backend: Backend,
+}
+
+impl Store {
+    /// Opens (creating an SQLite file if needed) and migrates.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if url.starts_with("sqlite:") {
+            let url = if url.contains("mode=") || url.contains(":memory:") {
+                url.to_string()
+            } else if url.contains('?') {
+                format!("{url}&mode=rwc")
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            (Backend::Sqlite, url)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            return Err(StoreError::Url(url.to_string()));
+        };
+        // One SQLite writer avoids SQLITE_BUSY; an in-memory database must stay on one connection.
+        let max = if backend == Backend::Sqlite { 1 } else { 8 };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .connect(&url)
+            .await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("sql/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("sql/postgres").run(&pool).await?,
+        }
+        Ok(Store { pool, backend })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

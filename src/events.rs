@@ -1,0 +1,76 @@
+//! The domain events: every state change of a call or an agent is one [`Event`]. The log writer,
+//! the status page and (later) the history writer and desk pusher all consume this one stream.
+
+use crate::acd::CallId;
+use serde::Serialize;
+
+/// Which side ended a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Caller,
+    Agent,
+    /// acd itself: RTP timeout, missing ACK, shutdown.
+    System,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A caller's INVITE was accepted for routing.
+    CallArrived {
+        call: CallId,
+        caller: String,
+        dialed: String,
+    },
+    /// A call could not be taken (unknown number, bad SDP, no ports).
+    CallRefused {
+        caller: String,
+        dialed: String,
+        code: u16,
+        reason: String,
+    },
+    Queued {
+        call: CallId,
+        queue: String,
+    },
+    Offered {
+        call: CallId,
+        agent: String,
+        queue: String,
+    },
+    RingNoAnswer {
+        call: CallId,
+        agent: String,
+    },
+    OfferRejected {
+        call: CallId,
+        agent: String,
+        code: u16,
+    },
+    Connected {
+        call: CallId,
+        agent: String,
+        wait_ms: u64,
+    },
+    /// The caller left before talking to anyone.
+    Abandoned {
+        call: CallId,
+        queue: String,
+        wait_ms: u64,
+    },
+    Ended {
+        call: CallId,
+        agent: String,
+        by: Side,
+        talk_ms: u64,
+    },
+    Dtmf {
+        call: CallId,
+        digit: char,
+    },
+    AgentReachable {
+        agent: String,
+        up: bool,
+    },
+}

@@ -1,0 +1,212 @@
+//! RTP sockets: one task per call owns the caller and agent sockets, plays prompts and hold music
+//! while the caller waits, detects RFC 4733 digits, and relays both ways once bridged.
+//!
+//! The relay path does no allocation, no lock and no logging per packet: a fixed buffer per
+//! direction, a payload-type table lookup and one `send_to`.
+
+use crate::acd::CallId;
+use crate::call::MediaEvent;
+use crate::media::dtmf::Detector;
+use crate::media::prompt::Prompt;
+use crate::media::rtp::{self, Sender};
+use crate::sdp::Codec;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::{interval, Instant, MissedTickBehavior};
+
+/// The sounds callers hear while waiting.
+pub struct Prompts {
+    pub welcome: Prompt,
+    pub hold: Prompt,
+}
+
+/// Packet counters shared by all media tasks of one server (relaxed atomics: no lock per packet).
+#[derive(Debug, Default)]
+pub struct MediaCounters {
+    pub to_agent: std::sync::atomic::AtomicU64,
+    pub to_caller: std::sync::atomic::AtomicU64,
+    pub prompt_frames: std::sync::atomic::AtomicU64,
+}
+
+/// A copy of the counters for the status API.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct MediaCounts {
+    pub relayed_to_agent: u64,
+    pub relayed_to_caller: u64,
+    pub prompt_frames: u64,
+}
+
+impl MediaCounters {
+    pub fn snapshot(&self) -> MediaCounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        MediaCounts {
+            relayed_to_agent: self.to_agent.load(Relaxed),
+            relayed_to_caller: self.to_caller.load(Relaxed),
+            prompt_frames: self.prompt_frames.load(Relaxed),
+        }
+    }
+}
+
+/// Control messages from the core to one call's media task.
+#[derive(Debug)]
+pub enum MediaCtl {
+    Bridge {
+        agent_remote: SocketAddr,
+        agent_codec_pt: u8,
+        agent_dtmf_pt: Option<u8>,
+    },
+    Hold,
+    Stop,
+}
+
+/// Everything a call's media task starts with.
+pub struct CallMedia {
+    pub call: CallId,
+    pub bind_ip: IpAddr,
+    pub caller_port: u16,
+    pub agent_port: u16,
+    pub caller_remote: SocketAddr,
+    pub codec: Codec,
+    pub codec_pt: u8,
+    pub dtmf_pt: Option<u8>,
+    pub rtp_timeout: Duration,
+    pub prompts: Arc<Prompts>,
+    pub counters: Arc<MediaCounters>,
+}
+
+/// Maps payload types from one leg's numbering to the other's.
+struct PtMap([u8; 128]);
+
+impl PtMap {
+    fn identity() -> PtMap {
+        let mut m = [0u8; 128];
+        for (i, v) in m.iter_mut().enumerate() {
+            *v = i as u8;
+        }
+        PtMap(m)
+    }
+
+    #[inline]
+    fn apply(&self, pkt: &mut [u8]) {
+        if pkt.len() >= 12 {
+            let pt = (pkt[1] & 0x7f) as usize;
+            pkt[1] = (pkt[1] & 0x80) | self.0[pt];
+        }
+    }
+}
+
+/// Runs one call's media until Stop, the control channel closing, or RTP inactivity.
+pub async fn run_call_media(
+    m: CallMedia,
+    mut ctl: mpsc::Receiver<MediaCtl>,
+    events: mpsc::Sender<crate::net::Input>,
+) {
+    let report = |ev: MediaEvent| {
+        let _ = events.try_send(crate::net::Input::Media(ev));
+    };
+    let bind = |port| UdpSocket::bind(SocketAddr::new(m.bind_ip, port));
+    let (caller, agent) = match (bind(m.caller_port).await, bind(m.agent_port).await) {
+        (Ok(c), Ok(a)) => (c, a),
+        (Err(e), _) | (_, Err(e)) => {
+            report(MediaEvent::Failed {
+                call: m.call,
+                error: format!("bind RTP port: {e}"),
+            });
+            return;
+        }
+    };
+    let mut caller_remote = m.caller_remote;
+    let mut agent_remote: Option<SocketAddr> = None;
+    let mut bridged = false;
+    let mut to_agent = PtMap::identity();
+    let mut to_caller = PtMap::identity();
+    let mut sender = Sender::new(rand::random(), m.codec_pt);
+    let welcome = m.prompts.welcome.frames(m.codec);
+    let hold = m.prompts.hold.frames(m.codec);
+    let mut frame_no = 0usize;
+    let mut detector = Detector::default();
+    let mut tick = interval(Duration::from_millis(20));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut check = interval(Duration::from_secs(1));
+    let mut last_rx = Instant::now();
+    let mut buf_in = [0u8; 2048];
+    let mut buf_out = [0u8; 2048];
+    loop {
+        tokio::select! {
+            r = caller.recv_from(&mut buf_in) => {
+                let Ok((n, src)) = r else { continue };
+                last_rx = Instant::now();
+                caller_remote = src; // symmetric RTP: answer where the caller really is
+                let pkt = &mut buf_in[..n];
+                if let (Some(d), Some(pt)) = (m.dtmf_pt, rtp::payload_type(pkt)) {
+                    if pt == d {
+                        let ts = rtp::timestamp(pkt).unwrap_or(0);
+                        if let Some(digit) = rtp::payload(pkt).and_then(|p| detector.feed(ts, p)) {
+                            report(MediaEvent::Dtmf { call: m.call, digit });
+                        }
+                    }
+                }
+                if bridged {
+                    if let Some(dst) = agent_remote {
+                        to_agent.apply(pkt);
+                        if agent.send_to(pkt, dst).await.is_ok() {
+                            m.counters.to_agent.fetch_add(1, Relaxed);
+                        }
+                    }
+                }
+            }
+            r = agent.recv_from(&mut buf_out) => {
+                let Ok((n, src)) = r else { continue };
+                if bridged {
+                    agent_remote = Some(src);
+                    let pkt = &mut buf_out[..n];
+                    to_caller.apply(pkt);
+                    if caller.send_to(pkt, caller_remote).await.is_ok() {
+                        m.counters.to_caller.fetch_add(1, Relaxed);
+                    }
+                }
+            }
+            _ = tick.tick(), if !bridged => {
+                let frame = if frame_no < welcome.len() {
+                    &welcome[frame_no]
+                } else if hold.is_empty() {
+                    continue;
+                } else {
+                    &hold[(frame_no - welcome.len()) % hold.len()]
+                };
+                frame_no += 1;
+                let mut out = [0u8; 256];
+                let n = sender.packet(frame, &mut out);
+                if caller.send_to(&out[..n], caller_remote).await.is_ok() {
+                    m.counters.prompt_frames.fetch_add(1, Relaxed);
+                }
+            }
+            _ = check.tick() => {
+                if last_rx.elapsed() > m.rtp_timeout {
+                    report(MediaEvent::Timeout { call: m.call });
+                    return;
+                }
+            }
+            c = ctl.recv() => match c {
+                Some(MediaCtl::Bridge { agent_remote: r, agent_codec_pt, agent_dtmf_pt }) => {
+                    agent_remote = Some(r);
+                    to_agent = PtMap::identity();
+                    to_caller = PtMap::identity();
+                    to_agent.0[(m.codec_pt & 0x7f) as usize] = agent_codec_pt & 0x7f;
+                    to_caller.0[(agent_codec_pt & 0x7f) as usize] = m.codec_pt & 0x7f;
+                    if let (Some(c), Some(a)) = (m.dtmf_pt, agent_dtmf_pt) {
+                        to_agent.0[(c & 0x7f) as usize] = a & 0x7f;
+                        to_caller.0[(a & 0x7f) as usize] = c & 0x7f;
+                    }
+                    bridged = true;
+                }
+                Some(MediaCtl::Hold) => bridged = false,
+                Some(MediaCtl::Stop) | None => return,
+            },
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! The only place with sockets and real time. The core task owns the [`CallManager`] and feeds it
+//! bytes, media events and `Instant::now()`; transports and media tasks talk to it over channels.
+
+pub mod media;
+mod sip;
+
+use crate::call::{AgentRecord, CallManager, MediaCommand, MediaEvent};
+use crate::events::Event;
+use crate::sip::transaction::Transport;
+use bytes::Bytes;
+use media::{CallMedia, MediaCtl, Prompts};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{info, warn};
+
+pub use sip::TcpLimits;
+
+#[derive(Debug, Error)]
+pub enum NetError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A snapshot for the status API.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StatusReport {
+    pub status: crate::call::Status,
+    pub queues: Vec<crate::acd::QueueStatus>,
+    pub agents: Vec<crate::acd::AgentStatus>,
+    pub media: media::MediaCounts,
+}
+
+/// Everything that reaches the core task.
+pub enum Input {
+    Sip(crate::sip::transaction::Peer, Bytes),
+    Media(MediaEvent),
+    Agents(Vec<AgentRecord>),
+    TcpOpen(SocketAddr, mpsc::Sender<Bytes>),
+    TcpClosed(SocketAddr),
+    Status(oneshot::Sender<StatusReport>),
+    Shutdown,
+}
+
+/// A handle to a running core, for the HTTP layer and tests.
+#[derive(Clone)]
+pub struct CoreHandle {
+    pub input: mpsc::Sender<Input>,
+    pub events: broadcast::Sender<Event>,
+    pub sip_addr: SocketAddr,
+}
+
+impl CoreHandle {
+    pub async fn status(&self) -> Option<StatusReport> {
+        let (tx, rx) = oneshot::channel();
+        self.input.send(Input::Status(tx)).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// Socket-level settings.
+pub struct NetConfig {
+    pub sip_listen: SocketAddr,
+    pub media_bind: IpAddr,
+    pub tcp: TcpLimits,
+    pub rtp_timeout: Duration,
+    pub prompts: Arc<Prompts>,
+    pub counters: Arc<media::MediaCounters>,
+}
+
+/// Binds the SIP sockets and starts the core; returns once everything listens.
+pub async fn start(cfg: NetConfig, manager: CallManager) -> Result<CoreHandle, NetError> {
+    let bind_err = |source| NetError::Bind {
+        addr: cfg.sip_listen,
+        source,
+    };
+    let udp = Arc::new(UdpSocket::bind(cfg.sip_listen).await.map_err(bind_err)?);
+    let addr = udp.local_addr().map_err(bind_err)?;
+    let tcp = TcpListener::bind(addr).await.map_err(bind_err)?;
+    let (tx, rx) = mpsc::channel(65_536);
+    let (events, _) = broadcast::channel(4096);
+    tokio::spawn(sip::udp_reader(udp.clone(), tx.clone()));
+    tokio::spawn(sip::tcp_acceptor(tcp, tx.clone(), cfg.tcp));
+    let core = Core {
+        manager,
+        udp,
+        tcp: HashMap::new(),
+        media: HashMap::new(),
+        input: tx.clone(),
+        events: events.clone(),
+        cfg,
+    };
+    tokio::spawn(core.run(rx));
+    info!(%addr, "SIP listening on UDP and TCP");
+    Ok(CoreHandle {
+        input: tx,
+        events,
+        sip_addr: addr,
+    })
+}
+
+struct Core {
+    manager: CallManager,
+    udp: Arc<UdpSocket>,
+    tcp: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
+    media: HashMap<crate::acd::CallId, mpsc::Sender<MediaCtl>>,
+    input: mpsc::Sender<Input>,
+    events: broadcast::Sender<Event>,
+    cfg: NetConfig,
+}
+
+impl Core {
+    async fn run(mut self, mut rx: mpsc::Receiver<Input>) {
+        loop {
+            let deadline = self.manager.poll_timeout();
+            let input = match deadline {
+                Some(at) => {
+                    let at = tokio::time::Instant::from_std(at);
+                    tokio::select! {
+                        i = rx.recv() => i,
+                        _ = tokio::time::sleep_until(at) => {
+                            self.manager.handle_timeout(Instant::now());
+                            self.flush().await;
+                            continue;
+                        }
+                    }
+                }
+                None => rx.recv().await,
+            };
+            let Some(input) = input else { return };
+            let now = Instant::now();
+            match input {
+                Input::Sip(peer, data) => self.manager.handle_sip(now, peer, &data),
+                Input::Media(ev) => self.manager.handle_media(now, ev),
+                Input::Agents(a) => self.manager.set_agents(now, a),
+                Input::TcpOpen(addr, w) => {
+                    self.tcp.insert(addr, w);
+                }
+                Input::TcpClosed(addr) => {
+                    self.tcp.remove(&addr);
+                }
+                Input::Status(reply) => {
+                    let _ = reply.send(StatusReport {
+                        status: self.manager.status(now),
+                        queues: self.manager.queue_status(now),
+                        agents: self.manager.agent_status(),
+                        media: self.cfg.counters.snapshot(),
+                    });
+                }
+                Input::Shutdown => return,
+            }
+            self.flush().await;
+        }
+    }
+
+    /// Sends everything the manager queued: SIP bytes, media commands, events.
+    async fn flush(&mut self) {
+        while let Some(t) = self.manager.poll_transmit() {
+            match t.to.transport {
+                Transport::Udp => {
+                    if let Err(e) = self.udp.send_to(&t.data, t.to.addr).await {
+                        warn!(to = %t.to.addr, error = %e, "udp send");
+                    }
+                }
+                Transport::Tcp => match self.tcp.get(&t.to.addr) {
+                    Some(w) => {
+                        let _ = w.try_send(t.data);
+                    }
+                    None => warn!(to = %t.to.addr, "no TCP connection to peer; message dropped"),
+                },
+            }
+        }
+        while let Some(cmd) = self.manager.poll_media() {
+            self.media_command(cmd);
+        }
+        while let Some(ev) = self.manager.poll_event() {
+            info!(target: "acd::events", event = %serde_json::to_string(&ev).unwrap_or_default());
+            let _ = self.events.send(ev);
+        }
+    }
+
+    fn media_command(&mut self, cmd: MediaCommand) {
+        match cmd {
+            MediaCommand::Start {
+                call,
+                caller_port,
+                agent_port,
+                caller_remote,
+                codec,
+                codec_pt,
+                dtmf_pt,
+            } => {
+                let (tx, rx) = mpsc::channel(8);
+                self.media.insert(call, tx);
+                let m = CallMedia {
+                    call,
+                    bind_ip: self.cfg.media_bind,
+                    caller_port,
+                    agent_port,
+                    caller_remote,
+                    codec,
+                    codec_pt,
+                    dtmf_pt,
+                    rtp_timeout: self.cfg.rtp_timeout,
+                    prompts: self.cfg.prompts.clone(),
+                    counters: self.cfg.counters.clone(),
+                };
+                tokio::spawn(media::run_call_media(m, rx, self.input.clone()));
+            }
+            MediaCommand::Bridge {
+                call,
+                agent_remote,
+                agent_codec_pt,
+                agent_dtmf_pt,
+            } => {
+                if let Some(tx) = self.media.get(&call) {
+                    let _ = tx.try_send(MediaCtl::Bridge {
+                        agent_remote,
+                        agent_codec_pt,
+                        agent_dtmf_pt,
+                    });
+                }
+            }
+            MediaCommand::Hold { call } => {
+                if let Some(tx) = self.media.get(&call) {
+                    let _ = tx.try_send(MediaCtl::Hold);
+                }
+            }
+            MediaCommand::Stop { call } => {
+                if let Some(tx) = self.media.remove(&call) {
+                    let _ = tx.try_send(MediaCtl::Stop);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! SIP transports: one UDP socket and one TCP listener on the same address. Received messages go
+//! to the core as [`Input::Sip`]; TCP connections register a writer so answers go back on them.
+
+use super::Input;
+use crate::sip::framing::{Frame, StreamFramer};
+use crate::sip::transaction::{Peer, Transport};
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, Semaphore};
+use tracing::{debug, warn};
+
+/// Reads datagrams forever; a full core queue drops the datagram (UDP loss, the peer retransmits).
+pub async fn udp_reader(sock: Arc<UdpSocket>, to_core: mpsc::Sender<Input>) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        match sock.recv_from(&mut buf).await {
+            Ok((n, from)) => {
+                let peer = Peer {
+                    transport: Transport::Udp,
+                    addr: from,
+                };
+                if to_core
+                    .try_send(Input::Sip(peer, Bytes::copy_from_slice(&buf[..n])))
+                    .is_err()
+                    && to_core.is_closed()
+                {
+                    return;
+                }
+            }
+            // ICMP port unreachable surfaces here on some systems; keep reading.
+            Err(e) => debug!(error = %e, "udp recv"),
+        }
+    }
+}
+
+/// TCP limits.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpLimits {
+    pub max_connections: usize,
+    pub idle: Duration,
+    pub max_message: usize,
+}
+
+pub async fn tcp_acceptor(listener: TcpListener, to_core: mpsc::Sender<Input>, limits: TcpLimits) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    loop {
+        let Ok((stream, addr)) = listener.accept().await else {
+            continue;
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            warn!(%addr, "TCP connection limit reached; closing");
+            continue;
+        };
+        let to_core = to_core.clone();
+        tokio::spawn(async move {
+            connection(stream, addr, to_core, limits).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    addr: SocketAddr,
+    to_core: mpsc::Sender<Input>,
+    limits: TcpLimits,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Bytes>(256);
+    if to_core
+        .send(Input::TcpOpen(addr, tx.clone()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let writer = tokio::spawn(async move {
+        while let Some(b) = rx.recv().await {
+            if wr.write_all(&b).await.is_err() {
+                break;
+            }
+        }
+    });
+    let peer = Peer {
+        transport: Transport::Tcp,
+        addr,
+    };
+    let mut framer = StreamFramer::new(limits.max_message);
+    let mut buf = vec![0u8; 16_384];
+    'conn: loop {
+        let n = match tokio::time::timeout(limits.idle, rd.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => n,
+        };
+        framer.push(&buf[..n]);
+        loop {
+            match framer.next_frame() {
+                Ok(Some(Frame::Message(m))) => {
+                    if to_core.send(Input::Sip(peer, m)).await.is_err() {
+                        break 'conn;
+                    }
+                }
+                Ok(Some(Frame::Ping)) => {
+                    let _ = tx.try_send(Bytes::from_static(b"\r\n"));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    debug!(%addr, error = %e, "closing TCP connection");
+                    break 'conn;
+                }
+            }
+        }
+    }
+    writer.abort();
+    let _ = to_core.send(Input::TcpClosed(addr)).await;
+}

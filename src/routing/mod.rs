@@ -1,0 +1,239 @@
+//! The dialplan: which dialled number goes to which queue, and the queues' settings.
+//! Loaded from TOML and validated up front; errors name the file and line.
+
+use crate::acd::QueueConfig;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum DialplanError {
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {msg}")]
+    Invalid {
+        file: String,
+        line: usize,
+        msg: String,
+    },
+}
+
+/// When the caller's INVITE gets its 200 OK.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnswerMode {
+    /// Answer at once and play prompts/hold music in the call (Asterisk's Answer()+Queue()).
+    #[default]
+    Immediate,
+    /// Play hold music as early media (183) and answer only when an agent does; the caller pays
+    /// nothing while waiting and can CANCEL.
+    EarlyMedia,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueToml {
+    name: String,
+    skill: String,
+    #[serde(default = "default_ring")]
+    ring_timeout_s: u64,
+    #[serde(default = "default_retry")]
+    retry_s: u64,
+    #[serde(default)]
+    answer: AnswerMode,
+}
+
+fn default_ring() -> u64 {
+    15
+}
+fn default_retry() -> u64 {
+    5
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NumberToml {
+    dial: String,
+    queue: String,
+    #[serde(default)]
+    priority: i32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DialplanToml {
+    #[serde(default, rename = "queue")]
+    queues: Vec<QueueToml>,
+    #[serde(default, rename = "number")]
+    numbers: Vec<NumberToml>,
+}
+
+/// Where a dialled number goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub queue: String,
+    pub priority: i32,
+    pub answer: AnswerMode,
+}
+
+/// A validated dialplan.
+#[derive(Clone, Debug)]
+pub struct Dialplan {
+    pub queues: Vec<QueueConfig>,
+    answer: HashMap<String, AnswerMode>,
+    numbers: HashMap<String, (String, i32)>,
+}
+
+impl Dialplan {
+    pub fn load(path: &Path) -> Result<Dialplan, DialplanError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| DialplanError::Io {
+            file: file.clone(),
+            source,
+        })?;
+        Dialplan::parse(&text, &file)
+    }
+
+    /// Parses and validates; `file` is used in error messages.
+    pub fn parse(text: &str, file: &str) -> Result<Dialplan, DialplanError> {
+        let invalid = |line: usize, msg: String| DialplanError::Invalid {
+            file: file.to_string(),
+            line,
+            msg,
+        };
+        let raw: DialplanToml = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+                .unwrap_or(1);
+            invalid(line, e.message().to_string())
+        })?;
+        let line_of = |needle: &str| {
+            text.lines()
+                .position(|l| l.contains(needle))
+                .map(|i| i + 1)
+                .unwrap_or(1)
+        };
+        let mut queues = Vec::new();
+        let mut answer = HashMap::new();
+        for q in &raw.queues {
+            if q.name.is_empty() || q.skill.is_empty() {
+                return Err(invalid(
+                    line_of("[[queue]]"),
+                    "queue needs a name and a skill".into(),
+                ));
+            }
+            if answer.insert(q.name.clone(), q.answer).is_some() {
+                return Err(invalid(
+                    line_of(&format!("\"{}\"", q.name)),
+                    format!("queue '{}' is defined twice", q.name),
+                ));
+            }
+            if q.ring_timeout_s == 0 || q.ring_timeout_s > 300 {
+                return Err(invalid(
+                    line_of("ring_timeout_s"),
+                    format!("queue '{}': ring_timeout_s must be 1..=300", q.name),
+                ));
+            }
+            queues.push(QueueConfig {
+                name: q.name.clone(),
+                skill: q.skill.clone(),
+                ring_timeout: Duration::from_secs(q.ring_timeout_s),
+                retry_after: Duration::from_secs(q.retry_s),
+            });
+        }
+        let mut numbers = HashMap::new();
+        for n in &raw.numbers {
+            let at = line_of(&format!("\"{}\"", n.dial));
+            if !answer.contains_key(&n.queue) {
+                return Err(invalid(
+                    line_of(&format!("queue = \"{}\"", n.queue)),
+                    format!("number '{}' routes to unknown queue '{}'", n.dial, n.queue),
+                ));
+            }
+            if numbers
+                .insert(n.dial.clone(), (n.queue.clone(), n.priority))
+                .is_some()
+            {
+                return Err(invalid(at, format!("number '{}' is listed twice", n.dial)));
+            }
+        }
+        Ok(Dialplan {
+            queues,
+            answer,
+            numbers,
+        })
+    }
+
+    /// The route for a dialled number (the Request-URI user part).
+    pub fn route(&self, dialed: &str) -> Option<Route> {
+        let (queue, priority) = self.numbers.get(dialed)?;
+        Some(Route {
+            queue: queue.clone(),
+            priority: *priority,
+            answer: self.answer.get(queue).copied().unwrap_or_default(),
+        })
+    }
+
+    pub fn numbers(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.numbers.iter().map(|(k, (q, _))| (k, q))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAN: &str = r#"
+[[queue]]
+name = "sales"
+skill = "sales"
+
+[[queue]]
+name = "support"
+skill = "support"
+answer = "early-media"
+
+[[number]]
+dial = "100"
+queue = "sales"
+
+[[number]]
+dial = "200"
+queue = "support"
+"#;
+
+    #[test]
+    fn routes_numbers_to_queues() {
+        let d = Dialplan::parse(PLAN, "t.toml").unwrap();
+        assert_eq!(d.route("100").unwrap().queue, "sales");
+        assert_eq!(d.route("200").unwrap().answer, AnswerMode::EarlyMedia);
+        assert!(d.route("300").is_none());
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let bad = PLAN.replace("queue = \"support\"", "queue = \"nosuch\"");
+        let e = Dialplan::parse(&bad, "t.toml").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "t.toml:20: number '200' routes to unknown queue 'nosuch'"
+        );
+        let e = Dialplan::parse("[[queue]]\nname = 1\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("x.toml:2:"), "{e}");
+        let e = Dialplan::parse(
+            "[[queue]]\nname = \"a\"\nskill = \"b\"\ncolour = 1\n",
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("x.toml:4:") && e.contains("colour"), "{e}");
+    }
+}

@@ -1,0 +1,246 @@
+//! Assembles a running server from a [`Config`]: store, dialplan, prompts, SIP core, media, HTTP,
+//! and the directory reload that picks up `acd agents …` changes without a restart.
+
+use crate::call::{CallManager, ManagerConfig};
+use crate::config::Config;
+use crate::context::{Store, StoreError};
+use crate::media::prompt::{default_hold_music, default_welcome, Prompt, PromptError};
+use crate::net::{self, CoreHandle, Input, NetConfig, NetError, TcpLimits};
+use crate::routing::{Dialplan, DialplanError};
+use crate::sip::endpoint::{Endpoint, EndpointConfig};
+use crate::sip::registrar::RegistrarConfig;
+use crate::sip::transaction::TimerConfig;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use thiserror::Error;
+use tracing::{info, warn};
+
+/// The demo dialplan, used when `dialplans/default.toml` is not beside the working directory.
+pub const DEFAULT_DIALPLAN: &str = include_str!("../dialplans/default.toml");
+
+#[derive(Debug, Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Dialplan(#[from] DialplanError),
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error("cannot listen on {addr} (HTTP): {source}")]
+    Http {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Demo seeding.
+#[derive(Clone, Debug, Default)]
+pub struct Demo {
+    pub enabled: bool,
+    pub password: Option<String>,
+}
+
+/// A started server.
+pub struct Running {
+    pub core: CoreHandle,
+    pub http_addr: SocketAddr,
+    pub store: Store,
+    /// The demo agents' password, when seeded.
+    pub demo_password: Option<String>,
+}
+
+/// The demo agents: id, name, skills.
+pub const DEMO_AGENTS: &[(&str, &str, &str)] = &[
+    ("1001", "Anna", "sales:5"),
+    ("1002", "Ben", "support:5"),
+    ("1003", "Chloe", "sales:3,support:3"),
+];
+
+/// Loads the configured dialplan, falling back to the built-in one for the default path.
+pub fn load_dialplan(cfg: &Config) -> Result<Dialplan, DialplanError> {
+    if cfg.dialplan == Config::default().dialplan && !cfg.dialplan.exists() {
+        return Dialplan::parse(DEFAULT_DIALPLAN, "(built-in dialplans/default.toml)");
+    }
+    Dialplan::load(&cfg.dialplan)
+}
+
+async fn seed_demo(store: &Store, realm: &str, password: &str) -> Result<(), StoreError> {
+    for (id, name, skills) in DEMO_AGENTS {
+        store.remove_agent(id).await?;
+        store
+            .add_agent(
+                id,
+                name,
+                realm,
+                password,
+                &crate::context::parse_skills(skills)?,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// The digest offer order. The demo puts MD5 first when the operator kept the default order,
+/// because SIPp 3.6 answers only the first challenge and only with MD5 (see shared/peers).
+fn algorithms(cfg: &Config, demo: &Demo) -> Vec<crate::sip::auth::Algorithm> {
+    let mut algs = cfg.sip.auth_algorithms.clone();
+    if demo.enabled && algs == Config::default().sip.auth_algorithms {
+        info!("demo: offering MD5 before SHA-256 so SIPp 3.6 can register (set sip.auth_algorithms to change)");
+        algs.reverse();
+    }
+    algs
+}
+
+pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
+    let store = Store::open(&cfg.database.url).await?;
+    let demo_password = if demo.enabled {
+        let pw = demo
+            .password
+            .clone()
+            .unwrap_or_else(|| format!("{:08x}", rand::random::<u32>()));
+        seed_demo(&store, &cfg.sip.realm, &pw).await?;
+        Some(pw)
+    } else {
+        None
+    };
+    let dialplan = load_dialplan(cfg)?;
+    let prompts = Arc::new(net::media::Prompts {
+        welcome: match &cfg.media.welcome {
+            Some(p) => Prompt::load(p)?,
+            None => Prompt::from_pcm(&default_welcome()),
+        },
+        hold: match &cfg.media.hold_music {
+            Some(p) => Prompt::load(p)?,
+            None => Prompt::from_pcm(&default_hold_music()),
+        },
+    });
+    let (rtp_low, rtp_high) = cfg.rtp_range().map_err(ServeError::Config)?;
+    let now = Instant::now();
+    let unix = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let ep_cfg = EndpointConfig {
+        timers: TimerConfig {
+            t1: Duration::from_millis(cfg.sip.t1_ms.max(1)),
+            ..TimerConfig::default()
+        },
+        limits: crate::sip::msg::Limits {
+            max_message: cfg.sip.max_message_bytes,
+            ..Default::default()
+        },
+        registrar: RegistrarConfig {
+            min_expires: cfg.sip.min_expires_s,
+            max_expires: cfg.sip.max_expires_s,
+            ..Default::default()
+        },
+        realm: cfg.sip.realm.clone(),
+        algorithms: algorithms(cfg, demo),
+        nonce_ttl_s: cfg.sip.nonce_ttl_s,
+        ..EndpointConfig::default()
+    };
+    let endpoint = Endpoint::new(ep_cfg, now, unix);
+    let advertise = cfg.advertise();
+    if cfg.sip.advertise.is_none() && cfg.sip.listen.ip().is_unspecified() {
+        warn!("listening on all interfaces; advertising 127.0.0.1 — set sip.advertise (--advertise) for phones on other hosts");
+    }
+    let sip_listen = cfg.sip.listen;
+    // Bind first so an ephemeral port (":0", used by tests) is known before building Contact/Via.
+    let probe = std::net::UdpSocket::bind(sip_listen).map_err(|source| NetError::Bind {
+        addr: sip_listen,
+        source,
+    })?;
+    let bound = probe.local_addr().map_err(|source| NetError::Bind {
+        addr: sip_listen,
+        source,
+    })?;
+    drop(probe);
+    let mut manager = CallManager::new(
+        ManagerConfig {
+            advertise,
+            sip_port: bound.port(),
+            rtp_low,
+            rtp_high,
+        },
+        endpoint,
+        dialplan,
+    );
+    manager.set_agents(now, store.load_directory(&cfg.sip.realm).await?);
+    let media_bind = if sip_listen.ip().is_unspecified() {
+        sip_listen.ip()
+    } else {
+        advertise
+    };
+    let core = net::start(
+        NetConfig {
+            sip_listen: bound,
+            media_bind,
+            tcp: TcpLimits {
+                max_connections: cfg.sip.tcp_max_connections,
+                idle: Duration::from_secs(cfg.sip.tcp_idle_timeout_s),
+                max_message: cfg.sip.max_message_bytes,
+            },
+            rtp_timeout: Duration::from_secs(cfg.media.rtp_timeout_s),
+            prompts,
+            counters: Default::default(),
+        },
+        manager,
+    )
+    .await?;
+    tokio::spawn(reload_directory(
+        store.clone(),
+        cfg.sip.realm.clone(),
+        Duration::from_secs(cfg.database.reload_s.max(1)),
+        core.input.clone(),
+    ));
+    let listener = tokio::net::TcpListener::bind(cfg.http.listen)
+        .await
+        .map_err(|source| ServeError::Http {
+            addr: cfg.http.listen,
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| ServeError::Http {
+        addr: cfg.http.listen,
+        source,
+    })?;
+    let app = crate::desk::router(core.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    info!(%http_addr, "HTTP listening");
+    Ok(Running {
+        core,
+        http_addr,
+        store,
+        demo_password,
+    })
+}
+
+/// Re-reads agents periodically so CLI changes apply to a running server, off the call path.
+async fn reload_directory(
+    store: Store,
+    realm: String,
+    every: Duration,
+    core: tokio::sync::mpsc::Sender<Input>,
+) {
+    let mut last = None;
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match store.load_directory(&realm).await {
+            Ok(d) if last.as_ref() != Some(&d) => {
+                last = Some(d.clone());
+                if core.send(Input::Agents(d)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "agent directory reload failed; keeping the last one"),
+        }
+    }
+}

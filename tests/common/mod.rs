@@ -1,0 +1,250 @@
+//! Shared test harness: an in-process acd on loopback with ephemeral SIP/HTTP ports, a temp
+//! SQLite database and the demo agents, plus helpers to run SIPp and baresip against it.
+#![allow(dead_code)]
+
+use acd::config::Config;
+use acd::net::StatusReport;
+use acd::serve::{self, Demo, Running};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+pub const PASSWORD: &str = "secret1";
+
+static NEXT_PORT: AtomicU16 = AtomicU16::new(32_000);
+
+/// A block of `n` loopback ports unique within this test binary.
+pub fn ports(n: u16) -> u16 {
+    NEXT_PORT.fetch_add(n + (n & 1), Ordering::SeqCst)
+}
+
+pub struct TestServer {
+    pub running: Running,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub fn sip(&self) -> SocketAddr {
+        self.running.core.sip_addr
+    }
+
+    pub async fn status(&self) -> StatusReport {
+        self.running
+            .core
+            .status()
+            .await
+            .expect("core answers status")
+    }
+
+    /// Polls the status until `cond` holds; panics with the last status after `limit`.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        limit: Duration,
+        cond: impl Fn(&StatusReport) -> bool,
+    ) -> StatusReport {
+        let end = tokio::time::Instant::now() + limit;
+        loop {
+            let s = self.status().await;
+            if cond(&s) {
+                return s;
+            }
+            if tokio::time::Instant::now() > end {
+                panic!("timed out waiting for {what}; last status: {s:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until no call, queue entry or half-cancelled agent leg is left.
+    pub async fn wait_idle(&self) -> StatusReport {
+        let full = self.status().await.status.free_rtp_ports;
+        let _ = full;
+        self.wait_for("no call state left", Duration::from_secs(10), |s| {
+            s.status.calls == 0 && s.status.acd_calls == 0 && s.status.stale_agent_legs == 0
+        })
+        .await
+    }
+
+    pub fn agent_state(s: &StatusReport, id: &str) -> String {
+        s.agents
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| format!("{:?}", a.state))
+            .unwrap_or_default()
+    }
+}
+
+/// Starts acd with the demo agents; `dialplan` replaces the built-in demo plan.
+pub async fn start(dialplan: Option<&str>, tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = Config::default();
+    cfg.sip.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.http.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.database.url = format!("sqlite://{}/acd.db", dir.path().display());
+    cfg.database.reload_s = 1;
+    let base = ports(200);
+    cfg.media.rtp_ports = format!("{base}-{}", base + 199);
+    if let Some(d) = dialplan {
+        let p = dir.path().join("dialplan.toml");
+        std::fs::write(&p, d).unwrap();
+        cfg.dialplan = p;
+    }
+    tweak(&mut cfg);
+    let running = serve::start(
+        &cfg,
+        &Demo {
+            enabled: true,
+            password: Some(PASSWORD.into()),
+        },
+    )
+    .await
+    .expect("server starts");
+    TestServer { running, dir }
+}
+
+pub fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+}
+
+/// A running SIPp process.
+pub struct Sipp {
+    pub child: Child,
+    pub port: u16,
+    pub media_port: u16,
+    pub name: String,
+    log: PathBuf,
+}
+
+/// Starts SIPp on its own SIP and media ports. `args` are extra SIPp flags.
+pub fn sipp(server: SocketAddr, dir: &Path, scen: &str, args: &[&str]) -> Sipp {
+    let port = ports(1);
+    let media_port = ports(10);
+    let log = dir.join(format!("sipp-{scen}-{port}.log"));
+    let out = std::fs::File::create(&log).expect("log file");
+    let child = Command::new("sipp")
+        .arg(server.to_string())
+        .arg("-sf")
+        .arg(scenario(scen))
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-mp",
+            &media_port.to_string(),
+        ])
+        .args([
+            "-nostdin",
+            "-timeout",
+            "60s",
+            "-timeout_error",
+            "-buff_size",
+            "1048576",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("clone"))
+        .stderr(out)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sipp is installed (apt-get install sip-tester)");
+    Sipp {
+        child,
+        port,
+        media_port,
+        name: scen.to_string(),
+        log,
+    }
+}
+
+impl Sipp {
+    /// Waits for SIPp to exit and asserts every call in its scenario succeeded.
+    pub async fn success(mut self, limit: Duration) {
+        let st = tokio::time::timeout(limit, self.child.wait()).await;
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let tail: String = log
+            .lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        match st {
+            Ok(Ok(s)) if s.success() => {}
+            Ok(Ok(s)) => panic!("sipp {} failed ({s}):\n{tail}", self.name),
+            Ok(Err(e)) => panic!("sipp {}: {e}", self.name),
+            Err(_) => panic!("sipp {} did not finish in {limit:?}:\n{tail}", self.name),
+        }
+    }
+}
+
+/// Registers `user` with Contact pointing at `agent_port` (a SIPp UAS), via a one-shot SIPp.
+pub async fn register(srv: &TestServer, user: &str, agent_port: u16, expires: u32) {
+    let p = sipp(
+        srv.sip(),
+        srv.dir.path(),
+        "register.xml",
+        &[
+            "-s",
+            user,
+            "-au",
+            user,
+            "-ap",
+            PASSWORD,
+            "-key",
+            "agentport",
+            &agent_port.to_string(),
+            "-key",
+            "expires",
+            &expires.to_string(),
+            "-m",
+            "1",
+        ],
+    );
+    p.success(Duration::from_secs(20)).await;
+}
+
+/// Starts a SIPp agent phone running `scen` for `calls` calls, and registers it as `user`.
+pub async fn agent(srv: &TestServer, user: &str, scen: &str, calls: u32, echo: bool) -> Sipp {
+    let mut args = vec!["-m".to_string(), calls.to_string()];
+    if echo {
+        args.push("-rtp_echo".into());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = sipp(srv.sip(), srv.dir.path(), scen, &refs);
+    register(srv, user, a.port, 3600).await;
+    let u = user.to_string();
+    srv.wait_for("agent idle", Duration::from_secs(5), move |s| {
+        TestServer::agent_state(s, &u) == "Idle"
+    })
+    .await;
+    a
+}
+
+/// Starts a SIPp caller dialling `number`; `hold_ms` is how long it stays before hanging up.
+pub fn caller(srv: &TestServer, scen: &str, number: &str, hold_ms: u32, calls: u32) -> Sipp {
+    sipp(
+        srv.sip(),
+        srv.dir.path(),
+        scen,
+        &[
+            "-s",
+            number,
+            "-d",
+            &hold_ms.to_string(),
+            "-m",
+            &calls.to_string(),
+            "-l",
+            &calls.to_string(),
+        ],
+    )
+}

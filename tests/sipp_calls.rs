@@ -1,0 +1,136 @@
+//! Whole calls with real SIPp peers: a caller with audio, agents that register with digest and
+//! answer (echoing RTP), hang up, never answer, or are busy. Each test ends with nothing left.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+const QUICK_PLAN: &str = r#"
+[[queue]]
+name = "sales"
+skill = "sales"
+ring_timeout_s = 2
+retry_s = 30
+
+[[queue]]
+name = "support"
+skill = "support"
+answer = "early-media"
+
+[[number]]
+dial = "100"
+queue = "sales"
+
+[[number]]
+dial = "200"
+queue = "support"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_is_bridged_to_a_registered_agent_and_rtp_flows_both_ways() {
+    let srv = start(None, |_| {}).await;
+    let agent = agent(&srv, "1001", "agent_answer.xml", 1, true).await;
+    let call = caller(&srv, "caller.xml", "100", 3000, 1);
+    let s = srv
+        .wait_for("agent busy", Duration::from_secs(10), |s| {
+            TestServer::agent_state(s, "1001") == "Busy(1)"
+        })
+        .await;
+    assert_eq!(s.status.calls, 1);
+    call.success(Duration::from_secs(20)).await;
+    agent.success(Duration::from_secs(10)).await;
+    let s = srv.wait_idle().await;
+    // caller → acd → agent (echo) → acd → caller
+    assert!(s.media.relayed_to_agent > 20, "{:?}", s.media);
+    assert!(s.media.relayed_to_caller > 20, "{:?}", s.media);
+    assert!(
+        s.media.prompt_frames > 0,
+        "caller heard the welcome prompt first"
+    );
+    assert_eq!(TestServer::agent_state(&s, "1001"), "Idle");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_hangs_up_and_the_caller_gets_bye() {
+    let srv = start(None, |_| {}).await;
+    let agent = agent(&srv, "1002", "agent_hangup.xml", 1, true).await;
+    let call = caller(&srv, "caller_wait_bye.xml", "200", 0, 1);
+    call.success(Duration::from_secs(20)).await;
+    agent.success(Duration::from_secs(10)).await;
+    srv.wait_idle().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_hangs_up_while_waiting_in_queue() {
+    let srv = start(None, |_| {}).await;
+    // Nobody registered: the caller is answered, hears hold music, and gives up.
+    let call = caller(&srv, "caller.xml", "100", 1500, 1);
+    srv.wait_for("caller waiting", Duration::from_secs(5), |s| {
+        s.queues.iter().any(|q| q.waiting == 1)
+    })
+    .await;
+    call.success(Duration::from_secs(20)).await;
+    let s = srv.wait_idle().await;
+    assert!(
+        s.media.prompt_frames > 20,
+        "hold music played: {:?}",
+        s.media
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_cancels_while_waiting_on_early_media() {
+    let srv = start(Some(QUICK_PLAN), |_| {}).await;
+    let call = caller(&srv, "caller_cancel.xml", "200", 1000, 1);
+    call.success(Duration::from_secs(20)).await;
+    srv.wait_idle().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_agent_is_cancelled_and_the_next_agent_gets_the_call() {
+    let srv = start(Some(QUICK_PLAN), |_| {}).await;
+    // 1001 has been idle longest, so it rings first and never answers.
+    let lazy = agent(&srv, "1001", "agent_noanswer.xml", 1, false).await;
+    let good = agent(&srv, "1003", "agent_answer.xml", 1, true).await;
+    let call = caller(&srv, "caller.xml", "100", 4000, 1);
+    lazy.success(Duration::from_secs(15)).await;
+    call.success(Duration::from_secs(20)).await;
+    good.success(Duration::from_secs(10)).await;
+    let s = srv.wait_idle().await;
+    assert_eq!(
+        TestServer::agent_state(&s, "1001"),
+        "Resting",
+        "missed agent rests for retry_s"
+    );
+    assert!(s.media.relayed_to_caller > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_agent_is_skipped() {
+    let srv = start(Some(QUICK_PLAN), |_| {}).await;
+    let busy = agent(&srv, "1001", "agent_busy.xml", 1, false).await;
+    let good = agent(&srv, "1003", "agent_answer.xml", 1, true).await;
+    let call = caller(&srv, "caller.xml", "100", 2000, 1);
+    busy.success(Duration::from_secs(10)).await;
+    call.success(Duration::from_secs(20)).await;
+    good.success(Duration::from_secs(10)).await;
+    srv.wait_idle().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_number_is_refused_with_404() {
+    let srv = start(None, |_| {}).await;
+    // The caller scenario expects 200, so it must fail on the 404 — and acd must keep nothing.
+    let call = caller(&srv, "caller.xml", "999", 0, 1);
+    let st = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut c = call;
+        c.child.wait().await
+    })
+    .await
+    .expect("sipp exits")
+    .expect("sipp ran");
+    assert!(!st.success());
+    let s = srv.wait_idle().await;
+    assert_eq!(s.status.sip.received > 0, true);
+}
