@@ -90,7 +90,10 @@ impl Default for EndpointConfig {
 pub struct EndpointStats {
     pub received: u64,
     pub rejected: u64,
+    /// Unparseable messages that could not be answered (garbage, broken responses).
     pub dropped: u64,
+    /// Well-formed responses that matched no transaction (RFC 3261 §17.1.3: discard).
+    pub stray_responses: u64,
     pub registers_ok: u64,
     pub auth_failures: u64,
 }
@@ -160,7 +163,7 @@ impl Endpoint {
         match msg {
             Message::Response(resp) => {
                 if !self.tx.on_response(now, resp) {
-                    self.stats.dropped += 1;
+                    self.stats.stray_responses += 1;
                 }
             }
             Message::Request(req) => self.on_request(now, req, from),

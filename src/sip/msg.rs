@@ -159,7 +159,7 @@ pub fn parse(buf: &[u8], stream: bool, limits: &Limits) -> Result<Message, Rejec
         .map_err(|_| Rejection::new(400, "header section is not UTF-8"))?;
     let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let start_line = lines.next().unwrap_or("");
-    let raw = unfold(lines, limits)?;
+    let (raw, unfold_err) = unfold(lines, limits);
     let mut rej_echo = Vec::new();
     for (n, v) in &raw {
         if matches!(
@@ -180,6 +180,9 @@ pub fn parse(buf: &[u8], stream: bool, limits: &Limits) -> Result<Message, Rejec
         }
         r
     };
+    if let Some(e) = unfold_err {
+        return Err(with_echo(e));
+    }
     let body_avail = &buf[body_start.min(buf.len())..];
     let body = frame_body(&raw, body_avail, stream).map_err(with_echo)?;
     if is_response {
@@ -202,11 +205,22 @@ fn find_head_end(buf: &[u8]) -> (usize, usize) {
     (buf.len(), buf.len())
 }
 
-/// Unfolds continuation lines and splits `name: value`, expanding list headers.
+/// Unfolds continuation lines and splits `name: value`, expanding list headers. On a defect it
+/// returns the headers read so far with the error, so the 400 can still echo Via, Call-ID, CSeq.
 fn unfold<'a>(
     lines: impl Iterator<Item = &'a str>,
     limits: &Limits,
-) -> Result<Vec<(HeaderName, String)>, Rejection> {
+) -> (Vec<(HeaderName, String)>, Option<Rejection>) {
+    let mut out = Vec::new();
+    let err = unfold_into(lines, limits, &mut out).err();
+    (out, err)
+}
+
+fn unfold_into<'a>(
+    lines: impl Iterator<Item = &'a str>,
+    limits: &Limits,
+    out: &mut Vec<(HeaderName, String)>,
+) -> Result<(), Rejection> {
     let mut joined: Vec<String> = Vec::new();
     for line in lines {
         if line.len() > limits.max_line {
@@ -227,7 +241,8 @@ fn unfold<'a>(
     if joined.len() > limits.max_headers {
         return Err(Rejection::new(400, "too many header lines"));
     }
-    let mut out = Vec::with_capacity(joined.len() + 4);
+    out.reserve(joined.len() + 4);
+    let mut err = None;
     for line in &joined {
         let colon = line
             .find(':')
@@ -246,15 +261,16 @@ fn unfold<'a>(
                     name,
                     HeaderName::Via | HeaderName::Contact | HeaderName::Route
                 ) && !value.is_empty()
+                    && err.is_none()
                 {
-                    return Err(Rejection::new(400, format!("empty element in {name}")));
+                    err = Some(Rejection::new(400, format!("empty element in {name}")));
                 }
             }
         } else {
             out.push((name, value.to_string()));
         }
     }
-    Ok(out)
+    err.map_or(Ok(()), Err)
 }
 
 /// Applies Content-Length framing: one value only, non-negative, not past the datagram.

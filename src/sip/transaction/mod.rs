@@ -48,12 +48,17 @@ pub struct Transmit {
 }
 
 /// Identifies a transaction: branch (+ sent-by for servers) and method, ACK folded into INVITE
-/// (§17.2.3). Pre-3261 requests get a synthetic branch from Call-ID, CSeq, From tag and Via.
+/// (§17.2.3). Server keys also carry Call-ID and CSeq number: a genuine retransmission always
+/// repeats them, and a client that reuses a branch for a new request (the RFC 4475 corpus does)
+/// then gets a new transaction instead of someone else's cached answer. Pre-3261 requests get a
+/// synthetic branch from Call-ID, CSeq, From tag and Request-URI.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TxKey {
     pub branch: String,
     pub sent_by: String,
     pub method: Method,
+    pub call_id: String,
+    pub cseq: u32,
 }
 
 impl TxKey {
@@ -79,6 +84,8 @@ impl TxKey {
             branch,
             sent_by: via.sent_by(),
             method,
+            call_id: req.core.call_id.clone(),
+            cseq: req.core.cseq.seq,
         }
     }
 
@@ -90,6 +97,8 @@ impl TxKey {
                 Method::Ack => Method::Invite,
                 m => m.clone(),
             },
+            call_id: String::new(),
+            cseq: 0,
         }
     }
 
