@@ -222,7 +222,7 @@ queue = "support"
         let e = Dialplan::parse(&bad, "t.toml").unwrap_err().to_string();
         assert_eq!(
             e,
-            "t.toml:20: number '200' routes to unknown queue 'nosuch'"
+            "t.toml:17: number '200' routes to unknown queue 'nosuch'"
         );
         let e = Dialplan::parse("[[queue]]\nname = 1\n", "x.toml")
             .unwrap_err()
