@@ -155,7 +155,7 @@ impl Config {
             file: file.to_string(),
             line: e
                 .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
                 .unwrap_or(1),
             msg: e.message().to_string(),
         })?;

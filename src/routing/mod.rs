@@ -109,7 +109,7 @@ impl Dialplan {
         let raw: DialplanToml = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
                 .unwrap_or(1);
             invalid(line, e.message().to_string())
         })?;
