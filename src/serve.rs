@@ -85,13 +85,15 @@ async fn seed_demo(store: &Store, realm: &str, password: &str) -> Result<(), Sto
     Ok(())
 }
 
-/// The digest offer order. The demo puts MD5 first when the operator kept the default order,
-/// because SIPp 3.6 answers only the first challenge and only with MD5 (see shared/peers).
+/// The digest algorithms offered. With the default setting the demo offers MD5 alone: SIPp 3.6
+/// answers only the first challenge and only with MD5, and baresip 1.0 (libre) gives up with
+/// "Function not implemented" when any challenge names SHA-256, whatever the order (both seen
+/// here; see shared/peers). Production keeps SHA-256 first, MD5 second (RFC 8760).
 fn algorithms(cfg: &Config, demo: &Demo) -> Vec<crate::sip::auth::Algorithm> {
-    let mut algs = cfg.sip.auth_algorithms.clone();
+    let algs = cfg.sip.auth_algorithms.clone();
     if demo.enabled && algs == Config::default().sip.auth_algorithms {
-        info!("demo: offering MD5 before SHA-256 so SIPp 3.6 can register (set sip.auth_algorithms to change)");
-        algs.reverse();
+        info!("demo: offering MD5 digest only so SIPp 3.6 and baresip 1.0 can register (set sip.auth_algorithms to change)");
+        return vec![crate::sip::auth::Algorithm::Md5];
     }
     algs
 }

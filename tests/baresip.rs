@@ -1,0 +1,90 @@
+//! A real softphone as the agent: baresip registers with its password (digest), auto-answers,
+//! and a SIPp caller is bridged to it with RTP both ways.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::Command;
+
+/// Writes a baresip config dir for `user` (from ../shared/peers/baresip, ports made unique).
+fn baresip_dir(srv: &TestServer, user: &str) -> std::path::PathBuf {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peers/baresip");
+    let dir = srv.dir.path().join(format!("baresip-{user}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = ports(60);
+    let config = std::fs::read_to_string(shared.join("config"))
+        .expect("shared/peers/baresip/config")
+        .lines()
+        .map(|l| {
+            let key = l.split_whitespace().next().unwrap_or("");
+            match key {
+                "sip_listen" => format!("sip_listen\t\t127.0.0.1:{base}"),
+                "rtp_ports" => format!("rtp_ports\t\t{}-{}", base + 10, base + 49),
+                "cons_listen" => format!("cons_listen\t\t127.0.0.1:{}", base + 2),
+                "ctrl_tcp_listen" => format!("ctrl_tcp_listen\t\t127.0.0.1:{}", base + 4),
+                _ => l.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dir.join("config"), config + "\n").unwrap();
+    std::fs::write(
+        dir.join("accounts"),
+        format!(
+            "<sip:{user}@127.0.0.1:{}>;auth_pass={PASSWORD};answermode=auto;audio_codecs=PCMA,PCMU;regint=600;ptime=20\n",
+            srv.sip().port()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("contacts"), "").unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_agent_registers_with_digest_answers_and_is_bridged() {
+    let srv = start(None, |_| {}).await;
+    let dir = baresip_dir(&srv, "1002");
+    let log = std::fs::File::create(srv.dir.path().join("baresip.log")).unwrap();
+    let mut phone = Command::new("baresip")
+        .arg("-f")
+        .arg(&dir)
+        .arg("-v")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("baresip is installed (apt-get install baresip-core)");
+    srv.wait_for("baresip registered as 1002", Duration::from_secs(15), |s| {
+        TestServer::agent_state(s, "1002") == "Idle"
+    })
+    .await;
+    let call = caller(&srv, "caller.xml", "200", 3000, 1);
+    srv.wait_for("baresip answered", Duration::from_secs(10), |s| {
+        TestServer::agent_state(s, "1002").starts_with("Busy")
+    })
+    .await;
+    call.success(Duration::from_secs(20)).await;
+    let s = srv.wait_idle().await;
+    let _ = phone.kill().await;
+    let log = std::fs::read_to_string(srv.dir.path().join("baresip.log")).unwrap_or_default();
+    assert!(
+        s.media.relayed_to_agent > 20,
+        "caller audio reached baresip: {:?}\n{log}",
+        s.media
+    );
+    assert!(
+        s.media.relayed_to_caller > 20,
+        "baresip audio reached the caller: {:?}\n{log}",
+        s.media
+    );
+    assert_eq!(s.status.sip.registers_ok, 1);
+    assert_eq!(
+        TestServer::agent_state(&s, "1002"),
+        "Idle",
+        "agent free after the call"
+    );
+}
