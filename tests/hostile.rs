@@ -24,7 +24,9 @@ fn hostile_datagram(rng: &mut StdRng, i: u32) -> Vec<u8> {
     let seed = SEEDS[rng.gen_range(0..SEEDS.len())].as_bytes();
     let unique = |m: Vec<u8>| {
         // Distinct Call-IDs so every message is a new transaction, not a retransmission.
-        String::from_utf8_lossy(&m).replace(": g", &format!(": g{i}-")).into_bytes()
+        String::from_utf8_lossy(&m)
+            .replace(": g", &format!(": g{i}-"))
+            .into_bytes()
     };
     match i % 4 {
         0 => (0..rng.gen_range(0..1500)).map(|_| rng.gen()).collect(),
@@ -84,14 +86,23 @@ async fn garbage_interleaved_with_real_calls() {
     let a3 = agent(&srv, "1003", "agent_answer.xml", 5, true).await;
     let calls = caller(&srv, "caller.xml", "100", 800, 10);
     let server = srv.sip();
-    let answers = tokio::task::spawn_blocking(move || blast(server, 10_000)).await.unwrap();
+    let answers = tokio::task::spawn_blocking(move || blast(server, 10_000))
+        .await
+        .unwrap();
     calls.success(Duration::from_secs(60)).await;
     a1.success(Duration::from_secs(20)).await;
     a3.success(Duration::from_secs(20)).await;
     let s = srv.wait_idle().await;
     assert!(s.status.sip.received >= 10_000, "{:?}", s.status.sip);
-    assert!(s.status.sip.rejected > 1000, "malformed requests answered with 4xx: {:?}", s.status.sip);
-    assert!(answers > 1000, "acd kept answering during the blast: {answers}");
+    assert!(
+        s.status.sip.rejected > 1000,
+        "malformed requests answered with 4xx: {:?}",
+        s.status.sip
+    );
+    assert!(
+        answers > 1000,
+        "acd kept answering during the blast: {answers}"
+    );
     assert_eq!(TestServer::agent_state(&s, "1001"), "Idle");
     assert_eq!(TestServer::agent_state(&s, "1003"), "Idle");
 }

@@ -80,6 +80,15 @@ impl TestServer {
 
 /// Starts acd with the demo agents; `dialplan` replaces the built-in demo plan.
 pub async fn start(dialplan: Option<&str>, tweak: impl FnOnce(&mut Config)) -> TestServer {
+    start_opts(dialplan, tweak, true).await
+}
+
+/// Like [`start`]; without `demo` no agents are seeded and the configured digest algorithms apply.
+pub async fn start_opts(
+    dialplan: Option<&str>,
+    tweak: impl FnOnce(&mut Config),
+    demo: bool,
+) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = Config::default();
     cfg.sip.listen = "127.0.0.1:0".parse().unwrap();
@@ -97,7 +106,7 @@ pub async fn start(dialplan: Option<&str>, tweak: impl FnOnce(&mut Config)) -> T
     let running = serve::start(
         &cfg,
         &Demo {
-            enabled: true,
+            enabled: demo,
             password: Some(PASSWORD.into()),
         },
     )
