@@ -71,7 +71,50 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
+    /// Creates an empty PostgreSQL database `name` through the server at `admin_url` (used by
+    /// tests for isolation, and by operators preparing a node). `name` must be a plain identifier.
+    pub async fn create_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
+        Self::admin(admin_url, &format!("CREATE DATABASE {}", ident(name)?)).await
+    }
+
+    /// Drops a PostgreSQL database created with [`Store::create_database`].
+    pub async fn drop_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
+        Self::admin(
+            admin_url,
+            &format!("DROP DATABASE IF EXISTS {}", ident(name)?),
+        )
+        .await
+    }
+
+    async fn admin(admin_url: &str, sql: &str) -> Result<(), StoreError> {
+        sqlx::any::install_default_drivers();
+        if !admin_url.starts_with("postgres") {
+            return Err(StoreError::Url(admin_url.to_string()));
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(admin_url)
+            .await?;
+        let r = sqlx::query(sql).execute(&pool).await.map(|_| ());
+        pool.close().await;
+        Ok(r?)
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+fn ident(name: &str) -> Result<&str, StoreError> {
+    if !name.is_empty()
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+    {
+        Ok(name)
+    } else {
+        Err(StoreError::Invalid(format!(
+            "'{name}' is not a plain database name"
+        )))
     }
 }

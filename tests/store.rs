@@ -1,0 +1,108 @@
+//! The store against real databases: SQLite always, PostgreSQL when ACD_TEST_POSTGRES_URL is set
+//! (CI sets it). Each PostgreSQL run gets a fresh database so runs never see each other's rows.
+
+use acd::context::{parse_skills, Store, StoreError};
+use acd::sip::auth::Credentials;
+
+async fn exercise(store: &Store) {
+    let skills = parse_skills("sales:5,support:2").unwrap();
+    store
+        .add_agent("1001", "Anna", "acd", "s3cret", &skills)
+        .await
+        .unwrap();
+    store
+        .add_agent(
+            "1002",
+            "Ben",
+            "acd",
+            "s3cret",
+            &parse_skills("support").unwrap(),
+        )
+        .await
+        .unwrap();
+    store
+        .add_agent("1009", "Old", "other-realm", "s3cret", &[])
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.add_agent("1001", "Again", "acd", "s3cret", &[]).await,
+        Err(StoreError::AgentExists(id)) if id == "1001"
+    ));
+    assert!(matches!(
+        store.add_agent("bad id", "x", "acd", "s3cret", &[]).await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    let list = store.list_agents().await.unwrap();
+    assert_eq!(
+        list.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        ["1001", "1002", "1009"]
+    );
+    assert_eq!(
+        list[0].skills,
+        vec![("sales".to_string(), 5), ("support".to_string(), 2)]
+    );
+    assert_eq!(list[1].skills, vec![("support".to_string(), 5)]);
+
+    let dir = store.load_directory("acd").await.unwrap();
+    assert_eq!(
+        dir.len(),
+        2,
+        "the agent hashed for another realm cannot log in and is left out"
+    );
+    assert_eq!(
+        dir[0].credentials,
+        Credentials::from_password("1001", "acd", "s3cret")
+    );
+    assert_eq!(dir[0].skills.get("support"), Some(&2));
+
+    assert!(store.remove_agent("1001").await.unwrap());
+    assert!(!store.remove_agent("1001").await.unwrap());
+    assert_eq!(store.list_agents().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn sqlite_store_creates_migrates_and_keeps_agents() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/acd.db", dir.path().display());
+    let store = Store::open(&url).await.unwrap();
+    exercise(&store).await;
+    store.close().await;
+    // Reopening runs no migration twice and sees the same rows.
+    let again = Store::open(&url).await.unwrap();
+    assert_eq!(again.list_agents().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn skills_and_urls_are_validated() {
+    assert!(parse_skills("sales:11").is_err());
+    assert!(parse_skills("sa les:3").is_err());
+    assert_eq!(
+        parse_skills(" sales:3 , ").unwrap(),
+        vec![("sales".to_string(), 3)]
+    );
+    assert!(matches!(
+        Store::open("mysql://x").await,
+        Err(StoreError::Url(_))
+    ));
+}
+
+#[tokio::test]
+async fn postgres_store_behaves_like_sqlite() {
+    let Ok(url) = std::env::var("ACD_TEST_POSTGRES_URL") else {
+        eprintln!("ACD_TEST_POSTGRES_URL not set: PostgreSQL test skipped");
+        return;
+    };
+    let name = format!("acd_test_{:x}", rand::random::<u32>());
+    Store::create_database(&url, &name)
+        .await
+        .expect("PostgreSQL reachable");
+    let db_url = match url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => panic!("URL without database: {url}"),
+    };
+    let store = Store::open(&db_url).await.unwrap();
+    exercise(&store).await;
+    store.close().await;
+    Store::drop_database(&url, &name).await.unwrap();
+}
