@@ -134,3 +134,39 @@ async fn unknown_number_is_refused_with_404() {
     let s = srv.wait_idle().await;
     assert_eq!(s.status.sip.received > 0, true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc4733_digit_from_the_caller_is_detected_once() {
+    let srv = start(None, |_| {}).await;
+    let mut events = srv.running.core.events.subscribe();
+    let call = caller(&srv, "caller_dtmf.xml", "100", 1500, 1);
+    call.success(Duration::from_secs(20)).await;
+    srv.wait_idle().await;
+    let mut digits = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        if let acd::events::Event::Dtmf { digit, .. } = ev {
+            digits.push(digit);
+        }
+    }
+    assert_eq!(digits, vec!['1'], "one key press, one digit (the end packet is sent 3 times)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_call_with_postgresql_as_the_store() {
+    let Ok(url) = std::env::var("ACD_TEST_POSTGRES_URL") else {
+        eprintln!("ACD_TEST_POSTGRES_URL not set: PostgreSQL call test skipped");
+        return;
+    };
+    let name = format!("acd_call_{:x}", rand::random::<u32>());
+    acd::context::Store::create_database(&url, &name).await.expect("PostgreSQL reachable");
+    let db = format!("{}/{name}", url.rsplit_once('/').expect("URL names a database").0);
+    let srv = start(None, |c| c.database.url = db).await;
+    let agent = agent(&srv, "1003", "agent_answer.xml", 1, true).await;
+    let call = caller(&srv, "caller.xml", "200", 1500, 1);
+    call.success(Duration::from_secs(20)).await;
+    agent.success(Duration::from_secs(10)).await;
+    let s = srv.wait_idle().await;
+    assert!(s.media.relayed_to_caller > 0);
+    srv.running.store.close().await;
+    acd::context::Store::drop_database(&url, &name).await.unwrap();
+}
