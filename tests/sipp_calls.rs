@@ -121,6 +121,7 @@ async fn busy_agent_is_skipped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_number_is_refused_with_404() {
     let srv = start(None, |_| {}).await;
+    let mut events = srv.running.core.events.subscribe();
     // The caller scenario expects 200, so it must fail on the 404 — and acd must keep nothing.
     let call = caller(&srv, "caller.xml", "999", 0, 1);
     let st = tokio::time::timeout(Duration::from_secs(20), async {
@@ -131,8 +132,12 @@ async fn unknown_number_is_refused_with_404() {
     .expect("sipp exits")
     .expect("sipp ran");
     assert!(!st.success());
-    let s = srv.wait_idle().await;
-    assert_eq!(s.status.sip.received > 0, true);
+    srv.wait_idle().await;
+    let refused = std::iter::from_fn(|| events.try_recv().ok()).find_map(|e| match e {
+        acd::events::Event::CallRefused { dialed, code, .. } => Some((dialed, code)),
+        _ => None,
+    });
+    assert_eq!(refused, Some(("999".to_string(), 404)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

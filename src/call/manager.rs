@@ -190,11 +190,11 @@ impl CallManager {
         while let Some(ev) = self.ep.poll_event() {
             match ev {
                 EndpointEvent::Request { key, request, from } => {
-                    self.on_request(now, key, request, from)
+                    self.on_request(now, key, *request, from)
                 }
                 EndpointEvent::Cancel { invite } => self.on_cancel(now, &invite),
                 EndpointEvent::Ack { .. } => {}
-                EndpointEvent::Response { key, response } => self.on_response(now, key, response),
+                EndpointEvent::Response { key, response } => self.on_response(now, key, *response),
                 EndpointEvent::Timeout { key } => self.on_agent_timeout(now, &key),
                 EndpointEvent::AckTimeout { call_id } => {
                     if let Some(&(call, Leg::Caller)) = self.by_sip_id.get(&call_id) {

@@ -55,6 +55,11 @@ pub fn payload(pkt: &[u8]) -> Option<&[u8]> {
     RtpReader::new(pkt).ok().map(|r| r.payload())
 }
 
+/// RTP timestamp, used to tell DTMF events apart.
+pub fn timestamp(pkt: &[u8]) -> Option<u32> {
+    RtpReader::new(pkt).ok().map(|r| r.timestamp())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,9 +79,4 @@ mod tests {
         assert_eq!(r.timestamp(), ts1.wrapping_add(160));
         assert_eq!(payload_type(&buf[..n]), Some(0));
     }
-}
-
-/// RTP timestamp, used to tell DTMF events apart.
-pub fn timestamp(pkt: &[u8]) -> Option<u32> {
-    RtpReader::new(pkt).ok().map(|r| r.timestamp())
 }

@@ -29,7 +29,7 @@ pub enum EndpointEvent {
     /// INVITE (initial or re-INVITE), BYE, INFO or UPDATE in a new server transaction.
     Request {
         key: TxKey,
-        request: Request,
+        request: Box<Request>,
         from: Peer,
     },
     /// The caller cancelled the pending INVITE `invite`; 487 is the TU's to send.
@@ -38,12 +38,12 @@ pub enum EndpointEvent {
     },
     /// ACK for a 2xx.
     Ack {
-        request: Request,
+        request: Box<Request>,
         from: Peer,
     },
     Response {
         key: TxKey,
-        response: Response,
+        response: Box<Response>,
     },
     /// No answer at all to one of our requests (treat as 408).
     Timeout {
@@ -176,7 +176,7 @@ impl Endpoint {
             Incoming::New(k) => k,
             Incoming::Ack => {
                 self.events
-                    .push_back(EndpointEvent::Ack { request: req, from });
+                    .push_back(EndpointEvent::Ack { request: Box::new(req), from });
                 return;
             }
             Incoming::Absorbed => return,
@@ -208,7 +208,7 @@ impl Endpoint {
             Method::Invite | Method::Bye | Method::Info | Method::Update => {
                 self.events.push_back(EndpointEvent::Request {
                     key,
-                    request: req,
+                    request: Box::new(req),
                     from,
                 });
             }

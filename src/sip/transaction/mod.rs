@@ -115,7 +115,7 @@ impl TxKey {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TxEvent {
     /// A response for one of our client transactions (2xx retransmissions included for INVITE).
-    Response { key: TxKey, response: Response },
+    Response { key: TxKey, response: Box<Response> },
     /// Timer B or F fired: treat as 408.
     Timeout { key: TxKey },
     /// A 2xx we sent was never acknowledged within 64*T1: the UAS should send BYE (§13.3.1.4).
@@ -137,10 +137,10 @@ pub enum Incoming {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
-    ServerInvite,
-    ServerNonInvite,
-    ClientInvite,
-    ClientNonInvite,
+    InviteServer,
+    NonInviteServer,
+    InviteClient,
+    NonInviteClient,
 }
 
 /// Transaction states (RFC 3261 figures 5–8, RFC 6026 figures 3/5).
@@ -264,9 +264,9 @@ impl TransactionLayer {
         let id = self.insert(Tx {
             key: key.clone(),
             kind: if invite {
-                Kind::ServerInvite
+                Kind::InviteServer
             } else {
-                Kind::ServerNonInvite
+                Kind::NonInviteServer
             },
             state: if invite {
                 State::Proceeding
@@ -291,13 +291,12 @@ impl TransactionLayer {
     }
 
     fn on_request_retransmit(&mut self, now: Instant, id: u64, method: &Method) -> Incoming {
-        let reliable;
         let Some(tx) = self.txs.get_mut(&id) else {
             return Incoming::Absorbed;
         };
-        reliable = tx.peer.transport.reliable();
+        let reliable = tx.peer.transport.reliable();
         match (tx.kind, tx.state, method) {
-            (Kind::ServerInvite, State::Completed, Method::Ack) => {
+            (Kind::InviteServer, State::Completed, Method::Ack) => {
                 tx.state = State::Confirmed;
                 tx.deadlines.clear(Timer::G);
                 tx.deadlines.clear(Timer::H);
@@ -308,12 +307,12 @@ impl TransactionLayer {
                 };
                 self.arm(id, Timer::I, t4, now);
             }
-            (Kind::ServerInvite, State::Accepted, Method::Ack) => return Incoming::Ack,
-            (_, State::Proceeding | State::Completed, m) if *m != Method::Ack => {
-                if !tx.last.is_empty() {
-                    let (p, d) = (tx.peer, tx.last.clone());
-                    self.send(p, d);
-                }
+            (Kind::InviteServer, State::Accepted, Method::Ack) => return Incoming::Ack,
+            (_, State::Proceeding | State::Completed, m)
+                if *m != Method::Ack && !tx.last.is_empty() =>
+            {
+                let (p, d) = (tx.peer, tx.last.clone());
+                self.send(p, d);
             }
             _ => {}
         }
@@ -347,14 +346,14 @@ impl TransactionLayer {
                     tx.state = State::Proceeding;
                 }
             }
-            (Kind::ServerInvite, 200..=299) => {
+            (Kind::InviteServer, 200..=299) => {
                 if let Some(tx) = self.txs.get_mut(&id) {
                     tx.state = State::Accepted;
                 }
                 self.arm(id, Timer::L, cfg.t1 * 64, now);
                 self.start_2xx_retransmit(now, resp, peer, data);
             }
-            (Kind::ServerInvite, _) => {
+            (Kind::InviteServer, _) => {
                 if let Some(tx) = self.txs.get_mut(&id) {
                     tx.state = State::Completed;
                 }
@@ -421,9 +420,9 @@ impl TransactionLayer {
         let id = self.insert(Tx {
             key: key.clone(),
             kind: if invite {
-                Kind::ClientInvite
+                Kind::InviteClient
             } else {
-                Kind::ClientNonInvite
+                Kind::NonInviteClient
             },
             state: if invite {
                 State::Calling
@@ -465,7 +464,7 @@ impl TransactionLayer {
         let deliver = match (tx.kind, tx.state, code) {
             (_, State::Calling | State::Trying | State::Proceeding, 100..=199) => {
                 tx.state = State::Proceeding;
-                if tx.kind == Kind::ClientInvite {
+                if tx.kind == Kind::InviteClient {
                     tx.deadlines.clear(Timer::A);
                     tx.deadlines.clear(Timer::B);
                 } else if !reliable {
@@ -474,14 +473,14 @@ impl TransactionLayer {
                 }
                 true
             }
-            (Kind::ClientInvite, State::Calling | State::Proceeding, 200..=299) => {
+            (Kind::InviteClient, State::Calling | State::Proceeding, 200..=299) => {
                 tx.state = State::Accepted;
                 tx.deadlines = Deadlines::default();
                 self.arm(id, Timer::M, cfg.t1 * 64, now);
                 true
             }
-            (Kind::ClientInvite, State::Accepted, 200..=299) => true,
-            (Kind::ClientInvite, State::Calling | State::Proceeding, _) => {
+            (Kind::InviteClient, State::Accepted, 200..=299) => true,
+            (Kind::InviteClient, State::Calling | State::Proceeding, _) => {
                 let ack = build_ack(&tx.last, &resp);
                 tx.state = State::Completed;
                 tx.deadlines = Deadlines::default();
@@ -496,14 +495,14 @@ impl TransactionLayer {
                 self.arm(id, Timer::D, d, now);
                 true
             }
-            (Kind::ClientInvite, State::Completed, 300..=699) => {
+            (Kind::InviteClient, State::Completed, 300..=699) => {
                 if let Some(a) = tx.ack.clone() {
                     let peer = tx.peer;
                     self.send(peer, a);
                 }
                 false
             }
-            (Kind::ClientNonInvite, State::Trying | State::Proceeding, 200..=699) => {
+            (Kind::NonInviteClient, State::Trying | State::Proceeding, 200..=699) => {
                 tx.state = State::Completed;
                 tx.deadlines = Deadlines::default();
                 let k = if reliable { Duration::ZERO } else { cfg.t4 };
@@ -515,7 +514,7 @@ impl TransactionLayer {
         if deliver {
             self.events.push_back(TxEvent::Response {
                 key,
-                response: resp,
+                response: Box::new(resp),
             });
         }
         true
