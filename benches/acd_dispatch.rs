@@ -9,33 +9,37 @@ use std::time::{Duration, Instant};
 fn dispatch(c: &mut Criterion) {
     let mut g = c.benchmark_group("agent_ready_to_offer");
     for waiting in [100u64, 10_000] {
-        g.bench_with_input(BenchmarkId::from_parameter(waiting), &waiting, |b, &waiting| {
-            let t0 = Instant::now();
-            let mut acd = Acd::new(vec![QueueConfig {
-                name: "sales".into(),
-                skill: "sales".into(),
-                ring_timeout: Duration::from_secs(15),
-                retry_after: Duration::ZERO,
-            }]);
-            acd.upsert_agent(t0, "a", HashMap::from([("sales".to_string(), 5)]));
-            for call in 0..waiting {
-                acd.enqueue(t0, call, "sales", 0).unwrap();
-            }
-            let mut next = waiting;
-            b.iter(|| {
-                // Agent comes free → offered the head → answers; a new caller keeps the depth.
-                acd.agent_online(t0, "a");
-                let Some(Decision::Offer { call, .. }) = acd.poll_decision() else {
-                    unreachable!()
-                };
-                acd.offer_answered(call);
-                acd.agent_free(t0, "a");
-                acd.agent_offline(t0, "a");
-                acd.enqueue(t0, next, "sales", 0).unwrap();
-                next += 1;
-                while acd.poll_decision().is_some() {}
-            });
-        });
+        g.bench_with_input(
+            BenchmarkId::from_parameter(waiting),
+            &waiting,
+            |b, &waiting| {
+                let t0 = Instant::now();
+                let mut acd = Acd::new(vec![QueueConfig {
+                    name: "sales".into(),
+                    skill: "sales".into(),
+                    ring_timeout: Duration::from_secs(15),
+                    retry_after: Duration::ZERO,
+                }]);
+                acd.upsert_agent(t0, "a", HashMap::from([("sales".to_string(), 5)]));
+                for call in 0..waiting {
+                    acd.enqueue(t0, call, "sales", 0).unwrap();
+                }
+                let mut next = waiting;
+                b.iter(|| {
+                    // Agent comes free → offered the head → answers; a new caller keeps the depth.
+                    acd.agent_online(t0, "a");
+                    let Some(Decision::Offer { call, .. }) = acd.poll_decision() else {
+                        unreachable!()
+                    };
+                    acd.offer_answered(call);
+                    acd.agent_free(t0, "a");
+                    acd.agent_offline(t0, "a");
+                    acd.enqueue(t0, next, "sales", 0).unwrap();
+                    next += 1;
+                    while acd.poll_decision().is_some() {}
+                });
+            },
+        );
     }
     g.finish();
 }

@@ -49,6 +49,14 @@ async fn caller_is_bridged_to_a_registered_agent_and_rtp_flows_both_ways() {
         "caller heard the welcome prompt first"
     );
     assert_eq!(TestServer::agent_state(&s, "1001"), "Idle");
+    assert_eq!(
+        (
+            s.status.totals.arrived,
+            s.status.totals.connected,
+            s.status.totals.ended
+        ),
+        (1, 1, 1)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +161,11 @@ async fn rfc4733_digit_from_the_caller_is_detected_once() {
             digits.push(digit);
         }
     }
-    assert_eq!(digits, vec!['1'], "one key press, one digit (the end packet is sent 3 times)");
+    assert_eq!(
+        digits,
+        vec!['1'],
+        "one key press, one digit (the end packet is sent 3 times)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,8 +175,13 @@ async fn whole_call_with_postgresql_as_the_store() {
         return;
     };
     let name = format!("acd_call_{:x}", rand::random::<u32>());
-    acd::context::Store::create_database(&url, &name).await.expect("PostgreSQL reachable");
-    let db = format!("{}/{name}", url.rsplit_once('/').expect("URL names a database").0);
+    acd::context::Store::create_database(&url, &name)
+        .await
+        .expect("PostgreSQL reachable");
+    let db = format!(
+        "{}/{name}",
+        url.rsplit_once('/').expect("URL names a database").0
+    );
     let srv = start(None, |c| c.database.url = db).await;
     let agent = agent(&srv, "1003", "agent_answer.xml", 1, true).await;
     let call = caller(&srv, "caller.xml", "200", 1500, 1);
@@ -173,5 +190,7 @@ async fn whole_call_with_postgresql_as_the_store() {
     let s = srv.wait_idle().await;
     assert!(s.media.relayed_to_caller > 0);
     srv.running.store.close().await;
-    acd::context::Store::drop_database(&url, &name).await.unwrap();
+    acd::context::Store::drop_database(&url, &name)
+        .await
+        .unwrap();
 }

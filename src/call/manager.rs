@@ -71,6 +71,30 @@ pub struct Status {
     pub free_rtp_ports: usize,
     pub registered_agents: usize,
     pub sip: crate::sip::endpoint::EndpointStats,
+    pub totals: Totals,
+}
+
+/// Calls since start, by outcome.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Totals {
+    pub arrived: u64,
+    pub refused: u64,
+    pub connected: u64,
+    pub abandoned: u64,
+    pub ended: u64,
+}
+
+impl Totals {
+    fn count(&mut self, ev: &Event) {
+        match ev {
+            Event::CallArrived { .. } => self.arrived += 1,
+            Event::CallRefused { .. } => self.refused += 1,
+            Event::Connected { .. } => self.connected += 1,
+            Event::Abandoned { .. } => self.abandoned += 1,
+            Event::Ended { .. } => self.ended += 1,
+            _ => {}
+        }
+    }
 }
 
 /// Owns the SIP endpoint, the ACD engine and every live call.
@@ -90,6 +114,7 @@ pub struct CallManager {
     next_call: CallId,
     pub(super) media: VecDeque<MediaCommand>,
     pub(super) events: VecDeque<Event>,
+    totals: Totals,
 }
 
 impl CallManager {
@@ -109,6 +134,7 @@ impl CallManager {
             next_call: 1,
             media: VecDeque::new(),
             events: VecDeque::new(),
+            totals: Totals::default(),
         }
     }
 
@@ -505,7 +531,9 @@ impl CallManager {
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let ev = self.events.pop_front()?;
+        self.totals.count(&ev);
+        Some(ev)
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -528,6 +556,7 @@ impl CallManager {
                 .filter(|a| self.ep.registrar.lookup(a, now).is_some())
                 .count(),
             sip: self.ep.stats.clone(),
+            totals: self.totals.clone(),
         }
     }
 

@@ -8,7 +8,7 @@ mod agent_leg;
 mod manager;
 mod ports;
 
-pub use manager::{AgentRecord, CallManager, ManagerConfig, Status};
+pub use manager::{AgentRecord, CallManager, ManagerConfig, Status, Totals};
 pub use ports::PortPool;
 
 use crate::acd::CallId;

@@ -175,8 +175,10 @@ impl Endpoint {
         let key = match self.tx.on_request(now, &req, from) {
             Incoming::New(k) => k,
             Incoming::Ack => {
-                self.events
-                    .push_back(EndpointEvent::Ack { request: Box::new(req), from });
+                self.events.push_back(EndpointEvent::Ack {
+                    request: Box::new(req),
+                    from,
+                });
                 return;
             }
             Incoming::Absorbed => return,

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Bridged-call load: SIPp callers → acd → N registered agents (one SIPp UAS stands in for all of
+# them) and back, measuring acd's CPU per call; then the same SIPp caller through Kamailio's
+# stateful relay (shared/peers/kamailio) for comparison, in the same run.
+#
+# usage: benches/load/bridged_calls.sh [RATE=300] [CALLS=6000] [HOLD_MS=100]
+# needs: sip-tester, kamailio, python3; run from anywhere. Loopback only.
+set -euo pipefail
+RATE=${1:-300}; CALLS=${2:-6000}; HOLD=${3:-100}; AGENTS=${AGENTS:-400}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d /tmp/acd-load.XXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "kamailio -f $work" 2>/dev/null || true' EXIT
+cd "$root"
+cargo build --release -q
+acd=$root/target/release/acd
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }   # utime+stime in clock ticks
+hz=$(getconf CLK_TCK)
+
+echo "== acd: $AGENTS agents, $CALLS calls at $RATE/s, ${HOLD} ms talk"
+db="sqlite://$work/load.db"
+for i in $(seq 3000 $((3000 + AGENTS - 1))); do
+  ACD_LOG=error "$acd" --db "$db" agents add "$i" --name "load$i" --password loadpw --skills sales >/dev/null
+done
+ACD_LOG=warn "$acd" --db "$db" serve --sip-listen 127.0.0.1:15060 --http-listen 127.0.0.1:18080 \
+  --dialplan "$root/dialplans/default.toml" --rtp-ports 20000-40000 > "$work/acd.log" 2>&1 &
+acd_pid=$!
+sleep 1
+sipp -sf "$root/benches/load/agent_uas.xml" -i 127.0.0.1 -p 15070 -mp 16000 -nostdin \
+  -buff_size 4194304 -max_socket 65000 > "$work/agents.log" 2>&1 &
+python3 "$root/benches/load/register_agents.py" 127.0.0.1:15060 3000 "$AGENTS" loadpw 15070
+t0=$(ticks $acd_pid); s0=$(date +%s.%N)
+sipp 127.0.0.1:15060 -sf "$root/benches/load/caller_load.xml" -s 100 -i 127.0.0.1 -p 15090 -mp 17000 \
+  -r "$RATE" -m "$CALLS" -d "$HOLD" -buff_size 4194304 -nostdin -timeout 300s > "$work/callers.log" 2>&1 || true
+s1=$(date +%s.%N); t1=$(ticks $acd_pid)
+status=$(curl -s 127.0.0.1:18080/api/status)
+ok=$(grep -E "^ *Successful call" "$work/callers.log" | awk '{print $(NF)}' | tail -1)
+failed=$(grep -E "^ *Failed call" "$work/callers.log" | awk '{print $(NF)}' | tail -1)
+connected=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['status']['totals']['connected'])" "$status")
+python3 - "$t0" "$t1" "$hz" "$CALLS" "$s0" "$s1" "$ok" "$failed" "$connected" <<'PY'
+import sys
+t0,t1,hz,calls,s0,s1,ok,failed,conn = sys.argv[1:]
+cpu=(int(t1)-int(t0))/int(hz); wall=float(s1)-float(s0)
+print(f"acd: {ok} ok / {failed} failed callers, {conn} bridged; wall {wall:.1f} s ({int(ok)/wall:.0f} calls/s)")
+print(f"acd: CPU {cpu:.2f} s = {cpu/int(ok)*1e6:.0f} us per bridged call (caller leg + agent leg + media task)")
+PY
+kill $acd_pid; pkill -f "sipp -sf $root/benches/load/agent_uas.xml" || true
+sleep 1
+
+echo "== kamailio: same caller, stateful relay (INVITE transaction through tm) to a SIPp UAS"
+mkdir -p "$work/kam"
+sipp -sf "$root/benches/load/agent_uas.xml" -i 127.0.0.1 -p 5070 -mp 16000 -nostdin \
+  -buff_size 4194304 > "$work/kam-uas.log" 2>&1 &
+cp "$root/../shared/peers/kamailio/kamailio.cfg" "$work/kamailio.cfg"
+kamailio -f "$work/kamailio.cfg" -DD -E -m 1024 -M 16 -Y "$work/kam" > "$work/kam.log" 2>&1 &
+sleep 2
+kpids=$(pgrep -f "kamailio -f $work" | tr '\n' ' ')
+kt() { local s=0; for p in $kpids; do s=$((s + $(ticks "$p"))); done; echo $s; }
+k0=$(kt); s0=$(date +%s.%N)
+sipp 127.0.0.1:5080 -sf "$root/benches/load/caller_load.xml" -s uas -i 127.0.0.1 -p 15091 -mp 17500 \
+  -r "$RATE" -m "$CALLS" -d "$HOLD" -buff_size 4194304 -nostdin -timeout 300s > "$work/kcallers.log" 2>&1 || true
+s1=$(date +%s.%N); k1=$(kt)
+ok=$(grep -E "^ *Successful call" "$work/kcallers.log" | awk '{print $(NF)}' | tail -1)
+python3 - "$k0" "$k1" "$hz" "$ok" "$s0" "$s1" <<'PY'
+import sys
+k0,k1,hz,ok,s0,s1 = sys.argv[1:]
+cpu=(int(k1)-int(k0))/int(hz); wall=float(s1)-float(s0)
+print(f"kamailio: {ok} ok callers; wall {wall:.1f} s; CPU {cpu:.2f} s = {cpu/max(int(ok),1)*1e6:.0f} us per call (INVITE transaction only: ACK/BYE bypass it without Record-Route)")
+PY
+echo "logs in $work"
