@@ -66,3 +66,6 @@ pub enum Leg {
     Caller,
     Agent,
 }
+
+#[cfg(test)]
+mod tests;

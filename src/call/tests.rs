@@ -1,0 +1,295 @@
+//! The call orchestration driven with a fake clock and hand-written SIP, no sockets: ring
+//! timeouts, CANCEL races, missing ACKs and silent agents, each checked message by message.
+
+use super::*;
+use crate::routing::Dialplan;
+use crate::sip::auth::{ha1, Algorithm, Credentials};
+use crate::sip::endpoint::{Endpoint, EndpointConfig};
+use crate::sip::transaction::{Peer, Transport};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+const PLAN: &str = r#"
+[[queue]]
+name = "sales"
+skill = "sales"
+ring_timeout_s = 10
+retry_s = 0
+
+[[number]]
+dial = "100"
+queue = "sales"
+"#;
+
+const CALLER: u16 = 5000;
+const SDP: &str = "v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+struct Rig {
+    m: CallManager,
+    now: Instant,
+}
+
+fn peer(port: u16) -> Peer {
+    Peer {
+        transport: Transport::Udp,
+        addr: format!("127.0.0.1:{port}").parse().unwrap(),
+    }
+}
+
+/// Value of header `name` in a raw message.
+fn header(msg: &str, name: &str) -> String {
+    msg.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A response to a raw request, copying the §8.2.6.2 headers.
+fn reply(req: &str, code: u16, to_tag: &str, sdp: bool) -> String {
+    let mut s = format!("SIP/2.0 {code} X\r\n");
+    for l in req.lines() {
+        if l.starts_with("Via: ") || l.starts_with("From: ") || l.starts_with("Call-ID: ") || l.starts_with("CSeq: ") {
+            s.push_str(l);
+            s.push_str("\r\n");
+        }
+        if let Some(to) = l.strip_prefix("To: ") {
+            let to = if to.contains("tag=") { to.to_string() } else { format!("{to};tag={to_tag}") };
+            s.push_str(&format!("To: {to}\r\n"));
+        }
+    }
+    s.push_str("Contact: <sip:agent@127.0.0.1:7000>\r\n");
+    if sdp {
+        let body = SDP.replace("6000", "7002");
+        s.push_str(&format!("Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
+    } else {
+        s.push_str("Content-Length: 0\r\n\r\n");
+    }
+    s
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let now = Instant::now();
+        let cfg = EndpointConfig {
+            algorithms: vec![Algorithm::Md5],
+            ..EndpointConfig::default()
+        };
+        let ep = Endpoint::new(cfg, now, 1_000_000);
+        let mut m = CallManager::new(
+            ManagerConfig {
+                advertise: "127.0.0.1".parse().unwrap(),
+                sip_port: 5060,
+                rtp_low: 20000,
+                rtp_high: 20100,
+            },
+            ep,
+            Dialplan::parse(PLAN, "t").unwrap(),
+        );
+        let agents = ["1001", "1003"]
+            .iter()
+            .map(|id| AgentRecord {
+                id: id.to_string(),
+                name: id.to_string(),
+                credentials: Credentials::from_password(id, "acd", "pw"),
+                skills: HashMap::from([("sales".to_string(), 5)]),
+            })
+            .collect();
+        m.set_agents(now, agents);
+        Rig { m, now }
+    }
+
+    fn send(&mut self, port: u16, msg: &str) {
+        self.m.handle_sip(self.now, peer(port), msg.as_bytes());
+    }
+
+    /// Everything sent since last time, as (destination port, text).
+    fn out(&mut self) -> Vec<(u16, String)> {
+        std::iter::from_fn(|| self.m.poll_transmit())
+            .map(|t| (t.to.addr.port(), String::from_utf8_lossy(&t.data).to_string()))
+            .collect()
+    }
+
+    /// The one message sent to `port` starting with `start`.
+    fn sent(&mut self, port: u16, start: &str) -> String {
+        let all = self.out();
+        let hits: Vec<&String> = all.iter().filter(|(p, m)| *p == port && m.starts_with(start)).map(|(_, m)| m).collect();
+        assert_eq!(hits.len(), 1, "expected one '{start}' to {port}, got {all:#?}");
+        hits[0].clone()
+    }
+
+    fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        while let Some(at) = self.m.poll_timeout().filter(|t| *t <= end) {
+            self.now = at.max(self.now);
+            self.m.handle_timeout(self.now);
+        }
+        self.now = end;
+        self.m.handle_timeout(end);
+    }
+
+    fn register(&mut self, user: &str, port: u16) {
+        let reg = |auth: &str| {
+            format!(
+                "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKr{user}{}\r\nFrom: <sip:{user}@acd>;tag=r\r\nTo: <sip:{user}@acd>\r\nCall-ID: reg{user}\r\nCSeq: {} REGISTER\r\nContact: <sip:{user}@127.0.0.1:{port}>\r\n{auth}Content-Length: 0\r\n\r\n",
+                auth.len(),
+                if auth.is_empty() { 1 } else { 2 }
+            )
+        };
+        self.send(port, &reg(""));
+        let ch = self.sent(port, "SIP/2.0 401");
+        let nonce = ch.split("nonce=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let h1 = ha1(Algorithm::Md5, user, "acd", "pw");
+        let h2 = Algorithm::Md5.hash("REGISTER:sip:127.0.0.1");
+        let r = Algorithm::Md5.hash(&format!("{h1}:{nonce}:00000001:x:auth:{h2}"));
+        let auth = format!("Authorization: Digest username=\"{user}\", realm=\"acd\", nonce=\"{nonce}\", uri=\"sip:127.0.0.1\", response=\"{r}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"x\"\r\n");
+        self.send(port, &reg(&auth));
+        self.sent(port, "SIP/2.0 200");
+        self.now += Duration::from_millis(10); // 1001 registers first: idle longest
+    }
+
+    fn invite(&mut self, call_id: &str) {
+        let msg = format!(
+            "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bK{call_id}\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:{CALLER}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP}",
+            SDP.len()
+        );
+        self.send(CALLER, &msg);
+    }
+
+    fn status(&self) -> Status {
+        self.m.status(self.now)
+    }
+}
+
+fn connected_rig() -> (Rig, String, String) {
+    let mut r = Rig::new();
+    r.register("1001", 7001);
+    r.invite("call1");
+    let all = r.out();
+    assert!(all.iter().any(|(p, m)| *p == CALLER && m.starts_with("SIP/2.0 100")));
+    let ok = all.iter().find(|(p, m)| *p == CALLER && m.starts_with("SIP/2.0 200")).unwrap().1.clone();
+    let inv = all.iter().find(|(p, m)| *p == 7001 && m.starts_with("INVITE")).unwrap().1.clone();
+    (r, ok, inv)
+}
+
+#[test]
+fn ring_timeout_cancels_after_ringing_and_offers_the_next_agent() {
+    let mut r = Rig::new();
+    r.register("1001", 7001);
+    r.register("1003", 7003);
+    r.invite("c-ring");
+    let inv = r.sent(7001, "INVITE");
+    assert!(inv.contains("X-ACD-Queue: sales"));
+    r.send(7001, &reply(&inv, 180, "a1", false));
+    r.advance(Duration::from_millis(9_999));
+    assert!(r.out().iter().all(|(p, m)| !(*p == 7001 && m.starts_with("CANCEL"))));
+    r.advance(Duration::from_millis(1));
+    let all = r.out();
+    let cancel = all.iter().find(|(p, m)| *p == 7001 && m.starts_with("CANCEL")).expect("CANCEL to 1001");
+    assert_eq!(header(&cancel.1, "Via"), header(&inv, "Via"), "CANCEL reuses the INVITE's branch");
+    assert!(all.iter().any(|(p, m)| *p == 7003 && m.starts_with("INVITE")), "1003 rings next");
+    r.send(7001, &reply(&cancel.1, 200, "a1", false));
+    r.send(7001, &reply(&inv, 487, "a1", false));
+    assert!(r.sent(7001, "ACK").contains("CSeq: 1 ACK"), "487 acknowledged");
+    assert_eq!(r.status().stale_agent_legs, 0);
+}
+
+#[test]
+fn agent_answering_after_cancel_gets_ack_then_bye() {
+    let mut r = Rig::new();
+    r.register("1001", 7001);
+    r.invite("c-race");
+    let inv = r.sent(7001, "INVITE");
+    r.send(7001, &reply(&inv, 180, "a1", false));
+    r.advance(Duration::from_secs(10));
+    r.sent(7001, "CANCEL");
+    // The 200 crossed our CANCEL on the wire.
+    r.send(7001, &reply(&inv, 200, "a1", true));
+    let all = r.out();
+    assert!(all.iter().any(|(p, m)| *p == 7001 && m.starts_with("ACK")));
+    assert!(all.iter().any(|(p, m)| *p == 7001 && m.starts_with("BYE")), "{all:#?}");
+    assert_eq!(r.status().stale_agent_legs, 0);
+}
+
+#[test]
+fn no_cancel_before_a_provisional_response() {
+    let mut r = Rig::new();
+    r.register("1001", 7001);
+    r.invite("c-quiet");
+    let inv = r.sent(7001, "INVITE");
+    r.advance(Duration::from_secs(10));
+    assert!(r.out().iter().all(|(_, m)| !m.starts_with("CANCEL")), "§9.1: wait for a 1xx");
+    r.send(7001, &reply(&inv, 180, "a1", false));
+    r.sent(7001, "CANCEL");
+}
+
+#[test]
+fn silent_agent_legs_are_forgotten_after_timer_b() {
+    let (mut r, ok, _inv) = connected_rig();
+    r.advance(Duration::from_secs(10));
+    // Ring timeout with no 1xx: the leg waits for one (or Timer B); the only agent rings again.
+    assert_eq!(r.status().stale_agent_legs, 1);
+    r.send(CALLER, &format!("BYE sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKsbye\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: {}\r\nCall-ID: call1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n", header(&ok, "To")));
+    assert_eq!(r.status().calls, 0);
+    assert_eq!(r.status().stale_agent_legs, 2);
+    r.advance(Duration::from_secs(32));
+    assert_eq!(r.status().stale_agent_legs, 0, "Timer B (64*T1) ends every unanswered INVITE");
+}
+
+#[test]
+fn bridged_call_then_agent_bye_releases_the_caller() {
+    let (mut r, ok, inv) = connected_rig();
+    r.send(CALLER, &format!("ACK sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKack1\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: {}\r\nCall-ID: call1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n", header(&ok, "To")));
+    r.send(7001, &reply(&inv, 200, "a1", true));
+    r.sent(7001, "ACK");
+    let media: Vec<MediaCommand> = std::iter::from_fn(|| r.m.poll_media()).collect();
+    assert!(matches!(media.last(), Some(MediaCommand::Bridge { agent_remote, .. }) if agent_remote.port() == 7002));
+    let agent_to = header(&reply(&inv, 200, "a1", false), "To");
+    r.send(7001, &format!("BYE sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:7001;branch=z9hG4bKbye1\r\nFrom: {agent_to}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n", header(&inv, "From"), header(&inv, "Call-ID")));
+    let all = r.out();
+    assert!(all.iter().any(|(p, m)| *p == 7001 && m.starts_with("SIP/2.0 200")));
+    let bye = all.iter().find(|(p, m)| *p == CALLER && m.starts_with("BYE")).expect("BYE to caller");
+    assert!(bye.1.starts_with("BYE sip:c@127.0.0.1:5000 SIP/2.0"), "to the caller's Contact");
+    assert_eq!(header(&bye.1, "CSeq"), "2 BYE");
+    assert_eq!(r.status().calls, 0);
+    assert!(matches!(r.m.poll_media(), Some(MediaCommand::Stop { .. })));
+}
+
+#[test]
+fn caller_that_never_acks_the_200_is_hung_up() {
+    let (mut r, _ok, inv) = connected_rig();
+    r.send(7001, &reply(&inv, 180, "a1", false));
+    r.out();
+    r.advance(Duration::from_millis(500));
+    assert!(r.out().iter().any(|(p, m)| *p == CALLER && m.starts_with("SIP/2.0 200")), "2xx retransmitted");
+    r.advance(Duration::from_millis(31_500));
+    let all = r.out();
+    assert!(all.iter().any(|(p, m)| *p == CALLER && m.starts_with("BYE")), "§13.3.1.4 BYE: {all:#?}");
+    assert!(all.iter().any(|(p, m)| *p == 7001 && m.starts_with("CANCEL")), "ringing agent cancelled");
+    assert_eq!(r.status().calls, 0);
+}
+
+#[test]
+fn rtp_timeout_hangs_up_both_legs() {
+    let (mut r, _ok, inv) = connected_rig();
+    r.send(7001, &reply(&inv, 200, "a1", true));
+    r.out();
+    r.m.handle_media(r.now, MediaEvent::Timeout { call: 1 });
+    let all = r.out();
+    assert!(all.iter().any(|(p, m)| *p == CALLER && m.starts_with("BYE")));
+    assert!(all.iter().any(|(p, m)| *p == 7001 && m.starts_with("BYE")));
+    assert_eq!(r.status().calls, 0);
+    assert_eq!(r.status().free_rtp_ports, 50, "both ports back in the pool");
+}
+
+#[test]
+fn caller_bye_while_agent_rings_cancels_the_agent() {
+    let (mut r, ok, inv) = connected_rig();
+    r.send(7001, &reply(&inv, 180, "a1", false));
+    r.send(CALLER, &format!("BYE sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKcbye\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: {}\r\nCall-ID: call1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n", header(&ok, "To")));
+    let all = r.out();
+    assert!(all.iter().any(|(p, m)| *p == CALLER && m.starts_with("SIP/2.0 200")));
+    assert!(all.iter().any(|(p, m)| *p == 7001 && m.starts_with("CANCEL")));
+    let events: Vec<crate::events::Event> = std::iter::from_fn(|| r.m.poll_event()).collect();
+    assert!(events.iter().any(|e| matches!(e, crate::events::Event::Abandoned { .. })));
+    assert_eq!(r.status().totals.abandoned, 1);
+}
