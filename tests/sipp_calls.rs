@@ -194,3 +194,28 @@ async fn whole_call_with_postgresql_as_the_store() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_call_without_rtp_is_hung_up_by_acd() {
+    let srv = start(None, |c| c.media.rtp_timeout_s = 1).await;
+    let call = caller(&srv, "caller_silent.xml", "100", 0, 1);
+    call.success(Duration::from_secs(20)).await;
+    let s = srv.wait_idle().await;
+    assert_eq!(s.status.totals.abandoned, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_over_tcp_is_bridged_to_an_agent_over_udp() {
+    let srv = start(None, |_| {}).await;
+    let agent = agent(&srv, "1003", "agent_hangup.xml", 1, true).await;
+    let call = sipp(
+        srv.sip(),
+        srv.dir.path(),
+        "caller_wait_bye.xml",
+        &["-t", "t1", "-s", "100", "-m", "1"],
+    );
+    call.success(Duration::from_secs(20)).await;
+    agent.success(Duration::from_secs(10)).await;
+    let s = srv.wait_idle().await;
+    assert_eq!(s.status.totals.connected, 1);
+}

@@ -291,3 +291,37 @@ async fn tcp_framing_rules() {
     let (got, _) = tcp_send(srv.sip(), b"\r\n\r\n", Duration::from_millis(500)).await;
     assert_eq!(got, "\r\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_connection_limit_and_idle_timeout() {
+    let srv = common::start(None, |c| {
+        c.sip.tcp_max_connections = 2;
+        c.sip.tcp_idle_timeout_s = 1;
+    })
+    .await;
+    let a = tokio::net::TcpStream::connect(srv.sip()).await.unwrap();
+    let b = tokio::net::TcpStream::connect(srv.sip()).await.unwrap();
+    let mut c = tokio::net::TcpStream::connect(srv.sip()).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(2), c.read(&mut buf)).await;
+    assert!(
+        matches!(n, Ok(Ok(0)) | Ok(Err(_))),
+        "third connection over the limit is closed"
+    );
+    // Idle connections are closed after tcp_idle_timeout_s, which frees their slots.
+    for mut s in [a, b] {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
+        assert!(
+            matches!(n, Ok(Ok(0)) | Ok(Err(_))),
+            "idle connection closed"
+        );
+    }
+    let opt = String::from_utf8(options())
+        .unwrap()
+        .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+    let (got, _) = tcp_send(srv.sip(), opt.as_bytes(), Duration::from_millis(800)).await;
+    assert!(
+        got.starts_with("SIP/2.0 200 OK"),
+        "a slot is free again: {got}"
+    );
+}

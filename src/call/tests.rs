@@ -48,19 +48,30 @@ fn header(msg: &str, name: &str) -> String {
 fn reply(req: &str, code: u16, to_tag: &str, sdp: bool) -> String {
     let mut s = format!("SIP/2.0 {code} X\r\n");
     for l in req.lines() {
-        if l.starts_with("Via: ") || l.starts_with("From: ") || l.starts_with("Call-ID: ") || l.starts_with("CSeq: ") {
+        if l.starts_with("Via: ")
+            || l.starts_with("From: ")
+            || l.starts_with("Call-ID: ")
+            || l.starts_with("CSeq: ")
+        {
             s.push_str(l);
             s.push_str("\r\n");
         }
         if let Some(to) = l.strip_prefix("To: ") {
-            let to = if to.contains("tag=") { to.to_string() } else { format!("{to};tag={to_tag}") };
+            let to = if to.contains("tag=") {
+                to.to_string()
+            } else {
+                format!("{to};tag={to_tag}")
+            };
             s.push_str(&format!("To: {to}\r\n"));
         }
     }
     s.push_str("Contact: <sip:agent@127.0.0.1:7000>\r\n");
     if sdp {
         let body = SDP.replace("6000", "7002");
-        s.push_str(&format!("Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
+        s.push_str(&format!(
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
     } else {
         s.push_str("Content-Length: 0\r\n\r\n");
     }
@@ -105,15 +116,28 @@ impl Rig {
     /// Everything sent since last time, as (destination port, text).
     fn out(&mut self) -> Vec<(u16, String)> {
         std::iter::from_fn(|| self.m.poll_transmit())
-            .map(|t| (t.to.addr.port(), String::from_utf8_lossy(&t.data).to_string()))
+            .map(|t| {
+                (
+                    t.to.addr.port(),
+                    String::from_utf8_lossy(&t.data).to_string(),
+                )
+            })
             .collect()
     }
 
     /// The one message sent to `port` starting with `start`.
     fn sent(&mut self, port: u16, start: &str) -> String {
         let all = self.out();
-        let hits: Vec<&String> = all.iter().filter(|(p, m)| *p == port && m.starts_with(start)).map(|(_, m)| m).collect();
-        assert_eq!(hits.len(), 1, "expected one '{start}' to {port}, got {all:#?}");
+        let hits: Vec<&String> = all
+            .iter()
+            .filter(|(p, m)| *p == port && m.starts_with(start))
+            .map(|(_, m)| m)
+            .collect();
+        assert_eq!(
+            hits.len(),
+            1,
+            "expected one '{start}' to {port}, got {all:#?}"
+        );
         hits[0].clone()
     }
 
@@ -137,7 +161,14 @@ impl Rig {
         };
         self.send(port, &reg(""));
         let ch = self.sent(port, "SIP/2.0 401");
-        let nonce = ch.split("nonce=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let nonce = ch
+            .split("nonce=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
         let h1 = ha1(Algorithm::Md5, user, "acd", "pw");
         let h2 = Algorithm::Md5.hash("REGISTER:sip:127.0.0.1");
         let r = Algorithm::Md5.hash(&format!("{h1}:{nonce}:00000001:x:auth:{h2}"));
@@ -165,9 +196,21 @@ fn connected_rig() -> (Rig, String, String) {
     r.register("1001", 7001);
     r.invite("call1");
     let all = r.out();
-    assert!(all.iter().any(|(p, m)| *p == CALLER && m.starts_with("SIP/2.0 100")));
-    let ok = all.iter().find(|(p, m)| *p == CALLER && m.starts_with("SIP/2.0 200")).unwrap().1.clone();
-    let inv = all.iter().find(|(p, m)| *p == 7001 && m.starts_with("INVITE")).unwrap().1.clone();
+    assert!(all
+        .iter()
+        .any(|(p, m)| *p == CALLER && m.starts_with("SIP/2.0 100")));
+    let ok = all
+        .iter()
+        .find(|(p, m)| *p == CALLER && m.starts_with("SIP/2.0 200"))
+        .unwrap()
+        .1
+        .clone();
+    let inv = all
+        .iter()
+        .find(|(p, m)| *p == 7001 && m.starts_with("INVITE"))
+        .unwrap()
+        .1
+        .clone();
     (r, ok, inv)
 }
 
@@ -181,15 +224,32 @@ fn ring_timeout_cancels_after_ringing_and_offers_the_next_agent() {
     assert!(inv.contains("X-ACD-Queue: sales"));
     r.send(7001, &reply(&inv, 180, "a1", false));
     r.advance(Duration::from_millis(9_999));
-    assert!(r.out().iter().all(|(p, m)| !(*p == 7001 && m.starts_with("CANCEL"))));
+    assert!(r
+        .out()
+        .iter()
+        .all(|(p, m)| !(*p == 7001 && m.starts_with("CANCEL"))));
     r.advance(Duration::from_millis(1));
     let all = r.out();
-    let cancel = all.iter().find(|(p, m)| *p == 7001 && m.starts_with("CANCEL")).expect("CANCEL to 1001");
-    assert_eq!(header(&cancel.1, "Via"), header(&inv, "Via"), "CANCEL reuses the INVITE's branch");
-    assert!(all.iter().any(|(p, m)| *p == 7003 && m.starts_with("INVITE")), "1003 rings next");
+    let cancel = all
+        .iter()
+        .find(|(p, m)| *p == 7001 && m.starts_with("CANCEL"))
+        .expect("CANCEL to 1001");
+    assert_eq!(
+        header(&cancel.1, "Via"),
+        header(&inv, "Via"),
+        "CANCEL reuses the INVITE's branch"
+    );
+    assert!(
+        all.iter()
+            .any(|(p, m)| *p == 7003 && m.starts_with("INVITE")),
+        "1003 rings next"
+    );
     r.send(7001, &reply(&cancel.1, 200, "a1", false));
     r.send(7001, &reply(&inv, 487, "a1", false));
-    assert!(r.sent(7001, "ACK").contains("CSeq: 1 ACK"), "487 acknowledged");
+    assert!(
+        r.sent(7001, "ACK").contains("CSeq: 1 ACK"),
+        "487 acknowledged"
+    );
     assert_eq!(r.status().stale_agent_legs, 0);
 }
 
@@ -206,7 +266,10 @@ fn agent_answering_after_cancel_gets_ack_then_bye() {
     r.send(7001, &reply(&inv, 200, "a1", true));
     let all = r.out();
     assert!(all.iter().any(|(p, m)| *p == 7001 && m.starts_with("ACK")));
-    assert!(all.iter().any(|(p, m)| *p == 7001 && m.starts_with("BYE")), "{all:#?}");
+    assert!(
+        all.iter().any(|(p, m)| *p == 7001 && m.starts_with("BYE")),
+        "{all:#?}"
+    );
     assert_eq!(r.status().stale_agent_legs, 0);
 }
 
@@ -217,7 +280,10 @@ fn no_cancel_before_a_provisional_response() {
     r.invite("c-quiet");
     let inv = r.sent(7001, "INVITE");
     r.advance(Duration::from_secs(10));
-    assert!(r.out().iter().all(|(_, m)| !m.starts_with("CANCEL")), "§9.1: wait for a 1xx");
+    assert!(
+        r.out().iter().all(|(_, m)| !m.starts_with("CANCEL")),
+        "§9.1: wait for a 1xx"
+    );
     r.send(7001, &reply(&inv, 180, "a1", false));
     r.sent(7001, "CANCEL");
 }
@@ -232,7 +298,11 @@ fn silent_agent_legs_are_forgotten_after_timer_b() {
     assert_eq!(r.status().calls, 0);
     assert_eq!(r.status().stale_agent_legs, 2);
     r.advance(Duration::from_secs(32));
-    assert_eq!(r.status().stale_agent_legs, 0, "Timer B (64*T1) ends every unanswered INVITE");
+    assert_eq!(
+        r.status().stale_agent_legs,
+        0,
+        "Timer B (64*T1) ends every unanswered INVITE"
+    );
 }
 
 #[test]
@@ -242,13 +312,23 @@ fn bridged_call_then_agent_bye_releases_the_caller() {
     r.send(7001, &reply(&inv, 200, "a1", true));
     r.sent(7001, "ACK");
     let media: Vec<MediaCommand> = std::iter::from_fn(|| r.m.poll_media()).collect();
-    assert!(matches!(media.last(), Some(MediaCommand::Bridge { agent_remote, .. }) if agent_remote.port() == 7002));
+    assert!(
+        matches!(media.last(), Some(MediaCommand::Bridge { agent_remote, .. }) if agent_remote.port() == 7002)
+    );
     let agent_to = header(&reply(&inv, 200, "a1", false), "To");
     r.send(7001, &format!("BYE sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:7001;branch=z9hG4bKbye1\r\nFrom: {agent_to}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n", header(&inv, "From"), header(&inv, "Call-ID")));
     let all = r.out();
-    assert!(all.iter().any(|(p, m)| *p == 7001 && m.starts_with("SIP/2.0 200")));
-    let bye = all.iter().find(|(p, m)| *p == CALLER && m.starts_with("BYE")).expect("BYE to caller");
-    assert!(bye.1.starts_with("BYE sip:c@127.0.0.1:5000 SIP/2.0"), "to the caller's Contact");
+    assert!(all
+        .iter()
+        .any(|(p, m)| *p == 7001 && m.starts_with("SIP/2.0 200")));
+    let bye = all
+        .iter()
+        .find(|(p, m)| *p == CALLER && m.starts_with("BYE"))
+        .expect("BYE to caller");
+    assert!(
+        bye.1.starts_with("BYE sip:c@127.0.0.1:5000 SIP/2.0"),
+        "to the caller's Contact"
+    );
     assert_eq!(header(&bye.1, "CSeq"), "2 BYE");
     assert_eq!(r.status().calls, 0);
     assert!(matches!(r.m.poll_media(), Some(MediaCommand::Stop { .. })));
@@ -260,11 +340,24 @@ fn caller_that_never_acks_the_200_is_hung_up() {
     r.send(7001, &reply(&inv, 180, "a1", false));
     r.out();
     r.advance(Duration::from_millis(500));
-    assert!(r.out().iter().any(|(p, m)| *p == CALLER && m.starts_with("SIP/2.0 200")), "2xx retransmitted");
+    assert!(
+        r.out()
+            .iter()
+            .any(|(p, m)| *p == CALLER && m.starts_with("SIP/2.0 200")),
+        "2xx retransmitted"
+    );
     r.advance(Duration::from_millis(31_500));
     let all = r.out();
-    assert!(all.iter().any(|(p, m)| *p == CALLER && m.starts_with("BYE")), "§13.3.1.4 BYE: {all:#?}");
-    assert!(all.iter().any(|(p, m)| *p == 7001 && m.starts_with("CANCEL")), "ringing agent cancelled");
+    assert!(
+        all.iter()
+            .any(|(p, m)| *p == CALLER && m.starts_with("BYE")),
+        "§13.3.1.4 BYE: {all:#?}"
+    );
+    assert!(
+        all.iter()
+            .any(|(p, m)| *p == 7001 && m.starts_with("CANCEL")),
+        "ringing agent cancelled"
+    );
     assert_eq!(r.status().calls, 0);
 }
 
@@ -275,7 +368,9 @@ fn rtp_timeout_hangs_up_both_legs() {
     r.out();
     r.m.handle_media(r.now, MediaEvent::Timeout { call: 1 });
     let all = r.out();
-    assert!(all.iter().any(|(p, m)| *p == CALLER && m.starts_with("BYE")));
+    assert!(all
+        .iter()
+        .any(|(p, m)| *p == CALLER && m.starts_with("BYE")));
     assert!(all.iter().any(|(p, m)| *p == 7001 && m.starts_with("BYE")));
     assert_eq!(r.status().calls, 0);
     assert_eq!(r.status().free_rtp_ports, 50, "both ports back in the pool");
@@ -287,9 +382,15 @@ fn caller_bye_while_agent_rings_cancels_the_agent() {
     r.send(7001, &reply(&inv, 180, "a1", false));
     r.send(CALLER, &format!("BYE sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKcbye\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: {}\r\nCall-ID: call1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n", header(&ok, "To")));
     let all = r.out();
-    assert!(all.iter().any(|(p, m)| *p == CALLER && m.starts_with("SIP/2.0 200")));
-    assert!(all.iter().any(|(p, m)| *p == 7001 && m.starts_with("CANCEL")));
+    assert!(all
+        .iter()
+        .any(|(p, m)| *p == CALLER && m.starts_with("SIP/2.0 200")));
+    assert!(all
+        .iter()
+        .any(|(p, m)| *p == 7001 && m.starts_with("CANCEL")));
     let events: Vec<crate::events::Event> = std::iter::from_fn(|| r.m.poll_event()).collect();
-    assert!(events.iter().any(|e| matches!(e, crate::events::Event::Abandoned { .. })));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, crate::events::Event::Abandoned { .. })));
     assert_eq!(r.status().totals.abandoned, 1);
 }

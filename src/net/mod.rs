@@ -92,6 +92,7 @@ pub async fn start(cfg: NetConfig, manager: CallManager) -> Result<CoreHandle, N
         manager,
         udp,
         tcp: HashMap::new(),
+        tcp_pending: HashMap::new(),
         media: HashMap::new(),
         input: tx.clone(),
         events: events.clone(),
@@ -110,6 +111,8 @@ struct Core {
     manager: CallManager,
     udp: Arc<UdpSocket>,
     tcp: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
+    /// Messages waiting for an outbound TCP connection being opened.
+    tcp_pending: HashMap<SocketAddr, Vec<Bytes>>,
     media: HashMap<crate::acd::CallId, mpsc::Sender<MediaCtl>>,
     input: mpsc::Sender<Input>,
     events: broadcast::Sender<Event>,
@@ -141,10 +144,16 @@ impl Core {
                 Input::Media(ev) => self.manager.handle_media(now, ev),
                 Input::Agents(a) => self.manager.set_agents(now, a),
                 Input::TcpOpen(addr, w) => {
+                    for m in self.tcp_pending.remove(&addr).into_iter().flatten() {
+                        let _ = w.try_send(m);
+                    }
                     self.tcp.insert(addr, w);
                 }
                 Input::TcpClosed(addr) => {
                     self.tcp.remove(&addr);
+                    if let Some(lost) = self.tcp_pending.remove(&addr) {
+                        warn!(to = %addr, messages = lost.len(), "TCP connection failed; messages dropped");
+                    }
                 }
                 Input::Status(reply) => {
                     let _ = reply.send(StatusReport {
@@ -173,7 +182,17 @@ impl Core {
                     Some(w) => {
                         let _ = w.try_send(t.data);
                     }
-                    None => warn!(to = %t.to.addr, "no TCP connection to peer; message dropped"),
+                    None => {
+                        let first = !self.tcp_pending.contains_key(&t.to.addr);
+                        self.tcp_pending.entry(t.to.addr).or_default().push(t.data);
+                        if first {
+                            tokio::spawn(sip::connect_out(
+                                t.to.addr,
+                                self.input.clone(),
+                                self.cfg.tcp,
+                            ));
+                        }
+                    }
                 },
             }
         }

@@ -63,6 +63,22 @@ pub async fn tcp_acceptor(listener: TcpListener, to_core: mpsc::Sender<Input>, l
     }
 }
 
+/// Opens a connection to a peer we must send to but have no connection with (§18.1.1).
+/// Failure is reported as [`Input::TcpClosed`], so queued messages are dropped with a warning.
+pub async fn connect_out(addr: SocketAddr, to_core: mpsc::Sender<Input>, limits: TcpLimits) {
+    match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => connection(stream, addr, to_core, limits).await,
+        Ok(Err(e)) => {
+            debug!(%addr, error = %e, "TCP connect failed");
+            let _ = to_core.send(Input::TcpClosed(addr)).await;
+        }
+        Err(_) => {
+            debug!(%addr, "TCP connect timed out");
+            let _ = to_core.send(Input::TcpClosed(addr)).await;
+        }
+    }
+}
+
 async fn connection(
     stream: TcpStream,
     addr: SocketAddr,
