@@ -151,22 +151,14 @@ impl Config {
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        let invalid = |line, msg| ConfigError::Invalid {
             file: file.to_string(),
-            line: e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-                .unwrap_or(1),
-            msg: e.message().to_string(),
-        })?;
-        cfg.rtp_range().map_err(|msg| ConfigError::Invalid {
-            file: file.to_string(),
-            line: text
-                .lines()
-                .position(|l| l.contains("rtp_ports"))
-                .map_or(1, |i| i + 1),
+            line,
             msg,
-        })?;
+        };
+        let cfg: Config = crate::toml_source::parse(text).map_err(|(l, m)| invalid(l, m))?;
+        cfg.rtp_range()
+            .map_err(|msg| invalid(crate::toml_source::line_of(text, "rtp_ports"), msg))?;
         Ok(cfg)
     }
 

@@ -12,3 +12,4 @@ pub mod routing;
 pub mod sdp;
 pub mod serve;
 pub mod sip;
+pub mod toml_source;

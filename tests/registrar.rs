@@ -97,6 +97,28 @@ fn authorization(
     )
 }
 
+impl Client {
+    /// REGISTER, take challenge number `which` (0 = first offered), answer it with `alg`.
+    #[allow(clippy::too_many_arguments)]
+    fn authed(
+        &mut self,
+        user: &str,
+        to_user: &str,
+        expires: &str,
+        contact: &str,
+        password: &str,
+        which: usize,
+        alg: Algorithm,
+    ) -> Answer {
+        let ch = self
+            .register(user, to_user, expires, contact, None)
+            .challenges();
+        let uri = format!("sip:{}", self.server);
+        let auth = authorization(&ch[which], alg, user, password, &uri, 1);
+        self.register(user, to_user, expires, contact, Some(auth))
+    }
+}
+
 async fn server() -> common::TestServer {
     let srv = common::start_opts(None, |_| {}, false).await;
     let skills = acd::context::parse_skills("sales:5").unwrap();
@@ -156,12 +178,9 @@ async fn sha256_offered_first_and_used_then_unregister() {
         common::TestServer::agent_state(s, "2001") == "Idle"
     })
     .await;
-    let uri = format!("sip:{}", srv.sip());
     tokio::task::spawn_blocking(move || {
         let mut c = done;
-        let ch = c.register("2001", "2001", "0", "*", None).challenges();
-        let auth = authorization(&ch[1], Algorithm::Md5, "2001", "pa55word", &uri, 1);
-        let bye = c.register("2001", "2001", "0", "*", Some(auth));
+        let bye = c.authed("2001", "2001", "0", "*", "pa55word", 1, Algorithm::Md5);
         assert_eq!(bye.code, 200, "{}", bye.text);
         assert!(
             !bye.text.contains("\r\nContact:"),
@@ -180,7 +199,6 @@ async fn sha256_offered_first_and_used_then_unregister() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_user_and_wrong_password_get_the_same_401() {
     let srv = server().await;
-    let uri = format!("sip:{}", srv.sip());
     let server = srv.sip();
     tokio::task::spawn_blocking(move || {
         let shape = |a: &Answer| -> Vec<String> {
@@ -189,41 +207,23 @@ async fn unknown_user_and_wrong_password_get_the_same_401() {
                 .map(|l| l.split(':').next().unwrap_or("").to_string())
                 .collect()
         };
-        let mut c = Client::new(server);
-        let ch = c
-            .register("2001", "2001", "600", "<sip:2001@127.0.0.1:7777>", None)
-            .challenges();
-        let wrong = c.register(
+        let wrong = Client::new(server).authed(
             "2001",
             "2001",
             "600",
             "<sip:2001@127.0.0.1:7777>",
-            Some(authorization(
-                &ch[0],
-                Algorithm::Sha256,
-                "2001",
-                "nope",
-                &uri,
-                1,
-            )),
+            "nope",
+            0,
+            Algorithm::Sha256,
         );
-        let mut g = Client::new(server);
-        let ch = g
-            .register("9999", "9999", "600", "<sip:9999@127.0.0.1:7777>", None)
-            .challenges();
-        let ghost = g.register(
+        let ghost = Client::new(server).authed(
             "9999",
             "9999",
             "600",
             "<sip:9999@127.0.0.1:7777>",
-            Some(authorization(
-                &ch[0],
-                Algorithm::Sha256,
-                "9999",
-                "nope",
-                &uri,
-                1,
-            )),
+            "nope",
+            0,
+            Algorithm::Sha256,
         );
         assert_eq!((wrong.code, ghost.code), (401, 401));
         assert_eq!(shape(&wrong), shape(&ghost), "same headers either way");
@@ -236,46 +236,29 @@ async fn unknown_user_and_wrong_password_get_the_same_401() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interval_too_brief_and_registering_someone_else() {
     let srv = server().await;
-    let uri = format!("sip:{}", srv.sip());
     let server = srv.sip();
     tokio::task::spawn_blocking(move || {
         let mut c = Client::new(server);
-        let ch = c
-            .register("2001", "2001", "30", "<sip:2001@127.0.0.1:7777>", None)
-            .challenges();
-        let brief = c.register(
+        let brief = c.authed(
             "2001",
             "2001",
             "30",
             "<sip:2001@127.0.0.1:7777>",
-            Some(authorization(
-                &ch[0],
-                Algorithm::Md5,
-                "2001",
-                "pa55word",
-                &uri,
-                1,
-            )),
+            "pa55word",
+            0,
+            Algorithm::Md5,
         );
         assert_eq!(brief.code, 423);
         assert!(brief.text.contains("Min-Expires: 60"), "{}", brief.text);
         // Agent 2001 with a correct password may not bind agent 2002's phone.
-        let ch = c
-            .register("2001", "2002", "600", "<sip:2002@127.0.0.1:7777>", None)
-            .challenges();
-        let other = c.register(
+        let other = c.authed(
             "2001",
             "2002",
             "600",
             "<sip:2002@127.0.0.1:7777>",
-            Some(authorization(
-                &ch[0],
-                Algorithm::Md5,
-                "2001",
-                "pa55word",
-                &uri,
-                1,
-            )),
+            "pa55word",
+            0,
+            Algorithm::Md5,
         );
         assert_eq!(other.code, 403);
     })

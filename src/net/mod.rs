@@ -238,25 +238,26 @@ impl Core {
                 agent_remote,
                 agent_codec_pt,
                 agent_dtmf_pt,
-            } => {
-                if let Some(tx) = self.media.get(&call) {
-                    let _ = tx.try_send(MediaCtl::Bridge {
-                        agent_remote,
-                        agent_codec_pt,
-                        agent_dtmf_pt,
-                    });
-                }
-            }
-            MediaCommand::Hold { call } => {
-                if let Some(tx) = self.media.get(&call) {
-                    let _ = tx.try_send(MediaCtl::Hold);
-                }
-            }
+            } => self.control(
+                call,
+                MediaCtl::Bridge {
+                    agent_remote,
+                    agent_codec_pt,
+                    agent_dtmf_pt,
+                },
+            ),
+            MediaCommand::Hold { call } => self.control(call, MediaCtl::Hold),
             MediaCommand::Stop { call } => {
-                if let Some(tx) = self.media.remove(&call) {
-                    let _ = tx.try_send(MediaCtl::Stop);
-                }
+                self.control(call, MediaCtl::Stop);
+                self.media.remove(&call);
             }
+        }
+    }
+
+    /// Tells a call's media task what to do; a task that has already ended is simply gone.
+    fn control(&self, call: crate::acd::CallId, ctl: MediaCtl) {
+        if let Some(tx) = self.media.get(&call) {
+            let _ = tx.try_send(ctl);
         }
     }
 }

@@ -106,19 +106,8 @@ impl Dialplan {
             line,
             msg,
         };
-        let raw: DialplanToml = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-                .unwrap_or(1);
-            invalid(line, e.message().to_string())
-        })?;
-        let line_of = |needle: &str| {
-            text.lines()
-                .position(|l| l.contains(needle))
-                .map(|i| i + 1)
-                .unwrap_or(1)
-        };
+        let raw: DialplanToml = crate::toml_source::parse(text).map_err(|(l, m)| invalid(l, m))?;
+        let line_of = |needle: &str| crate::toml_source::line_of(text, needle);
         let mut queues = Vec::new();
         let mut answer = HashMap::new();
         for q in &raw.queues {

@@ -1,0 +1,34 @@
+//! Reading TOML that people write (acd.toml, dialplans): every error names the line, so both the
+//! config and the dialplan loaders report `file:line: what`.
+
+use serde::de::DeserializeOwned;
+
+/// Deserialises `text`; on error returns the 1-based line of the offending span and the message.
+pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, (usize, String)> {
+    toml::from_str(text).map_err(|e: toml::de::Error| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+            .unwrap_or(1);
+        (line, e.message().to_string())
+    })
+}
+
+/// The 1-based line of the first occurrence of `needle` (1 if absent), for semantic errors found
+/// after deserialising, when serde no longer knows where a value came from.
+pub fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map_or(1, |i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lines_are_one_based_and_exact() {
+        let e = super::parse::<toml::Table>("a = 1\nb = \n").unwrap_err();
+        assert_eq!(e.0, 2);
+        assert_eq!(super::line_of("x\ny = 1\n", "y ="), 2);
+        assert_eq!(super::line_of("x\n", "nope"), 1);
+    }
+}
