@@ -142,11 +142,8 @@ impl Default for MediaConfig {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let (text, file) = crate::toml_source::read(path)
+            .map_err(|(file, source)| ConfigError::Io { file, source })?;
         Config::parse(&text, &file)
     }
 

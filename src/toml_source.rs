@@ -2,6 +2,17 @@
 //! config and the dialplan loaders report `file:line: what`.
 
 use serde::de::DeserializeOwned;
+use std::path::Path;
+
+/// Reads a file people edit; returns its text and the name to use in messages, or that name
+/// with the I/O error.
+pub fn read(path: &Path) -> Result<(String, String), (String, std::io::Error)> {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((text, file)),
+        Err(e) => Err((file, e)),
+    }
+}
 
 /// Deserialises `text`; on error returns the 1-based line of the offending span and the message.
 pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, (usize, String)> {

@@ -395,7 +395,7 @@ impl CallManager {
         self.by_sip_id
             .insert(req.core.call_id.clone(), (id, Leg::Caller));
         self.by_caller_invite.insert(key.clone(), id);
-        self.media.push_back(MediaCommand::Start {
+        self.media.push_back(MediaCommand::Start(super::MediaStart {
             call: id,
             caller_port,
             agent_port,
@@ -403,7 +403,7 @@ impl CallManager {
             codec: neg.codec,
             codec_pt: neg.codec_pt,
             dtmf_pt: neg.dtmf_pt,
-        });
+        }));
         self.calls.insert(
             id,
             Call {

@@ -15,20 +15,24 @@ use crate::acd::CallId;
 use crate::sdp::Codec;
 use std::net::SocketAddr;
 
+/// A call's media as negotiated with the caller: where to bind, where to send, which codec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaStart {
+    pub call: CallId,
+    pub caller_port: u16,
+    pub agent_port: u16,
+    pub caller_remote: SocketAddr,
+    pub codec: Codec,
+    pub codec_pt: u8,
+    pub dtmf_pt: Option<u8>,
+}
+
 /// What the media layer must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MediaCommand {
     /// Bind both ports of a call and start playing the welcome prompt, then hold music, to the
-    /// caller. `early` is informational (183 early media vs answered).
-    Start {
-        call: CallId,
-        caller_port: u16,
-        agent_port: u16,
-        caller_remote: SocketAddr,
-        codec: Codec,
-        codec_pt: u8,
-        dtmf_pt: Option<u8>,
-    },
+    /// caller.
+    Start(MediaStart),
     /// The agent answered: relay caller ↔ agent. Payload types are mapped between the legs.
     Bridge {
         call: CallId,

@@ -4,12 +4,10 @@
 //! The relay path does no allocation, no lock and no logging per packet: a fixed buffer per
 //! direction, a payload-type table lookup and one `send_to`.
 
-use crate::acd::CallId;
-use crate::call::MediaEvent;
+use crate::call::{MediaEvent, MediaStart};
 use crate::media::dtmf::Detector;
 use crate::media::prompt::Prompt;
 use crate::media::rtp::{self, Sender};
-use crate::sdp::Codec;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -65,14 +63,8 @@ pub enum MediaCtl {
 
 /// Everything a call's media task starts with.
 pub struct CallMedia {
-    pub call: CallId,
+    pub start: MediaStart,
     pub bind_ip: IpAddr,
-    pub caller_port: u16,
-    pub agent_port: u16,
-    pub caller_remote: SocketAddr,
-    pub codec: Codec,
-    pub codec_pt: u8,
-    pub dtmf_pt: Option<u8>,
     pub rtp_timeout: Duration,
     pub prompts: Arc<Prompts>,
     pub counters: Arc<MediaCounters>,
@@ -109,24 +101,27 @@ pub async fn run_call_media(
         let _ = events.try_send(crate::net::Input::Media(ev));
     };
     let bind = |port| UdpSocket::bind(SocketAddr::new(m.bind_ip, port));
-    let (caller, agent) = match (bind(m.caller_port).await, bind(m.agent_port).await) {
+    let (caller, agent) = match (
+        bind(m.start.caller_port).await,
+        bind(m.start.agent_port).await,
+    ) {
         (Ok(c), Ok(a)) => (c, a),
         (Err(e), _) | (_, Err(e)) => {
             report(MediaEvent::Failed {
-                call: m.call,
+                call: m.start.call,
                 error: format!("bind RTP port: {e}"),
             });
             return;
         }
     };
-    let mut caller_remote = m.caller_remote;
+    let mut caller_remote = m.start.caller_remote;
     let mut agent_remote: Option<SocketAddr> = None;
     let mut bridged = false;
     let mut to_agent = PtMap::identity();
     let mut to_caller = PtMap::identity();
-    let mut sender = Sender::new(rand::random(), m.codec_pt);
-    let welcome = m.prompts.welcome.frames(m.codec);
-    let hold = m.prompts.hold.frames(m.codec);
+    let mut sender = Sender::new(rand::random(), m.start.codec_pt);
+    let welcome = m.prompts.welcome.frames(m.start.codec);
+    let hold = m.prompts.hold.frames(m.start.codec);
     let mut frame_no = 0usize;
     let mut detector = Detector::default();
     let mut tick = interval(Duration::from_millis(20));
@@ -142,11 +137,11 @@ pub async fn run_call_media(
                 last_rx = Instant::now();
                 caller_remote = src; // symmetric RTP: answer where the caller really is
                 let pkt = &mut buf_in[..n];
-                if let (Some(d), Some(pt)) = (m.dtmf_pt, rtp::payload_type(pkt)) {
+                if let (Some(d), Some(pt)) = (m.start.dtmf_pt, rtp::payload_type(pkt)) {
                     if pt == d {
                         let ts = rtp::timestamp(pkt).unwrap_or(0);
                         if let Some(digit) = rtp::payload(pkt).and_then(|p| detector.feed(ts, p)) {
-                            report(MediaEvent::Dtmf { call: m.call, digit });
+                            report(MediaEvent::Dtmf { call: m.start.call, digit });
                         }
                     }
                 }
@@ -187,7 +182,7 @@ pub async fn run_call_media(
             }
             _ = check.tick() => {
                 if last_rx.elapsed() > m.rtp_timeout {
-                    report(MediaEvent::Timeout { call: m.call });
+                    report(MediaEvent::Timeout { call: m.start.call });
                     return;
                 }
             }
@@ -196,9 +191,9 @@ pub async fn run_call_media(
                     agent_remote = Some(r);
                     to_agent = PtMap::identity();
                     to_caller = PtMap::identity();
-                    to_agent.0[(m.codec_pt & 0x7f) as usize] = agent_codec_pt & 0x7f;
-                    to_caller.0[(agent_codec_pt & 0x7f) as usize] = m.codec_pt & 0x7f;
-                    if let (Some(c), Some(a)) = (m.dtmf_pt, agent_dtmf_pt) {
+                    to_agent.0[(m.start.codec_pt & 0x7f) as usize] = agent_codec_pt & 0x7f;
+                    to_caller.0[(agent_codec_pt & 0x7f) as usize] = m.start.codec_pt & 0x7f;
+                    if let (Some(c), Some(a)) = (m.start.dtmf_pt, agent_dtmf_pt) {
                         to_agent.0[(c & 0x7f) as usize] = a & 0x7f;
                         to_caller.0[(a & 0x7f) as usize] = c & 0x7f;
                     }

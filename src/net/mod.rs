@@ -207,26 +207,12 @@ impl Core {
 
     fn media_command(&mut self, cmd: MediaCommand) {
         match cmd {
-            MediaCommand::Start {
-                call,
-                caller_port,
-                agent_port,
-                caller_remote,
-                codec,
-                codec_pt,
-                dtmf_pt,
-            } => {
+            MediaCommand::Start(start) => {
                 let (tx, rx) = mpsc::channel(8);
-                self.media.insert(call, tx);
+                self.media.insert(start.call, tx);
                 let m = CallMedia {
-                    call,
+                    start,
                     bind_ip: self.cfg.media_bind,
-                    caller_port,
-                    agent_port,
-                    caller_remote,
-                    codec,
-                    codec_pt,
-                    dtmf_pt,
                     rtp_timeout: self.cfg.rtp_timeout,
                     prompts: self.cfg.prompts.clone(),
                     counters: self.cfg.counters.clone(),

@@ -91,11 +91,8 @@ pub struct Dialplan {
 
 impl Dialplan {
     pub fn load(path: &Path) -> Result<Dialplan, DialplanError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| DialplanError::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let (text, file) = crate::toml_source::read(path)
+            .map_err(|(file, source)| DialplanError::Io { file, source })?;
         Dialplan::parse(&text, &file)
     }
 
