@@ -147,8 +147,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                     sip.port()
                 );
             }
-            tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
-            println!("shutting down");
+            wait_for_shutdown(&cfg, &running.core).await?;
+            println!("shutting down: ending calls");
+            running.core.shutdown().await;
             Ok(())
         }
         Cmd::Agents { cmd } => {
@@ -218,6 +219,27 @@ async fn run(cli: Cli) -> Result<(), String> {
                 println!("wrote {}", p.display());
             }
             Ok(())
+        }
+    }
+}
+
+/// Runs until SIGINT or SIGTERM; SIGHUP reloads the dialplan (a bad file is reported and the
+/// running plan kept).
+async fn wait_for_shutdown(cfg: &Config, core: &acd::net::CoreHandle) -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    loop {
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => return r.map_err(|e| e.to_string()),
+            _ = term.recv() => return Ok(()),
+            _ = hup.recv() => match serve::load_dialplan(cfg) {
+                Ok(d) => {
+                    core.set_dialplan(d).await;
+                    println!("dialplan reloaded from {}", cfg.dialplan.display());
+                }
+                Err(e) => eprintln!("dialplan not reloaded, keeping the running one: {e}"),
+            },
         }
     }
 }

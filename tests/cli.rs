@@ -125,3 +125,73 @@ fn prompts_are_written_as_playable_wav() {
         assert!(pcm.len() > 8000 / 2, "{f} has audio");
     }
 }
+
+#[test]
+fn serve_reloads_on_sighup_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.toml");
+    let good = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dialplans/default.toml"
+    ))
+    .unwrap();
+    std::fs::write(&plan, &good).unwrap();
+    let db = format!("sqlite://{}/serve.db", dir.path().display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_acd"))
+        .args([
+            "--db",
+            &db,
+            "serve",
+            "--sip-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--rtp-ports",
+            "39000-39100",
+            "--dialplan",
+            plan.to_str().unwrap(),
+        ])
+        .env("ACD_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = out.next().unwrap().unwrap();
+    assert!(
+        first.starts_with("acd is running: SIP 127.0.0.1:"),
+        "{first}"
+    );
+    let signal = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    // A broken plan is refused and the running one kept…
+    std::fs::write(&plan, "[[number]]\ndial = \"1\"\nqueue = \"nope\"\n").unwrap();
+    signal("-HUP");
+    // …a fixed one is taken.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::write(&plan, &good).unwrap();
+    signal("-HUP");
+    assert_eq!(
+        out.next().unwrap().unwrap(),
+        format!("dialplan reloaded from {}", plan.display())
+    );
+    signal("-TERM");
+    assert_eq!(out.next().unwrap().unwrap(), "shutting down: ending calls");
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("dialplan not reloaded, keeping the running one")
+            && err.contains("plan.toml:3:"),
+        "{err}"
+    );
+}

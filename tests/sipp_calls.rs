@@ -219,3 +219,32 @@ async fn caller_over_tcp_is_bridged_to_an_agent_over_udp() {
     let s = srv.wait_idle().await;
     assert_eq!(s.status.totals.connected, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_hangs_up_every_call_cleanly() {
+    let srv = start(None, |_| {}).await;
+    let agent = agent(&srv, "1001", "agent_answer.xml", 1, true).await;
+    let call = caller(&srv, "caller_wait_bye.xml", "100", 0, 1);
+    srv.wait_for("bridged", Duration::from_secs(10), |s| {
+        s.status.totals.connected == 1
+    })
+    .await;
+    srv.running.core.shutdown().await;
+    // Both phones got a BYE they could answer: their scenarios complete.
+    call.success(Duration::from_secs(10)).await;
+    agent.success(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dialplan_reload_adds_a_number_without_restart() {
+    let srv = start(None, |_| {}).await;
+    let agent = agent(&srv, "1002", "agent_answer.xml", 1, true).await;
+    let plan = format!("{QUICK_PLAN}\n[[number]]\ndial = \"300\"\nqueue = \"support\"\n");
+    let d = acd::routing::Dialplan::parse(&plan, "reload.toml").unwrap();
+    assert!(srv.running.core.set_dialplan(d).await);
+    let call = caller(&srv, "caller.xml", "300", 1000, 1);
+    call.success(Duration::from_secs(20)).await;
+    agent.success(Duration::from_secs(10)).await;
+    let s = srv.wait_idle().await;
+    assert_eq!(s.status.totals.connected, 1);
+}

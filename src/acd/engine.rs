@@ -132,17 +132,29 @@ impl Acd {
         acd
     }
 
-    /// Replaces queue settings (dialplan reload); callers already waiting stay where they are.
+    /// Replaces queue settings (dialplan reload). Callers already waiting stay where they are; a
+    /// queue the new plan drops keeps its old settings until its last caller is served or leaves.
     pub fn set_queues(&mut self, queues: Vec<QueueConfig>) {
+        let mut next: HashMap<String, QueueConfig> =
+            queues.into_iter().map(|q| (q.name.clone(), q)).collect();
+        for (name, old) in &self.queues {
+            let busy = self.waiting.get(name).is_some_and(|w| !w.is_empty())
+                || self.offers.values().any(|o| &o.queue == name);
+            if busy && !next.contains_key(name) {
+                next.insert(name.clone(), old.clone());
+            }
+        }
         self.queues_by_skill.clear();
-        for q in &queues {
+        for q in next.values() {
             self.queues_by_skill
                 .entry(q.skill.clone())
                 .or_default()
                 .push(q.name.clone());
             self.waiting.entry(q.name.clone()).or_default();
         }
-        self.queues = queues.into_iter().map(|q| (q.name.clone(), q)).collect();
+        self.waiting
+            .retain(|name, w| next.contains_key(name) || !w.is_empty());
+        self.queues = next;
     }
 
     /// Adds or updates an agent's skills (from the database); state is kept.

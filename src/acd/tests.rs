@@ -170,3 +170,21 @@ fn dispatch_cost_does_not_depend_on_queue_length() {
     a.agent_online(t0, "1001");
     assert_eq!(offered(&mut a), vec![(0, "1001".to_string())]);
 }
+
+#[test]
+fn reload_keeps_a_dropped_queue_until_its_callers_are_served() {
+    let t0 = Instant::now();
+    let mut a = setup(t0);
+    a.enqueue(t0, 1, "support", 0).unwrap();
+    a.set_queues(vec![q("sales", "sales"), q("billing", "support")]);
+    a.agent_online(t0, "1002");
+    assert_eq!(
+        offered(&mut a),
+        vec![(1, "1002".to_string())],
+        "the waiting caller is still served"
+    );
+    a.offer_answered(1);
+    a.set_queues(vec![q("sales", "sales"), q("billing", "support")]);
+    let names: Vec<String> = a.queue_status(t0).into_iter().map(|q| q.name).collect();
+    assert_eq!(names, vec!["billing", "sales"], "gone once empty");
+}

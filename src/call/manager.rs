@@ -522,6 +522,15 @@ impl CallManager {
         self.media.push_back(MediaCommand::Stop { call });
     }
 
+    /// Ends every call (BYE to answered legs, 503 to callers not yet answered, CANCEL to ringing
+    /// agents) so a restart leaves no phone in a half-open call.
+    pub fn shutdown(&mut self, now: Instant) {
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            self.end_call(now, id, Side::System, 503);
+        }
+    }
+
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.ep.poll_transmit()
     }

@@ -46,7 +46,10 @@ pub enum Input {
     TcpOpen(SocketAddr, mpsc::Sender<Bytes>),
     TcpClosed(SocketAddr),
     Status(oneshot::Sender<StatusReport>),
-    Shutdown,
+    /// A new dialplan (SIGHUP reload); calls in progress keep their queue.
+    Dialplan(Box<crate::routing::Dialplan>),
+    /// End every call cleanly, then stop; the sender hears when the goodbyes are on the wire.
+    Shutdown(oneshot::Sender<()>),
 }
 
 /// A handle to a running core, for the HTTP layer and tests.
@@ -58,6 +61,19 @@ pub struct CoreHandle {
 }
 
 impl CoreHandle {
+    /// Ends all calls (BYE / 503 / CANCEL) and stops the core.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.input.send(Input::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Swaps the dialplan without touching calls in progress.
+    pub async fn set_dialplan(&self, d: crate::routing::Dialplan) -> bool {
+        self.input.send(Input::Dialplan(Box::new(d))).await.is_ok()
+    }
+
     pub async fn status(&self) -> Option<StatusReport> {
         let (tx, rx) = oneshot::channel();
         self.input.send(Input::Status(tx)).await.ok()?;
@@ -163,7 +179,16 @@ impl Core {
                         media: self.cfg.counters.snapshot(),
                     });
                 }
-                Input::Shutdown => return,
+                Input::Dialplan(d) => {
+                    info!(queues = d.queues.len(), "dialplan reloaded");
+                    self.manager.set_dialplan(*d);
+                }
+                Input::Shutdown(done) => {
+                    self.manager.shutdown(now);
+                    self.flush().await;
+                    let _ = done.send(());
+                    return;
+                }
             }
             self.flush().await;
         }
