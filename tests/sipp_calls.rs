@@ -248,3 +248,16 @@ async fn dialplan_reload_adds_a_number_without_restart() {
     let s = srv.wait_idle().await;
     assert_eq!(s.status.totals.connected, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridged_call_over_ipv6_loopback() {
+    let srv = start(None, |c| c.sip.listen = "[::1]:0".parse().unwrap()).await;
+    assert!(srv.sip().is_ipv6());
+    let agent = agent(&srv, "1001", "agent_answer.xml", 1, true).await;
+    let call = caller(&srv, "caller.xml", "100", 2000, 1);
+    call.success(Duration::from_secs(20)).await;
+    agent.success(Duration::from_secs(10)).await;
+    let s = srv.wait_idle().await;
+    assert_eq!(s.status.totals.connected, 1);
+    assert!(s.media.relayed_to_agent > 0 && s.media.relayed_to_caller > 0, "{:?}", s.media);
+}

@@ -142,7 +142,7 @@ pub fn sipp(server: SocketAddr, dir: &Path, scen: &str, args: &[&str]) -> Sipp {
         .arg(scenario(scen))
         .args([
             "-i",
-            "127.0.0.1",
+            if server.is_ipv6() { "::1" } else { "127.0.0.1" },
             "-p",
             &port.to_string(),
             "-mp",
