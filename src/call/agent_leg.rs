@@ -125,9 +125,13 @@ impl CallManager {
 
     /// Stops ringing the current (unanswered) agent leg of `call`.
     pub(super) fn drop_agent_leg(&mut self, now: Instant, call: CallId) {
-        let Some(leg) = self.calls.get_mut(&call).and_then(|c| c.agent.take()) else {
-            return;
-        };
+        if let Some(leg) = self.calls.get_mut(&call).and_then(|c| c.agent.take()) {
+            self.cancel_leg(now, leg);
+        }
+    }
+
+    /// Cancels an unanswered agent leg and keeps it as stale until its INVITE is finished.
+    pub(super) fn cancel_leg(&mut self, now: Instant, leg: AgentLeg) {
         self.by_agent_tx.remove(&leg.key);
         self.by_sip_id.remove(&leg.invite.core.call_id);
         let mut stale = StaleLeg {

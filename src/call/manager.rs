@@ -500,13 +500,7 @@ impl CallManager {
             }
             _ => {
                 if let Some(a) = agent {
-                    c.agent = Some(a);
-                    self.calls.insert(call, c);
-                    self.drop_agent_leg(now, call);
-                    let Some(back) = self.calls.remove(&call) else {
-                        return;
-                    };
-                    c = back;
+                    self.cancel_leg(now, a);
                 }
                 self.acd.call_gone(now, call);
                 info!(?by, "caller abandoned");

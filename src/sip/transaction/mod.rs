@@ -286,7 +286,6 @@ impl TransactionLayer {
             }
             self.send(from, trying);
         }
-        let _ = now;
         Incoming::New(key)
     }
 
