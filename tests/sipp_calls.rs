@@ -259,5 +259,9 @@ async fn bridged_call_over_ipv6_loopback() {
     agent.success(Duration::from_secs(10)).await;
     let s = srv.wait_idle().await;
     assert_eq!(s.status.totals.connected, 1);
-    assert!(s.media.relayed_to_agent > 0 && s.media.relayed_to_caller > 0, "{:?}", s.media);
+    assert!(
+        s.media.relayed_to_agent > 0 && s.media.relayed_to_caller > 0,
+        "{:?}",
+        s.media
+    );
 }

@@ -7,6 +7,7 @@ pub mod framing;
 pub mod header;
 pub mod msg;
 pub mod registrar;
+pub mod status;
 pub mod transaction;
 pub mod uri;
 pub mod via;

@@ -7,6 +7,7 @@
 //! carrying the status to answer and the raw headers to answer with.
 
 use super::header::{split_list, HeaderName};
+pub use super::status::reason_phrase;
 use super::uri::{NameAddr, Uri, UriError};
 use super::via::{CSeq, Method, Via};
 use bytes::Bytes;
@@ -438,41 +439,6 @@ fn parse_response(
         headers,
         body,
     }))
-}
-
-/// The standard reason phrase for the codes we send.
-pub fn reason_phrase(code: u16) -> &'static str {
-    match code {
-        100 => "Trying",
-        180 => "Ringing",
-        183 => "Session Progress",
-        200 => "OK",
-        202 => "Accepted",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        406 => "Not Acceptable",
-        408 => "Request Timeout",
-        415 => "Unsupported Media Type",
-        416 => "Unsupported URI Scheme",
-        420 => "Bad Extension",
-        423 => "Interval Too Brief",
-        480 => "Temporarily Unavailable",
-        481 => "Call/Transaction Does Not Exist",
-        486 => "Busy Here",
-        487 => "Request Terminated",
-        488 => "Not Acceptable Here",
-        491 => "Request Pending",
-        500 => "Server Internal Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        505 => "Version Not Supported",
-        513 => "Message Too Large",
-        603 => "Decline",
-        _ => "Unknown",
-    }
 }
 
 fn write_core(out: &mut String, core: &Core) {
