@@ -173,6 +173,16 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         dialplan,
     );
     manager.set_agents(now, store.load_directory(&cfg.sip.realm).await?);
+    let saved = store.load_bindings(unix).await?;
+    if !saved.is_empty() {
+        info!(
+            bindings = saved.len(),
+            "registrations restored from the database"
+        );
+    }
+    manager.restore_bindings(now, saved);
+    let (persist_tx, persist_rx) = tokio::sync::mpsc::channel(4096);
+    tokio::spawn(save_bindings(store.clone(), persist_rx));
     let media_bind = if sip_listen.ip().is_unspecified() {
         sip_listen.ip()
     } else {
@@ -190,6 +200,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             rtp_timeout: Duration::from_secs(cfg.media.rtp_timeout_s),
             prompts,
             counters: Default::default(),
+            persist: Some(persist_tx),
         },
         manager,
     )
@@ -221,6 +232,18 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         store,
         demo_password,
     })
+}
+
+/// Writes changed registrations; a database outage costs only the restore after a restart.
+async fn save_bindings(
+    store: Store,
+    mut rx: tokio::sync::mpsc::Receiver<(String, Vec<crate::sip::registrar::SavedBinding>)>,
+) {
+    while let Some((agent, bindings)) = rx.recv().await {
+        if let Err(e) = store.save_bindings(&agent, &bindings).await {
+            warn!(%agent, error = %e, "could not save registration");
+        }
+    }
 }
 
 /// Re-reads agents periodically so CLI changes apply to a running server, off the call path.

@@ -265,3 +265,43 @@ async fn bridged_call_over_ipv6_loopback() {
         s.media
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_survive_a_restart() {
+    let srv = start(None, |_| {}).await;
+    let phone = agent(&srv, "1001", "agent_answer.xml", 1, true).await;
+    // Wait until the registration writer has saved the binding, then restart on the same database.
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for _ in 0..100 {
+        if !srv
+            .running
+            .store
+            .load_bindings(unix)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let srv = srv.restart().await;
+    let s = srv
+        .wait_for(
+            "1001 reachable without re-registering",
+            Duration::from_secs(5),
+            |s| TestServer::agent_state(s, "1001") == "Idle",
+        )
+        .await;
+    assert_eq!(
+        s.status.sip.registers_ok, 0,
+        "no REGISTER reached the new process"
+    );
+    let call = caller(&srv, "caller.xml", "100", 1000, 1);
+    call.success(Duration::from_secs(20)).await;
+    phone.success(Duration::from_secs(10)).await;
+    assert_eq!(srv.wait_idle().await.status.totals.connected, 1);
+}

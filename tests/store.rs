@@ -56,6 +56,42 @@ async fn exercise(store: &Store) {
     );
     assert_eq!(dir[0].skills.get("support"), Some(&2));
 
+    // Registrations survive a restart; expired ones are not loaded; saving replaces.
+    let b = |contact: &str, exp: u64| acd::sip::registrar::SavedBinding {
+        contact: contact.into(),
+        transport: "UDP".into(),
+        peer: "127.0.0.1:5070".parse().unwrap(),
+        call_id: "c1".into(),
+        cseq: 7,
+        expires_at: exp,
+    };
+    store
+        .save_bindings(
+            "1001",
+            &[
+                b("sip:1001@127.0.0.1:5070", 2_000),
+                b("sip:1001@10.0.0.9", 900),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .save_bindings("1002", &[b("sip:1002@127.0.0.1:5072", 2_000)])
+        .await
+        .unwrap();
+    let live = store.load_bindings(1_000).await.unwrap();
+    assert_eq!(
+        live.len(),
+        2,
+        "the binding that expired at 900 is not restored"
+    );
+    assert_eq!(
+        live[0],
+        ("1001".to_string(), b("sip:1001@127.0.0.1:5070", 2_000))
+    );
+    store.save_bindings("1002", &[]).await.unwrap();
+    assert_eq!(store.load_bindings(1_000).await.unwrap().len(), 1);
+
     assert!(store.remove_agent("1001").await.unwrap());
     assert!(!store.remove_agent("1001").await.unwrap());
     assert_eq!(store.list_agents().await.unwrap().len(), 2);

@@ -9,7 +9,7 @@ use crate::sip::dialog::{random_token, Dialog};
 use crate::sip::endpoint::{Endpoint, EndpointEvent, ALLOW};
 use crate::sip::header::HeaderName;
 use crate::sip::msg::{Request, Response};
-use crate::sip::registrar::Reachability;
+use crate::sip::registrar::{Reachability, SavedBinding};
 use crate::sip::transaction::{Peer, Transmit, TxKey};
 use crate::sip::uri::{NameAddr, Uri};
 use crate::sip::via::Method;
@@ -115,6 +115,7 @@ pub struct CallManager {
     pub(super) media: VecDeque<MediaCommand>,
     pub(super) events: VecDeque<Event>,
     totals: Totals,
+    persist: VecDeque<(String, Vec<SavedBinding>)>,
 }
 
 impl CallManager {
@@ -135,6 +136,7 @@ impl CallManager {
             media: VecDeque::new(),
             events: VecDeque::new(),
             totals: Totals::default(),
+            persist: VecDeque::new(),
         }
     }
 
@@ -226,6 +228,9 @@ impl CallManager {
                     if let Some(&(call, Leg::Caller)) = self.by_sip_id.get(&call_id) {
                         self.end_call(now, call, Side::System, 408);
                     }
+                }
+                EndpointEvent::Bindings { agent, bindings } => {
+                    self.persist.push_back((agent, bindings));
                 }
                 EndpointEvent::Reachability(r) => {
                     let (agent, up) = match r {
@@ -523,6 +528,17 @@ impl CallManager {
         for id in ids {
             self.end_call(now, id, Side::System, 503);
         }
+    }
+
+    /// Registrations saved before a restart: agents reachable again at once.
+    pub fn restore_bindings(&mut self, now: Instant, saved: Vec<(String, SavedBinding)>) {
+        self.ep.restore_bindings(now, saved);
+        self.process(now);
+    }
+
+    /// An agent's current bindings, to be written to the database (off the call path).
+    pub fn poll_persist(&mut self) -> Option<(String, Vec<SavedBinding>)> {
+        self.persist.pop_front()
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {

@@ -89,6 +89,8 @@ pub struct NetConfig {
     pub rtp_timeout: Duration,
     pub prompts: Arc<Prompts>,
     pub counters: Arc<media::MediaCounters>,
+    /// Where changed registrations go to be saved (a writer task that owns the store).
+    pub persist: Option<mpsc::Sender<(String, Vec<crate::sip::registrar::SavedBinding>)>>,
 }
 
 /// Binds the SIP sockets and starts the core; returns once everything listens.
@@ -219,6 +221,13 @@ impl Core {
                         }
                     }
                 },
+            }
+        }
+        while let Some(p) = self.manager.poll_persist() {
+            if let Some(tx) = &self.cfg.persist {
+                if tx.try_send(p).is_err() {
+                    warn!("registration writer is behind; a binding update was not saved");
+                }
             }
         }
         while let Some(cmd) = self.manager.poll_media() {

@@ -7,7 +7,7 @@ use super::auth::{AuthError, Authenticator, Credentials};
 use super::dialog::random_token;
 use super::header::HeaderName;
 use super::msg::{parse, Limits, Message, Request, Response};
-use super::registrar::{Reachability, Registrar, RegistrarConfig};
+use super::registrar::{Reachability, Registrar, RegistrarConfig, SavedBinding};
 use super::transaction::{
     Incoming, Peer, State, TimerConfig, TransactionLayer, Transmit, TxEvent, TxKey,
 };
@@ -55,6 +55,11 @@ pub enum EndpointEvent {
     },
     /// An agent's reachability changed.
     Reachability(Reachability),
+    /// An agent's bindings changed (a REGISTER was accepted): persist them.
+    Bindings {
+        agent: String,
+        bindings: Vec<SavedBinding>,
+    },
 }
 
 /// Endpoint settings.
@@ -327,10 +332,33 @@ impl Endpoint {
         let (resp, change) = self.registrar.register(now, req, &user, from, &tag);
         if resp.code == 200 {
             self.stats.registers_ok += 1;
+            let unix = self.unix_secs(now);
+            let bindings = self
+                .registrar
+                .bindings(&user)
+                .iter()
+                .map(|b| SavedBinding::from_binding(b, now, unix))
+                .collect();
+            self.events.push_back(EndpointEvent::Bindings {
+                agent: user.clone(),
+                bindings,
+            });
         }
         self.tx.respond(now, key, &resp);
         if let Some(c) = change {
             self.events.push_back(EndpointEvent::Reachability(c));
+        }
+    }
+
+    /// Restores bindings saved before a restart (expired ones are skipped).
+    pub fn restore_bindings(&mut self, now: Instant, saved: Vec<(String, SavedBinding)>) {
+        let unix = self.unix_secs(now);
+        for (agent, sb) in saved {
+            if let Some(b) = sb.to_binding(now, unix) {
+                if let Some(r) = self.registrar.restore(now, &agent, b) {
+                    self.events.push_back(EndpointEvent::Reachability(r));
+                }
+            }
         }
     }
 

@@ -22,6 +22,51 @@ pub struct Binding {
     pub expires_at: Instant,
 }
 
+/// A binding as stored in the database: wall-clock expiry, addresses as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedBinding {
+    pub contact: String,
+    pub transport: String,
+    pub peer: SocketAddr,
+    pub call_id: String,
+    pub cseq: u32,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+impl SavedBinding {
+    /// `unix_now` is the wall clock matching `now`.
+    pub fn from_binding(b: &Binding, now: Instant, unix_now: u64) -> SavedBinding {
+        SavedBinding {
+            contact: b.contact.to_string(),
+            transport: b.peer.transport.as_str().to_string(),
+            peer: b.peer.addr,
+            call_id: b.call_id.clone(),
+            cseq: b.cseq,
+            expires_at: unix_now + b.expires_at.saturating_duration_since(now).as_secs(),
+        }
+    }
+
+    /// Back to a live binding; `None` when expired or unreadable.
+    pub fn to_binding(&self, now: Instant, unix_now: u64) -> Option<Binding> {
+        let left = self.expires_at.checked_sub(unix_now).filter(|l| *l > 0)?;
+        let transport = match self.transport.as_str() {
+            "TCP" => super::transaction::Transport::Tcp,
+            _ => super::transaction::Transport::Udp,
+        };
+        Some(Binding {
+            contact: Uri::parse(&self.contact).ok()?,
+            peer: Peer {
+                transport,
+                addr: self.peer,
+            },
+            call_id: self.call_id.clone(),
+            cseq: self.cseq,
+            expires_at: now + Duration::from_secs(left),
+        })
+    }
+}
+
 /// Where to send requests for a contact. Over TCP: back on the connection the REGISTER came on.
 /// Over UDP: the Contact's literal address, unless it is a private address while the REGISTER
 /// came from a public one (the phone is behind NAT), in which case the source address.
@@ -174,6 +219,23 @@ impl Registrar {
             _ => None,
         };
         (resp, change)
+    }
+
+    /// The live bindings of `user` (for persisting after a change).
+    pub fn bindings(&self, user: &str) -> &[Binding] {
+        self.bindings.get(user).map_or(&[], Vec::as_slice)
+    }
+
+    /// Puts back a binding saved before a restart; reports the agent reachable if it was not.
+    pub fn restore(&mut self, now: Instant, user: &str, b: Binding) -> Option<Reachability> {
+        if b.expires_at <= now {
+            return None;
+        }
+        let was_up = self.lookup(user, now).is_some();
+        let list = self.bindings.entry(user.to_string()).or_default();
+        list.retain(|x| x.contact != b.contact);
+        list.push(b);
+        (!was_up).then(|| Reachability::Up(user.to_string()))
     }
 
     /// Drops expired bindings; returns the agents that are no longer reachable.

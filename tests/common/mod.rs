@@ -24,11 +24,26 @@ pub fn ports(n: u16) -> u16 {
 pub struct TestServer {
     pub running: Running,
     pub dir: tempfile::TempDir,
+    cfg: Config,
 }
 
 impl TestServer {
     pub fn sip(&self) -> SocketAddr {
         self.running.core.sip_addr
+    }
+
+    /// Stops this server (ending its calls) and starts a new one on the same database.
+    pub async fn restart(self) -> TestServer {
+        self.running.core.shutdown().await;
+        self.running.store.close().await;
+        let running = serve::start(&self.cfg, &Demo::default())
+            .await
+            .expect("server restarts");
+        TestServer {
+            running,
+            dir: self.dir,
+            cfg: self.cfg,
+        }
     }
 
     pub async fn status(&self) -> StatusReport {
@@ -112,7 +127,7 @@ pub async fn start_opts(
     )
     .await
     .expect("server starts");
-    TestServer { running, dir }
+    TestServer { running, dir, cfg }
 }
 
 pub fn scenario(name: &str) -> PathBuf {
