@@ -59,6 +59,8 @@ pub(super) struct Call {
     pub agent_port: u16,
     pub arrived: Instant,
     pub connected: Option<Instant>,
+    /// Our o= version, bumped with every new SDP we send on this call.
+    pub sdp_version: u64,
 }
 
 /// Counters that show nothing is left behind.
@@ -286,14 +288,22 @@ impl CallManager {
                     self.end_call(now, call, side, 487);
                 }
                 Method::Invite | Method::Update => {
-                    // Session refresh or hold: keep the media as it is and answer with our SDP.
+                    // Session refresh or hold: same ports and codec, direction mirrored.
+                    let Some(sdp) = self.reoffer_answer(call, leg, &req.body) else {
+                        return self.reply(now, &key, &req, 488);
+                    };
                     let mut r = Response::to(&req, 200, None);
                     r.core.contacts.push(self.contact());
-                    if let Some(sdp) = self.local_sdp(call, leg) {
-                        r.headers.push(HeaderName::ContentType, "application/sdp");
-                        r.body = sdp;
-                    }
+                    r.headers.push(HeaderName::ContentType, "application/sdp");
+                    r.body = sdp;
                     self.ep.respond(now, &key, &r);
+                }
+                Method::Info if leg == Leg::Caller => {
+                    let ct = req.headers.get(&HeaderName::ContentType).unwrap_or("");
+                    if let Some(digit) = crate::media::dtmf::from_sip_info(ct, &req.body) {
+                        self.events.push_back(Event::Dtmf { call, digit });
+                    }
+                    self.reply(now, &key, &req, 200)
                 }
                 _ => self.reply(now, &key, &req, 200),
             },
@@ -315,12 +325,33 @@ impl CallManager {
         }
     }
 
-    fn local_sdp(&self, call: CallId, leg: Leg) -> Option<Bytes> {
-        let c = self.calls.get(&call)?;
-        match leg {
-            Leg::Caller => Some(c.caller.sdp.clone()),
-            Leg::Agent => c.agent.as_ref().map(|a| a.invite.body.clone()),
+    /// Our answer to an in-dialog offer (RFC 3264 §8): the leg's port and codec, the direction
+    /// mirrored (hold → recvonly), the o= version bumped. An offer-less re-INVITE gets our
+    /// current SDP as the offer. `None` when the new offer has nothing we can take (488).
+    fn reoffer_answer(&mut self, call: CallId, leg: Leg, body: &[u8]) -> Option<Bytes> {
+        let advertise = self.cfg.advertise;
+        let c = self.calls.get_mut(&call)?;
+        let current = match leg {
+            Leg::Caller => c.caller.sdp.clone(),
+            Leg::Agent => c.agent.as_ref()?.invite.body.clone(),
+        };
+        if body.is_empty() {
+            return Some(current);
         }
+        let offered = Sdp::parse(body).ok()?;
+        let neg = offered.negotiate().ok()?;
+        c.sdp_version += 1;
+        let local = LocalMedia {
+            ip: advertise,
+            port: if leg == Leg::Caller {
+                c.caller_port
+            } else {
+                c.agent_port
+            },
+            session_id: call,
+            version: c.sdp_version,
+        };
+        Some(Bytes::from(sdp::answer(&local, &offered, &neg)))
     }
 
     fn refuse(&mut self, now: Instant, key: &TxKey, req: &Request, code: u16, why: &str) {
@@ -428,6 +459,7 @@ impl CallManager {
                 agent_port,
                 arrived: now,
                 connected: None,
+                sdp_version: 1,
             },
         );
         self.events.push_back(Event::Queued {

@@ -394,3 +394,60 @@ fn caller_bye_while_agent_rings_cancels_the_agent() {
         .any(|e| matches!(e, crate::events::Event::Abandoned { .. })));
     assert_eq!(r.status().totals.abandoned, 1);
 }
+
+fn in_dialog(method: &str, ok: &str, cseq: u32, ctype: &str, body: &str) -> String {
+    format!(
+        "{method} sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bK{method}{cseq}\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: {}\r\nCall-ID: call1\r\nCSeq: {cseq} {method}\r\nContact: <sip:c@127.0.0.1:{CALLER}>\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}",
+        header(ok, "To"),
+        body.len()
+    )
+}
+
+#[test]
+fn hold_reinvite_is_answered_recvonly_with_a_new_version() {
+    let (mut r, ok, _inv) = connected_rig();
+    let hold = format!("{SDP}a=sendonly\r\n");
+    r.send(
+        CALLER,
+        &in_dialog("INVITE", &ok, 2, "application/sdp", &hold),
+    );
+    let answer = r.sent(CALLER, "SIP/2.0 200");
+    assert!(answer.contains("a=recvonly\r\n"), "{answer}");
+    assert!(
+        answer.contains("o=acd 1 2 IN IP4"),
+        "o= version bumped: {answer}"
+    );
+    assert_eq!(header(&answer, "CSeq"), "2 INVITE");
+    // An offer we cannot take is refused and the call goes on.
+    let g729 = SDP.replace("RTP/AVP 0 101", "RTP/AVP 18");
+    r.send(
+        CALLER,
+        &in_dialog("INVITE", &ok, 3, "application/sdp", &g729),
+    );
+    r.sent(CALLER, "SIP/2.0 488");
+    assert_eq!(r.status().calls, 1);
+}
+
+#[test]
+fn info_dtmf_from_the_caller_becomes_a_digit() {
+    let (mut r, ok, _inv) = connected_rig();
+    while r.m.poll_event().is_some() {}
+    r.send(
+        CALLER,
+        &in_dialog(
+            "INFO",
+            &ok,
+            2,
+            "application/dtmf-relay",
+            "Signal=7\r\nDuration=160\r\n",
+        ),
+    );
+    r.sent(CALLER, "SIP/2.0 200");
+    let digits: Vec<char> = std::iter::from_fn(|| r.m.poll_event())
+        .filter_map(|e| match e {
+            crate::events::Event::Dtmf { digit, .. } => Some(digit),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(digits, vec!['7']);
+}

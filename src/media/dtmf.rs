@@ -31,6 +31,24 @@ pub fn digit(code: u8) -> Option<char> {
     })
 }
 
+/// A digit sent as SIP INFO (`application/dtmf-relay` "Signal=5", or `application/dtmf` "5"),
+/// which some phones use instead of RFC 4733.
+pub fn from_sip_info(content_type: &str, body: &[u8]) -> Option<char> {
+    let mime = content_type.split(';').next()?.trim().to_ascii_lowercase();
+    let text = std::str::from_utf8(body).ok()?;
+    let value = match mime.as_str() {
+        "application/dtmf-relay" => text.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            k.trim().eq_ignore_ascii_case("signal").then_some(v.trim())
+        })?,
+        "application/dtmf" => text.trim(),
+        _ => return None,
+    };
+    let mut chars = value.chars();
+    let c = chars.next()?.to_ascii_uppercase();
+    (chars.next().is_none() && matches!(c, '0'..='9' | '*' | '#' | 'A'..='D')).then_some(c)
+}
+
 /// Turns a packet stream into digits. An event is identified by its RTP timestamp (§2.5.1.3), so
 /// repeated and retransmitted end packets yield one digit.
 #[derive(Default, Debug)]
@@ -53,6 +71,21 @@ impl Detector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn info_digits() {
+        assert_eq!(
+            from_sip_info("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n"),
+            Some('5')
+        );
+        assert_eq!(
+            from_sip_info("application/dtmf-relay", b"Signal= #\r\n"),
+            Some('#')
+        );
+        assert_eq!(from_sip_info("application/dtmf", b"9"), Some('9'));
+        assert_eq!(from_sip_info("application/dtmf", b"99"), None);
+        assert_eq!(from_sip_info("text/plain", b"5"), None);
+    }
 
     #[test]
     fn one_digit_per_event() {
