@@ -53,6 +53,9 @@ pub struct SipConfig {
     pub tcp_idle_timeout_s: u64,
     /// RFC 3261 T1 in milliseconds (retransmission base).
     pub t1_ms: u64,
+    /// Ping registered agent phones with OPTIONS every this many seconds; a phone that does not
+    /// answer within 5 s is taken out of the queues until it does (0 turns this off).
+    pub qualify_s: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -108,6 +111,7 @@ impl Default for SipConfig {
             tcp_max_connections: 1024,
             tcp_idle_timeout_s: 600,
             t1_ms: 500,
+            qualify_s: 30,
         }
     }
 }

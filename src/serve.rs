@@ -168,6 +168,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             sip_port: bound.port(),
             rtp_low,
             rtp_high,
+            qualify_every: (cfg.sip.qualify_s > 0).then(|| Duration::from_secs(cfg.sip.qualify_s)),
         },
         endpoint,
         dialplan,

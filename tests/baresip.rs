@@ -43,12 +43,10 @@ fn baresip_dir(srv: &TestServer, user: &str) -> std::path::PathBuf {
     dir
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn baresip_agent_registers_with_digest_answers_and_is_bridged() {
-    let srv = start(None, |_| {}).await;
-    let dir = baresip_dir(&srv, "1002");
-    let log = std::fs::File::create(srv.dir.path().join("baresip.log")).unwrap();
-    let mut phone = Command::new("baresip")
+fn spawn_baresip(srv: &TestServer, user: &str) -> tokio::process::Child {
+    let dir = baresip_dir(srv, user);
+    let log = std::fs::File::create(srv.dir.path().join(format!("baresip-{user}.log"))).unwrap();
+    Command::new("baresip")
         .arg("-f")
         .arg(&dir)
         .arg("-v")
@@ -57,7 +55,13 @@ async fn baresip_agent_registers_with_digest_answers_and_is_bridged() {
         .stderr(log)
         .kill_on_drop(true)
         .spawn()
-        .expect("baresip is installed (apt-get install baresip-core)");
+        .expect("baresip is installed (apt-get install baresip-core)")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_agent_registers_with_digest_answers_and_is_bridged() {
+    let srv = start(None, |_| {}).await;
+    let mut phone = spawn_baresip(&srv, "1002");
     srv.wait_for("baresip registered as 1002", Duration::from_secs(15), |s| {
         TestServer::agent_state(s, "1002") == "Idle"
     })
@@ -70,7 +74,7 @@ async fn baresip_agent_registers_with_digest_answers_and_is_bridged() {
     call.success(Duration::from_secs(20)).await;
     let s = srv.wait_idle().await;
     let _ = phone.kill().await;
-    let log = std::fs::read_to_string(srv.dir.path().join("baresip.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(srv.dir.path().join("baresip-1002.log")).unwrap_or_default();
     assert!(
         s.media.relayed_to_agent > 20,
         "caller audio reached baresip: {:?}\n{log}",
@@ -86,5 +90,34 @@ async fn baresip_agent_registers_with_digest_answers_and_is_bridged() {
         TestServer::agent_state(&s, "1002"),
         "Idle",
         "agent free after the call"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qualify_keeps_a_live_phone_and_drops_a_vanished_one() {
+    let srv = start(None, |c| c.sip.qualify_s = 1).await;
+    let mut phone = spawn_baresip(&srv, "1003");
+    srv.wait_for("baresip registered", Duration::from_secs(15), |s| {
+        TestServer::agent_state(s, "1003") == "Idle"
+    })
+    .await;
+    // Several pings answered: still in the queue.
+    let mut events = srv.running.core.events.subscribe();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(TestServer::agent_state(&srv.status().await, "1003"), "Idle");
+    assert!(
+        events.try_recv().is_err(),
+        "no reachability change while the phone answers"
+    );
+    // The softphone dies without un-registering: the next unanswered ping takes it out.
+    phone.kill().await.unwrap();
+    srv.wait_for("vanished phone taken out", Duration::from_secs(10), |s| {
+        TestServer::agent_state(s, "1003") == "Offline"
+    })
+    .await;
+    assert_eq!(
+        srv.status().await.status.registered_agents,
+        1,
+        "still registered, just not answering"
     );
 }

@@ -150,6 +150,9 @@ impl CallManager {
 
     /// A response to one of our requests.
     pub(super) fn on_response(&mut self, now: Instant, key: TxKey, resp: Response) {
+        if resp.code >= 200 && self.qualify_answered(now, &key) {
+            return;
+        }
         if resp.core.cseq.method != Method::Invite {
             return;
         }

@@ -27,6 +27,8 @@ pub struct ManagerConfig {
     pub sip_port: u16,
     pub rtp_low: u16,
     pub rtp_high: u16,
+    /// Ping registered agent phones with OPTIONS this often (`None`: never).
+    pub qualify_every: Option<std::time::Duration>,
 }
 
 /// One agent as the directory (database) knows it.
@@ -118,6 +120,7 @@ pub struct CallManager {
     pub(super) events: VecDeque<Event>,
     totals: Totals,
     persist: VecDeque<(String, Vec<SavedBinding>)>,
+    pub(super) qualify: super::qualify::Qualify,
 }
 
 impl CallManager {
@@ -139,6 +142,7 @@ impl CallManager {
             events: VecDeque::new(),
             totals: Totals::default(),
             persist: VecDeque::new(),
+            qualify: Default::default(),
         }
     }
 
@@ -195,6 +199,7 @@ impl CallManager {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ep.handle_timeout(now);
         self.acd.handle_timeout(now);
+        self.qualify_tick(now);
         self.process(now);
     }
 
@@ -241,6 +246,7 @@ impl CallManager {
                     };
                     if up {
                         self.acd.agent_online(now, &agent);
+                        self.qualify_start(now, &agent);
                     } else {
                         self.acd.agent_offline(now, &agent);
                     }
@@ -588,10 +594,14 @@ impl CallManager {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.ep.poll_timeout(), self.acd.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.ep.poll_timeout(),
+            self.acd.poll_timeout(),
+            self.qualify_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn status(&self, now: Instant) -> Status {

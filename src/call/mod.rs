@@ -7,6 +7,7 @@
 mod agent_leg;
 mod manager;
 mod ports;
+mod qualify;
 
 pub use manager::{AgentRecord, CallManager, ManagerConfig, Status, Totals};
 pub use ports::PortPool;

@@ -92,6 +92,7 @@ impl Rig {
                 sip_port: 5060,
                 rtp_low: 20000,
                 rtp_high: 20100,
+                qualify_every: Some(Duration::from_secs(30)),
             },
             ep,
             Dialplan::parse(PLAN, "t").unwrap(),
@@ -450,4 +451,55 @@ fn info_dtmf_from_the_caller_becomes_a_digit() {
         })
         .collect();
     assert_eq!(digits, vec!['7']);
+}
+
+#[test]
+fn silent_phone_is_taken_out_until_it_answers_options_again() {
+    let mut r = Rig::new();
+    r.register("1001", 7001);
+    r.register("1003", 7003);
+    r.advance(Duration::from_secs(30));
+    let all = r.out();
+    let ping = all
+        .iter()
+        .find(|(p, m)| *p == 7001 && m.starts_with("OPTIONS"))
+        .expect("1001 pinged")
+        .1
+        .clone();
+    let ping3 = all
+        .iter()
+        .find(|(p, m)| *p == 7003 && m.starts_with("OPTIONS"))
+        .expect("1003 pinged")
+        .1
+        .clone();
+    r.send(7003, &reply(&ping3, 200, "q3", false));
+    r.advance(Duration::from_secs(5));
+    assert_eq!(
+        r.m.acd.agent_state("1001"),
+        Some(crate::acd::AgentState::Offline),
+        "no answer in 5 s"
+    );
+    assert_eq!(
+        r.m.acd.agent_state("1003"),
+        Some(crate::acd::AgentState::Idle)
+    );
+    // A caller now goes to 1003 although 1001 has been idle longer.
+    r.invite("c-q");
+    assert!(r
+        .out()
+        .iter()
+        .any(|(p, m)| *p == 7003 && m.starts_with("INVITE")));
+    // 1001's phone answers the next ping: back in the queue.
+    r.advance(Duration::from_secs(25));
+    let ping = r
+        .out()
+        .into_iter()
+        .find(|(p, m)| *p == 7001 && m.starts_with("OPTIONS"))
+        .map(|x| x.1)
+        .unwrap_or(ping);
+    r.send(7001, &reply(&ping, 200, "q1", false));
+    assert_eq!(
+        r.m.acd.agent_state("1001"),
+        Some(crate::acd::AgentState::Idle)
+    );
 }
