@@ -69,6 +69,11 @@ pub enum Event {
         call: CallId,
         digit: char,
     },
+    /// The agent put the caller on hold (`on`) or resumed.
+    Hold {
+        call: CallId,
+        on: bool,
+    },
     AgentReachable {
         agent: String,
         up: bool,

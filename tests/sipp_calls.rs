@@ -305,3 +305,24 @@ async fn registrations_survive_a_restart() {
     phone.success(Duration::from_secs(10)).await;
     assert_eq!(srv.wait_idle().await.status.totals.connected, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_hold_gives_the_caller_hold_music_then_resumes() {
+    let srv = start(None, |_| {}).await;
+    let mut events = srv.running.core.events.subscribe();
+    let agent = agent(&srv, "1001", "agent_hold.xml", 1, true).await;
+    let call = caller(&srv, "caller_wait_bye.xml", "100", 0, 1);
+    call.success(Duration::from_secs(20)).await;
+    agent.success(Duration::from_secs(10)).await;
+    let s = srv.wait_idle().await;
+    let holds: Vec<bool> = std::iter::from_fn(|| events.try_recv().ok())
+        .filter_map(|e| match e {
+            acd::events::Event::Hold { on, .. } => Some(on),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(holds, vec![true, false]);
+    // About a second of hold music (50 frames of 20 ms) on top of the short welcome.
+    assert!(s.media.prompt_frames >= 40, "{:?}", s.media);
+    assert!(s.media.relayed_to_caller > 0, "bridge resumed after hold");
+}

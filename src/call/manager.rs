@@ -3,7 +3,7 @@ use super::{Leg, MediaCommand, MediaEvent, PortPool};
 use crate::acd::{Acd, CallId, Decision};
 use crate::events::{Event, Side};
 use crate::routing::{AnswerMode, Dialplan};
-use crate::sdp::{self, LocalMedia, Negotiated, Sdp};
+use crate::sdp::{self, Direction, LocalMedia, Negotiated, Sdp};
 use crate::sip::auth::Credentials;
 use crate::sip::dialog::{random_token, Dialog};
 use crate::sip::endpoint::{Endpoint, EndpointEvent, ALLOW};
@@ -63,6 +63,8 @@ pub(super) struct Call {
     pub connected: Option<Instant>,
     /// Our o= version, bumped with every new SDP we send on this call.
     pub sdp_version: u64,
+    /// The agent has the caller on hold (the caller hears hold music).
+    pub agent_hold: bool,
 }
 
 /// Counters that show nothing is left behind.
@@ -347,6 +349,25 @@ impl CallManager {
         let offered = Sdp::parse(body).ok()?;
         let neg = offered.negotiate().ok()?;
         c.sdp_version += 1;
+        if leg == Leg::Agent && c.connected.is_some() {
+            // The agent put the caller on hold (or took them off it): the caller hears hold
+            // music from acd instead of silence, and the bridge resumes on un-hold.
+            let held = matches!(neg.direction, Direction::SendOnly | Direction::Inactive);
+            if held != c.agent_hold {
+                c.agent_hold = held;
+                self.media.push_back(if held {
+                    MediaCommand::Hold { call }
+                } else {
+                    MediaCommand::Bridge {
+                        call,
+                        agent_remote: neg.remote,
+                        agent_codec_pt: neg.codec_pt,
+                        agent_dtmf_pt: neg.dtmf_pt,
+                    }
+                });
+                self.events.push_back(Event::Hold { call, on: held });
+            }
+        }
         let local = LocalMedia {
             ip: advertise,
             port: if leg == Leg::Caller {
@@ -466,6 +487,7 @@ impl CallManager {
                 arrived: now,
                 connected: None,
                 sdp_version: 1,
+                agent_hold: false,
             },
         );
         self.events.push_back(Event::Queued {

@@ -503,3 +503,36 @@ fn silent_phone_is_taken_out_until_it_answers_options_again() {
         Some(crate::acd::AgentState::Idle)
     );
 }
+
+#[test]
+fn agent_hold_plays_hold_music_to_the_caller_and_unhold_resumes_the_bridge() {
+    let (mut r, _ok, inv) = connected_rig();
+    r.send(7001, &reply(&inv, 200, "a1", true));
+    r.out();
+    while r.m.poll_media().is_some() {}
+    let agent_to = header(&reply(&inv, 200, "a1", false), "To");
+    let reinvite = |cseq: u32, dir: &str| {
+        let body = format!("{}a={dir}\r\n", SDP.replace("6000", "7002"));
+        format!(
+            "INVITE sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:7001;branch=z9hG4bKh{cseq}\r\nFrom: {agent_to}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:agent@127.0.0.1:7001>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            header(&inv, "From"),
+            header(&inv, "Call-ID"),
+            body.len()
+        )
+    };
+    r.send(7001, &reinvite(2, "sendonly"));
+    assert!(r.sent(7001, "SIP/2.0 200").contains("a=recvonly"));
+    assert!(matches!(r.m.poll_media(), Some(MediaCommand::Hold { .. })));
+    r.send(7001, &reinvite(3, "sendrecv"));
+    assert!(r.sent(7001, "SIP/2.0 200").contains("a=sendrecv"));
+    assert!(
+        matches!(r.m.poll_media(), Some(MediaCommand::Bridge { agent_remote, .. }) if agent_remote.port() == 7002)
+    );
+    let holds: Vec<bool> = std::iter::from_fn(|| r.m.poll_event())
+        .filter_map(|e| match e {
+            crate::events::Event::Hold { on, .. } => Some(on),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(holds, vec![true, false]);
+}
