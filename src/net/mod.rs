@@ -99,7 +99,7 @@ pub async fn start(cfg: NetConfig, manager: CallManager) -> Result<CoreHandle, N
         addr: cfg.sip_listen,
         source,
     };
-    let udp = Arc::new(UdpSocket::bind(cfg.sip_listen).await.map_err(bind_err)?);
+    let udp = Arc::new(sip::bind_udp(cfg.sip_listen).map_err(bind_err)?);
     let addr = udp.local_addr().map_err(bind_err)?;
     let tcp = TcpListener::bind(addr).await.map_err(bind_err)?;
     let (tx, rx) = mpsc::channel(65_536);

@@ -13,6 +13,28 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, warn};
 
+/// Socket buffer for the SIP UDP socket: bursts of thousands of messages must queue in the
+/// kernel, not be dropped there (the default ~208 KB overflows at a few thousand calls/s).
+const UDP_BUFFER: usize = 4 << 20;
+
+/// Binds the SIP UDP socket with large buffers. The kernel may cap the size (net.core.rmem_max);
+/// that is logged, not fatal.
+pub fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    for (what, r) in [
+        ("receive", sock.set_recv_buffer_size(UDP_BUFFER)),
+        ("send", sock.set_send_buffer_size(UDP_BUFFER)),
+    ] {
+        if let Err(e) = r {
+            warn!(error = %e, "could not enlarge the SIP UDP {what} buffer");
+        }
+    }
+    sock.bind(&addr.into())?;
+    sock.set_nonblocking(true)?;
+    UdpSocket::from_std(sock.into())
+}
+
 /// Reads datagrams forever; a full core queue drops the datagram (UDP loss, the peer retransmits).
 pub async fn udp_reader(sock: Arc<UdpSocket>, to_core: mpsc::Sender<Input>) {
     let mut buf = vec![0u8; 65_536];
