@@ -238,6 +238,17 @@ pub fn offer(local: &LocalMedia, codec: Codec, dtmf_pt: u8) -> String {
     s
 }
 
+/// Our offer when the caller sent none (late offer, RFC 3261 §13.2.1): both G.711 laws and
+/// telephone-event; the caller picks in the SDP of its ACK.
+pub fn offer_any(local: &LocalMedia, dtmf_pt: u8) -> String {
+    let mut s = header(local);
+    s.push_str(&format!(
+        "m=audio {} RTP/AVP 0 8 {dtmf_pt}\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:{dtmf_pt} telephone-event/8000\r\na=fmtp:{dtmf_pt} 0-16\r\na=ptime:20\r\na=sendrecv\r\n",
+        local.port
+    ));
+    s
+}
+
 /// Builds the answer to `offer` given the negotiation result, keeping m-line order.
 pub fn answer(local: &LocalMedia, offered: &Sdp, n: &Negotiated) -> String {
     let mut s = header(local);

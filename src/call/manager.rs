@@ -57,6 +57,10 @@ pub(super) struct Call {
     pub caller: CallerLeg,
     pub agent: Option<AgentLeg>,
     pub media: Negotiated,
+    /// Late offer: our SDP went in the 200, the caller's answer comes in the ACK.
+    pub awaiting_answer: bool,
+    /// From the route; kept for joining the queue once a late offer is answered.
+    pub priority: i32,
     pub caller_port: u16,
     pub agent_port: u16,
     pub arrived: Instant,
@@ -230,7 +234,7 @@ impl CallManager {
                     self.on_request(now, key, *request, from)
                 }
                 EndpointEvent::Cancel { invite } => self.on_cancel(now, &invite),
-                EndpointEvent::Ack { .. } => {}
+                EndpointEvent::Ack { request, .. } => self.on_ack(now, &request),
                 EndpointEvent::Response { key, response } => self.on_response(now, key, *response),
                 EndpointEvent::Timeout { key } => self.on_agent_timeout(now, &key),
                 EndpointEvent::AckTimeout { call_id } => {
@@ -400,8 +404,11 @@ impl CallManager {
         let Some(route) = self.dialplan.route(&dialed) else {
             return self.refuse(now, &key, &req, 404, "number not in dialplan");
         };
+        // No SDP: a late offer (§13.2.1) — we offer in the 200 and the ACK brings the answer.
+        let late_offer = req.body.is_empty();
         let offer = match Sdp::parse(&req.body).and_then(|s| s.negotiate().map(|n| (s, n))) {
-            Ok(x) => x,
+            _ if late_offer => None,
+            Ok(x) => Some(x),
             Err(e) => {
                 let mut r = Response::to(&req, 488, Some(&random_token()));
                 r.headers
@@ -430,14 +437,17 @@ impl CallManager {
             let _g = span.enter();
             info!(caller = %caller_number, %dialed, queue = %route.queue, "call arrived");
         }
-        let (offered, neg) = offer;
         let local = LocalMedia {
             ip: self.cfg.advertise,
             port: caller_port,
             session_id: id,
             version: 1,
         };
-        let sdp = Bytes::from(sdp::answer(&local, &offered, &neg));
+        let (sdp, neg) = match &offer {
+            Some((offered, neg)) => (sdp::answer(&local, offered, neg), *neg),
+            None => (sdp::offer_any(&local, 101), PENDING_MEDIA),
+        };
+        let sdp = Bytes::from(sdp);
         let tag = random_token();
         let dialog = Dialog::as_uas(&req, &tag, from);
         self.events.push_back(Event::CallArrived {
@@ -446,6 +456,8 @@ impl CallManager {
             dialed,
         });
         let code = match route.answer {
+            // An offer in a 183 would need reliable provisionals (RFC 3262): late offers get 200.
+            _ if late_offer => 200,
             AnswerMode::Immediate => 200,
             AnswerMode::EarlyMedia => 183,
         };
@@ -458,21 +470,13 @@ impl CallManager {
         self.by_sip_id
             .insert(req.core.call_id.clone(), (id, Leg::Caller));
         self.by_caller_invite.insert(key.clone(), id);
-        self.media.push_back(MediaCommand::Start(super::MediaStart {
-            call: id,
-            caller_port,
-            agent_port,
-            caller_remote: neg.remote,
-            codec: neg.codec,
-            codec_pt: neg.codec_pt,
-            dtmf_pt: neg.dtmf_pt,
-        }));
         self.calls.insert(
             id,
             Call {
                 span,
                 caller_number,
                 queue: route.queue.clone(),
+                priority: route.priority,
                 caller: CallerLeg {
                     invite_key: key,
                     invite: req,
@@ -482,6 +486,7 @@ impl CallManager {
                 },
                 agent: None,
                 media: neg,
+                awaiting_answer: late_offer,
                 caller_port,
                 agent_port,
                 arrived: now,
@@ -490,13 +495,55 @@ impl CallManager {
                 agent_hold: false,
             },
         );
+        if !late_offer {
+            self.start_and_queue(now, id);
+        }
+    }
+
+    /// The caller's media is known: start prompts and hold music, and join the queue.
+    fn start_and_queue(&mut self, now: Instant, id: CallId) {
+        let Some(c) = self.calls.get(&id) else { return };
+        let (queue, priority, neg) = (c.queue.clone(), c.priority, c.media);
+        self.media.push_back(MediaCommand::Start(super::MediaStart {
+            call: id,
+            caller_port: c.caller_port,
+            agent_port: c.agent_port,
+            caller_remote: neg.remote,
+            codec: neg.codec,
+            codec_pt: neg.codec_pt,
+            dtmf_pt: neg.dtmf_pt,
+        }));
         self.events.push_back(Event::Queued {
             call: id,
-            queue: route.queue.clone(),
+            queue: queue.clone(),
         });
-        if let Err(e) = self.acd.enqueue(now, id, &route.queue, route.priority) {
+        if let Err(e) = self.acd.enqueue(now, id, &queue, priority) {
             warn!(call = id, error = %e, "enqueue failed");
             self.end_call(now, id, Side::System, 503);
+        }
+    }
+
+    /// The ACK of a late-offer call carries the caller's answer; without a usable one we hang up.
+    fn on_ack(&mut self, now: Instant, ack: &Request) {
+        let Some(&(id, Leg::Caller)) = self.by_sip_id.get(&ack.core.call_id) else {
+            return;
+        };
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if !c.awaiting_answer {
+            return;
+        }
+        match Sdp::parse(&ack.body).and_then(|s| s.negotiate()) {
+            Ok(n) => {
+                c.media = n;
+                c.awaiting_answer = false;
+                self.start_and_queue(now, id);
+            }
+            Err(e) => {
+                warn!(call = id, error = %e, "late-offer ACK without a usable answer; hanging up");
+                self.end_call(now, id, Side::System, 488);
+            }
         }
     }
 
@@ -651,6 +698,16 @@ impl CallManager {
         self.acd.agent_status()
     }
 }
+
+/// Stands in for the caller's media until a late offer is answered; never sent anywhere, since
+/// the call neither plays media nor joins a queue before the answer.
+const PENDING_MEDIA: Negotiated = Negotiated {
+    remote: std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0),
+    codec: sdp::Codec::Pcmu,
+    codec_pt: 0,
+    dtmf_pt: Some(101),
+    direction: Direction::SendRecv,
+};
 
 /// The dialled number: the Request-URI user part without parameters.
 fn dialed_number(req: &Request) -> String {

@@ -536,3 +536,60 @@ fn agent_hold_plays_hold_music_to_the_caller_and_unhold_resumes_the_bridge() {
         .collect();
     assert_eq!(holds, vec![true, false]);
 }
+
+fn late_offer_invite(r: &mut Rig) -> String {
+    r.send(CALLER, &format!("INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKlate\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: late1\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:{CALLER}>\r\nContent-Length: 0\r\n\r\n"));
+    let all = r.out();
+    assert!(
+        all.iter().all(|(p, _)| *p != 7001),
+        "no agent rings before the caller's answer"
+    );
+    all.into_iter()
+        .find(|(p, m)| *p == CALLER && m.starts_with("SIP/2.0 200"))
+        .expect("200 with our offer")
+        .1
+}
+
+fn ack_with(ok: &str, body: &str) -> String {
+    let ctype = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\r\n".into()
+    };
+    format!("ACK sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKlack\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: {}\r\nCall-ID: late1\r\nCSeq: 1 ACK\r\n{ctype}Content-Length: {}\r\n\r\n{body}", header(ok, "To"), body.len())
+}
+
+#[test]
+fn late_offer_is_answered_in_the_ack_then_queued() {
+    let mut r = Rig::new();
+    r.register("1001", 7001);
+    let ok = late_offer_invite(&mut r);
+    assert!(
+        ok.contains("m=audio 20000 RTP/AVP 0 8 101\r\n"),
+        "we offer both laws: {ok}"
+    );
+    let answer = SDP
+        .replace("RTP/AVP 0 101", "RTP/AVP 8 101")
+        .replace("6000", "6100")
+        + "a=rtpmap:8 PCMA/8000\r\n";
+    r.send(CALLER, &ack_with(&ok, &answer));
+    let inv = r.sent(7001, "INVITE");
+    assert!(
+        inv.contains("m=audio 20002 RTP/AVP 8 101"),
+        "the agent is offered the caller's choice: {inv}"
+    );
+    let start = std::iter::from_fn(|| r.m.poll_media()).next();
+    assert!(
+        matches!(start, Some(MediaCommand::Start(m)) if m.codec == crate::sdp::Codec::Pcma && m.caller_remote.port() == 6100)
+    );
+}
+
+#[test]
+fn late_offer_without_an_answer_is_hung_up() {
+    let mut r = Rig::new();
+    let ok = late_offer_invite(&mut r);
+    r.send(CALLER, &ack_with(&ok, ""));
+    r.sent(CALLER, "BYE");
+    assert_eq!(r.status().calls, 0);
+    assert_eq!(r.status().free_rtp_ports, 50);
+}
