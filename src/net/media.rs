@@ -16,6 +16,40 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
+/// A single-threaded runtime on its own OS thread that runs every call's media task.
+///
+/// On tokio's multi-thread runtime most of the relay's CPU went to waking and parking worker
+/// threads for each packet (measured with `benches/load/rtp_relay.sh PERF=1`); here one thread
+/// waits in epoll and runs whichever call's socket is ready, with no cross-thread hand-off.
+pub struct MediaRuntime {
+    handle: tokio::runtime::Handle,
+    /// Dropping this ends the thread (and with it every media task and socket).
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl MediaRuntime {
+    pub fn start() -> std::io::Result<MediaRuntime> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("acd-media".into())
+            .spawn(move || {
+                let _ = rt.block_on(stopped);
+            })?;
+        Ok(MediaRuntime {
+            handle,
+            _stop: stop,
+        })
+    }
+
+    pub fn spawn(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.handle.spawn(f);
+    }
+}
+
 /// The sounds callers hear while waiting.
 pub struct Prompts {
     pub welcome: Prompt,

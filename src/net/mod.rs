@@ -22,6 +22,8 @@ pub use sip::TcpLimits;
 
 #[derive(Debug, Error)]
 pub enum NetError {
+    #[error("cannot start the media thread: {source}")]
+    Media { source: std::io::Error },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -112,6 +114,7 @@ pub async fn start(cfg: NetConfig, manager: CallManager) -> Result<CoreHandle, N
         tcp: HashMap::new(),
         tcp_pending: HashMap::new(),
         media: HashMap::new(),
+        media_rt: media::MediaRuntime::start().map_err(|source| NetError::Media { source })?,
         input: tx.clone(),
         events: events.clone(),
         cfg,
@@ -132,6 +135,7 @@ struct Core {
     /// Messages waiting for an outbound TCP connection being opened.
     tcp_pending: HashMap<SocketAddr, Vec<Bytes>>,
     media: HashMap<crate::acd::CallId, mpsc::Sender<MediaCtl>>,
+    media_rt: media::MediaRuntime,
     input: mpsc::Sender<Input>,
     events: broadcast::Sender<Event>,
     cfg: NetConfig,
@@ -251,7 +255,8 @@ impl Core {
                     prompts: self.cfg.prompts.clone(),
                     counters: self.cfg.counters.clone(),
                 };
-                tokio::spawn(media::run_call_media(m, rx, self.input.clone()));
+                self.media_rt
+                    .spawn(media::run_call_media(m, rx, self.input.clone()));
             }
             MediaCommand::Bridge {
                 call,
