@@ -53,6 +53,10 @@ pub struct SipConfig {
     pub tcp_idle_timeout_s: u64,
     /// RFC 3261 T1 in milliseconds (retransmission base).
     pub t1_ms: u64,
+    /// Wrong digest answers from one address within a minute before it is refused (403)…
+    pub auth_max_failures: u32,
+    /// …for this many seconds (0 turns the ban off).
+    pub auth_ban_s: u64,
     /// Ping registered agent phones with OPTIONS every this many seconds; a phone that does not
     /// answer within 5 s is taken out of the queues until it does (0 turns this off).
     pub qualify_s: u64,
@@ -112,6 +116,8 @@ impl Default for SipConfig {
             tcp_idle_timeout_s: 600,
             t1_ms: 500,
             qualify_s: 30,
+            auth_max_failures: 20,
+            auth_ban_s: 300,
         }
     }
 }

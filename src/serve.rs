@@ -144,6 +144,11 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         realm: cfg.sip.realm.clone(),
         algorithms: algorithms(cfg, demo),
         nonce_ttl_s: cfg.sip.nonce_ttl_s,
+        guard: crate::sip::guard::GuardConfig {
+            max_failures: cfg.sip.auth_max_failures.max(1),
+            ban: Duration::from_secs(cfg.sip.auth_ban_s),
+            ..Default::default()
+        },
         ..EndpointConfig::default()
     };
     let endpoint = Endpoint::new(ep_cfg, now, unix);

@@ -267,3 +267,47 @@ async fn interval_too_brief_and_registering_someone_else() {
     let s = srv.status().await;
     assert_eq!(s.status.registered_agents, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_gets_the_address_banned() {
+    let srv = common::start_opts(None, |c| c.sip.auth_max_failures = 3, false).await;
+    let skills = acd::context::parse_skills("sales").unwrap();
+    srv.running
+        .store
+        .add_agent("2001", "Dana", "acd", "pa55word", &skills)
+        .await
+        .unwrap();
+    srv.wait_for("agents loaded", Duration::from_secs(5), |s| {
+        s.agents.len() == 1
+    })
+    .await;
+    let server = srv.sip();
+    tokio::task::spawn_blocking(move || {
+        let mut c = Client::new(server);
+        for guess in ["1234", "password", "2001"] {
+            let a = c.authed(
+                "2001",
+                "2001",
+                "600",
+                "<sip:2001@127.0.0.1:7777>",
+                guess,
+                0,
+                Algorithm::Sha256,
+            );
+            assert_eq!(a.code, 401);
+        }
+        // Banned now: even the right password and a fresh REGISTER get 403 with a reason.
+        let right = c.register("2001", "2001", "600", "<sip:2001@127.0.0.1:7777>", None);
+        assert_eq!(right.code, 403);
+        assert!(
+            right.text.contains("too many failed logins"),
+            "{}",
+            right.text
+        );
+    })
+    .await
+    .unwrap();
+    let s = srv.status().await;
+    assert_eq!(s.status.sip.banned, 1);
+    assert_eq!(s.status.registered_agents, 0);
+}

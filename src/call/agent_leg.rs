@@ -79,6 +79,7 @@ impl CallManager {
         };
         let mut headers = Headers::default();
         headers.push(HeaderName::ContentType, "application/sdp");
+        headers.push(HeaderName::UserAgent, crate::sip::msg::PRODUCT);
         headers.push(HeaderName::Other("X-ACD-Queue".into()), queue);
         headers.push(HeaderName::Other("X-ACD-Call".into()), call.to_string());
         let invite = Request {

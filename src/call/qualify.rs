@@ -132,7 +132,10 @@ impl CallManager {
                 contacts: vec![me],
                 contact_star: false,
             },
-            headers: Headers::default(),
+            headers: Headers(vec![(
+                crate::sip::header::HeaderName::UserAgent,
+                crate::sip::msg::PRODUCT.to_string(),
+            )]),
             body: Bytes::new(),
         }
     }

@@ -96,6 +96,7 @@ impl Dialog {
 
     fn build(&self, method: Method, seq: u32, via_host: &str, branch: String) -> Request {
         let mut headers = Headers::default();
+        headers.push(HeaderName::UserAgent, super::msg::PRODUCT);
         for r in &self.route_set {
             headers.push(HeaderName::Route, r.clone());
         }

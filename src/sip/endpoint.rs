@@ -72,7 +72,7 @@ pub struct EndpointConfig {
     pub algorithms: Vec<super::auth::Algorithm>,
     pub nonce_key: Vec<u8>,
     pub nonce_ttl_s: u64,
-    pub server_name: String,
+    pub guard: super::guard::GuardConfig,
 }
 
 impl Default for EndpointConfig {
@@ -85,7 +85,7 @@ impl Default for EndpointConfig {
             algorithms: vec![super::auth::Algorithm::Sha256, super::auth::Algorithm::Md5],
             nonce_key: random_token().into_bytes(),
             nonce_ttl_s: 300,
-            server_name: "acd".into(),
+            guard: Default::default(),
         }
     }
 }
@@ -101,6 +101,8 @@ pub struct EndpointStats {
     pub stray_responses: u64,
     pub registers_ok: u64,
     pub auth_failures: u64,
+    /// REGISTERs refused because their source address is banned for guessing passwords.
+    pub banned: u64,
 }
 
 pub struct Endpoint {
@@ -109,6 +111,7 @@ pub struct Endpoint {
     pub registrar: Registrar,
     auth: Authenticator,
     credentials: HashMap<String, Credentials>,
+    guard: super::guard::AuthGuard,
     epoch: Instant,
     epoch_unix: u64,
     events: VecDeque<EndpointEvent>,
@@ -128,6 +131,7 @@ impl Endpoint {
                 cfg.nonce_ttl_s,
             ),
             credentials: HashMap::new(),
+            guard: super::guard::AuthGuard::new(cfg.guard),
             epoch: now,
             epoch_unix: unix_now,
             events: VecDeque::new(),
@@ -236,8 +240,6 @@ impl Endpoint {
         r.headers.push(HeaderName::Allow, ALLOW);
         r.headers.push(HeaderName::Accept, "application/sdp");
         r.headers.push(HeaderName::Supported, "");
-        r.headers
-            .push(HeaderName::Server, self.cfg.server_name.clone());
     }
 
     /// Checks every request must pass before its method is considered (416, 420, 415, 406).
@@ -305,6 +307,16 @@ impl Endpoint {
                 .respond(now, key, &Response::to(req, 400, Some(&tag)));
             return;
         }
+        if self.guard.is_banned(from.addr.ip(), now) {
+            self.stats.banned += 1;
+            let mut r = Response::to(req, 403, Some(&tag));
+            r.headers.push(
+                HeaderName::Warning,
+                "399 acd \"too many failed logins from this address; try again later\"",
+            );
+            self.tx.respond(now, key, &r);
+            return;
+        }
         let secs = self.unix_secs(now);
         let authz = req.headers.get(&HeaderName::Authorization);
         let creds = &self.credentials;
@@ -315,6 +327,11 @@ impl Endpoint {
             Ok(u) => u,
             Err(e) => {
                 self.stats.auth_failures += u64::from(authz.is_some());
+                if matches!(e, AuthError::Rejected | AuthError::Replay)
+                    && self.guard.failed(from.addr.ip(), now)
+                {
+                    tracing::warn!(source = %from.addr.ip(), "banned after repeated failed logins");
+                }
                 debug!(error = %e, "REGISTER challenged");
                 let mut r = Response::to(req, 401, Some(&tag));
                 for c in self.auth.challenges(secs, e == AuthError::Stale) {
@@ -324,6 +341,7 @@ impl Endpoint {
                 return;
             }
         };
+        self.guard.succeeded(from.addr.ip());
         if req.core.to.uri.user.as_deref() != Some(user.as_str()) {
             self.tx
                 .respond(now, key, &Response::to(req, 403, Some(&tag)));

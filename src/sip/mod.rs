@@ -4,6 +4,7 @@ pub mod auth;
 pub mod dialog;
 pub mod endpoint;
 pub mod framing;
+pub mod guard;
 pub mod header;
 pub mod msg;
 pub mod registrar;

@@ -14,6 +14,9 @@ use bytes::Bytes;
 use std::fmt::Write as _;
 use thiserror::Error;
 
+/// What we call ourselves in Server and User-Agent, so captures show which box answered.
+pub const PRODUCT: &str = concat!("acd/", env!("CARGO_PKG_VERSION"));
+
 /// Caps that keep one hostile peer from costing us memory or CPU.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -139,7 +142,7 @@ impl Rejection {
         let warn = self.warning.replace(['"', '\\'], "'");
         let _ = write!(
             s,
-            "Warning: 399 acd \"{warn}\"\r\nServer: acd\r\nContent-Length: 0\r\n\r\n"
+            "Warning: 399 acd \"{warn}\"\r\nServer: {PRODUCT}\r\nContent-Length: 0\r\n\r\n"
         );
         s.into_bytes()
     }
@@ -490,11 +493,13 @@ impl Response {
         if let (None, Some(t)) = (core.to.tag(), to_tag) {
             core.to.params.set("tag", Some(t.to_string()));
         }
+        let mut headers = Headers::default();
+        headers.push(HeaderName::Server, PRODUCT);
         Response {
             code,
             reason: reason_phrase(code).to_string(),
             core,
-            headers: Headers::default(),
+            headers,
             body: Bytes::new(),
         }
     }
