@@ -5,6 +5,7 @@
 //! This issue stores agents; the caller context (campaigns, tickets, history) joins it next.
 
 mod agents;
+pub mod e164;
 mod registrations;
 
 pub use agents::{parse_skills, AgentRow};
