@@ -5,10 +5,16 @@
 //! This issue stores agents; the caller context (campaigns, tickets, history) joins it next.
 
 mod agents;
+mod caller;
 pub mod e164;
+mod records;
 mod registrations;
 
 pub use agents::{parse_skills, AgentRow};
+pub use caller::{
+    CallerContext, CampaignSend, Customer, PastInteraction, Ticket, MAX_CAMPAIGN_WINDOW_S,
+};
+pub use records::{Campaign, InteractionRecord, TicketRecord};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;

@@ -1,0 +1,161 @@
+//! The caller context store against real SQLite and PostgreSQL (ACD_TEST_POSTGRES_URL).
+
+use acd::context::{Campaign, InteractionRecord, Store, TicketRecord};
+
+const NOW: i64 = 1_795_000_000;
+const ANNA: &str = "+15551230001";
+
+async fn seed(s: &Store) {
+    s.upsert_customer(
+        "c1",
+        "Anna Smith",
+        Some("anna@example.com"),
+        &[ANNA.into(), "+15551239999".into()],
+        &["vip".into(), "complaint".into()],
+    )
+    .await
+    .unwrap();
+    for (name, window, queue) in [
+        ("spring-ac-offer", 60, Some("sales")),
+        ("winter-promo", 24 * 60, None),
+    ] {
+        s.upsert_campaign(&Campaign {
+            name: name.into(),
+            offer: format!("{name} offer"),
+            queue: queue.map(str::to_string),
+            skills: "sales:3".into(),
+            window_minutes: window,
+        })
+        .await
+        .unwrap();
+    }
+    // Inside the 60-minute window, outside it, and a 24-hour campaign from 2 hours ago.
+    assert!(s
+        .add_campaign_send("spring-ac-offer", ANNA, NOW - 10 * 60)
+        .await
+        .unwrap());
+    assert!(
+        !s.add_campaign_send("spring-ac-offer", ANNA, NOW - 10 * 60)
+            .await
+            .unwrap(),
+        "idempotent"
+    );
+    s.add_campaign_send("spring-ac-offer", ANNA, NOW - 3 * 3600)
+        .await
+        .unwrap();
+    s.add_campaign_send("winter-promo", ANNA, NOW - 2 * 3600)
+        .await
+        .unwrap();
+    s.add_campaign_send("spring-ac-offer", ANNA, NOW + 60)
+        .await
+        .unwrap(); // scheduled, not sent yet
+    for (id, status, opened) in [
+        ("T-1", "open", NOW - 86_400),
+        ("T-2", "closed", NOW - 3_600),
+        ("T-3", "pending", NOW - 600),
+    ] {
+        s.upsert_ticket(&TicketRecord {
+            id: id.into(),
+            phone: None,
+            customer_id: Some("c1".into()),
+            status: status.into(),
+            subject: format!("ticket {id}"),
+            skill: Some("support".into()),
+            opened_at: opened,
+        })
+        .await
+        .unwrap();
+    }
+    for (i, agent) in [(1, Some("1002")), (2, None), (3, Some("1001"))] {
+        s.record_interaction(&InteractionRecord {
+            id: format!("call-{i}"),
+            phone: ANNA.into(),
+            customer_id: Some("c1".into()),
+            started_at: NOW - 86_400 * (4 - i),
+            queue: Some("sales".into()),
+            agent_id: agent.map(str::to_string),
+            outcome: Some(
+                if agent.is_some() {
+                    "answered"
+                } else {
+                    "abandoned"
+                }
+                .into(),
+            ),
+            tags: vec!["billing".into()],
+        })
+        .await
+        .unwrap();
+    }
+}
+
+async fn check(s: &Store) {
+    seed(s).await;
+    let ctx = s.lookup(ANNA, NOW).await.unwrap();
+    assert_eq!(
+        ctx.customer.as_ref().map(|c| c.name.as_str()),
+        Some("Anna Smith")
+    );
+    let sends: Vec<(&str, i64)> = ctx
+        .campaigns
+        .iter()
+        .map(|c| (c.campaign.as_str(), c.sent_at))
+        .collect();
+    assert_eq!(
+        sends,
+        vec![("spring-ac-offer", NOW - 600), ("winter-promo", NOW - 7200)],
+        "inside windows, latest first"
+    );
+    assert_eq!(ctx.campaigns[0].queue.as_deref(), Some("sales"));
+    let tickets: Vec<&str> = ctx.tickets.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(tickets, vec!["T-3", "T-1"], "open ones, newest first");
+    assert_eq!(ctx.tags, vec!["complaint", "vip"]);
+    assert_eq!(ctx.history.len(), 3);
+    assert_eq!(ctx.history[0].tags, vec!["billing"]);
+    assert_eq!(ctx.last_agent, Some(("1001".to_string(), NOW - 86_400)));
+    // The customer's other phone finds the same customer; an unknown number finds nothing.
+    assert_eq!(
+        s.lookup("+15551239999", NOW)
+            .await
+            .unwrap()
+            .customer
+            .map(|c| c.id),
+        Some("c1".into())
+    );
+    let nobody = s.lookup("+15550000000", NOW).await.unwrap();
+    assert!(nobody.customer.is_none() && nobody.campaigns.is_empty() && nobody.tickets.is_empty());
+    // Two hours later every spring send (60-minute window) has expired; winter (24 h) still counts.
+    let later = s.lookup(ANNA, NOW + 7200).await.unwrap();
+    let names: Vec<&str> = later
+        .campaigns
+        .iter()
+        .map(|c| c.campaign.as_str())
+        .collect();
+    assert_eq!(names, vec!["winter-promo"]);
+}
+
+#[tokio::test]
+async fn sqlite_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&format!("sqlite://{}/ctx.db", dir.path().display()))
+        .await
+        .unwrap();
+    check(&s).await;
+}
+
+#[tokio::test]
+async fn postgres_lookup() {
+    let Ok(url) = std::env::var("ACD_TEST_POSTGRES_URL") else {
+        eprintln!("ACD_TEST_POSTGRES_URL not set: PostgreSQL context test skipped");
+        return;
+    };
+    let name = format!("acd_ctx_{:x}", rand::random::<u32>());
+    Store::create_database(&url, &name)
+        .await
+        .expect("PostgreSQL reachable");
+    let db = format!("{}/{name}", url.rsplit_once('/').unwrap().0);
+    let s = Store::open(&db).await.unwrap();
+    check(&s).await;
+    s.close().await;
+    Store::drop_database(&url, &name).await.unwrap();
+}
