@@ -135,6 +135,40 @@ async fn check(s: &Store) {
 }
 
 #[tokio::test]
+async fn bulk_sends_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&format!("sqlite://{}/bulk.db", dir.path().display()))
+        .await
+        .unwrap();
+    s.upsert_campaign(&Campaign {
+        name: "c".into(),
+        offer: String::new(),
+        queue: None,
+        skills: String::new(),
+        window_minutes: 60,
+    })
+    .await
+    .unwrap();
+    let rows: Vec<acd::context::SendRow> = (0..1000)
+        .map(|i| acd::context::SendRow {
+            campaign: "c".into(),
+            phone: format!("+1555000{i:04}"),
+            sent_at: NOW - i,
+        })
+        .collect();
+    assert_eq!(s.add_campaign_sends(&rows).await.unwrap(), 1000);
+    assert_eq!(
+        s.add_campaign_sends(&rows[..500]).await.unwrap(),
+        0,
+        "re-import adds nothing"
+    );
+    assert_eq!(
+        s.lookup("+15550000007", NOW).await.unwrap().campaigns[0].sent_at,
+        NOW - 7
+    );
+}
+
+#[tokio::test]
 async fn sqlite_lookup() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(&format!("sqlite://{}/ctx.db", dir.path().display()))

@@ -9,12 +9,13 @@ mod caller;
 pub mod e164;
 mod records;
 mod registrations;
+pub mod time;
 
 pub use agents::{parse_skills, AgentRow};
 pub use caller::{
     CallerContext, CampaignSend, Customer, PastInteraction, Ticket, MAX_CAMPAIGN_WINDOW_S,
 };
-pub use records::{Campaign, InteractionRecord, TicketRecord};
+pub use records::{Campaign, InteractionRecord, SendRow, TicketRecord};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;

@@ -160,3 +160,43 @@ impl Store {
         Ok(())
     }
 }
+
+/// One campaign send, as imported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendRow {
+    pub campaign: String,
+    /// E.164.
+    pub phone: String,
+    pub sent_at: i64,
+}
+
+/// Rows per multi-row INSERT: well under SQLite's and PostgreSQL's bind-parameter limits.
+const BATCH_ROWS: usize = 300;
+
+impl Store {
+    /// Inserts many sends in one transaction (multi-row statements); returns how many were new.
+    /// Rows already present are skipped, so an import can be re-run.
+    pub async fn add_campaign_sends(&self, rows: &[SendRow]) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut added = 0;
+        for chunk in rows.chunks(BATCH_ROWS) {
+            let mut sql = String::with_capacity(64 + chunk.len() * 20);
+            sql.push_str("INSERT INTO campaign_sends (phone, sent_at, campaign) VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let b = i * 3;
+                sql.push_str(&format!("(${}, ${}, ${})", b + 1, b + 2, b + 3));
+            }
+            sql.push_str(" ON CONFLICT DO NOTHING");
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q.bind(&r.phone).bind(r.sent_at).bind(&r.campaign);
+            }
+            added += q.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+}
