@@ -15,10 +15,23 @@ fn phone(i: u64) -> String {
 
 async fn build(url: &str, sends: u64) -> Store {
     let s = Store::open(url).await.expect("store opens");
-    if s.lookup(&phone(0), NOW).await.map(|c| !c.campaigns.is_empty()).unwrap_or(false) {
+    if s.lookup(&phone(0), NOW)
+        .await
+        .map(|c| !c.campaigns.is_empty())
+        .unwrap_or(false)
+    {
         return s; // built by an earlier run
     }
-    for (i, name) in ["spring-ac-offer", "winter-promo", "loyalty", "reminder", "survey"].iter().enumerate() {
+    for (i, name) in [
+        "spring-ac-offer",
+        "winter-promo",
+        "loyalty",
+        "reminder",
+        "survey",
+    ]
+    .iter()
+    .enumerate()
+    {
         s.upsert_campaign(&Campaign {
             name: name.to_string(),
             offer: format!("{name} offer"),
@@ -34,7 +47,14 @@ async fn build(url: &str, sends: u64) -> Store {
     let mut batch = Vec::with_capacity(30_000);
     for n in 0..sends {
         batch.push(SendRow {
-            campaign: ["spring-ac-offer", "winter-promo", "loyalty", "reminder", "survey"][(n % 5) as usize].into(),
+            campaign: [
+                "spring-ac-offer",
+                "winter-promo",
+                "loyalty",
+                "reminder",
+                "survey",
+            ][(n % 5) as usize]
+                .into(),
             phone: phone(n % phones),
             sent_at: NOW - ((n * 7919) % (30 * 86_400)) as i64,
         });
@@ -67,7 +87,10 @@ fn percentiles(rt: &tokio::runtime::Runtime, s: &Store, phones: u64, label: &str
 }
 
 fn lookup(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     std::fs::create_dir_all(&dir).unwrap();
     let mut sizes = vec![10_000u64, 1_000_000];
@@ -76,7 +99,13 @@ fn lookup(c: &mut Criterion) {
     }
     let mut targets: Vec<(String, String, u64)> = sizes
         .iter()
-        .map(|n| (format!("sqlite/{n}"), format!("sqlite://{}/lookup-{n}.db", dir.display()), *n))
+        .map(|n| {
+            (
+                format!("sqlite/{n}"),
+                format!("sqlite://{}/lookup-{n}.db", dir.display()),
+                *n,
+            )
+        })
         .collect();
     if let Ok(pg) = std::env::var("ACD_TEST_POSTGRES_URL") {
         for n in &sizes {
@@ -90,14 +119,18 @@ fn lookup(c: &mut Criterion) {
     for (label, url, n) in targets {
         let t = Instant::now();
         let s = rt.block_on(build(&url, n));
-        eprintln!("{label}: database ready in {:.1} s", t.elapsed().as_secs_f64());
+        eprintln!(
+            "{label}: database ready in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
         let phones = (n / 5).max(1);
         percentiles(&rt, &s, phones, &label);
         let mut i = 0u64;
         g.bench_with_input(BenchmarkId::from_parameter(&label), &n, |b, _| {
             b.iter(|| {
                 i += 1;
-                rt.block_on(s.lookup(&phone((i * 104_729) % phones), NOW)).unwrap()
+                rt.block_on(s.lookup(&phone((i * 104_729) % phones), NOW))
+                    .unwrap()
             })
         });
     }

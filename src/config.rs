@@ -29,6 +29,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub media: MediaConfig,
+    pub context: ContextConfig,
     /// Path of the dialplan; the built-in demo plan is used when this default file is absent.
     pub dialplan: PathBuf,
 }
@@ -60,6 +61,21 @@ pub struct SipConfig {
     /// Ping registered agent phones with OPTIONS every this many seconds; a phone that does not
     /// answer within 5 s is taken out of the queues until it does (0 turns this off).
     pub qualify_s: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContextConfig {
+    /// ISO country whose dialling rules turn national numbers into E.164 (see `context::e164`).
+    pub default_country: String,
+}
+
+impl Default for ContextConfig {
+    fn default() -> Self {
+        ContextConfig {
+            default_country: "US".into(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -96,6 +112,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             database: DatabaseConfig::default(),
             media: MediaConfig::default(),
+            context: ContextConfig::default(),
             dialplan: PathBuf::from("dialplans/default.toml"),
         }
     }
@@ -166,6 +183,12 @@ impl Config {
         let cfg: Config = crate::toml_source::parse(text).map_err(|(l, m)| invalid(l, m))?;
         cfg.rtp_range()
             .map_err(|msg| invalid(crate::toml_source::line_of(text, "rtp_ports"), msg))?;
+        crate::context::e164::Country::by_iso(&cfg.context.default_country).map_err(|e| {
+            invalid(
+                crate::toml_source::line_of(text, "default_country"),
+                e.to_string(),
+            )
+        })?;
         Ok(cfg)
     }
 

@@ -53,6 +53,14 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AgentsCmd,
     },
+    /// Import campaign sends, customers or tickets from a CSV file with a header row.
+    Import {
+        kind: acd::context::import::ImportKind,
+        file: PathBuf,
+        /// Check every row and report, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Validate a dialplan file; errors name the line.
     CheckDialplan { file: PathBuf },
     /// Write the built-in welcome and hold-music prompts as WAV files (8 kHz mono) to a folder.
@@ -192,6 +200,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             store.close().await;
             r.map_err(|e| e.to_string())
         }
+        Cmd::Import {
+            kind,
+            file,
+            dry_run,
+        } => import(&cfg, kind, &file, dry_run).await,
         Cmd::CheckDialplan { file } => {
             let d = acd::routing::Dialplan::load(&file).map_err(|e| e.to_string())?;
             let mut nums: Vec<_> = d.numbers().collect();
@@ -221,6 +234,69 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+async fn import(
+    cfg: &Config,
+    kind: acd::context::import::ImportKind,
+    file: &std::path::Path,
+    dry_run: bool,
+) -> Result<(), String> {
+    use std::io::Write;
+    let name = file.display().to_string();
+    let country = acd::context::e164::Country::by_iso(&cfg.context.default_country)
+        .map_err(|e| e.to_string())?;
+    let f = std::fs::File::open(file).map_err(|e| format!("{name}: {e}"))?;
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0).max(1);
+    let store = Store::open(&cfg.database.url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let mut last = std::time::Instant::now();
+    let report = acd::context::import::import(
+        &store,
+        kind,
+        &name,
+        std::io::BufReader::with_capacity(1 << 20, f),
+        country,
+        dry_run,
+        |bytes| {
+            if last.elapsed() >= std::time::Duration::from_millis(500) {
+                last = std::time::Instant::now();
+                eprint!("\r{name}: {:>3}% ", bytes * 100 / size);
+                let _ = std::io::stderr().flush();
+            }
+        },
+    )
+    .await;
+    store.close().await;
+    let report = report.map_err(|e| e.to_string())?;
+    eprint!("\r");
+    for e in &report.rejected {
+        eprintln!("{name}:{}: column {}: {}", e.line, e.column, e.msg);
+    }
+    if report.errors > report.rejected.len() as u64 {
+        eprintln!(
+            "… and {} more rejected rows",
+            report.errors - report.rejected.len() as u64
+        );
+    }
+    let verb = if dry_run {
+        "checked (dry run, nothing written)"
+    } else {
+        "imported"
+    };
+    println!(
+        "{name}: {} rows {verb}, {} new or updated, {} rejected, in {:.1} s",
+        report.rows,
+        report.written,
+        report.errors,
+        started.elapsed().as_secs_f64()
+    );
+    if report.errors > 0 {
+        return Err(format!("{} rows of {name} were rejected", report.errors));
+    }
+    Ok(())
 }
 
 /// Runs until SIGINT or SIGTERM; SIGHUP reloads the dialplan (a bad file is reported and the

@@ -7,6 +7,7 @@
 mod agents;
 mod caller;
 pub mod e164;
+pub mod import;
 mod records;
 mod registrations;
 pub mod time;
