@@ -68,12 +68,16 @@ pub struct SipConfig {
 pub struct ContextConfig {
     /// ISO country whose dialling rules turn national numbers into E.164 (see `context::e164`).
     pub default_country: String,
+    /// The whole caller lookup must answer within this many milliseconds, or the call goes on
+    /// without context (0: do not look callers up).
+    pub lookup_budget_ms: u64,
 }
 
 impl Default for ContextConfig {
     fn default() -> Self {
         ContextConfig {
             default_country: "US".into(),
+            lookup_budget_ms: 150,
         }
     }
 }

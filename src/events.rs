@@ -30,6 +30,17 @@ pub enum Event {
         code: u16,
         reason: String,
     },
+    /// What the context store said about the caller (or why it said nothing), and how fast.
+    ContextLookup {
+        call: CallId,
+        number: String,
+        ms: u64,
+        customer: Option<String>,
+        campaigns: Vec<String>,
+        tickets: usize,
+        tags: Vec<String>,
+        error: Option<String>,
+    },
     Queued {
         call: CallId,
         queue: String,

@@ -174,6 +174,10 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             rtp_low,
             rtp_high,
             qualify_every: (cfg.sip.qualify_s > 0).then(|| Duration::from_secs(cfg.sip.qualify_s)),
+            lookup_budget: (cfg.context.lookup_budget_ms > 0)
+                .then(|| Duration::from_millis(cfg.context.lookup_budget_ms)),
+            country: crate::context::e164::Country::by_iso(&cfg.context.default_country)
+                .map_err(|e| ServeError::Config(e.to_string()))?,
         },
         endpoint,
         dialplan,
@@ -207,6 +211,8 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             prompts,
             counters: Default::default(),
             persist: Some(persist_tx),
+            store: Some(store.clone()),
+            lookup_budget: Duration::from_millis(cfg.context.lookup_budget_ms.max(1)),
         },
         manager,
     )

@@ -326,3 +326,60 @@ async fn agent_hold_gives_the_caller_hold_music_then_resumes() {
     assert!(s.media.prompt_frames >= 40, "{:?}", s.media);
     assert!(s.media.relayed_to_caller > 0, "bridge resumed after hold");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_context_is_looked_up_before_queueing() {
+    let srv = start(None, |_| {}).await;
+    let store = &srv.running.store;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    store
+        .upsert_customer(
+            "c7",
+            "Grace Hopper",
+            None,
+            &["+15551234567".into()],
+            &["vip".into()],
+        )
+        .await
+        .unwrap();
+    store
+        .upsert_campaign(&acd::context::Campaign {
+            name: "spring-ac-offer".into(),
+            offer: "AC service -20%".into(),
+            queue: Some("sales".into()),
+            skills: String::new(),
+            window_minutes: 60,
+        })
+        .await
+        .unwrap();
+    store
+        .add_campaign_send("spring-ac-offer", "+15551234567", now - 300)
+        .await
+        .unwrap();
+    let mut events = srv.running.core.events.subscribe();
+    let agent = agent(&srv, "1001", "agent_answer.xml", 1, true).await;
+    let call = caller(&srv, "caller.xml", "100", 1000, 1);
+    call.success(Duration::from_secs(20)).await;
+    agent.success(Duration::from_secs(10)).await;
+    srv.wait_idle().await;
+    let found = std::iter::from_fn(|| events.try_recv().ok()).find_map(|e| match e {
+        acd::events::Event::ContextLookup {
+            customer,
+            campaigns,
+            tags,
+            error,
+            ms,
+            ..
+        } => Some((customer, campaigns, tags, error, ms)),
+        _ => None,
+    });
+    let (customer, campaigns, tags, error, ms) = found.expect("a ContextLookup event");
+    assert_eq!(customer.as_deref(), Some("c7"));
+    assert_eq!(campaigns, vec!["spring-ac-offer"]);
+    assert_eq!(tags, vec!["vip"]);
+    assert_eq!(error, None);
+    assert!(ms <= 150, "inside the budget");
+}

@@ -29,6 +29,10 @@ pub struct ManagerConfig {
     pub rtp_high: u16,
     /// Ping registered agent phones with OPTIONS this often (`None`: never).
     pub qualify_every: Option<std::time::Duration>,
+    /// Ask the context store about each caller, waiting at most this long (`None`: don't ask).
+    pub lookup_budget: Option<std::time::Duration>,
+    /// Whose dialling rules turn caller numbers into E.164.
+    pub country: &'static crate::context::e164::Country,
 }
 
 /// One agent as the directory (database) knows it.
@@ -67,6 +71,8 @@ pub(super) struct Call {
     pub connected: Option<Instant>,
     /// Our o= version, bumped with every new SDP we send on this call.
     pub sdp_version: u64,
+    /// What the context store knows about the caller (for routing, the pop and the history).
+    pub context: Option<crate::context::CallerContext>,
     /// The agent has the caller on hold (the caller hears hold music).
     pub agent_hold: bool,
 }
@@ -127,6 +133,7 @@ pub struct CallManager {
     totals: Totals,
     persist: VecDeque<(String, Vec<SavedBinding>)>,
     pub(super) qualify: super::qualify::Qualify,
+    pub(super) lookups: super::context_lookup::Lookups,
 }
 
 impl CallManager {
@@ -149,6 +156,7 @@ impl CallManager {
             totals: Totals::default(),
             persist: VecDeque::new(),
             qualify: Default::default(),
+            lookups: Default::default(),
         }
     }
 
@@ -206,6 +214,7 @@ impl CallManager {
         self.ep.handle_timeout(now);
         self.acd.handle_timeout(now);
         self.qualify_tick(now);
+        self.lookup_tick(now);
         self.process(now);
     }
 
@@ -493,6 +502,7 @@ impl CallManager {
                 connected: None,
                 sdp_version: 1,
                 agent_hold: false,
+                context: None,
             },
         );
         if !late_offer {
@@ -503,7 +513,7 @@ impl CallManager {
     /// The caller's media is known: start prompts and hold music, and join the queue.
     fn start_and_queue(&mut self, now: Instant, id: CallId) {
         let Some(c) = self.calls.get(&id) else { return };
-        let (queue, priority, neg) = (c.queue.clone(), c.priority, c.media);
+        let neg = c.media;
         self.media.push_back(MediaCommand::Start(super::MediaStart {
             call: id,
             caller_port: c.caller_port,
@@ -513,6 +523,13 @@ impl CallManager {
             codec_pt: neg.codec_pt,
             dtmf_pt: neg.dtmf_pt,
         }));
+        self.request_context(now, id);
+    }
+
+    /// Joins the call's queue (after its context lookup, or without one).
+    pub(super) fn enqueue_call(&mut self, now: Instant, id: CallId) {
+        let Some(c) = self.calls.get(&id) else { return };
+        let (queue, priority) = (c.queue.clone(), c.priority);
         self.events.push_back(Event::Queued {
             call: id,
             queue: queue.clone(),
@@ -575,6 +592,7 @@ impl CallManager {
 
     /// Tears a call down from whichever state it is in. `code` answers an unanswered caller.
     pub(super) fn end_call(&mut self, now: Instant, call: CallId, by: Side, code: u16) {
+        self.lookup_forget(call);
         let Some(mut c) = self.calls.remove(&call) else {
             return;
         };
@@ -667,6 +685,7 @@ impl CallManager {
             self.ep.poll_timeout(),
             self.acd.poll_timeout(),
             self.qualify_timeout(),
+            self.lookup_timeout(),
         ]
         .into_iter()
         .flatten()

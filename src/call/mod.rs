@@ -5,10 +5,12 @@
 //! Read [`manager`] for the flow of one call; [`agent_leg`] holds the outbound half.
 
 mod agent_leg;
+mod context_lookup;
 mod manager;
 mod ports;
 mod qualify;
 
+pub use context_lookup::LookupRequest;
 pub use manager::{AgentRecord, CallManager, ManagerConfig, Status, Totals};
 pub use ports::PortPool;
 

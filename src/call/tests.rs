@@ -93,6 +93,8 @@ impl Rig {
                 rtp_low: 20000,
                 rtp_high: 20100,
                 qualify_every: Some(Duration::from_secs(30)),
+                lookup_budget: None,
+                country: crate::context::e164::Country::by_iso("US").unwrap(),
             },
             ep,
             Dialplan::parse(PLAN, "t").unwrap(),
@@ -592,4 +594,96 @@ fn late_offer_without_an_answer_is_hung_up() {
     r.sent(CALLER, "BYE");
     assert_eq!(r.status().calls, 0);
     assert_eq!(r.status().free_rtp_ports, 50);
+}
+
+fn with_lookups() -> Rig {
+    let mut r = Rig::new();
+    r.m.cfg.lookup_budget = Some(Duration::from_millis(150));
+    r
+}
+
+fn lookup_events(r: &mut Rig) -> Vec<crate::events::Event> {
+    std::iter::from_fn(|| r.m.poll_event())
+        .filter(|e| matches!(e, crate::events::Event::ContextLookup { .. }))
+        .collect()
+}
+
+#[test]
+fn caller_context_arrives_in_time_and_rides_on_the_call() {
+    let mut r = with_lookups();
+    r.register("1001", 7001);
+    r.invite("c-ctx");
+    let all = r.out();
+    assert!(
+        all.iter()
+            .any(|(p, m)| *p == CALLER && m.starts_with("SIP/2.0 200")),
+        "answered: the welcome plays during the lookup"
+    );
+    assert!(
+        all.iter().all(|(p, _)| *p != 7001),
+        "no agent rings before the context is known"
+    );
+    let req = r.m.poll_lookup().expect("a lookup is requested");
+    assert_eq!(req.number, "+15551234567");
+    r.now += Duration::from_millis(40);
+    let ctx = crate::context::CallerContext {
+        number: req.number.clone(),
+        campaigns: vec![crate::context::CampaignSend {
+            campaign: "spring-ac-offer".into(),
+            sent_at: 0,
+            offer: String::new(),
+            queue: None,
+            skills: String::new(),
+            window_minutes: 60,
+        }],
+        ..Default::default()
+    };
+    r.m.handle_context(r.now, req.call, Ok(ctx));
+    r.sent(7001, "INVITE");
+    let ev = lookup_events(&mut r);
+    assert!(
+        matches!(&ev[..], [crate::events::Event::ContextLookup { ms: 40, campaigns, error: None, .. }] if campaigns == &vec!["spring-ac-offer".to_string()]),
+        "{ev:?}"
+    );
+    assert!(r.m.calls.values().next().unwrap().context.is_some());
+}
+
+#[test]
+fn a_lookup_past_its_budget_is_abandoned_and_the_call_goes_on() {
+    let mut r = with_lookups();
+    r.register("1001", 7001);
+    r.invite("c-slow");
+    r.out();
+    let req = r.m.poll_lookup().unwrap();
+    r.advance(Duration::from_millis(149));
+    assert!(r.out().iter().all(|(p, _)| *p != 7001));
+    r.advance(Duration::from_millis(1));
+    r.sent(7001, "INVITE");
+    let ev = lookup_events(&mut r);
+    assert!(
+        matches!(&ev[..], [crate::events::Event::ContextLookup { error: Some(e), .. }] if e.contains("timed out after 150 ms")),
+        "{ev:?}"
+    );
+    // The database answers late: ignored, nothing happens twice.
+    r.m.handle_context(r.now, req.call, Ok(Default::default()));
+    assert!(r.out().is_empty());
+    assert!(lookup_events(&mut r).is_empty());
+}
+
+#[test]
+fn anonymous_callers_are_not_looked_up() {
+    let mut r = with_lookups();
+    r.register("1001", 7001);
+    let msg = format!(
+        "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKanon\r\nFrom: \"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=c\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: anon\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:{CALLER}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP}",
+        SDP.len()
+    );
+    r.send(CALLER, &msg);
+    assert!(r.m.poll_lookup().is_none());
+    assert!(
+        r.out()
+            .iter()
+            .any(|(p, m)| *p == 7001 && m.starts_with("INVITE")),
+        "straight to the queue"
+    );
 }

@@ -45,6 +45,11 @@ pub enum Input {
     Sip(crate::sip::transaction::Peer, Bytes),
     Media(MediaEvent),
     Agents(Vec<AgentRecord>),
+    /// The answer to a caller context lookup.
+    Context {
+        call: crate::acd::CallId,
+        result: Result<crate::context::CallerContext, String>,
+    },
     TcpOpen(SocketAddr, mpsc::Sender<Bytes>),
     TcpClosed(SocketAddr),
     Status(oneshot::Sender<StatusReport>),
@@ -91,6 +96,10 @@ pub struct NetConfig {
     pub rtp_timeout: Duration,
     pub prompts: Arc<Prompts>,
     pub counters: Arc<media::MediaCounters>,
+    /// The context store callers are looked up in (none: no lookups).
+    pub store: Option<crate::context::Store>,
+    /// Abandon a lookup after this long (the call layer has already moved on by then).
+    pub lookup_budget: Duration,
     /// Where changed registrations go to be saved (a writer task that owns the store).
     pub persist: Option<mpsc::Sender<(String, Vec<crate::sip::registrar::SavedBinding>)>>,
 }
@@ -165,6 +174,7 @@ impl Core {
                 Input::Sip(peer, data) => self.manager.handle_sip(now, peer, &data),
                 Input::Media(ev) => self.manager.handle_media(now, ev),
                 Input::Agents(a) => self.manager.set_agents(now, a),
+                Input::Context { call, result } => self.manager.handle_context(now, call, result),
                 Input::TcpOpen(addr, w) => {
                     for m in self.tcp_pending.remove(&addr).into_iter().flatten() {
                         let _ = w.try_send(m);
@@ -234,6 +244,9 @@ impl Core {
                 }
             }
         }
+        while let Some(req) = self.manager.poll_lookup() {
+            self.spawn_lookup(req);
+        }
         while let Some(cmd) = self.manager.poll_media() {
             self.media_command(cmd);
         }
@@ -277,6 +290,36 @@ impl Core {
                 self.media.remove(&call);
             }
         }
+    }
+
+    /// Runs one context lookup off the core task; a lookup past its budget is abandoned.
+    fn spawn_lookup(&self, req: crate::call::LookupRequest) {
+        let (Some(store), input, budget) = (
+            self.cfg.store.clone(),
+            self.input.clone(),
+            self.cfg.lookup_budget,
+        ) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let result = match tokio::time::timeout(budget, store.lookup(&req.number, unix)).await {
+                Ok(Ok(ctx)) => Ok(ctx),
+                Ok(Err(e)) => Err(format!("context store: {e}")),
+                Err(_) => Err(format!(
+                    "context store: no answer within {} ms",
+                    budget.as_millis()
+                )),
+            };
+            let _ = input
+                .send(Input::Context {
+                    call: req.call,
+                    result,
+                })
+                .await;
+        });
     }
 
     /// Tells a call's media task what to do; a task that has already ended is simply gone.

@@ -1,0 +1,142 @@
+//! Asking the context store who is calling, under a hard time budget. The call is answered and
+//! hears the welcome prompt while the lookup runs; when the context arrives, or the budget runs
+//! out first, the call moves on (to the queue today, to the dialplan's rules next). A late
+//! answer is ignored, so a slow or dead database never holds a caller.
+
+use super::manager::CallManager;
+use crate::acd::CallId;
+use crate::context::CallerContext;
+use crate::events::Event;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Instant;
+use tracing::{info, warn};
+
+/// A lookup the driver must run (and abandon after the budget).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LookupRequest {
+    pub call: CallId,
+    /// E.164.
+    pub number: String,
+}
+
+#[derive(Default)]
+pub(super) struct Lookups {
+    /// Calls waiting for their context → when the lookup started.
+    pending: HashMap<CallId, Instant>,
+    deadlines: BinaryHeap<Reverse<(Instant, CallId)>>,
+    requests: std::collections::VecDeque<LookupRequest>,
+}
+
+impl CallManager {
+    /// Starts the context lookup for `id`, or moves on at once when there is nothing to ask.
+    pub(super) fn request_context(&mut self, now: Instant, id: CallId) {
+        let (Some(budget), Some(c)) = (self.cfg.lookup_budget, self.calls.get(&id)) else {
+            return self.enqueue_call(now, id);
+        };
+        let number = match crate::context::e164::normalize(&c.caller_number, self.cfg.country) {
+            Ok(n) => n,
+            Err(e) => {
+                // Anonymous or an internal extension: nothing to look up.
+                self.events.push_back(Event::ContextLookup {
+                    call: id,
+                    number: c.caller_number.clone(),
+                    ms: 0,
+                    customer: None,
+                    campaigns: Vec::new(),
+                    tickets: 0,
+                    tags: Vec::new(),
+                    error: Some(e.to_string()),
+                });
+                return self.enqueue_call(now, id);
+            }
+        };
+        self.lookups.pending.insert(id, now);
+        self.lookups.deadlines.push(Reverse((now + budget, id)));
+        self.lookups
+            .requests
+            .push_back(LookupRequest { call: id, number });
+    }
+
+    /// The driver's answer: the context, or why there is none.
+    pub fn handle_context(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        result: Result<CallerContext, String>,
+    ) {
+        let Some(started) = self.lookups.pending.remove(&call) else {
+            return; // too late: the call already moved on (or is gone)
+        };
+        let ms = now.saturating_duration_since(started).as_millis() as u64;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let _g = c.span.clone().entered();
+        let ev = match result {
+            Ok(ctx) => {
+                info!(ms, customer = ?ctx.customer.as_ref().map(|c| &c.id), campaigns = ctx.campaigns.len(), "caller context");
+                let ev = Event::ContextLookup {
+                    call,
+                    number: ctx.number.clone(),
+                    ms,
+                    customer: ctx.customer.as_ref().map(|c| c.id.clone()),
+                    campaigns: ctx.campaigns.iter().map(|s| s.campaign.clone()).collect(),
+                    tickets: ctx.tickets.len(),
+                    tags: ctx.tags.clone(),
+                    error: None,
+                };
+                c.context = Some(ctx);
+                ev
+            }
+            Err(error) => {
+                warn!(ms, %error, "caller context unavailable; routing without it");
+                Event::ContextLookup {
+                    call,
+                    number: c.caller_number.clone(),
+                    ms,
+                    customer: None,
+                    campaigns: Vec::new(),
+                    tickets: 0,
+                    tags: Vec::new(),
+                    error: Some(error),
+                }
+            }
+        };
+        self.events.push_back(ev);
+        self.enqueue_call(now, call);
+        self.run_decisions(now);
+    }
+
+    /// Moves on the calls whose lookup ran out of time.
+    pub(super) fn lookup_tick(&mut self, now: Instant) {
+        while let Some(Reverse((at, call))) = self.lookups.deadlines.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.lookups.deadlines.pop();
+            if self.lookups.pending.contains_key(&call) {
+                let budget = self.cfg.lookup_budget.unwrap_or_default().as_millis();
+                self.handle_context(
+                    now,
+                    call,
+                    Err(format!("context lookup timed out after {budget} ms")),
+                );
+            }
+        }
+    }
+
+    pub(super) fn lookup_timeout(&self) -> Option<Instant> {
+        self.lookups.deadlines.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Forgets a call's pending lookup (the caller left).
+    pub(super) fn lookup_forget(&mut self, call: CallId) {
+        self.lookups.pending.remove(&call);
+    }
+
+    /// A context lookup to run, with the budget in [`super::ManagerConfig::lookup_budget`].
+    pub fn poll_lookup(&mut self) -> Option<LookupRequest> {
+        self.lookups.requests.pop_front()
+    }
+}
