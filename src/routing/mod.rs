@@ -1,5 +1,8 @@
-//! The dialplan: which dialled number goes to which queue, and the queues' settings.
-//! Loaded from TOML and validated up front; errors name the file and line.
+//! The dialplan: which dialled number goes to which queue, the context rules that can send a
+//! known caller elsewhere, and the queues' settings. Loaded from TOML and validated up front;
+//! errors name the file and line.
+
+pub mod rules;
 
 use crate::acd::QueueConfig;
 use serde::Deserialize;
@@ -71,6 +74,14 @@ struct DialplanToml {
     queues: Vec<QueueToml>,
     #[serde(default, rename = "number")]
     numbers: Vec<NumberToml>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<rules::Rule>,
+    /// Local time for rule `hours`/`weekdays`/`holiday`, as `+HH:MM` east of UTC.
+    #[serde(default)]
+    utc_offset: Option<String>,
+    /// Local dates `YYYY-MM-DD`.
+    #[serde(default)]
+    holidays: Vec<String>,
 }
 
 /// Where a dialled number goes.
@@ -87,6 +98,22 @@ pub struct Dialplan {
     pub queues: Vec<QueueConfig>,
     answer: HashMap<String, AnswerMode>,
     numbers: HashMap<String, (String, i32)>,
+    rules: Vec<rules::Rule>,
+    calendar: rules::Calendar,
+}
+
+/// Where a call goes and why, with the trace of every rule tried.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Decision {
+    pub queue: String,
+    pub priority: i32,
+    pub skills: Vec<String>,
+    pub skip_ivr: bool,
+    /// The rule that matched, if any.
+    pub rule: Option<String>,
+    pub reason: String,
+    pub preferred_agent: Option<String>,
+    pub trace: Vec<rules::RuleTrace>,
 }
 
 impl Dialplan {
@@ -149,10 +176,106 @@ impl Dialplan {
                 return Err(invalid(at, format!("number '{}' is listed twice", n.dial)));
             }
         }
+        let utc_offset_min = match &raw.utc_offset {
+            None => 0,
+            Some(o) => parse_offset(o).ok_or_else(|| {
+                invalid(
+                    line_of("utc_offset"),
+                    format!("utc_offset '{o}' must look like +03:00 or -05:00"),
+                )
+            })?,
+        };
+        for h in &raw.holidays {
+            if crate::context::time::parse_iso8601(h).is_none() || h.len() != 10 {
+                return Err(invalid(
+                    line_of(h),
+                    format!("holiday '{h}' must be a date YYYY-MM-DD"),
+                ));
+            }
+        }
+        for r in &raw.rules {
+            let at = line_of(&format!("\"{}\"", r.name));
+            let bad = |msg: String| invalid(at, format!("rule '{}': {msg}", r.name));
+            if let Some(q) = &r.then.queue {
+                if !answer.contains_key(q) {
+                    return Err(bad(format!("unknown queue '{q}'")));
+                }
+            }
+            if r.then == rules::Then::default() {
+                return Err(bad("has no action (then.queue, then.priority, …)".into()));
+            }
+            if r.when.campaign_within_min.is_some_and(|m| m <= 0)
+                || r.when.last_agent_within_days.is_some_and(|d| d <= 0)
+            {
+                return Err(bad("time limits must be positive".into()));
+            }
+            if let Some(h) = &r.when.hours {
+                if rules::parse_hours(h).is_none() {
+                    return Err(bad(format!("hours '{h}' must look like 08:00-18:00")));
+                }
+            }
+            for d in r.when.weekdays.iter().flatten() {
+                if !rules::WEEKDAYS.contains(&d.to_ascii_lowercase().as_str()) {
+                    return Err(bad(format!(
+                        "weekday '{d}' is not one of {:?}",
+                        rules::WEEKDAYS
+                    )));
+                }
+            }
+            for n in r.when.dialed.iter().flatten() {
+                if !numbers.contains_key(n) {
+                    return Err(bad(format!("dialled number '{n}' is not a [[number]]")));
+                }
+            }
+        }
         Ok(Dialplan {
             queues,
             answer,
             numbers,
+            rules: raw.rules,
+            calendar: rules::Calendar {
+                utc_offset_min,
+                holidays: raw.holidays,
+            },
+        })
+    }
+
+    /// Routes a call: the first matching rule, else the dialled number's queue. `None` when the
+    /// number is not in the plan.
+    pub fn decide(&self, input: &rules::Input) -> Option<Decision> {
+        let (default_queue, default_priority) = self.numbers.get(input.dialed)?;
+        let (hit, trace) = rules::evaluate(&self.rules, input, &self.calendar);
+        let queue = hit
+            .as_ref()
+            .and_then(|m| m.queue.clone())
+            .unwrap_or_else(|| default_queue.clone());
+        let skills = self
+            .queues
+            .iter()
+            .find(|q| q.name == queue)
+            .map(|q| vec![q.skill.clone()])
+            .unwrap_or_default();
+        Some(match hit {
+            Some(m) => Decision {
+                queue,
+                priority: m.priority.unwrap_or(*default_priority),
+                skills,
+                skip_ivr: m.skip_ivr,
+                rule: Some(m.rule),
+                reason: m.reason,
+                preferred_agent: m.preferred_agent,
+                trace,
+            },
+            None => Decision {
+                queue,
+                priority: *default_priority,
+                skills,
+                skip_ivr: false,
+                rule: None,
+                reason: "no rule matched: the number's queue".into(),
+                preferred_agent: None,
+                trace,
+            },
         })
     }
 
@@ -169,6 +292,17 @@ impl Dialplan {
     pub fn numbers(&self) -> impl Iterator<Item = (&String, &String)> {
         self.numbers.iter().map(|(k, (q, _))| (k, q))
     }
+}
+
+fn parse_offset(o: &str) -> Option<i64> {
+    let sign = match o.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (h, m) = o[1..].split_once(':')?;
+    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 14 && m < 60).then_some(sign * (h * 60 + m))
 }
 
 #[cfg(test)]
