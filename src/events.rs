@@ -41,6 +41,15 @@ pub enum Event {
         tags: Vec<String>,
         error: Option<String>,
     },
+    /// The dialplan's decision for the call (the trace goes to the debug log and the call).
+    Routed {
+        call: CallId,
+        queue: String,
+        priority: i32,
+        rule: Option<String>,
+        reason: String,
+        skip_ivr: bool,
+    },
     Queued {
         call: CallId,
         queue: String,

@@ -61,6 +61,22 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Show where a call would go and why, without a call (reads the store and the dialplan).
+    Route {
+        /// The caller's number, in any common format.
+        #[arg(long)]
+        from: String,
+        /// The dialled number.
+        #[arg(long)]
+        to: String,
+        /// Evaluate at this ISO-8601 time instead of now.
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        dialplan: Option<PathBuf>,
+    },
     /// Validate a dialplan file; errors name the line.
     CheckDialplan { file: PathBuf },
     /// Write the built-in welcome and hold-music prompts as WAV files (8 kHz mono) to a folder.
@@ -205,6 +221,18 @@ async fn run(cli: Cli) -> Result<(), String> {
             file,
             dry_run,
         } => import(&cfg, kind, &file, dry_run).await,
+        Cmd::Route {
+            from,
+            to,
+            at,
+            json,
+            dialplan,
+        } => {
+            if let Some(d) = dialplan {
+                cfg.dialplan = d;
+            }
+            route(&cfg, &from, &to, at.as_deref(), json).await
+        }
         Cmd::CheckDialplan { file } => {
             let d = acd::routing::Dialplan::load(&file).map_err(|e| e.to_string())?;
             let mut nums: Vec<_> = d.numbers().collect();
@@ -234,6 +262,91 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+async fn route(
+    cfg: &Config,
+    from: &str,
+    to: &str,
+    at: Option<&str>,
+    json: bool,
+) -> Result<(), String> {
+    let now = match at {
+        Some(a) => acd::context::time::parse_iso8601(a)
+            .ok_or_else(|| format!("--at '{a}' is not an ISO-8601 time"))?,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    };
+    let plan = serve::load_dialplan(cfg).map_err(|e| e.to_string())?;
+    let country = acd::context::e164::Country::by_iso(&cfg.context.default_country)
+        .map_err(|e| e.to_string())?;
+    let number = acd::context::e164::normalize(from, country);
+    let context = match &number {
+        Ok(n) => {
+            let store = Store::open(&cfg.database.url)
+                .await
+                .map_err(|e| e.to_string())?;
+            let c = store.lookup(n, now).await.map_err(|e| e.to_string());
+            store.close().await;
+            Some(c?)
+        }
+        Err(_) => None,
+    };
+    let caller = number
+        .as_ref()
+        .map_or_else(|_| from.to_string(), String::clone);
+    let input = acd::routing::rules::Input {
+        dialed: to,
+        caller: &caller,
+        context: context.as_ref(),
+        now,
+    };
+    let d = plan.decide(&input).ok_or_else(|| {
+        format!(
+            "number '{to}' is not in the dialplan ({})",
+            cfg.dialplan.display()
+        )
+    })?;
+    if json {
+        let mut v = serde_json::to_value(&d).map_err(|e| e.to_string())?;
+        v["caller"] = serde_json::json!(caller);
+        v["at"] = serde_json::json!(acd::context::time::format_iso8601(now));
+        v["context"] = serde_json::to_value(&context).map_err(|e| e.to_string())?;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    println!(
+        "caller {caller} dialling {to} at {}",
+        acd::context::time::format_iso8601(now)
+    );
+    println!(
+        "→ queue {} (skills {}), priority {}, {}",
+        d.queue,
+        d.skills.join(","),
+        d.priority,
+        if d.skip_ivr {
+            "skips the menu"
+        } else {
+            "hears the menu"
+        }
+    );
+    println!("  rule: {}", d.rule.as_deref().unwrap_or("(none)"));
+    println!("  reason: {}", d.reason);
+    if let Some(a) = &d.preferred_agent {
+        println!("  preferred agent: {a}");
+    }
+    println!("trace:");
+    for t in &d.trace {
+        println!("  {} {}", if t.matched { "MATCH" } else { "no   " }, t.rule);
+        for w in &t.why {
+            println!("      {w}");
+        }
+    }
+    Ok(())
 }
 
 async fn import(

@@ -157,3 +157,90 @@ async fn a_large_file_is_streamed_in_batches() {
         1
     );
 }
+
+#[test]
+fn route_dry_run_explains_the_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/route.db", dir.path().display());
+    let sends = dir.path().join("sends.csv");
+    std::fs::write(&sends, "campaign,phone,sent_at,window_minutes\nspring-ac-offer,+15551230001,2026-11-23T09:54:00Z,60\n").unwrap();
+    assert!(
+        acd(&["--db", &db, "import", "campaigns", sends.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        "[[queue]]\nname = \"sales\"\nskill = \"sales\"\n[[queue]]\nname = \"service-sales\"\nskill = \"service\"\n\
+         [[number]]\ndial = \"100\"\nqueue = \"sales\"\n\
+         [[rule]]\nname = \"spring\"\nwhen = { campaign = \"spring-ac-offer\" }\n\
+         then = { queue = \"service-sales\", priority = 10, reason = \"SMS campaign '{campaign}' sent {minutes} min ago\" }\n",
+    )
+    .unwrap();
+    let p = plan.to_str().unwrap();
+    let args = [
+        "--db",
+        &db,
+        "route",
+        "--from",
+        "(555) 123-0001",
+        "--to",
+        "100",
+        "--at",
+        "2026-11-23T10:00:00Z",
+        "--dialplan",
+        p,
+    ];
+    let o = acd(&[&args[..], &["--json"]].concat());
+    assert!(o.status.success(), "{:?}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["queue"], "service-sales");
+    assert_eq!(v["skip_ivr"], true);
+    assert_eq!(v["priority"], 10);
+    assert_eq!(v["skills"], serde_json::json!(["service"]));
+    assert_eq!(v["rule"], "spring");
+    assert_eq!(v["reason"], "SMS campaign 'spring-ac-offer' sent 6 min ago");
+    assert_eq!(v["trace"][0]["matched"], true);
+    assert_eq!(v["caller"], "+15551230001");
+    let human = text(&acd(&args)).0;
+    assert!(
+        human.contains("→ queue service-sales (skills service), priority 10, skips the menu"),
+        "{human}"
+    );
+    // Two hours later the window has closed: the number's queue, and the trace says why.
+    let later = [
+        "--db",
+        &db,
+        "route",
+        "--from",
+        "+15551230001",
+        "--to",
+        "100",
+        "--at",
+        "2026-11-23T12:00:00Z",
+        "--dialplan",
+        p,
+    ];
+    let human = text(&acd(&later)).0;
+    assert!(
+        human.contains("→ queue sales") && human.contains("none inside its window"),
+        "{human}"
+    );
+    let o = acd(&[
+        "--db",
+        &db,
+        "route",
+        "--from",
+        "+15551230001",
+        "--to",
+        "999",
+        "--dialplan",
+        p,
+    ]);
+    assert!(
+        text(&o).1.contains("number '999' is not in the dialplan"),
+        "{:?}",
+        text(&o)
+    );
+}

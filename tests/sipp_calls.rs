@@ -383,3 +383,58 @@ async fn caller_context_is_looked_up_before_queueing() {
     assert_eq!(error, None);
     assert!(ms <= 150, "inside the budget");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_sends_a_campaign_caller_to_another_queue() {
+    let plan = r#"
+[[queue]]
+name = "sales"
+skill = "sales"
+[[queue]]
+name = "support"
+skill = "support"
+[[number]]
+dial = "100"
+queue = "sales"
+[[rule]]
+name = "vip-to-support"
+when = { tag = "vip" }
+then = { queue = "support", priority = 5, reason = "vip caller" }
+"#;
+    let srv = start(Some(plan), |_| {}).await;
+    srv.running
+        .store
+        .upsert_customer("c9", "Ada", None, &["+15551234567".into()], &["vip".into()])
+        .await
+        .unwrap();
+    let mut events = srv.running.core.events.subscribe();
+    let sales = agent(&srv, "1001", "agent_answer.xml", 1, true).await;
+    let support = agent(&srv, "1002", "agent_answer.xml", 1, true).await;
+    let call = caller(&srv, "caller.xml", "100", 1000, 1);
+    call.success(Duration::from_secs(20)).await;
+    support.success(Duration::from_secs(10)).await;
+    let s = srv.wait_idle().await;
+    assert_eq!(
+        TestServer::agent_state(&s, "1001"),
+        "Idle",
+        "the sales agent never rang"
+    );
+    drop(sales);
+    let routed = std::iter::from_fn(|| events.try_recv().ok()).find_map(|e| match e {
+        acd::events::Event::Routed {
+            queue,
+            rule,
+            reason,
+            ..
+        } => Some((queue, rule, reason)),
+        _ => None,
+    });
+    assert_eq!(
+        routed,
+        Some((
+            "support".into(),
+            Some("vip-to-support".into()),
+            "vip caller".into()
+        ))
+    );
+}

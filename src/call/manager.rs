@@ -73,6 +73,10 @@ pub(super) struct Call {
     pub sdp_version: u64,
     /// What the context store knows about the caller (for routing, the pop and the history).
     pub context: Option<crate::context::CallerContext>,
+    /// The Request-URI user the caller dialled.
+    pub dialed: String,
+    /// The routing decision, with its trace.
+    pub route: Option<crate::routing::Decision>,
     /// The agent has the caller on hold (the caller hears hold music).
     pub agent_hold: bool,
 }
@@ -462,7 +466,7 @@ impl CallManager {
         self.events.push_back(Event::CallArrived {
             call: id,
             caller: caller_number.clone(),
-            dialed,
+            dialed: dialed.clone(),
         });
         let code = match route.answer {
             // An offer in a 183 would need reliable provisionals (RFC 3262): late offers get 200.
@@ -503,6 +507,8 @@ impl CallManager {
                 sdp_version: 1,
                 agent_hold: false,
                 context: None,
+                dialed: dialed.clone(),
+                route: None,
             },
         );
         if !late_offer {
@@ -528,6 +534,7 @@ impl CallManager {
 
     /// Joins the call's queue (after its context lookup, or without one).
     pub(super) fn enqueue_call(&mut self, now: Instant, id: CallId) {
+        self.route_call(now, id);
         let Some(c) = self.calls.get(&id) else { return };
         let (queue, priority) = (c.queue.clone(), c.priority);
         self.events.push_back(Event::Queued {
@@ -538,6 +545,43 @@ impl CallManager {
             warn!(call = id, error = %e, "enqueue failed");
             self.end_call(now, id, Side::System, 503);
         }
+    }
+
+    /// Applies the dialplan's rules to the call's context: queue, priority, reason and trace.
+    /// (Until the IVR exists, callers the rules do not place go to the number's queue.)
+    fn route_call(&mut self, now: Instant, id: CallId) {
+        let unix = self.ep.unix_secs(now) as i64;
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let caller = c
+            .context
+            .as_ref()
+            .map(|x| x.number.clone())
+            .unwrap_or_else(|| c.caller_number.clone());
+        let input = crate::routing::rules::Input {
+            dialed: &c.dialed,
+            caller: &caller,
+            context: c.context.as_ref(),
+            now: unix,
+        };
+        let Some(d) = self.dialplan.decide(&input) else {
+            return;
+        };
+        let _g = c.span.clone().entered();
+        info!(queue = %d.queue, rule = ?d.rule, reason = %d.reason, "routed");
+        tracing::debug!(trace = ?d.trace, "routing trace");
+        c.queue = d.queue.clone();
+        c.priority = d.priority;
+        self.events.push_back(Event::Routed {
+            call: id,
+            queue: d.queue.clone(),
+            priority: d.priority,
+            rule: d.rule.clone(),
+            reason: d.reason.clone(),
+            skip_ivr: d.skip_ivr,
+        });
+        c.route = Some(d);
     }
 
     /// The ACK of a late-offer call carries the caller's answer; without a usable one we hang up.

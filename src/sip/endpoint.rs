@@ -149,7 +149,8 @@ impl Endpoint {
         self.credentials = creds;
     }
 
-    fn unix_secs(&self, now: Instant) -> u64 {
+    /// Wall-clock seconds matching `now` (anchored when the endpoint was created).
+    pub fn unix_secs(&self, now: Instant) -> u64 {
         self.epoch_unix + now.saturating_duration_since(self.epoch).as_secs()
     }
 
