@@ -50,6 +50,19 @@ pub enum Event {
         reason: String,
         skip_ivr: bool,
     },
+    /// The caller hears a menu.
+    Menu {
+        call: CallId,
+        menu: String,
+    },
+    /// The caller left a menu: by a digit, or (no digit) to the default after the retries.
+    MenuChoice {
+        call: CallId,
+        menu: String,
+        digit: Option<char>,
+        /// None when the digit led to another menu.
+        queue: Option<String>,
+    },
     Queued {
         call: CallId,
         queue: String,

@@ -77,6 +77,8 @@ pub(super) struct Call {
     pub dialed: String,
     /// The routing decision, with its trace.
     pub route: Option<crate::routing::Decision>,
+    /// Where the caller is in the IVR menus, while there.
+    pub ivr: Option<super::ivr::IvrState>,
     /// The agent has the caller on hold (the caller hears hold music).
     pub agent_hold: bool,
 }
@@ -122,7 +124,7 @@ pub struct CallManager {
     pub(super) cfg: ManagerConfig,
     pub(super) ep: Endpoint,
     pub(super) acd: Acd,
-    dialplan: Dialplan,
+    pub(super) dialplan: Dialplan,
     pub(super) calls: HashMap<CallId, Call>,
     /// SIP Call-ID → (call, leg).
     pub(super) by_sip_id: HashMap<String, (CallId, Leg)>,
@@ -138,6 +140,7 @@ pub struct CallManager {
     persist: VecDeque<(String, Vec<SavedBinding>)>,
     pub(super) qualify: super::qualify::Qualify,
     pub(super) lookups: super::context_lookup::Lookups,
+    pub(super) ivr_timers: super::ivr::IvrTimers,
 }
 
 impl CallManager {
@@ -161,6 +164,7 @@ impl CallManager {
             persist: VecDeque::new(),
             qualify: Default::default(),
             lookups: Default::default(),
+            ivr_timers: Default::default(),
         }
     }
 
@@ -219,6 +223,7 @@ impl CallManager {
         self.acd.handle_timeout(now);
         self.qualify_tick(now);
         self.lookup_tick(now);
+        self.ivr_tick(now);
         self.process(now);
     }
 
@@ -230,7 +235,9 @@ impl CallManager {
                     info!(%digit, "dtmf");
                 }
                 self.events.push_back(Event::Dtmf { call, digit });
+                self.ivr_digit(now, call, digit);
             }
+            MediaEvent::PromptDone { call } => self.ivr_prompt_done(now, call),
             MediaEvent::Timeout { call } => self.end_call(now, call, Side::System, 408),
             MediaEvent::Failed { call, error } => {
                 warn!(call, %error, "media failed");
@@ -327,6 +334,7 @@ impl CallManager {
                     let ct = req.headers.get(&HeaderName::ContentType).unwrap_or("");
                     if let Some(digit) = crate::media::dtmf::from_sip_info(ct, &req.body) {
                         self.events.push_back(Event::Dtmf { call, digit });
+                        self.ivr_digit(now, call, digit);
                     }
                     self.reply(now, &key, &req, 200)
                 }
@@ -509,6 +517,7 @@ impl CallManager {
                 context: None,
                 dialed: dialed.clone(),
                 route: None,
+                ivr: None,
             },
         );
         if !late_offer {
@@ -534,7 +543,14 @@ impl CallManager {
 
     /// Joins the call's queue (after its context lookup, or without one).
     pub(super) fn enqueue_call(&mut self, now: Instant, id: CallId) {
-        self.route_call(now, id);
+        if let Some(menu) = self.route_call(now, id) {
+            return self.start_menu(id, &menu);
+        }
+        self.join_queue(now, id);
+    }
+
+    /// Puts the call in its (already decided) queue.
+    pub(super) fn join_queue(&mut self, now: Instant, id: CallId) {
         let Some(c) = self.calls.get(&id) else { return };
         let (queue, priority) = (c.queue.clone(), c.priority);
         self.events.push_back(Event::Queued {
@@ -549,11 +565,10 @@ impl CallManager {
 
     /// Applies the dialplan's rules to the call's context: queue, priority, reason and trace.
     /// (Until the IVR exists, callers the rules do not place go to the number's queue.)
-    fn route_call(&mut self, now: Instant, id: CallId) {
+    /// Returns the menu the caller must hear first, if any.
+    fn route_call(&mut self, now: Instant, id: CallId) -> Option<String> {
         let unix = self.ep.unix_secs(now) as i64;
-        let Some(c) = self.calls.get_mut(&id) else {
-            return;
-        };
+        let c = self.calls.get_mut(&id)?;
         let caller = c
             .context
             .as_ref()
@@ -565,9 +580,7 @@ impl CallManager {
             context: c.context.as_ref(),
             now: unix,
         };
-        let Some(d) = self.dialplan.decide(&input) else {
-            return;
-        };
+        let d = self.dialplan.decide(&input)?;
         let _g = c.span.clone().entered();
         info!(queue = %d.queue, rule = ?d.rule, reason = %d.reason, "routed");
         tracing::debug!(trace = ?d.trace, "routing trace");
@@ -581,7 +594,9 @@ impl CallManager {
             reason: d.reason.clone(),
             skip_ivr: d.skip_ivr,
         });
+        let menu = d.menu.clone();
         c.route = Some(d);
+        menu
     }
 
     /// The ACK of a late-offer call carries the caller's answer; without a usable one we hang up.
@@ -730,6 +745,7 @@ impl CallManager {
             self.acd.poll_timeout(),
             self.qualify_timeout(),
             self.lookup_timeout(),
+            self.ivr_timeout(),
         ]
         .into_iter()
         .flatten()

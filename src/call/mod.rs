@@ -6,6 +6,7 @@
 
 mod agent_leg;
 mod context_lookup;
+mod ivr;
 mod manager;
 mod ports;
 mod qualify;
@@ -43,8 +44,10 @@ pub enum MediaCommand {
         agent_codec_pt: u8,
         agent_dtmf_pt: Option<u8>,
     },
-    /// Back to hold music (the agent leg failed before the bridge, or left).
+    /// Back to hold music (the agent holds, or the caller leaves the menu for the queue).
     Hold { call: CallId },
+    /// Play a prompt once (an IVR menu), then silence; `PromptDone` follows.
+    Play { call: CallId, prompt: PromptRef },
     /// Close both sockets.
     Stop { call: CallId },
 }
@@ -56,6 +59,10 @@ pub enum MediaEvent {
         call: CallId,
         digit: char,
     },
+    /// A prompt sent with [`MediaCommand::Play`] has been played to its end.
+    PromptDone {
+        call: CallId,
+    },
     /// No RTP from the caller for the configured time: the call is dead.
     Timeout {
         call: CallId,
@@ -66,6 +73,18 @@ pub enum MediaEvent {
         error: String,
     },
 }
+
+/// A loaded prompt, shared by the dialplan and the media tasks; equal when it is the same one.
+#[derive(Clone, Debug)]
+pub struct PromptRef(pub std::sync::Arc<crate::media::prompt::Prompt>);
+
+impl PartialEq for PromptRef {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for PromptRef {}
 
 /// Which leg of a call a SIP dialog belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

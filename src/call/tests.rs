@@ -80,6 +80,10 @@ fn reply(req: &str, code: u16, to_tag: &str, sdp: bool) -> String {
 
 impl Rig {
     fn new() -> Rig {
+        Rig::with_plan(PLAN)
+    }
+
+    fn with_plan(plan: &str) -> Rig {
         let now = Instant::now();
         let cfg = EndpointConfig {
             algorithms: vec![Algorithm::Md5],
@@ -97,7 +101,7 @@ impl Rig {
                 country: crate::context::e164::Country::by_iso("US").unwrap(),
             },
             ep,
-            Dialplan::parse(PLAN, "t").unwrap(),
+            Dialplan::parse(plan, "t").unwrap(),
         );
         let agents = ["1001", "1003"]
             .iter()
@@ -685,5 +689,176 @@ fn anonymous_callers_are_not_looked_up() {
             .iter()
             .any(|(p, m)| *p == 7001 && m.starts_with("INVITE")),
         "straight to the queue"
+    );
+}
+
+const MENU_PLAN: &str = r#"
+[[queue]]
+name = "sales"
+skill = "sales"
+ring_timeout_s = 10
+retry_s = 0
+[[queue]]
+name = "billing"
+skill = "billing"
+
+[[number]]
+dial = "100"
+queue = "sales"
+menu = "main"
+
+[[menu]]
+name = "main"
+timeout_s = 4
+retries = 1
+default = "sales"
+options = { "1" = "sales", "2" = "billing", "9" = "menu:more" }
+
+[[menu]]
+name = "more"
+default = "billing"
+options = { "1" = "sales" }
+"#;
+
+fn menu_rig() -> Rig {
+    let mut r = Rig::with_plan(MENU_PLAN);
+    r.m.cfg.qualify_every = None; // the rig's phones do not answer OPTIONS
+    r.register("1001", 7001);
+    r.invite("c-menu");
+    let ok = r.sent(CALLER, "SIP/2.0 200");
+    r.send(CALLER, &format!("ACK sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKmack\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: {}\r\nCall-ID: c-menu\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n", header(&ok, "To")));
+    r
+}
+
+fn plays(r: &mut Rig) -> Vec<String> {
+    std::iter::from_fn(|| r.m.poll_media())
+        .filter_map(|m| match m {
+            MediaCommand::Play { .. } => Some("play".to_string()),
+            MediaCommand::Hold { .. } => Some("hold".to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn choices(r: &mut Rig) -> Vec<(Option<char>, Option<String>)> {
+    std::iter::from_fn(|| r.m.poll_event())
+        .filter_map(|e| match e {
+            crate::events::Event::MenuChoice { digit, queue, .. } => Some((digit, queue)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn unplaced_caller_hears_the_menu_and_a_digit_picks_the_queue() {
+    let mut r = menu_rig();
+    assert_eq!(plays(&mut r), vec!["play"], "the menu prompt");
+    assert!(
+        r.out().iter().all(|(p, _)| *p != 7001),
+        "nobody rings during the menu"
+    );
+    // Barge-in: the digit may come while the prompt still plays.
+    r.m.handle_media(
+        r.now,
+        MediaEvent::Dtmf {
+            call: 1,
+            digit: '1',
+        },
+    );
+    assert_eq!(plays(&mut r), vec!["hold"]);
+    r.sent(7001, "INVITE");
+    assert_eq!(choices(&mut r), vec![(Some('1'), Some("sales".into()))]);
+}
+
+#[test]
+fn sub_menu_then_choice() {
+    let mut r = menu_rig();
+    plays(&mut r);
+    r.m.handle_media(
+        r.now,
+        MediaEvent::Dtmf {
+            call: 1,
+            digit: '9',
+        },
+    );
+    assert_eq!(plays(&mut r), vec!["play"], "the sub-menu's prompt");
+    r.m.handle_media(
+        r.now,
+        MediaEvent::Dtmf {
+            call: 1,
+            digit: '1',
+        },
+    );
+    r.sent(7001, "INVITE");
+    assert_eq!(
+        choices(&mut r),
+        vec![(Some('9'), None), (Some('1'), Some("sales".into()))]
+    );
+}
+
+#[test]
+fn invalid_digits_use_up_the_retries_then_the_default_queue() {
+    let mut r = menu_rig();
+    plays(&mut r);
+    r.m.handle_media(
+        r.now,
+        MediaEvent::Dtmf {
+            call: 1,
+            digit: '7',
+        },
+    );
+    assert_eq!(
+        plays(&mut r),
+        vec!["play"],
+        "invalid-input prompt, then the menu again"
+    );
+    r.m.handle_media(
+        r.now,
+        MediaEvent::Dtmf {
+            call: 1,
+            digit: '8',
+        },
+    );
+    assert_eq!(plays(&mut r), vec!["hold"], "no retries left");
+    r.sent(7001, "INVITE");
+    assert_eq!(choices(&mut r), vec![(None, Some("sales".into()))]);
+}
+
+#[test]
+fn silence_times_out_after_the_prompt_ends() {
+    let mut r = menu_rig();
+    plays(&mut r);
+    // The prompt takes as long as it takes; the timeout starts when it ends.
+    r.advance(Duration::from_secs(30));
+    assert!(plays(&mut r).is_empty(), "no timeout before PromptDone");
+    r.m.handle_media(r.now, MediaEvent::PromptDone { call: 1 });
+    r.advance(Duration::from_millis(3_999));
+    assert!(plays(&mut r).is_empty());
+    r.advance(Duration::from_millis(1));
+    assert_eq!(plays(&mut r), vec!["play"], "replayed once (retries = 1)");
+    r.m.handle_media(r.now, MediaEvent::PromptDone { call: 1 });
+    r.advance(Duration::from_secs(4));
+    assert_eq!(plays(&mut r), vec!["hold"]);
+    r.sent(7001, "INVITE");
+}
+
+#[test]
+fn menu_errors_name_the_line() {
+    let bad = MENU_PLAN.replace(r#""2" = "billing""#, r#""2" = "nowhere""#);
+    let e = Dialplan::parse(&bad, "m.toml").unwrap_err().to_string();
+    assert!(
+        e.contains("menu 'main': option '2' leads to unknown queue 'nowhere'"),
+        "{e}"
+    );
+    let bad = MENU_PLAN.replace(r#""9" = "menu:more""#, r#""12" = "sales""#);
+    assert!(Dialplan::parse(&bad, "m.toml")
+        .unwrap_err()
+        .to_string()
+        .contains("must be one key"));
+    let bad = MENU_PLAN.replace(r#"menu = "main""#, r#"menu = "mian""#);
+    let e = Dialplan::parse(&bad, "m.toml").unwrap_err().to_string();
+    assert!(
+        e.starts_with("m.toml:14:") && e.contains("unknown menu 'mian'"),
+        "{e}"
     );
 }

@@ -150,6 +150,27 @@ pub fn default_welcome() -> Vec<i16> {
     v
 }
 
+/// Stands in for a recorded menu ("press 1 for …") until the operator configures one: three
+/// rising beeps, so a caller and a test can tell the menu from hold music.
+pub fn default_menu() -> Vec<i16> {
+    let mut v = Vec::new();
+    for f in [784.0, 988.0, 1175.0] {
+        tone(&mut v, &[f], 180, 0.3);
+        tone(&mut v, &[], 120, 0.0);
+    }
+    v
+}
+
+/// Stands in for "sorry, that is not an option": two low beeps.
+pub fn default_invalid() -> Vec<i16> {
+    let mut v = Vec::new();
+    for _ in 0..2 {
+        tone(&mut v, &[330.0], 200, 0.3);
+        tone(&mut v, &[], 150, 0.0);
+    }
+    v
+}
+
 /// A calm 8-second arpeggio loop for callers waiting in queue.
 pub fn default_hold_music() -> Vec<i16> {
     let mut v = Vec::new();

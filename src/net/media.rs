@@ -92,7 +92,61 @@ pub enum MediaCtl {
         agent_dtmf_pt: Option<u8>,
     },
     Hold,
+    /// Play this prompt once (interrupting anything else), report `PromptDone`, then stay silent.
+    Play(Arc<Prompt>),
     Stop,
+}
+
+/// What the caller hears while not bridged.
+enum Playing {
+    /// The welcome chime, then hold music.
+    Welcome,
+    Hold,
+    /// A prompt played once (an IVR menu), then silence while the caller chooses.
+    Once(Arc<Prompt>),
+    Silent,
+}
+
+/// Picks the next 20 ms frame; reports when a one-shot prompt has ended.
+struct Player {
+    prompts: Arc<Prompts>,
+    codec: crate::sdp::Codec,
+    playing: Playing,
+    pos: usize,
+}
+
+impl Player {
+    /// The next frame to send (`None`: silence), and whether a one-shot prompt just finished.
+    fn next(&mut self) -> (Option<[u8; crate::media::rtp::FRAME_SAMPLES]>, bool) {
+        loop {
+            let frames = match &self.playing {
+                Playing::Welcome => self.prompts.welcome.frames(self.codec),
+                Playing::Hold => self.prompts.hold.frames(self.codec),
+                Playing::Once(p) => p.frames(self.codec),
+                Playing::Silent => return (None, false),
+            };
+            if self.pos < frames.len() {
+                self.pos += 1;
+                return (Some(frames[self.pos - 1]), false);
+            }
+            self.pos = 0;
+            match self.playing {
+                Playing::Welcome => self.playing = Playing::Hold,
+                Playing::Hold if !frames.is_empty() => {}
+                Playing::Hold => return (None, false),
+                Playing::Once(_) => {
+                    self.playing = Playing::Silent;
+                    return (None, true);
+                }
+                Playing::Silent => return (None, false),
+            }
+        }
+    }
+
+    fn set(&mut self, p: Playing) {
+        self.playing = p;
+        self.pos = 0;
+    }
 }
 
 /// Everything a call's media task starts with.
@@ -154,9 +208,12 @@ pub async fn run_call_media(
     let mut to_agent = PtMap::identity();
     let mut to_caller = PtMap::identity();
     let mut sender = Sender::new(rand::random(), m.start.codec_pt);
-    let welcome = m.prompts.welcome.frames(m.start.codec);
-    let hold = m.prompts.hold.frames(m.start.codec);
-    let mut frame_no = 0usize;
+    let mut player = Player {
+        prompts: m.prompts.clone(),
+        codec: m.start.codec,
+        playing: Playing::Welcome,
+        pos: 0,
+    };
     let mut detector = Detector::default();
     let mut tick = interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -200,16 +257,13 @@ pub async fn run_call_media(
                 }
             }
             _ = tick.tick(), if !bridged => {
-                let frame = if frame_no < welcome.len() {
-                    &welcome[frame_no]
-                } else if hold.is_empty() {
-                    continue;
-                } else {
-                    &hold[(frame_no - welcome.len()) % hold.len()]
-                };
-                frame_no += 1;
+                let (frame, done) = player.next();
+                if done {
+                    report(MediaEvent::PromptDone { call: m.start.call });
+                }
+                let Some(frame) = frame else { continue };
                 let mut out = [0u8; 256];
-                let n = sender.packet(frame, &mut out);
+                let n = sender.packet(&frame, &mut out);
                 if caller.send_to(&out[..n], caller_remote).await.is_ok() {
                     m.counters.prompt_frames.fetch_add(1, Relaxed);
                 }
@@ -233,7 +287,14 @@ pub async fn run_call_media(
                     }
                     bridged = true;
                 }
-                Some(MediaCtl::Hold) => bridged = false,
+                Some(MediaCtl::Hold) => {
+                    bridged = false;
+                    player.set(Playing::Hold);
+                }
+                Some(MediaCtl::Play(p)) => {
+                    bridged = false;
+                    player.set(Playing::Once(p));
+                }
                 Some(MediaCtl::Stop) | None => return,
             },
         }

@@ -285,6 +285,7 @@ impl Core {
                 },
             ),
             MediaCommand::Hold { call } => self.control(call, MediaCtl::Hold),
+            MediaCommand::Play { call, prompt } => self.control(call, MediaCtl::Play(prompt.0)),
             MediaCommand::Stop { call } => {
                 self.control(call, MediaCtl::Stop);
                 self.media.remove(&call);

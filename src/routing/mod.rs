@@ -2,7 +2,10 @@
 //! known caller elsewhere, and the queues' settings. Loaded from TOML and validated up front;
 //! errors name the file and line.
 
+mod menu;
 pub mod rules;
+
+pub use menu::{Menu, Target};
 
 use crate::acd::QueueConfig;
 use serde::Deserialize;
@@ -65,6 +68,9 @@ struct NumberToml {
     queue: String,
     #[serde(default)]
     priority: i32,
+    /// The IVR menu for callers no rule sends straight to a queue.
+    #[serde(default)]
+    menu: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -76,6 +82,8 @@ struct DialplanToml {
     numbers: Vec<NumberToml>,
     #[serde(default, rename = "rule")]
     rules: Vec<rules::Rule>,
+    #[serde(default, rename = "menu")]
+    menus: Vec<menu::MenuToml>,
     /// Local time for rule `hours`/`weekdays`/`holiday`, as `+HH:MM` east of UTC.
     #[serde(default)]
     utc_offset: Option<String>,
@@ -98,6 +106,8 @@ pub struct Dialplan {
     pub queues: Vec<QueueConfig>,
     answer: HashMap<String, AnswerMode>,
     numbers: HashMap<String, (String, i32)>,
+    number_menu: HashMap<String, String>,
+    menus: HashMap<String, Menu>,
     rules: Vec<rules::Rule>,
     calendar: rules::Calendar,
 }
@@ -113,6 +123,8 @@ pub struct Decision {
     pub rule: Option<String>,
     pub reason: String,
     pub preferred_agent: Option<String>,
+    /// The menu the caller hears first (when no rule skipped it and the number has one).
+    pub menu: Option<String>,
     pub trace: Vec<rules::RuleTrace>,
 }
 
@@ -228,10 +240,44 @@ impl Dialplan {
                 }
             }
         }
+        let menu_names: std::collections::HashSet<&str> =
+            raw.menus.iter().map(|m| m.name.as_str()).collect();
+        let base = Path::new(file).parent().unwrap_or(Path::new("."));
+        let mut menus = HashMap::new();
+        for m in &raw.menus {
+            let built = m
+                .build(base, |q| answer.contains_key(q), |n| menu_names.contains(n))
+                .map_err(|e| {
+                    invalid(
+                        line_of(&format!("\"{}\"", m.name)),
+                        format!("menu '{}': {e}", m.name),
+                    )
+                })?;
+            if menus.insert(m.name.clone(), built).is_some() {
+                return Err(invalid(
+                    line_of(&format!("\"{}\"", m.name)),
+                    format!("menu '{}' is defined twice", m.name),
+                ));
+            }
+        }
+        let mut number_menu = HashMap::new();
+        for n in &raw.numbers {
+            if let Some(m) = &n.menu {
+                if !menus.contains_key(m) {
+                    return Err(invalid(
+                        line_of(&format!("menu = \"{m}\"")),
+                        format!("number '{}' uses unknown menu '{m}'", n.dial),
+                    ));
+                }
+                number_menu.insert(n.dial.clone(), m.clone());
+            }
+        }
         Ok(Dialplan {
             queues,
             answer,
             numbers,
+            number_menu,
+            menus,
             rules: raw.rules,
             calendar: rules::Calendar {
                 utc_offset_min,
@@ -261,6 +307,9 @@ impl Dialplan {
                 priority: m.priority.unwrap_or(*default_priority),
                 skills,
                 skip_ivr: m.skip_ivr,
+                menu: (!m.skip_ivr)
+                    .then(|| self.number_menu.get(input.dialed).cloned())
+                    .flatten(),
                 rule: Some(m.rule),
                 reason: m.reason,
                 preferred_agent: m.preferred_agent,
@@ -271,8 +320,12 @@ impl Dialplan {
                 priority: *default_priority,
                 skills,
                 skip_ivr: false,
+                menu: self.number_menu.get(input.dialed).cloned(),
                 rule: None,
-                reason: "no rule matched: the number's queue".into(),
+                reason: match self.number_menu.get(input.dialed) {
+                    Some(m) => format!("no rule matched: menu '{m}'"),
+                    None => "no rule matched: the number's queue".into(),
+                },
                 preferred_agent: None,
                 trace,
             },
@@ -287,6 +340,10 @@ impl Dialplan {
             priority: *priority,
             answer: self.answer.get(queue).copied().unwrap_or_default(),
         })
+    }
+
+    pub fn menu(&self, name: &str) -> Option<&Menu> {
+        self.menus.get(name)
     }
 
     pub fn numbers(&self) -> impl Iterator<Item = (&String, &String)> {
