@@ -438,3 +438,67 @@ then = { queue = "support", priority = 5, reason = "vip caller" }
         ))
     );
 }
+
+const MENU_PLAN: &str = r#"
+[[queue]]
+name = "sales"
+skill = "sales"
+[[queue]]
+name = "support"
+skill = "support"
+[[number]]
+dial = "100"
+queue = "sales"
+menu = "main"
+[[menu]]
+name = "main"
+timeout_s = 10
+default = "support"
+options = { "1" = "sales", "2" = "support" }
+[[rule]]
+name = "vip"
+when = { tag = "vip" }
+then = { queue = "support", reason = "vip caller" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unplaced_caller_chooses_in_the_menu_and_a_vip_skips_it() {
+    let srv = start(Some(MENU_PLAN), |_| {}).await;
+    let mut events = srv.running.core.events.subscribe();
+    let sales = agent(&srv, "1001", "agent_answer.xml", 1, true).await;
+    // The caller presses 1 (RFC 4733) while the menu plays.
+    let call = caller(&srv, "caller_dtmf.xml", "100", 2500, 1);
+    call.success(Duration::from_secs(20)).await;
+    sales.success(Duration::from_secs(10)).await;
+    srv.wait_idle().await;
+    let seen: Vec<String> = std::iter::from_fn(|| events.try_recv().ok())
+        .filter_map(|e| match e {
+            acd::events::Event::Menu { menu, .. } => Some(format!("menu {menu}")),
+            acd::events::Event::MenuChoice { digit, queue, .. } => Some(format!("choice {digit:?} {queue:?}")),
+            acd::events::Event::Connected { agent, .. } => Some(format!("connected {agent}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seen, vec!["menu main", "choice Some('1') Some(\"sales\")", "connected 1001"]);
+
+    // Now the same number is tagged vip: straight to support, no menu, no digit needed.
+    srv.running
+        .store
+        .upsert_customer("c1", "Ada", None, &["+15551234567".into()], &["vip".into()])
+        .await
+        .unwrap();
+    let support = agent(&srv, "1002", "agent_answer.xml", 1, true).await;
+    let call = caller(&srv, "caller.xml", "100", 1000, 1);
+    call.success(Duration::from_secs(20)).await;
+    support.success(Duration::from_secs(10)).await;
+    srv.wait_idle().await;
+    let seen: Vec<String> = std::iter::from_fn(|| events.try_recv().ok())
+        .filter_map(|e| match e {
+            acd::events::Event::Menu { menu, .. } => Some(format!("menu {menu}")),
+            acd::events::Event::Routed { queue, rule, .. } => Some(format!("routed {queue} {rule:?}")),
+            acd::events::Event::Connected { agent, .. } => Some(format!("connected {agent}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seen, vec!["routed support Some(\"vip\")", "connected 1002"]);
+}
