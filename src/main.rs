@@ -161,7 +161,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 running.http_addr
             );
             if let Some(pw) = &running.demo_password {
-                println!("demo centre: dial 100 (sales) or 200 (support)");
+                println!("demo centre: dial 100 (menu: 1 sales, 2 support) or 200 (support)");
+                for (number, story) in serve::DEMO_CALLERS {
+                    println!("  caller {number} {story}");
+                }
                 for (id, name, skills) in serve::DEMO_AGENTS {
                     println!("  agent {id} ({name}, {skills}) password: {pw}");
                 }

@@ -56,10 +56,70 @@ pub struct Running {
 
 /// The demo agents: id, name, skills.
 pub const DEMO_AGENTS: &[(&str, &str, &str)] = &[
-    ("1001", "Anna", "sales:5"),
+    ("1001", "Anna", "sales:5,service:4"),
     ("1002", "Ben", "support:5"),
-    ("1003", "Chloe", "sales:3,support:3"),
+    ("1003", "Chloe", "sales:3,support:3,management:5"),
 ];
+
+/// The demo's known callers, one per rule of `dialplans/default.toml`.
+pub const DEMO_CALLERS: &[(&str, &str)] = &[
+    (
+        "+15551230001",
+        "got the 'spring-ac-offer' SMS 5 minutes before start → service sales, no menu",
+    ),
+    ("+15551230002", "has an open ticket → support, no menu"),
+    (
+        "+15551230003",
+        "is tagged 'complaint' → management, no menu",
+    ),
+];
+
+/// Seeds the context that makes the demo tell its story.
+async fn seed_demo_context(store: &Store, now: i64) -> Result<(), StoreError> {
+    use crate::context::{Campaign, TicketRecord};
+    store
+        .upsert_campaign(&Campaign {
+            name: "spring-ac-offer".into(),
+            offer: "Air-conditioner service -20% this week".into(),
+            queue: Some("service-sales".into()),
+            skills: "service".into(),
+            window_minutes: 60,
+        })
+        .await?;
+    store
+        .add_campaign_send("spring-ac-offer", "+15551230001", now - 300)
+        .await?;
+    store
+        .upsert_customer(
+            "demo-2",
+            "Dana Reyes",
+            Some("dana@example.com"),
+            &["+15551230002".into()],
+            &[],
+        )
+        .await?;
+    store
+        .upsert_ticket(&TicketRecord {
+            id: "T-1042".into(),
+            phone: Some("+15551230002".into()),
+            customer_id: Some("demo-2".into()),
+            status: "open".into(),
+            subject: "AC unit leaking water".into(),
+            skill: Some("support".into()),
+            opened_at: now - 2 * 86_400,
+        })
+        .await?;
+    store
+        .upsert_customer(
+            "demo-3",
+            "Sam Park",
+            None,
+            &["+15551230003".into()],
+            &["complaint".into()],
+        )
+        .await?;
+    Ok(())
+}
 
 /// Loads the configured dialplan, falling back to the built-in one for the default path.
 pub fn load_dialplan(cfg: &Config) -> Result<Dialplan, DialplanError> {
@@ -106,6 +166,10 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             .clone()
             .unwrap_or_else(|| format!("{:08x}", rand::random::<u32>()));
         seed_demo(&store, &cfg.sip.realm, &pw).await?;
+        let unix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        seed_demo_context(&store, unix).await?;
         Some(pw)
     } else {
         None

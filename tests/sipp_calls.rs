@@ -212,7 +212,17 @@ async fn caller_over_tcp_is_bridged_to_an_agent_over_udp() {
         srv.sip(),
         srv.dir.path(),
         "caller_wait_bye.xml",
-        &["-t", "t1", "-s", "100", "-m", "1"],
+        &[
+            "-t",
+            "t1",
+            "-s",
+            "100",
+            "-m",
+            "1",
+            "-key",
+            "caller",
+            "+15551234567",
+        ],
     );
     call.success(Duration::from_secs(20)).await;
     agent.success(Duration::from_secs(10)).await;
@@ -474,12 +484,21 @@ async fn unplaced_caller_chooses_in_the_menu_and_a_vip_skips_it() {
     let seen: Vec<String> = std::iter::from_fn(|| events.try_recv().ok())
         .filter_map(|e| match e {
             acd::events::Event::Menu { menu, .. } => Some(format!("menu {menu}")),
-            acd::events::Event::MenuChoice { digit, queue, .. } => Some(format!("choice {digit:?} {queue:?}")),
+            acd::events::Event::MenuChoice { digit, queue, .. } => {
+                Some(format!("choice {digit:?} {queue:?}"))
+            }
             acd::events::Event::Connected { agent, .. } => Some(format!("connected {agent}")),
             _ => None,
         })
         .collect();
-    assert_eq!(seen, vec!["menu main", "choice Some('1') Some(\"sales\")", "connected 1001"]);
+    assert_eq!(
+        seen,
+        vec![
+            "menu main",
+            "choice Some('1') Some(\"sales\")",
+            "connected 1001"
+        ]
+    );
 
     // Now the same number is tagged vip: straight to support, no menu, no digit needed.
     srv.running
@@ -495,10 +514,76 @@ async fn unplaced_caller_chooses_in_the_menu_and_a_vip_skips_it() {
     let seen: Vec<String> = std::iter::from_fn(|| events.try_recv().ok())
         .filter_map(|e| match e {
             acd::events::Event::Menu { menu, .. } => Some(format!("menu {menu}")),
-            acd::events::Event::Routed { queue, rule, .. } => Some(format!("routed {queue} {rule:?}")),
+            acd::events::Event::Routed { queue, rule, .. } => {
+                Some(format!("routed {queue} {rule:?}"))
+            }
             acd::events::Event::Connected { agent, .. } => Some(format!("connected {agent}")),
             _ => None,
         })
         .collect();
     assert_eq!(seen, vec!["routed support Some(\"vip\")", "connected 1002"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_tells_its_story() {
+    // The built-in demo plan and the context `serve --demo` seeds.
+    let srv = start(Some(acd::serve::DEFAULT_DIALPLAN), |_| {}).await;
+    let mut events = srv.running.core.events.subscribe();
+    let routed_of =
+        |events: &mut tokio::sync::broadcast::Receiver<acd::events::Event>| -> Vec<String> {
+            std::iter::from_fn(|| events.try_recv().ok())
+                .filter_map(|e| match e {
+                    acd::events::Event::Menu { menu, .. } => Some(format!("menu {menu}")),
+                    acd::events::Event::Routed { queue, rule, .. } => {
+                        Some(format!("{queue} {}", rule.unwrap_or_default()))
+                    }
+                    acd::events::Event::Connected { agent, .. } => Some(format!("agent {agent}")),
+                    _ => None,
+                })
+                .collect()
+        };
+    // All three phones stay registered throughout; longest-idle picks among those with the skill.
+    let anna = agent(&srv, "1001", "agent_answer.xml", 2, true).await;
+    let ben = agent(&srv, "1002", "agent_answer.xml", 1, true).await;
+    let chloe = agent(&srv, "1003", "agent_answer.xml", 1, true).await;
+    routed_of(&mut events);
+    // SMS campaign 5 minutes ago → service sales (only Anna has the service skill), no menu.
+    caller_from(&srv, "caller.xml", "+15551230001", "100", 800, 1)
+        .success(Duration::from_secs(20))
+        .await;
+    srv.wait_idle().await;
+    assert_eq!(
+        routed_of(&mut events),
+        vec!["service-sales spring-campaign", "agent 1001"]
+    );
+    // Complaint tag → management (Chloe).
+    caller_from(&srv, "caller.xml", "+15551230003", "100", 800, 1)
+        .success(Duration::from_secs(20))
+        .await;
+    srv.wait_idle().await;
+    assert_eq!(
+        routed_of(&mut events),
+        vec!["management complaint", "agent 1003"]
+    );
+    // Open ticket → support: Ben, idle longer than Chloe.
+    caller_from(&srv, "caller.xml", "+15551230002", "100", 800, 1)
+        .success(Duration::from_secs(20))
+        .await;
+    srv.wait_idle().await;
+    assert_eq!(
+        routed_of(&mut events),
+        vec!["support open-ticket", "agent 1002"]
+    );
+    // Anyone else hears the menu and presses 1 → sales: Anna, idle longer than Chloe.
+    caller_from(&srv, "caller_dtmf.xml", "+15559990000", "100", 2500, 1)
+        .success(Duration::from_secs(20))
+        .await;
+    srv.wait_idle().await;
+    for phone in [anna, ben, chloe] {
+        phone.success(Duration::from_secs(10)).await;
+    }
+    assert_eq!(
+        routed_of(&mut events),
+        vec!["sales ", "menu main", "agent 1001"]
+    );
 }

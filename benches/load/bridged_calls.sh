@@ -21,8 +21,9 @@ db="sqlite://$work/load.db"
 for i in $(seq 3000 $((3000 + AGENTS - 1))); do
   ACD_LOG=error "$acd" --db "$db" agents add "$i" --name "load$i" --password loadpw --skills sales >/dev/null
 done
+printf '[[queue]]\nname = "sales"\nskill = "sales"\n[[number]]\ndial = "100"\nqueue = "sales"\n' > "$work/plan.toml"
 ACD_LOG=warn "$acd" --db "$db" serve --sip-listen 127.0.0.1:15060 --http-listen 127.0.0.1:18080 \
-  --dialplan "$root/dialplans/default.toml" --rtp-ports 20000-40000 > "$work/acd.log" 2>&1 &
+  --dialplan "$work/plan.toml" --rtp-ports 20000-40000 > "$work/acd.log" 2>&1 &
 acd_pid=$!
 sleep 1
 sipp -sf "$root/benches/load/agent_uas.xml" -i 127.0.0.1 -p 15070 -mp 16000 -nostdin \

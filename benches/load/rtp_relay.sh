@@ -19,8 +19,9 @@ db="sqlite://$work/rtp.db"
 for i in $(seq 3000 $((3000 + AGENTS - 1))); do
   ACD_LOG=error "$acd" --db "$db" agents add "$i" --name "rtp$i" --password loadpw --skills sales >/dev/null
 done
+printf '[[queue]]\nname = "sales"\nskill = "sales"\n[[number]]\ndial = "100"\nqueue = "sales"\n' > "$work/plan.toml"
 ACD_LOG=warn "$acd" --db "$db" serve --sip-listen 127.0.0.1:15060 --http-listen 127.0.0.1:18080 \
-  --dialplan "$root/dialplans/default.toml" --rtp-ports 20000-40000 > "$work/acd.log" 2>&1 &
+  --dialplan "$work/plan.toml" --rtp-ports 20000-40000 > "$work/acd.log" 2>&1 &
 acd_pid=$!
 sleep 1
 # The agents' phones: answer with PCMA and echo every RTP packet back to where it came from.
@@ -32,7 +33,7 @@ if [ "${PERF:-0}" = 1 ]; then  # PERF=1: sample acd's stacks during the run (cpu
   perf record -e cpu-clock -F 999 -g -p "$acd_pid" -o "$work/perf.data" > /dev/null 2>&1 &
   perf_pid=$!
 fi
-sipp 127.0.0.1:15060 -sf "$root/tests/sipp/caller.xml" -s 100 -i 127.0.0.1 -p 15090 -mp 17000 \
+sipp 127.0.0.1:15060 -sf "$root/tests/sipp/caller.xml" -s 100 -key caller +15551234567 -i 127.0.0.1 -p 15090 -mp 17000 \
   -r 50 -m $((CONC * 2)) -l "$CONC" -d 7000 -buff_size 4194304 -nostdin -timeout 300s \
   > "$work/callers.log" 2>&1 || true
 s1=$(date +%s.%N); t1=$(ticks $acd_pid)

@@ -93,7 +93,24 @@ impl TestServer {
     }
 }
 
-/// Starts acd with the demo agents; `dialplan` replaces the built-in demo plan.
+/// The plan tests get unless they bring their own: the demo's queues without its menu and
+/// rules, so a call to 100 goes straight to sales.
+pub const SIMPLE_PLAN: &str = r#"
+[[queue]]
+name = "sales"
+skill = "sales"
+[[queue]]
+name = "support"
+skill = "support"
+[[number]]
+dial = "100"
+queue = "sales"
+[[number]]
+dial = "200"
+queue = "support"
+"#;
+
+/// Starts acd with the demo agents; `dialplan` replaces the simple test plan.
 pub async fn start(dialplan: Option<&str>, tweak: impl FnOnce(&mut Config)) -> TestServer {
     start_opts(dialplan, tweak, true).await
 }
@@ -115,11 +132,9 @@ pub async fn start_opts(
     cfg.sip.qualify_s = 0;
     let base = ports(200);
     cfg.media.rtp_ports = format!("{base}-{}", base + 199);
-    if let Some(d) = dialplan {
-        let p = dir.path().join("dialplan.toml");
-        std::fs::write(&p, d).unwrap();
-        cfg.dialplan = p;
-    }
+    let p = dir.path().join("dialplan.toml");
+    std::fs::write(&p, dialplan.unwrap_or(SIMPLE_PLAN)).unwrap();
+    cfg.dialplan = p;
     tweak(&mut cfg);
     let running = serve::start(
         &cfg,
@@ -259,6 +274,18 @@ pub async fn agent(srv: &TestServer, user: &str, scen: &str, calls: u32, echo: b
 
 /// Starts a SIPp caller dialling `number`; `hold_ms` is how long it stays before hanging up.
 pub fn caller(srv: &TestServer, scen: &str, number: &str, hold_ms: u32, calls: u32) -> Sipp {
+    caller_from(srv, scen, "+15551234567", number, hold_ms, calls)
+}
+
+/// Like [`caller`], calling from `from`.
+pub fn caller_from(
+    srv: &TestServer,
+    scen: &str,
+    from: &str,
+    number: &str,
+    hold_ms: u32,
+    calls: u32,
+) -> Sipp {
     sipp(
         srv.sip(),
         srv.dir.path(),
@@ -266,6 +293,9 @@ pub fn caller(srv: &TestServer, scen: &str, number: &str, hold_ms: u32, calls: u
         &[
             "-s",
             number,
+            "-key",
+            "caller",
+            from,
             "-d",
             &hold_ms.to_string(),
             "-m",
