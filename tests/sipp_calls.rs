@@ -587,3 +587,95 @@ async fn the_demo_tells_its_story() {
         vec!["sales ", "menu main", "agent 1001"]
     );
 }
+
+const VIP_PLAN: &str = r#"
+[[queue]]
+name = "sales"
+skill = "sales"
+[[queue]]
+name = "support"
+skill = "support"
+[[number]]
+dial = "100"
+queue = "sales"
+[[rule]]
+name = "vip"
+when = { tag = "vip" }
+then = { queue = "support" }
+"#;
+
+fn lookup_and_route(
+    events: &mut tokio::sync::broadcast::Receiver<acd::events::Event>,
+) -> (Option<String>, Option<String>) {
+    let mut error = None;
+    let mut queue = None;
+    while let Ok(e) = events.try_recv() {
+        match e {
+            acd::events::Event::ContextLookup { error: e, .. } => error = e,
+            acd::events::Event::Routed { queue: q, .. } => queue = Some(q),
+            _ => {}
+        }
+    }
+    (error, queue)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_sqlite_database_does_not_hold_the_caller() {
+    let srv = start(Some(VIP_PLAN), |_| {}).await;
+    srv.running
+        .store
+        .upsert_customer("c1", "Ada", None, &["+15551234567".into()], &["vip".into()])
+        .await
+        .unwrap();
+    let sales = agent(&srv, "1001", "agent_answer.xml", 1, true).await;
+    // Another process holds the database's exclusive lock for the whole call.
+    let other = acd::context::Store::open(&format!("sqlite://{}/acd.db", srv.dir.path().display()))
+        .await
+        .unwrap();
+    let lock = other.lock_exclusive().await.unwrap();
+    let mut events = srv.running.core.events.subscribe();
+    caller(&srv, "caller.xml", "100", 800, 1)
+        .success(Duration::from_secs(20))
+        .await;
+    sales.success(Duration::from_secs(10)).await;
+    srv.wait_idle().await;
+    let (error, queue) = lookup_and_route(&mut events);
+    assert!(
+        error.as_deref().is_some_and(|e| e.contains("150 ms")),
+        "{error:?}"
+    );
+    assert_eq!(
+        queue.as_deref(),
+        Some("sales"),
+        "no context: the number's queue, not the vip rule"
+    );
+    lock.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_postgresql_does_not_hold_the_caller() {
+    let Ok(url) = std::env::var("ACD_TEST_POSTGRES_URL") else {
+        eprintln!("ACD_TEST_POSTGRES_URL not set: PostgreSQL outage test skipped");
+        return;
+    };
+    let name = format!("acd_outage_{:x}", rand::random::<u32>());
+    acd::context::Store::create_database(&url, &name)
+        .await
+        .expect("PostgreSQL reachable");
+    let db = format!("{}/{name}", url.rsplit_once('/').unwrap().0);
+    let srv = start(Some(VIP_PLAN), |c| c.database.url = db).await;
+    let sales = agent(&srv, "1001", "agent_answer.xml", 1, true).await;
+    // The database goes away under the running server (connections cut, then dropped).
+    acd::context::Store::drop_database(&url, &name)
+        .await
+        .unwrap();
+    let mut events = srv.running.core.events.subscribe();
+    caller(&srv, "caller.xml", "100", 800, 1)
+        .success(Duration::from_secs(20))
+        .await;
+    sales.success(Duration::from_secs(10)).await;
+    srv.wait_idle().await;
+    let (error, queue) = lookup_and_route(&mut events);
+    assert!(error.is_some(), "the lookup failed and says so");
+    assert_eq!(queue.as_deref(), Some("sales"));
+}

@@ -87,13 +87,28 @@ impl Store {
         Self::admin(admin_url, &format!("CREATE DATABASE {}", ident(name)?)).await
     }
 
-    /// Drops a PostgreSQL database created with [`Store::create_database`].
+    /// Drops a PostgreSQL database created with [`Store::create_database`], disconnecting
+    /// whoever still uses it (PostgreSQL 13+).
     pub async fn drop_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
         Self::admin(
             admin_url,
-            &format!("DROP DATABASE IF EXISTS {}", ident(name)?),
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident(name)?),
         )
         .await
+    }
+
+    /// Takes SQLite's exclusive lock (readers and writers elsewhere wait) until
+    /// [`ExclusiveLock::release`]: for maintenance such as a bulk fix-up, and for proving that
+    /// calls do not wait for a locked database.
+    pub async fn lock_exclusive(&self) -> Result<ExclusiveLock, StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Invalid(
+                "only an SQLite store can be locked this way".into(),
+            ));
+        }
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("BEGIN EXCLUSIVE").execute(&mut *conn).await?;
+        Ok(ExclusiveLock { conn })
     }
 
     async fn admin(admin_url: &str, sql: &str) -> Result<(), StoreError> {
@@ -112,6 +127,18 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// A held SQLite exclusive lock; see [`Store::lock_exclusive`].
+pub struct ExclusiveLock {
+    conn: sqlx::pool::PoolConnection<sqlx::Any>,
+}
+
+impl ExclusiveLock {
+    pub async fn release(mut self) -> Result<(), StoreError> {
+        sqlx::query("ROLLBACK").execute(&mut *self.conn).await?;
+        Ok(())
     }
 }
 
