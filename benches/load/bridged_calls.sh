@@ -7,28 +7,11 @@
 # needs: sip-tester, kamailio, python3; run from anywhere. Loopback only.
 set -euo pipefail
 RATE=${1:-300}; CALLS=${2:-6000}; HOLD=${3:-100}; AGENTS=${AGENTS:-400}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d /tmp/acd-load.XXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "kamailio -f $work" 2>/dev/null || true' EXIT
-cd "$root"
-cargo build --release -q
-acd=$root/target/release/acd
-ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }   # utime+stime in clock ticks
-hz=$(getconf CLK_TCK)
-
+AGENT_SCENARIO="$(cd "$(dirname "$0")/../.." && pwd)/benches/load/agent_uas.xml"
+AGENT_FLAGS="-max_socket 65000"
 echo "== acd: $AGENTS agents, $CALLS calls at $RATE/s, ${HOLD} ms talk"
-db="sqlite://$work/load.db"
-for i in $(seq 3000 $((3000 + AGENTS - 1))); do
-  ACD_LOG=error "$acd" --db "$db" agents add "$i" --name "load$i" --password loadpw --skills sales >/dev/null
-done
-printf '[[queue]]\nname = "sales"\nskill = "sales"\n[[number]]\ndial = "100"\nqueue = "sales"\n' > "$work/plan.toml"
-ACD_LOG=warn "$acd" --db "$db" serve --sip-listen 127.0.0.1:15060 --http-listen 127.0.0.1:18080 \
-  --dialplan "$work/plan.toml" --rtp-ports 20000-40000 > "$work/acd.log" 2>&1 &
-acd_pid=$!
-sleep 1
-sipp -sf "$root/benches/load/agent_uas.xml" -i 127.0.0.1 -p 15070 -mp 16000 -nostdin \
-  -buff_size 4194304 -max_socket 65000 > "$work/agents.log" 2>&1 &
-python3 "$root/benches/load/register_agents.py" 127.0.0.1:15060 3000 "$AGENTS" loadpw 15070
+. "$(dirname "$0")/common.sh"
+trap 'kill $(jobs -p) 2>/dev/null || true; pkill -f "kamailio -f $work" 2>/dev/null || true' EXIT
 t0=$(ticks $acd_pid); s0=$(date +%s.%N)
 sipp 127.0.0.1:15060 -sf "$root/benches/load/caller_load.xml" -s 100 -i 127.0.0.1 -p 15090 -mp 17000 \
   -r "$RATE" -m "$CALLS" -d "$HOLD" -buff_size 4194304 -nostdin -timeout 300s > "$work/callers.log" 2>&1 || true

@@ -7,27 +7,10 @@
 # needs: sip-tester, python3. Loopback only; stops by itself.
 set -euo pipefail
 CONC=${1:-200}; AGENTS=$((CONC + 20))
-root=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d /tmp/acd-rtp.XXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
-cd "$root"
-cargo build --release -q
-acd=$root/target/release/acd
-ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
-db="sqlite://$work/rtp.db"
-for i in $(seq 3000 $((3000 + AGENTS - 1))); do
-  ACD_LOG=error "$acd" --db "$db" agents add "$i" --name "rtp$i" --password loadpw --skills sales >/dev/null
-done
-printf '[[queue]]\nname = "sales"\nskill = "sales"\n[[number]]\ndial = "100"\nqueue = "sales"\n' > "$work/plan.toml"
-ACD_LOG=warn "$acd" --db "$db" serve --sip-listen 127.0.0.1:15060 --http-listen 127.0.0.1:18080 \
-  --dialplan "$work/plan.toml" --rtp-ports 20000-40000 > "$work/acd.log" 2>&1 &
-acd_pid=$!
-sleep 1
-# The agents' phones: answer with PCMA and echo every RTP packet back to where it came from.
-sipp -sf "$root/tests/sipp/agent_answer.xml" -i 127.0.0.1 -p 15070 -mp 16000 -rtp_echo -nostdin \
-  -buff_size 4194304 > "$work/agents.log" 2>&1 &
-python3 "$root/benches/load/register_agents.py" 127.0.0.1:15060 3000 "$AGENTS" loadpw 15070
+# The agents' phones answer with PCMA and echo every RTP packet back to where it came from.
+AGENT_SCENARIO="$(cd "$(dirname "$0")/../.." && pwd)/tests/sipp/agent_answer.xml"
+AGENT_FLAGS="-rtp_echo"
+. "$(dirname "$0")/common.sh"
 t0=$(ticks $acd_pid); s0=$(date +%s.%N)
 if [ "${PERF:-0}" = 1 ]; then  # PERF=1: sample acd's stacks during the run (cpu-clock)
   perf record -e cpu-clock -F 999 -g -p "$acd_pid" -o "$work/perf.data" > /dev/null 2>&1 &

@@ -1,0 +1,25 @@
+# Shared by the load scripts (source it): builds acd, adds AGENTS agents to a fresh SQLite store,
+# starts `acd serve` on 127.0.0.1:15060 (HTTP 18080) with a one-queue plan (100 → sales), starts
+# one SIPp UAS on port 15070 running $AGENT_SCENARIO (extra flags in $AGENT_FLAGS) for all the
+# agents' phones, and registers every agent to it. Sets: root, work, acd, acd_pid, hz, ticks().
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+work=$(mktemp -d /tmp/acd-load.XXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+cd "$root"
+cargo build --release -q
+acd=$root/target/release/acd
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }   # utime+stime in clock ticks
+hz=$(getconf CLK_TCK)
+db="sqlite://$work/load.db"
+for i in $(seq 3000 $((3000 + AGENTS - 1))); do
+  ACD_LOG=error "$acd" --db "$db" agents add "$i" --name "load$i" --password loadpw --skills sales >/dev/null
+done
+printf '[[queue]]\nname = "sales"\nskill = "sales"\n[[number]]\ndial = "100"\nqueue = "sales"\n' > "$work/plan.toml"
+ACD_LOG=warn "$acd" --db "$db" serve --sip-listen 127.0.0.1:15060 --http-listen 127.0.0.1:18080 \
+  --dialplan "$work/plan.toml" --rtp-ports 20000-40000 > "$work/acd.log" 2>&1 &
+acd_pid=$!
+sleep 1
+# shellcheck disable=SC2086
+sipp -sf "$AGENT_SCENARIO" -i 127.0.0.1 -p 15070 -mp 16000 -nostdin -buff_size 4194304 $AGENT_FLAGS \
+  > "$work/agents.log" 2>&1 &
+python3 "$root/benches/load/register_agents.py" 127.0.0.1:15060 3000 "$AGENTS" loadpw 15070
