@@ -679,3 +679,41 @@ async fn a_vanished_postgresql_does_not_hold_the_caller() {
     assert!(error.is_some(), "the lookup failed and says so");
     assert_eq!(queue.as_deref(), Some("sales"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regular_caller_reaches_the_agent_they_usually_talk_to() {
+    let plan = format!("{SIMPLE_PLAN}\n[[rule]]\nname = \"regular\"\nwhen = {{ last_agent_within_days = 30 }}\nthen = {{ preferred_agent = \"last\", fallback_s = 20 }}\n");
+    let srv = start(Some(&plan), |_| {}).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    srv.running
+        .store
+        .record_interaction(&acd::context::InteractionRecord {
+            id: "old-1".into(),
+            phone: "+15551234567".into(),
+            customer_id: None,
+            started_at: now - 86_400,
+            queue: Some("sales".into()),
+            agent_id: Some("1003".into()),
+            outcome: Some("answered".into()),
+            tags: vec![],
+        })
+        .await
+        .unwrap();
+    // 1001 registers first, so it has been idle longest: without the rule it would get the call.
+    let anna = agent(&srv, "1001", "agent_answer.xml", 1, true).await;
+    let chloe = agent(&srv, "1003", "agent_answer.xml", 1, true).await;
+    caller(&srv, "caller.xml", "100", 800, 1)
+        .success(Duration::from_secs(20))
+        .await;
+    chloe.success(Duration::from_secs(10)).await;
+    let s = srv.wait_idle().await;
+    assert_eq!(
+        TestServer::agent_state(&s, "1001"),
+        "Idle",
+        "Anna never rang"
+    );
+    drop(anna);
+}

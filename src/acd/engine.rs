@@ -79,6 +79,8 @@ struct Offer {
 enum Wake {
     Ring(CallId),
     Rest,
+    /// A call's reservation for its preferred agent runs out.
+    Reserve(CallId),
 }
 
 /// Live view of one queue.
@@ -110,6 +112,8 @@ pub struct Acd {
     agents: HashMap<String, Agent>,
     idle: HashMap<String, BTreeSet<(Instant, String)>>,
     timers: BinaryHeap<Reverse<(Instant, Wake)>>,
+    /// Calls waiting for their preferred agent (the one they usually talk to) until a deadline.
+    reserved: HashMap<CallId, (String, Instant)>,
     seq: u64,
     out: std::collections::VecDeque<Decision>,
 }
@@ -125,6 +129,7 @@ impl Acd {
             agents: HashMap::new(),
             idle: HashMap::new(),
             timers: BinaryHeap::new(),
+            reserved: HashMap::new(),
             seq: 0,
             out: Default::default(),
         };
@@ -255,6 +260,20 @@ impl Acd {
         queue: &str,
         priority: i32,
     ) -> Result<(), AcdError> {
+        self.enqueue_for(now, call, queue, priority, None)
+    }
+
+    /// Like [`Acd::enqueue`], with the call kept for `preferred` agent (offered to them at once,
+    /// or as soon as they are free) until the fallback delay ends; then anyone may take it.
+    /// Other callers are not held up behind a reserved one.
+    pub fn enqueue_for(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        queue: &str,
+        priority: i32,
+        preferred: Option<(&str, Duration)>,
+    ) -> Result<(), AcdError> {
         if !self.queues.contains_key(queue) {
             return Err(AcdError::UnknownQueue(queue.to_string()));
         }
@@ -264,6 +283,15 @@ impl Acd {
         self.seq += 1;
         let key = (Reverse(priority), self.seq);
         self.insert_waiting(call, queue, key, now);
+        if let Some((agent, fallback)) = preferred.filter(|(a, _)| self.agents.contains_key(*a)) {
+            self.reserved
+                .insert(call, (agent.to_string(), now + fallback));
+            self.timers
+                .push(Reverse((now + fallback, Wake::Reserve(call))));
+            if self.agents.get(agent).map(|a| a.state) == Some(AgentState::Idle) {
+                self.offer(now, call, agent.to_string(), queue);
+            }
+        }
         self.dispatch_queue(now, queue);
         Ok(())
     }
@@ -334,6 +362,7 @@ impl Acd {
 
     /// The caller left (abandon, error). Returns the agent that was ringing for it, now freed.
     pub fn call_gone(&mut self, now: Instant, call: CallId) -> Option<String> {
+        self.reserved.remove(&call);
         if let Some(w) = self.calls.remove(&call) {
             if let Some(q) = self.waiting.get_mut(&w.queue) {
                 q.remove(&w.key);
@@ -359,6 +388,8 @@ impl Acd {
         let Some(w) = self.calls.remove(&call) else {
             return;
         };
+        // One chance with the preferred agent; after that the call is anyone's.
+        self.reserved.remove(&call);
         if let Some(q) = self.waiting.get_mut(queue) {
             q.remove(&w.key);
         }
@@ -387,12 +418,33 @@ impl Acd {
         });
     }
 
+    /// True while `call` is kept for an agent other than `agent`.
+    fn reserved_for_other(&self, call: CallId, agent: Option<&str>, now: Instant) -> bool {
+        self.reserved
+            .get(&call)
+            .is_some_and(|(a, until)| *until > now && Some(a.as_str()) != agent)
+    }
+
+    /// The first caller of `queue` that `agent` (or anyone, for `None`) may take.
+    fn first_available(
+        &self,
+        queue: &str,
+        agent: Option<&str>,
+        now: Instant,
+    ) -> Option<((Reverse<i32>, u64), CallId)> {
+        self.waiting
+            .get(queue)?
+            .iter()
+            .find(|(_, c)| !self.reserved_for_other(**c, agent, now))
+            .map(|(k, c)| (*k, *c))
+    }
+
     fn dispatch_queue(&mut self, now: Instant, queue: &str) {
         loop {
             let Some(skill) = self.queues.get(queue).map(|q| q.skill.clone()) else {
                 return;
             };
-            let Some((_, &call)) = self.waiting.get(queue).and_then(|w| w.iter().next()) else {
+            let Some((_, call)) = self.first_available(queue, None, now) else {
                 return;
             };
             let Some((_, agent)) = self.idle.get(&skill).and_then(|s| s.iter().next()).cloned()
@@ -411,12 +463,22 @@ impl Acd {
         if a.state != AgentState::Idle {
             return;
         }
+        // Callers who asked for this agent come first.
+        let mine = self
+            .reserved
+            .iter()
+            .filter(|(_, (a, until))| a == agent && *until > now)
+            .filter_map(|(c, _)| self.calls.get(c).map(|w| (w.key, *c, w.queue.clone())))
+            .min();
+        if let Some((_, call, queue)) = mine {
+            return self.offer(now, call, agent.to_string(), &queue);
+        }
         let mut best: Option<((Reverse<i32>, u64), CallId, String)> = None;
         for skill in a.skills.keys() {
             for q in self.queues_by_skill.get(skill).into_iter().flatten() {
-                if let Some((k, &c)) = self.waiting.get(q).and_then(|w| w.iter().next()) {
-                    if best.as_ref().is_none_or(|(bk, _, _)| k < bk) {
-                        best = Some((*k, c, q.clone()));
+                if let Some((k, c)) = self.first_available(q, Some(agent), now) {
+                    if best.as_ref().is_none_or(|(bk, _, _)| k < *bk) {
+                        best = Some((k, c, q.clone()));
                     }
                 }
             }
@@ -447,6 +509,18 @@ impl Acd {
                     });
                     self.requeue(now, call);
                     self.rest(now, &agent, &queue);
+                }
+                Wake::Reserve(call) => {
+                    let expired = self
+                        .reserved
+                        .get(&call)
+                        .is_some_and(|(_, until)| *until <= now);
+                    if expired {
+                        self.reserved.remove(&call);
+                        if let Some(q) = self.calls.get(&call).map(|w| w.queue.clone()) {
+                            self.dispatch_queue(now, &q);
+                        }
+                    }
                 }
                 Wake::Rest => {
                     let due: Vec<String> = self

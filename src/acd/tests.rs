@@ -188,3 +188,62 @@ fn reload_keeps_a_dropped_queue_until_its_callers_are_served() {
     let names: Vec<String> = a.queue_status(t0).into_iter().map(|q| q.name).collect();
     assert_eq!(names, vec!["billing", "sales"], "gone once empty");
 }
+
+#[test]
+fn preferred_agent_gets_the_call_first_and_others_after_the_fallback() {
+    let t0 = Instant::now();
+    let mut a = setup(t0);
+    a.agent_online(t0, "1001");
+    a.agent_online(t0 + Duration::from_secs(1), "1003");
+    // 1003 is the caller's usual agent although 1001 has been idle longer.
+    a.enqueue_for(t0, 1, "sales", 0, Some(("1003", Duration::from_secs(20))))
+        .unwrap();
+    assert_eq!(offered(&mut a), vec![(1, "1003".to_string())]);
+}
+
+#[test]
+fn a_reserved_call_waits_for_its_busy_agent_without_holding_up_others() {
+    let t0 = Instant::now();
+    let mut a = setup(t0);
+    a.agent_online(t0, "1003");
+    a.enqueue(t0, 1, "sales", 0).unwrap();
+    offered(&mut a);
+    a.offer_answered(1); // 1003 now busy
+    a.agent_online(t0, "1001");
+    a.enqueue_for(t0, 2, "sales", 0, Some(("1003", Duration::from_secs(20))))
+        .unwrap();
+    assert!(
+        offered(&mut a).is_empty(),
+        "kept for 1003, not given to idle 1001"
+    );
+    a.enqueue(t0, 3, "sales", 0).unwrap();
+    assert_eq!(
+        offered(&mut a),
+        vec![(3, "1001".to_string())],
+        "the next caller is not held up"
+    );
+    // 1003 frees up within the window: gets the caller who asked for them.
+    a.agent_free(t0 + Duration::from_secs(10), "1003");
+    assert_eq!(offered(&mut a), vec![(2, "1003".to_string())]);
+}
+
+#[test]
+fn after_the_fallback_anyone_may_take_the_call() {
+    let t0 = Instant::now();
+    let mut a = setup(t0);
+    a.agent_online(t0, "1003");
+    a.enqueue(t0, 1, "sales", 0).unwrap();
+    offered(&mut a);
+    a.offer_answered(1);
+    a.agent_online(t0, "1001");
+    a.enqueue_for(t0, 2, "sales", 0, Some(("1003", Duration::from_secs(20))))
+        .unwrap();
+    a.handle_timeout(t0 + Duration::from_secs(19));
+    assert!(offered(&mut a).is_empty());
+    a.handle_timeout(t0 + Duration::from_secs(20));
+    assert_eq!(offered(&mut a), vec![(2, "1001".to_string())]);
+    // An unknown preferred agent is ignored.
+    a.enqueue_for(t0, 3, "sales", 0, Some(("9999", Duration::from_secs(20))))
+        .unwrap();
+    assert_eq!(a.queue_status(t0)[0].waiting, 1);
+}

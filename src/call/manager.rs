@@ -553,11 +553,17 @@ impl CallManager {
     pub(super) fn join_queue(&mut self, now: Instant, id: CallId) {
         let Some(c) = self.calls.get(&id) else { return };
         let (queue, priority) = (c.queue.clone(), c.priority);
+        let preferred = c.route.as_ref().and_then(|r| {
+            r.preferred_agent
+                .clone()
+                .map(|a| (a, std::time::Duration::from_secs(r.fallback_s)))
+        });
         self.events.push_back(Event::Queued {
             call: id,
             queue: queue.clone(),
         });
-        if let Err(e) = self.acd.enqueue(now, id, &queue, priority) {
+        let pref = preferred.as_ref().map(|(a, d)| (a.as_str(), *d));
+        if let Err(e) = self.acd.enqueue_for(now, id, &queue, priority, pref) {
             warn!(call = id, error = %e, "enqueue failed");
             self.end_call(now, id, Side::System, 503);
         }

@@ -123,6 +123,8 @@ pub struct Decision {
     pub rule: Option<String>,
     pub reason: String,
     pub preferred_agent: Option<String>,
+    /// Seconds the call is kept for the preferred agent.
+    pub fallback_s: u64,
     /// The menu the caller hears first (when no rule skipped it and the number has one).
     pub menu: Option<String>,
     pub trace: Vec<rules::RuleTrace>,
@@ -313,6 +315,7 @@ impl Dialplan {
                 rule: Some(m.rule),
                 reason: m.reason,
                 preferred_agent: m.preferred_agent,
+                fallback_s: m.fallback_s,
                 trace,
             },
             None => Decision {
@@ -327,6 +330,7 @@ impl Dialplan {
                     None => "no rule matched: the number's queue".into(),
                 },
                 preferred_agent: None,
+                fallback_s: 0,
                 trace,
             },
         })

@@ -44,6 +44,8 @@ pub struct Then {
     pub skip_ivr: Option<bool>,
     /// Offer the call to the caller's last agent first (`"last"`) or to a named agent.
     pub preferred_agent: Option<String>,
+    /// How long the call waits for the preferred agent before anyone may take it (default 20 s).
+    pub fallback_s: Option<u64>,
     /// Why, for the agent's screen pop; `{campaign}`, `{minutes}`, `{tag}`, `{ticket}` are filled in.
     pub reason: Option<String>,
 }
@@ -93,6 +95,7 @@ pub struct Matched {
     pub priority: Option<i32>,
     pub skip_ivr: bool,
     pub preferred_agent: Option<String>,
+    pub fallback_s: u64,
     pub reason: String,
 }
 
@@ -326,6 +329,7 @@ pub fn evaluate(
                     priority: r.then.priority,
                     skip_ivr: r.then.skip_ivr.unwrap_or(true),
                     preferred_agent: preferred,
+                    fallback_s: r.then.fallback_s.unwrap_or(20),
                     reason,
                 }),
                 trace,
