@@ -717,3 +717,53 @@ async fn a_regular_caller_reaches_the_agent_they_usually_talk_to() {
     );
     drop(anna);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_campaign_hears_the_menu_and_so_does_everyone_when_the_database_is_locked() {
+    let srv = start(Some(acd::serve::DEFAULT_DIALPLAN), |_| {}).await;
+    // Sent 2 hours ago: outside the campaign's 60-minute window.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    srv.running
+        .store
+        .add_campaign_send("spring-ac-offer", "+15551230009", now - 7200)
+        .await
+        .unwrap();
+    let mut events = srv.running.core.events.subscribe();
+    let anna = agent(&srv, "1001", "agent_answer.xml", 2, true).await;
+    let menus = |events: &mut tokio::sync::broadcast::Receiver<acd::events::Event>| -> Vec<String> {
+        std::iter::from_fn(|| events.try_recv().ok())
+            .filter_map(|e| match e {
+                acd::events::Event::Menu { menu, .. } => Some(format!("menu {menu}")),
+                acd::events::Event::MenuChoice { queue, .. } => Some(format!("chose {queue:?}")),
+                acd::events::Event::Connected { agent, .. } => Some(format!("agent {agent}")),
+                _ => None,
+            })
+            .collect()
+    };
+    caller_from(&srv, "caller_dtmf.xml", "+15551230009", "100", 2500, 1)
+        .success(Duration::from_secs(20))
+        .await;
+    srv.wait_idle().await;
+    assert_eq!(
+        menus(&mut events),
+        vec!["menu main", "chose Some(\"sales\")", "agent 1001"]
+    );
+    // The campaign caller from the demo would skip the menu — but not while the database is locked.
+    let other = acd::context::Store::open(&format!("sqlite://{}/acd.db", srv.dir.path().display()))
+        .await
+        .unwrap();
+    let lock = other.lock_exclusive().await.unwrap();
+    caller_from(&srv, "caller_dtmf.xml", "+15551230001", "100", 2500, 1)
+        .success(Duration::from_secs(20))
+        .await;
+    srv.wait_idle().await;
+    assert_eq!(
+        menus(&mut events),
+        vec!["menu main", "chose Some(\"sales\")", "agent 1001"]
+    );
+    lock.release().await.unwrap();
+    anna.success(Duration::from_secs(10)).await;
+}
