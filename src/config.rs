@@ -71,6 +71,8 @@ pub struct ContextConfig {
     /// The whole caller lookup must answer within this many milliseconds, or the call goes on
     /// without context (0: do not look callers up).
     pub lookup_budget_ms: u64,
+    /// External sources asked in parallel with the database (`[[context.http]]`).
+    pub http: Vec<crate::context::http_source::HttpSource>,
 }
 
 impl Default for ContextConfig {
@@ -78,6 +80,7 @@ impl Default for ContextConfig {
         ContextConfig {
             default_country: "US".into(),
             lookup_budget_ms: 150,
+            http: Vec::new(),
         }
     }
 }

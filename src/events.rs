@@ -40,6 +40,8 @@ pub enum Event {
         tickets: usize,
         tags: Vec<String>,
         error: Option<String>,
+        /// Each source's time and failure, when external sources are configured too.
+        sources: Vec<crate::context::SourceReport>,
     },
     /// The dialplan's decision for the call (the trace goes to the debug log and the call).
     Routed {

@@ -277,6 +277,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             persist: Some(persist_tx),
             store: Some(store.clone()),
             lookup_budget: Duration::from_millis(cfg.context.lookup_budget_ms.max(1)),
+            http_sources: Arc::new(cfg.context.http.clone()),
         },
         manager,
     )

@@ -767,3 +767,92 @@ async fn expired_campaign_hears_the_menu_and_so_does_everyone_when_the_database_
     lock.release().await.unwrap();
     anna.success(Duration::from_secs(10)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_crm_is_asked_in_parallel_and_a_slow_one_is_left_behind() {
+    use axum::{extract::Path, routing::get, Json, Router};
+    let app = Router::new()
+        .route(
+            "/c/:number",
+            get(|Path(n): Path<String>| async move {
+                Json(serde_json::json!({ "id": format!("crm-{n}"), "name": "Ada (CRM)", "labels": ["VIP"] }))
+            }),
+        )
+        .route(
+            "/slow/:number",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                Json(serde_json::json!({ "labels": ["complaint"] }))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let source = |name: &str, path: &str| acd::context::http_source::HttpSource {
+        name: name.into(),
+        url: format!("http://127.0.0.1:{port}/{path}/{{number}}"),
+        customer_id: Some("/id".into()),
+        customer_name: Some("/name".into()),
+        customer_email: None,
+        tags: Some("/labels".into()),
+        tickets: None,
+        last_agent: None,
+    };
+    let srv = start(Some(VIP_PLAN), |c| {
+        c.context.http = vec![source("crm", "c"), source("slow", "slow")]
+    })
+    .await;
+    let mut events = srv.running.core.events.subscribe();
+    let support = agent(&srv, "1002", "agent_answer.xml", 1, true).await;
+    caller(&srv, "caller.xml", "100", 800, 1)
+        .success(Duration::from_secs(20))
+        .await;
+    support.success(Duration::from_secs(10)).await;
+    srv.wait_idle().await;
+    let mut lookup = None;
+    let mut routed = None;
+    while let Ok(e) = events.try_recv() {
+        match e {
+            acd::events::Event::ContextLookup {
+                customer,
+                tags,
+                sources,
+                ms,
+                ..
+            } => lookup = Some((customer, tags, sources, ms)),
+            acd::events::Event::Routed { queue, .. } => routed = Some(queue),
+            _ => {}
+        }
+    }
+    let (customer, tags, sources, ms) = lookup.expect("a lookup event");
+    assert_eq!(
+        customer.as_deref(),
+        Some("crm-+15551234567"),
+        "the number reached the CRM decoded"
+    );
+    assert_eq!(
+        tags,
+        vec!["vip"],
+        "the slow source's 'complaint' never arrived"
+    );
+    assert_eq!(
+        routed.as_deref(),
+        Some("support"),
+        "routed on the CRM's tag"
+    );
+    assert!(
+        ms < 1000,
+        "the call did not wait for the slow source: {ms} ms"
+    );
+    let by_name: std::collections::HashMap<String, Option<String>> =
+        sources.into_iter().map(|s| (s.source, s.error)).collect();
+    assert_eq!(by_name.get("database"), Some(&None));
+    assert_eq!(by_name.get("crm"), Some(&None));
+    assert!(
+        by_name
+            .get("slow")
+            .and_then(|e| e.clone())
+            .is_some_and(|e| e.contains("no answer within")),
+        "{by_name:?}"
+    );
+}

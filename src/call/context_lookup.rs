@@ -47,6 +47,7 @@ impl CallManager {
                     tickets: 0,
                     tags: Vec::new(),
                     error: Some(e.to_string()),
+                    sources: Vec::new(),
                 });
                 return self.enqueue_call(now, id);
             }
@@ -64,6 +65,17 @@ impl CallManager {
         now: Instant,
         call: CallId,
         result: Result<CallerContext, String>,
+    ) {
+        self.handle_context_from(now, call, result, Vec::new());
+    }
+
+    /// Like [`CallManager::handle_context`], with how each source did.
+    pub fn handle_context_from(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        result: Result<CallerContext, String>,
+        sources: Vec<crate::context::SourceReport>,
     ) {
         let Some(started) = self.lookups.pending.remove(&call) else {
             return; // too late: the call already moved on (or is gone)
@@ -85,6 +97,7 @@ impl CallManager {
                     tickets: ctx.tickets.len(),
                     tags: ctx.tags.clone(),
                     error: None,
+                    sources,
                 };
                 c.context = Some(ctx);
                 ev
@@ -100,6 +113,7 @@ impl CallManager {
                     tickets: 0,
                     tags: Vec::new(),
                     error: Some(error),
+                    sources,
                 }
             }
         };

@@ -62,6 +62,38 @@ pub struct CallerContext {
     pub last_agent: Option<(String, i64)>,
 }
 
+impl CallerContext {
+    /// Adds what another source knows: the first customer and last agent found win; tags and
+    /// open tickets add up without duplicates.
+    pub fn absorb(&mut self, other: CallerContext) {
+        if self.customer.is_none() {
+            self.customer = other.customer;
+        }
+        for t in other.tags {
+            if !self.tags.contains(&t) {
+                self.tags.push(t);
+            }
+        }
+        self.tags.sort();
+        for t in other.tickets {
+            if !self.tickets.iter().any(|x| x.id == t.id) {
+                self.tickets.push(t);
+            }
+        }
+        if self.last_agent.is_none() {
+            self.last_agent = other.last_agent;
+        }
+    }
+}
+
+/// How one context source did on one lookup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceReport {
+    pub source: String,
+    pub ms: u64,
+    pub error: Option<String>,
+}
+
 fn tags_of(s: &str) -> Vec<String> {
     s.split(',')
         .map(str::trim)

@@ -7,6 +7,7 @@
 mod agents;
 mod caller;
 pub mod e164;
+pub mod http_source;
 pub mod import;
 mod records;
 mod registrations;
@@ -14,7 +15,8 @@ pub mod time;
 
 pub use agents::{parse_skills, AgentRow};
 pub use caller::{
-    CallerContext, CampaignSend, Customer, PastInteraction, Ticket, MAX_CAMPAIGN_WINDOW_S,
+    CallerContext, CampaignSend, Customer, PastInteraction, SourceReport, Ticket,
+    MAX_CAMPAIGN_WINDOW_S,
 };
 pub use records::{Campaign, InteractionRecord, SendRow, TicketRecord};
 

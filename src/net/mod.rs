@@ -49,6 +49,7 @@ pub enum Input {
     Context {
         call: crate::acd::CallId,
         result: Result<crate::context::CallerContext, String>,
+        sources: Vec<crate::context::SourceReport>,
     },
     TcpOpen(SocketAddr, mpsc::Sender<Bytes>),
     TcpClosed(SocketAddr),
@@ -100,6 +101,8 @@ pub struct NetConfig {
     pub store: Option<crate::context::Store>,
     /// Abandon a lookup after this long (the call layer has already moved on by then).
     pub lookup_budget: Duration,
+    /// External context sources asked in parallel with the store.
+    pub http_sources: Arc<Vec<crate::context::http_source::HttpSource>>,
     /// Where changed registrations go to be saved (a writer task that owns the store).
     pub persist: Option<mpsc::Sender<(String, Vec<crate::sip::registrar::SavedBinding>)>>,
 }
@@ -174,7 +177,11 @@ impl Core {
                 Input::Sip(peer, data) => self.manager.handle_sip(now, peer, &data),
                 Input::Media(ev) => self.manager.handle_media(now, ev),
                 Input::Agents(a) => self.manager.set_agents(now, a),
-                Input::Context { call, result } => self.manager.handle_context(now, call, result),
+                Input::Context {
+                    call,
+                    result,
+                    sources,
+                } => self.manager.handle_context_from(now, call, result, sources),
                 Input::TcpOpen(addr, w) => {
                     for m in self.tcp_pending.remove(&addr).into_iter().flatten() {
                         let _ = w.try_send(m);
@@ -293,7 +300,8 @@ impl Core {
         }
     }
 
-    /// Runs one context lookup off the core task; a lookup past its budget is abandoned.
+    /// Runs one context lookup off the core task: the store and every HTTP source at once, each
+    /// within 90 % of the budget so whatever arrived in time is merged before the call moves on.
     fn spawn_lookup(&self, req: crate::call::LookupRequest) {
         let (Some(store), input, budget) = (
             self.cfg.store.clone(),
@@ -302,22 +310,74 @@ impl Core {
         ) else {
             return;
         };
+        let http = self.cfg.http_sources.clone();
         tokio::spawn(async move {
+            use crate::context::{CallerContext, SourceReport};
+            let per = budget.mul_f32(0.9);
             let unix = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);
-            let result = match tokio::time::timeout(budget, store.lookup(&req.number, unix)).await {
+            let tasks: Vec<_> = http
+                .iter()
+                .cloned()
+                .map(|src| {
+                    let number = req.number.clone();
+                    tokio::spawn(async move {
+                        let t0 = Instant::now();
+                        let mut part = CallerContext {
+                            number: number.clone(),
+                            ..Default::default()
+                        };
+                        let r = src.enrich(&number, &mut part, per).await;
+                        (
+                            src.name,
+                            t0.elapsed(),
+                            r.map(|_| part).map_err(|e| e.to_string()),
+                        )
+                    })
+                })
+                .collect();
+            let t0 = Instant::now();
+            let from_store = match tokio::time::timeout(per, store.lookup(&req.number, unix)).await
+            {
                 Ok(Ok(ctx)) => Ok(ctx),
                 Ok(Err(e)) => Err(format!("context store: {e}")),
                 Err(_) => Err(format!(
                     "context store: no answer within {} ms",
-                    budget.as_millis()
+                    per.as_millis()
                 )),
             };
+            let mut sources = Vec::new();
+            if !http.is_empty() {
+                sources.push(SourceReport {
+                    source: "database".into(),
+                    ms: t0.elapsed().as_millis() as u64,
+                    error: from_store.as_ref().err().cloned(),
+                });
+            }
+            let mut merged = from_store.as_ref().ok().cloned();
+            for t in tasks {
+                let Ok((name, took, r)) = t.await else {
+                    continue;
+                };
+                sources.push(SourceReport {
+                    source: name,
+                    ms: took.as_millis() as u64,
+                    error: r.as_ref().err().cloned(),
+                });
+                if let Ok(part) = r {
+                    match merged.as_mut() {
+                        Some(m) => m.absorb(part),
+                        None => merged = Some(part),
+                    }
+                }
+            }
+            let result = merged.ok_or_else(|| from_store.err().unwrap_or_default());
             let _ = input
                 .send(Input::Context {
                     call: req.call,
                     result,
+                    sources,
                 })
                 .await;
         });
