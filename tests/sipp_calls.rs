@@ -640,8 +640,11 @@ async fn a_locked_sqlite_database_does_not_hold_the_caller() {
     sales.success(Duration::from_secs(10)).await;
     srv.wait_idle().await;
     let (error, queue) = lookup_and_route(&mut events);
+    // Either the source gave up at 90 % of the budget or the call's deadline fired at 100 %.
     assert!(
-        error.as_deref().is_some_and(|e| e.contains("150 ms")),
+        error
+            .as_deref()
+            .is_some_and(|e| e.contains("within 135 ms") || e.contains("after 150 ms")),
         "{error:?}"
     );
     assert_eq!(
