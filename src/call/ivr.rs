@@ -53,7 +53,13 @@ impl CallManager {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let Some(ivr) = c.ivr.as_mut() else { return };
+        let Some(ivr) = c.ivr.as_mut() else {
+            // A rule's prompt ended: back to hold music while the call waits.
+            if std::mem::take(&mut c.rule_prompt) {
+                self.media.push_back(MediaCommand::Hold { call });
+            }
+            return;
+        };
         let Some(m) = self.dialplan.menu(&ivr.menu) else {
             return;
         };

@@ -79,6 +79,8 @@ pub(super) struct Call {
     pub route: Option<crate::routing::Decision>,
     /// Where the caller is in the IVR menus, while there.
     pub ivr: Option<super::ivr::IvrState>,
+    /// The matched rule's prompt is playing; hold music follows it.
+    pub rule_prompt: bool,
     /// The agent has the caller on hold (the caller hears hold music).
     pub agent_hold: bool,
 }
@@ -518,6 +520,7 @@ impl CallManager {
                 dialed: dialed.clone(),
                 route: None,
                 ivr: None,
+                rule_prompt: false,
             },
         );
         if !late_offer {
@@ -601,6 +604,11 @@ impl CallManager {
             skip_ivr: d.skip_ivr,
         });
         let menu = d.menu.clone();
+        if let (Some(prompt), None) = (d.prompt.clone(), &menu) {
+            c.rule_prompt = true;
+            self.media
+                .push_back(MediaCommand::Play { call: id, prompt });
+        }
         c.route = Some(d);
         menu
     }

@@ -862,3 +862,28 @@ fn menu_errors_name_the_line() {
         "{e}"
     );
 }
+
+#[test]
+fn a_rule_prompt_plays_then_hold_music() {
+    let dir = std::env::temp_dir().join(format!("acd-prompt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wav = dir.join("ticket.wav");
+    std::fs::write(&wav, crate::media::prompt::write_wav(&[0i16; 800])).unwrap();
+    let plan = format!(
+        "{PLAN}\n[[rule]]\nname = \"everyone\"\nwhen = {{ dialed = [\"100\"] }}\nthen = {{ queue = \"sales\", prompt = \"{}\" }}\n",
+        wav.display()
+    );
+    let mut r = Rig::with_plan(&plan);
+    r.invite("c-prompt");
+    let first: Vec<MediaCommand> = std::iter::from_fn(|| r.m.poll_media()).collect();
+    assert!(
+        matches!(
+            first.as_slice(),
+            [MediaCommand::Start(_), MediaCommand::Play { .. }]
+        ),
+        "{first:?}"
+    );
+    r.m.handle_media(r.now, MediaEvent::PromptDone { call: 1 });
+    assert!(matches!(r.m.poll_media(), Some(MediaCommand::Hold { .. })));
+    let _ = std::fs::remove_dir_all(&dir);
+}

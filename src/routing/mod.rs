@@ -108,6 +108,7 @@ pub struct Dialplan {
     numbers: HashMap<String, (String, i32)>,
     number_menu: HashMap<String, String>,
     menus: HashMap<String, Menu>,
+    rule_prompts: HashMap<String, crate::call::PromptRef>,
     rules: Vec<rules::Rule>,
     calendar: rules::Calendar,
 }
@@ -125,6 +126,11 @@ pub struct Decision {
     pub preferred_agent: Option<String>,
     /// Seconds the call is kept for the preferred agent.
     pub fallback_s: u64,
+    /// A recording the rule plays before hold music.
+    #[serde(skip)]
+    pub prompt: Option<crate::call::PromptRef>,
+    /// Extra fields for the agent's screen pop.
+    pub pop: std::collections::BTreeMap<String, String>,
     /// The menu the caller hears first (when no rule skipped it and the number has one).
     pub menu: Option<String>,
     pub trace: Vec<rules::RuleTrace>,
@@ -262,6 +268,30 @@ impl Dialplan {
                 ));
             }
         }
+        let mut rule_prompts = HashMap::new();
+        for r in &raw.rules {
+            if let Some(p) = &r.then.prompt {
+                let path = if p.is_absolute() {
+                    p.clone()
+                } else {
+                    base.join(p)
+                };
+                let pcm = std::fs::read(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| crate::media::prompt::read_wav(&b))
+                    .map_err(|e| {
+                        invalid(
+                            line_of(&format!("\"{}\"", r.name)),
+                            format!("rule '{}': prompt {}: {e}", r.name, path.display()),
+                        )
+                    })?;
+                let prompt = crate::media::prompt::Prompt::from_pcm(&pcm);
+                rule_prompts.insert(
+                    r.name.clone(),
+                    crate::call::PromptRef(std::sync::Arc::new(prompt)),
+                );
+            }
+        }
         let mut number_menu = HashMap::new();
         for n in &raw.numbers {
             if let Some(m) = &n.menu {
@@ -280,6 +310,7 @@ impl Dialplan {
             numbers,
             number_menu,
             menus,
+            rule_prompts,
             rules: raw.rules,
             calendar: rules::Calendar {
                 utc_offset_min,
@@ -312,9 +343,11 @@ impl Dialplan {
                 menu: (!m.skip_ivr)
                     .then(|| self.number_menu.get(input.dialed).cloned())
                     .flatten(),
-                rule: Some(m.rule),
+                rule: Some(m.rule.clone()),
                 reason: m.reason,
                 preferred_agent: m.preferred_agent,
+                prompt: self.rule_prompts.get(&m.rule).cloned(),
+                pop: m.pop.clone(),
                 fallback_s: m.fallback_s,
                 trace,
             },
@@ -330,6 +363,8 @@ impl Dialplan {
                     None => "no rule matched: the number's queue".into(),
                 },
                 preferred_agent: None,
+                prompt: None,
+                pop: Default::default(),
                 fallback_s: 0,
                 trace,
             },

@@ -48,6 +48,11 @@ pub struct Then {
     pub fallback_s: Option<u64>,
     /// Why, for the agent's screen pop; `{campaign}`, `{minutes}`, `{tag}`, `{ticket}` are filled in.
     pub reason: Option<String>,
+    /// A recording (8 kHz mono WAV, relative to the dialplan) played to the caller before hold
+    /// music, e.g. "we see you have an open ticket".
+    pub prompt: Option<std::path::PathBuf>,
+    /// Extra fields for the agent's screen pop, with the same `{…}` fill-ins as `reason`.
+    pub pop: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -97,6 +102,7 @@ pub struct Matched {
     pub preferred_agent: Option<String>,
     pub fallback_s: u64,
     pub reason: String,
+    pub pop: std::collections::BTreeMap<String, String>,
 }
 
 fn local(now: i64, cal: &Calendar) -> (i64, i64, String) {
@@ -307,14 +313,24 @@ pub fn evaluate(
             why,
         });
         if matched {
-            let mut reason = r
+            let fill = |text: &str| {
+                fills.iter().fold(text.to_string(), |t, (k, v)| {
+                    t.replace(&format!("{{{k}}}"), v)
+                })
+            };
+            let reason = fill(
+                &r.then
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| format!("rule '{}'", r.name)),
+            );
+            let pop = r
                 .then
-                .reason
-                .clone()
-                .unwrap_or_else(|| format!("rule '{}'", r.name));
-            for (k, v) in fills {
-                reason = reason.replace(&format!("{{{k}}}"), &v);
-            }
+                .pop
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), fill(v)))
+                .collect();
             let preferred = match r.then.preferred_agent.as_deref() {
                 Some("last") => input
                     .context
@@ -331,6 +347,7 @@ pub fn evaluate(
                     preferred_agent: preferred,
                     fallback_s: r.then.fallback_s.unwrap_or(20),
                     reason,
+                    pop,
                 }),
                 trace,
             );
@@ -388,7 +405,7 @@ then = { queue = "service-sales", priority = 10, reason = "SMS campaign '{campai
 [[rule]]
 name = "open-ticket"
 when = { ticket_skill = "support" }
-then = { queue = "support", reason = "open ticket {ticket}" }
+then = { queue = "support", reason = "open ticket {ticket}", pop = { ticket = "{ticket}", script = "Ask about the leak" } }
 
 [[rule]]
 name = "regular"
