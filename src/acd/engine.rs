@@ -83,6 +83,9 @@ enum Wake {
     Reserve(CallId),
 }
 
+/// How many waiting callers dispatch looks at to find one an agent may take.
+const LOOKAHEAD: usize = 64;
+
 /// Live view of one queue.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct QueueStatus {
@@ -114,6 +117,8 @@ pub struct Acd {
     timers: BinaryHeap<Reverse<(Instant, Wake)>>,
     /// Calls waiting for their preferred agent (the one they usually talk to) until a deadline.
     reserved: HashMap<CallId, (String, Instant)>,
+    /// Skills with minimum levels a call needs beyond its queue's skill (from a routing rule).
+    required: HashMap<CallId, Vec<(String, u8)>>,
     seq: u64,
     out: std::collections::VecDeque<Decision>,
 }
@@ -130,6 +135,7 @@ impl Acd {
             idle: HashMap::new(),
             timers: BinaryHeap::new(),
             reserved: HashMap::new(),
+            required: HashMap::new(),
             seq: 0,
             out: Default::default(),
         };
@@ -344,7 +350,17 @@ impl Acd {
     }
 
     /// The agent answered: the call is theirs.
+    /// Skills (with minimum levels) `call` needs besides its queue's skill; set before enqueuing.
+    pub fn require(&mut self, call: CallId, skills: Vec<(String, u8)>) {
+        if skills.is_empty() {
+            self.required.remove(&call);
+        } else {
+            self.required.insert(call, skills);
+        }
+    }
+
     pub fn offer_answered(&mut self, call: CallId) -> Option<String> {
+        self.required.remove(&call);
         let o = self.offers.remove(&call)?;
         self.set_state(&o.agent, AgentState::Busy(call));
         Some(o.agent)
@@ -363,6 +379,7 @@ impl Acd {
     /// The caller left (abandon, error). Returns the agent that was ringing for it, now freed.
     pub fn call_gone(&mut self, now: Instant, call: CallId) -> Option<String> {
         self.reserved.remove(&call);
+        self.required.remove(&call);
         if let Some(w) = self.calls.remove(&call) {
             if let Some(q) = self.waiting.get_mut(&w.queue) {
                 q.remove(&w.key);
@@ -426,16 +443,31 @@ impl Acd {
     }
 
     /// The first caller of `queue` that `agent` (or anyone, for `None`) may take.
+    /// Whether `agent` has every extra skill `call` needs, at the level it needs.
+    fn eligible(&self, call: CallId, agent: &str) -> bool {
+        self.required.get(&call).is_none_or(|req| {
+            self.agents.get(agent).is_some_and(|a| {
+                req.iter()
+                    .all(|(s, l)| a.skills.get(s).is_some_and(|have| have >= l))
+            })
+        })
+    }
+
+    /// The first caller of `queue` that `agent` may take, looking at most [`LOOKAHEAD`] callers
+    /// deep so dispatch stays bounded however long the queue is.
     fn first_available(
         &self,
         queue: &str,
-        agent: Option<&str>,
+        agent: &str,
         now: Instant,
     ) -> Option<((Reverse<i32>, u64), CallId)> {
         self.waiting
             .get(queue)?
             .iter()
-            .find(|(_, c)| !self.reserved_for_other(**c, agent, now))
+            .take(LOOKAHEAD)
+            .find(|(_, c)| {
+                !self.reserved_for_other(**c, Some(agent), now) && self.eligible(**c, agent)
+            })
             .map(|(k, c)| (*k, *c))
     }
 
@@ -444,11 +476,24 @@ impl Acd {
             let Some(skill) = self.queues.get(queue).map(|q| q.skill.clone()) else {
                 return;
             };
-            let Some((_, call)) = self.first_available(queue, None, now) else {
+            let Some(idle) = self.idle.get(&skill).filter(|s| !s.is_empty()) else {
                 return;
             };
-            let Some((_, agent)) = self.idle.get(&skill).and_then(|s| s.iter().next()).cloned()
-            else {
+            // The first callers (in priority and arrival order) paired with the longest-idle
+            // agent who may take them; callers needing skills nobody idle has wait their turn.
+            let pick = self
+                .waiting
+                .get(queue)
+                .into_iter()
+                .flatten()
+                .filter(|(_, c)| !self.reserved_for_other(**c, None, now))
+                .take(LOOKAHEAD)
+                .find_map(|(_, &c)| {
+                    idle.iter()
+                        .find(|(_, a)| self.eligible(c, a))
+                        .map(|(_, a)| (c, a.clone()))
+                });
+            let Some((call, agent)) = pick else {
                 return;
             };
             self.offer(now, call, agent, queue);
@@ -476,7 +521,7 @@ impl Acd {
         let mut best: Option<((Reverse<i32>, u64), CallId, String)> = None;
         for skill in a.skills.keys() {
             for q in self.queues_by_skill.get(skill).into_iter().flatten() {
-                if let Some((k, c)) = self.first_available(q, Some(agent), now) {
+                if let Some((k, c)) = self.first_available(q, agent, now) {
                     if best.as_ref().is_none_or(|(bk, _, _)| k < *bk) {
                         best = Some((k, c, q.clone()));
                     }

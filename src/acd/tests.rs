@@ -247,3 +247,27 @@ fn after_the_fallback_anyone_may_take_the_call() {
         .unwrap();
     assert_eq!(a.queue_status(t0)[0].waiting, 1);
 }
+
+#[test]
+fn a_call_needing_a_skill_level_goes_to_an_agent_who_has_it_and_does_not_block_others() {
+    let t0 = Instant::now();
+    let mut a = setup(t0);
+    a.upsert_agent(t0, "1003", skills(&["sales", "support"])); // levels 5
+    a.agent_online(t0, "1001"); // sales only, idle longest
+    a.agent_online(t0 + Duration::from_secs(1), "1003");
+    a.require(1, vec![("support".into(), 3)]);
+    a.enqueue(t0, 1, "sales", 0).unwrap();
+    assert_eq!(
+        offered(&mut a),
+        vec![(1, "1003".to_string())],
+        "1001 lacks support"
+    );
+    // Nobody idle has support at level 9: that caller waits, the next one is served.
+    a.require(2, vec![("support".into(), 9)]);
+    a.enqueue(t0, 2, "sales", 10).unwrap();
+    a.enqueue(t0, 3, "sales", 0).unwrap();
+    assert_eq!(offered(&mut a), vec![(3, "1001".to_string())]);
+    assert_eq!(a.queue_status(t0)[0].waiting, 1);
+    assert_eq!(a.call_gone(t0, 2), None);
+    assert_eq!(a.calls_in_system(), 2);
+}

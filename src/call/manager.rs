@@ -565,6 +565,12 @@ impl CallManager {
             call: id,
             queue: queue.clone(),
         });
+        let required = c
+            .route
+            .as_ref()
+            .map(|r| r.required.clone())
+            .unwrap_or_default();
+        self.acd.require(id, required);
         let pref = preferred.as_ref().map(|(a, d)| (a.as_str(), *d));
         if let Err(e) = self.acd.enqueue_for(now, id, &queue, priority, pref) {
             warn!(call = id, error = %e, "enqueue failed");

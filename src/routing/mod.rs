@@ -131,6 +131,9 @@ pub struct Decision {
     pub prompt: Option<crate::call::PromptRef>,
     /// Extra fields for the agent's screen pop.
     pub pop: std::collections::BTreeMap<String, String>,
+    /// Skills beyond the queue's the agent must have, with minimum levels.
+    #[serde(skip)]
+    pub required: Vec<(String, u8)>,
     /// The menu the caller hears first (when no rule skipped it and the number has one).
     pub menu: Option<String>,
     pub trace: Vec<rules::RuleTrace>,
@@ -228,6 +231,10 @@ impl Dialplan {
                 || r.when.last_agent_within_days.is_some_and(|d| d <= 0)
             {
                 return Err(bad("time limits must be positive".into()));
+            }
+            if let Some(sk) = &r.then.skills {
+                crate::context::parse_skills(&sk.join(","))
+                    .map_err(|e| bad(format!("skills: {e}")))?;
             }
             if let Some(h) = &r.when.hours {
                 if rules::parse_hours(h).is_none() {
@@ -334,6 +341,10 @@ impl Dialplan {
             .find(|q| q.name == queue)
             .map(|q| vec![q.skill.clone()])
             .unwrap_or_default();
+        let mut skills = skills;
+        if let Some(m) = &hit {
+            skills.extend(m.skills.iter().cloned());
+        }
         Some(match hit {
             Some(m) => Decision {
                 queue,
@@ -346,6 +357,7 @@ impl Dialplan {
                 rule: Some(m.rule.clone()),
                 reason: m.reason,
                 preferred_agent: m.preferred_agent,
+                required: crate::context::parse_skills(&m.skills.join(",")).unwrap_or_default(),
                 prompt: self.rule_prompts.get(&m.rule).cloned(),
                 pop: m.pop.clone(),
                 fallback_s: m.fallback_s,
@@ -363,6 +375,7 @@ impl Dialplan {
                     None => "no rule matched: the number's queue".into(),
                 },
                 preferred_agent: None,
+                required: Vec::new(),
                 prompt: None,
                 pop: Default::default(),
                 fallback_s: 0,

@@ -53,6 +53,8 @@ pub struct Then {
     pub prompt: Option<std::path::PathBuf>,
     /// Extra fields for the agent's screen pop, with the same `{…}` fill-ins as `reason`.
     pub pop: Option<std::collections::BTreeMap<String, String>>,
+    /// Skills the agent needs besides the queue's, with minimum levels: `["service:3"]`.
+    pub skills: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -103,6 +105,7 @@ pub struct Matched {
     pub fallback_s: u64,
     pub reason: String,
     pub pop: std::collections::BTreeMap<String, String>,
+    pub skills: Vec<String>,
 }
 
 fn local(now: i64, cal: &Calendar) -> (i64, i64, String) {
@@ -348,6 +351,7 @@ pub fn evaluate(
                     fallback_s: r.then.fallback_s.unwrap_or(20),
                     reason,
                     pop,
+                    skills: r.then.skills.clone().unwrap_or_default(),
                 }),
                 trace,
             );
@@ -400,7 +404,7 @@ then = { queue = "management", priority = 20, reason = "tagged {tag}" }
 [[rule]]
 name = "spring-campaign"
 when = { campaign = "spring-ac-offer", campaign_within_min = 30, dialed = ["100"] }
-then = { queue = "service-sales", priority = 10, reason = "SMS campaign '{campaign}' sent {minutes} min ago" }
+then = { queue = "service-sales", priority = 10, skills = ["service:3"], reason = "SMS campaign '{campaign}' sent {minutes} min ago" }
 
 [[rule]]
 name = "open-ticket"
@@ -467,7 +471,8 @@ then = { queue = "night", reason = "holiday" }
         );
         assert_eq!(d.rule.as_deref(), Some("spring-campaign"));
         assert_eq!(d.reason, "SMS campaign 'spring-ac-offer' sent 6 min ago");
-        assert_eq!(d.skills, vec!["service"]);
+        assert_eq!(d.skills, vec!["service", "service:3"]);
+        assert_eq!(d.required, vec![("service".to_string(), 3)]);
         assert!(!d.trace[0].matched && d.trace[1].matched, "{:?}", d.trace);
         // Too old for the rule's 30 minutes, or dialled on another number: no match.
         c.campaigns = vec![send("spring-ac-offer", 45)];
