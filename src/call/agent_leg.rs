@@ -6,12 +6,12 @@ use super::{Leg, MediaCommand};
 use crate::acd::CallId;
 use crate::events::Event;
 use crate::sdp::{self, LocalMedia, Sdp};
-use crate::sip::dialog::{new_branch, random_token, Dialog};
+use crate::sip::dialog::{our_via, random_token, Dialog};
 use crate::sip::header::HeaderName;
 use crate::sip::msg::{Core, Headers, Request, Response};
 use crate::sip::transaction::{Peer, TxKey};
 use crate::sip::uri::{NameAddr, Uri};
-use crate::sip::via::{CSeq, Method, Via};
+use crate::sip::via::{CSeq, Method};
 use bytes::Bytes;
 use std::time::Instant;
 use tracing::{info, warn};
@@ -60,13 +60,7 @@ impl CallManager {
             return;
         };
         let _g = c.span.enter();
-        let mut via = Via::parse(&format!(
-            "SIP/2.0/{} {via_host}",
-            binding.peer.transport.as_str()
-        ))
-        .unwrap_or_else(|_| unreachable!("our own Via parses"));
-        via.params.set("branch", Some(new_branch()));
-        via.params.set("rport", None);
+        let via = our_via(binding.peer.transport, &via_host);
         let mut from = NameAddr::new(Uri::sip(Some(&c.caller_number), &contact.uri.host, None));
         from.display = Some(format!("\"{}\"", c.caller_number.replace('"', "")));
         from.params.set("tag", Some(random_token()));

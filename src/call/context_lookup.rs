@@ -28,6 +28,38 @@ pub(super) struct Lookups {
     requests: std::collections::VecDeque<LookupRequest>,
 }
 
+/// The event that reports a lookup: what was found, or why nothing was.
+fn lookup_event(
+    call: CallId,
+    caller: &str,
+    ms: u64,
+    result: Result<&CallerContext, String>,
+    sources: Vec<crate::context::SourceReport>,
+) -> Event {
+    let (number, customer, campaigns, tickets, tags, error) = match result {
+        Ok(ctx) => (
+            ctx.number.clone(),
+            ctx.customer.as_ref().map(|c| c.id.clone()),
+            ctx.campaigns.iter().map(|s| s.campaign.clone()).collect(),
+            ctx.tickets.len(),
+            ctx.tags.clone(),
+            None,
+        ),
+        Err(e) => (caller.to_string(), None, Vec::new(), 0, Vec::new(), Some(e)),
+    };
+    Event::ContextLookup {
+        call,
+        number,
+        ms,
+        customer,
+        campaigns,
+        tickets,
+        tags,
+        error,
+        sources,
+    }
+}
+
 impl CallManager {
     /// Starts the context lookup for `id`, or moves on at once when there is nothing to ask.
     pub(super) fn request_context(&mut self, now: Instant, id: CallId) {
@@ -38,17 +70,8 @@ impl CallManager {
             Ok(n) => n,
             Err(e) => {
                 // Anonymous or an internal extension: nothing to look up.
-                self.events.push_back(Event::ContextLookup {
-                    call: id,
-                    number: c.caller_number.clone(),
-                    ms: 0,
-                    customer: None,
-                    campaigns: Vec::new(),
-                    tickets: 0,
-                    tags: Vec::new(),
-                    error: Some(e.to_string()),
-                    sources: Vec::new(),
-                });
+                let ev = lookup_event(id, &c.caller_number, 0, Err(e.to_string()), Vec::new());
+                self.events.push_back(ev);
                 return self.enqueue_call(now, id);
             }
         };
@@ -85,39 +108,21 @@ impl CallManager {
             return;
         };
         let _g = c.span.clone().entered();
-        let ev = match result {
+        match &result {
             Ok(ctx) => {
-                info!(ms, customer = ?ctx.customer.as_ref().map(|c| &c.id), campaigns = ctx.campaigns.len(), "caller context");
-                let ev = Event::ContextLookup {
-                    call,
-                    number: ctx.number.clone(),
-                    ms,
-                    customer: ctx.customer.as_ref().map(|c| c.id.clone()),
-                    campaigns: ctx.campaigns.iter().map(|s| s.campaign.clone()).collect(),
-                    tickets: ctx.tickets.len(),
-                    tags: ctx.tags.clone(),
-                    error: None,
-                    sources,
-                };
-                c.context = Some(ctx);
-                ev
+                info!(ms, customer = ?ctx.customer.as_ref().map(|c| &c.id), campaigns = ctx.campaigns.len(), "caller context")
             }
-            Err(error) => {
-                warn!(ms, %error, "caller context unavailable; routing without it");
-                Event::ContextLookup {
-                    call,
-                    number: c.caller_number.clone(),
-                    ms,
-                    customer: None,
-                    campaigns: Vec::new(),
-                    tickets: 0,
-                    tags: Vec::new(),
-                    error: Some(error),
-                    sources,
-                }
-            }
-        };
+            Err(error) => warn!(ms, %error, "caller context unavailable; routing without it"),
+        }
+        let ev = lookup_event(
+            call,
+            &c.caller_number,
+            ms,
+            result.as_ref().map_err(Clone::clone),
+            sources,
+        );
         self.events.push_back(ev);
+        c.context = result.ok();
         self.enqueue_call(now, call);
         self.run_decisions(now);
     }

@@ -10,6 +10,7 @@ mod ivr;
 mod manager;
 mod ports;
 mod qualify;
+mod queueing;
 
 pub use context_lookup::LookupRequest;
 pub use manager::{AgentRecord, CallManager, ManagerConfig, Status, Totals};

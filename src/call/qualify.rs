@@ -4,11 +4,11 @@
 
 use super::manager::CallManager;
 use crate::events::Event;
-use crate::sip::dialog::{new_branch, random_token};
+use crate::sip::dialog::{our_via, random_token};
 use crate::sip::msg::{Core, Headers, Request};
-use crate::sip::transaction::TxKey;
+use crate::sip::transaction::{Transport, TxKey};
 use crate::sip::uri::{NameAddr, Uri};
-use crate::sip::via::{CSeq, Method, Via};
+use crate::sip::via::{CSeq, Method};
 use bytes::Bytes;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -53,11 +53,7 @@ impl CallManager {
             let Some(binding) = self.ep.registrar.lookup(&agent, now).cloned() else {
                 continue; // not registered any more: stop pinging
             };
-            let req = self.options_for(
-                &agent,
-                binding.contact.clone(),
-                binding.peer.transport.as_str(),
-            );
+            let req = self.options_for(&agent, binding.contact.clone(), binding.peer.transport);
             let key = self.ep.send_request(now, &req, binding.peer);
             self.qualify
                 .pending
@@ -108,12 +104,9 @@ impl CallManager {
         }
     }
 
-    fn options_for(&self, agent: &str, contact: Uri, transport: &str) -> Request {
+    fn options_for(&self, agent: &str, contact: Uri, transport: Transport) -> Request {
         let me = self.contact();
-        let mut via = Via::parse(&format!("SIP/2.0/{transport} {}", self.via_host()))
-            .unwrap_or_else(|_| unreachable!("our own Via parses"));
-        via.params.set("branch", Some(new_branch()));
-        via.params.set("rport", None);
+        let via = our_via(transport, &self.via_host());
         let mut from = me.clone();
         from.params.set("tag", Some(random_token()));
         Request {

@@ -3,7 +3,7 @@
 
 use super::header::HeaderName;
 use super::msg::{Core, Headers, Request, Response};
-use super::transaction::Peer;
+use super::transaction::{Peer, Transport};
 use super::uri::{NameAddr, Uri};
 use super::via::{CSeq, Method, Via, BRANCH_COOKIE};
 use bytes::Bytes;
@@ -18,6 +18,21 @@ pub fn random_token() -> String {
 /// A fresh RFC 3261 branch.
 pub fn new_branch() -> String {
     format!("{BRANCH_COOKIE}{}", random_token())
+}
+
+/// The Via of a request we originate: our `host[:port]`, the transport, a fresh branch, `rport`.
+pub fn our_via(transport: Transport, host: &str) -> Via {
+    let (host, port) =
+        super::uri::parse_hostport(host).unwrap_or_else(|_| (host.to_string(), None));
+    let mut via = Via {
+        transport: transport.as_str().to_string(),
+        host,
+        port,
+        params: Default::default(),
+    };
+    via.params.set("branch", Some(new_branch()));
+    via.params.set("rport", None);
+    via
 }
 
 /// Our side of one dialog.
@@ -86,32 +101,21 @@ impl Dialog {
     pub fn request(&mut self, method: Method, via_host: &str) -> Request {
         self.local_cseq += 1;
         let seq = self.local_cseq;
-        self.build(method, seq, via_host, new_branch())
+        self.build(method, seq, via_host)
     }
 
     /// The ACK for a 2xx to our INVITE with CSeq `seq` (its own branch, §13.2.2.4).
     pub fn ack(&self, seq: u32, via_host: &str) -> Request {
-        self.build(Method::Ack, seq, via_host, new_branch())
+        self.build(Method::Ack, seq, via_host)
     }
 
-    fn build(&self, method: Method, seq: u32, via_host: &str, branch: String) -> Request {
+    fn build(&self, method: Method, seq: u32, via_host: &str) -> Request {
         let mut headers = Headers::default();
         headers.push(HeaderName::UserAgent, super::msg::PRODUCT);
         for r in &self.route_set {
             headers.push(HeaderName::Route, r.clone());
         }
-        let mut via = Via::parse(&format!(
-            "SIP/2.0/{} {via_host}",
-            self.peer.transport.as_str()
-        ))
-        .unwrap_or_else(|_| Via {
-            transport: "UDP".into(),
-            host: "127.0.0.1".into(),
-            port: None,
-            params: Default::default(),
-        });
-        via.params.set("branch", Some(branch));
-        via.params.set("rport", None);
+        let via = our_via(self.peer.transport, via_host);
         Request {
             method: method.clone(),
             uri: self.remote_target.clone(),

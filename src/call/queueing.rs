@@ -1,0 +1,129 @@
+//! From a known caller to a queue: start the caller's media, look up their context, apply the
+//! dialplan's rules (or the menu), and join the queue, reserved for a preferred agent and with
+//! any required skill levels. Late offers join here once their ACK brings the answer.
+
+use super::manager::CallManager;
+use super::{Leg, MediaCommand};
+use crate::acd::CallId;
+use crate::events::{Event, Side};
+use crate::sdp::Sdp;
+use crate::sip::msg::Request;
+use std::time::Instant;
+use tracing::{info, warn};
+
+impl CallManager {
+    /// The caller's media is known: start prompts and hold music, and join the queue.
+    pub(super) fn start_and_queue(&mut self, now: Instant, id: CallId) {
+        let Some(c) = self.calls.get(&id) else { return };
+        let neg = c.media;
+        self.media.push_back(MediaCommand::Start(super::MediaStart {
+            call: id,
+            caller_port: c.caller_port,
+            agent_port: c.agent_port,
+            caller_remote: neg.remote,
+            codec: neg.codec,
+            codec_pt: neg.codec_pt,
+            dtmf_pt: neg.dtmf_pt,
+        }));
+        self.request_context(now, id);
+    }
+
+    /// Joins the call's queue (after its context lookup, or without one).
+    pub(super) fn enqueue_call(&mut self, now: Instant, id: CallId) {
+        if let Some(menu) = self.route_call(now, id) {
+            return self.start_menu(id, &menu);
+        }
+        self.join_queue(now, id);
+    }
+
+    /// Puts the call in its (already decided) queue.
+    pub(super) fn join_queue(&mut self, now: Instant, id: CallId) {
+        let Some(c) = self.calls.get(&id) else { return };
+        let (queue, priority) = (c.queue.clone(), c.priority);
+        let preferred = c.route.as_ref().and_then(|r| {
+            r.preferred_agent
+                .clone()
+                .map(|a| (a, std::time::Duration::from_secs(r.fallback_s)))
+        });
+        self.events.push_back(Event::Queued {
+            call: id,
+            queue: queue.clone(),
+        });
+        let required = c
+            .route
+            .as_ref()
+            .map(|r| r.required.clone())
+            .unwrap_or_default();
+        self.acd.require(id, required);
+        let pref = preferred.as_ref().map(|(a, d)| (a.as_str(), *d));
+        if let Err(e) = self.acd.enqueue_for(now, id, &queue, priority, pref) {
+            warn!(call = id, error = %e, "enqueue failed");
+            self.end_call(now, id, Side::System, 503);
+        }
+    }
+
+    /// Applies the dialplan's rules to the call's context: queue, priority, reason and trace.
+    /// (Until the IVR exists, callers the rules do not place go to the number's queue.)
+    /// Returns the menu the caller must hear first, if any.
+    fn route_call(&mut self, now: Instant, id: CallId) -> Option<String> {
+        let unix = self.ep.unix_secs(now) as i64;
+        let c = self.calls.get_mut(&id)?;
+        let caller = c
+            .context
+            .as_ref()
+            .map(|x| x.number.clone())
+            .unwrap_or_else(|| c.caller_number.clone());
+        let input = crate::routing::rules::Input {
+            dialed: &c.dialed,
+            caller: &caller,
+            context: c.context.as_ref(),
+            now: unix,
+        };
+        let d = self.dialplan.decide(&input)?;
+        let _g = c.span.clone().entered();
+        info!(queue = %d.queue, rule = ?d.rule, reason = %d.reason, "routed");
+        tracing::debug!(trace = ?d.trace, "routing trace");
+        c.queue = d.queue.clone();
+        c.priority = d.priority;
+        self.events.push_back(Event::Routed {
+            call: id,
+            queue: d.queue.clone(),
+            priority: d.priority,
+            rule: d.rule.clone(),
+            reason: d.reason.clone(),
+            skip_ivr: d.skip_ivr,
+        });
+        let menu = d.menu.clone();
+        if let (Some(prompt), None) = (d.prompt.clone(), &menu) {
+            c.rule_prompt = true;
+            self.media
+                .push_back(MediaCommand::Play { call: id, prompt });
+        }
+        c.route = Some(d);
+        menu
+    }
+
+    /// The ACK of a late-offer call carries the caller's answer; without a usable one we hang up.
+    pub(super) fn on_ack(&mut self, now: Instant, ack: &Request) {
+        let Some(&(id, Leg::Caller)) = self.by_sip_id.get(&ack.core.call_id) else {
+            return;
+        };
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if !c.awaiting_answer {
+            return;
+        }
+        match Sdp::parse(&ack.body).and_then(|s| s.negotiate()) {
+            Ok(n) => {
+                c.media = n;
+                c.awaiting_answer = false;
+                self.start_and_queue(now, id);
+            }
+            Err(e) => {
+                warn!(call = id, error = %e, "late-offer ACK without a usable answer; hanging up");
+                self.end_call(now, id, Side::System, 488);
+            }
+        }
+    }
+}
