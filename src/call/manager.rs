@@ -346,68 +346,6 @@ impl CallManager {
         }
     }
 
-    fn dialog_matches(&self, call: CallId, leg: Leg, req: &Request) -> bool {
-        let Some(c) = self.calls.get(&call) else {
-            return false;
-        };
-        match leg {
-            Leg::Caller => c.caller.dialog.matches(&req.core),
-            Leg::Agent => c
-                .agent
-                .as_ref()
-                .and_then(|a| a.dialog.as_ref())
-                .is_some_and(|d| d.matches(&req.core)),
-        }
-    }
-
-    /// Our answer to an in-dialog offer (RFC 3264 §8): the leg's port and codec, the direction
-    /// mirrored (hold → recvonly), the o= version bumped. An offer-less re-INVITE gets our
-    /// current SDP as the offer. `None` when the new offer has nothing we can take (488).
-    fn reoffer_answer(&mut self, call: CallId, leg: Leg, body: &[u8]) -> Option<Bytes> {
-        let advertise = self.cfg.advertise;
-        let c = self.calls.get_mut(&call)?;
-        let current = match leg {
-            Leg::Caller => c.caller.sdp.clone(),
-            Leg::Agent => c.agent.as_ref()?.invite.body.clone(),
-        };
-        if body.is_empty() {
-            return Some(current);
-        }
-        let offered = Sdp::parse(body).ok()?;
-        let neg = offered.negotiate().ok()?;
-        c.sdp_version += 1;
-        if leg == Leg::Agent && c.connected.is_some() {
-            // The agent put the caller on hold (or took them off it): the caller hears hold
-            // music from acd instead of silence, and the bridge resumes on un-hold.
-            let held = matches!(neg.direction, Direction::SendOnly | Direction::Inactive);
-            if held != c.agent_hold {
-                c.agent_hold = held;
-                self.media.push_back(if held {
-                    MediaCommand::Hold { call }
-                } else {
-                    MediaCommand::Bridge {
-                        call,
-                        agent_remote: neg.remote,
-                        agent_codec_pt: neg.codec_pt,
-                        agent_dtmf_pt: neg.dtmf_pt,
-                    }
-                });
-                self.events.push_back(Event::Hold { call, on: held });
-            }
-        }
-        let local = LocalMedia {
-            ip: advertise,
-            port: if leg == Leg::Caller {
-                c.caller_port
-            } else {
-                c.agent_port
-            },
-            session_id: call,
-            version: c.sdp_version,
-        };
-        Some(Bytes::from(sdp::answer(&local, &offered, &neg)))
-    }
-
     fn refuse(&mut self, now: Instant, key: &TxKey, req: &Request, code: u16, why: &str) {
         let mut r = Response::to(req, code, Some(&random_token()));
         r.headers

@@ -6,6 +6,7 @@
 
 mod agent_leg;
 mod context_lookup;
+mod in_dialog;
 mod ivr;
 mod manager;
 mod ports;
