@@ -19,6 +19,7 @@ fn dispatch(c: &mut Criterion) {
                     skill: "sales".into(),
                     ring_timeout: Duration::from_secs(15),
                     retry_after: Duration::ZERO,
+                    wrapup: Duration::ZERO,
                 }]);
                 acd.upsert_agent(t0, "a", HashMap::from([("sales".to_string(), 5)]));
                 for call in 0..waiting {
@@ -28,10 +29,15 @@ fn dispatch(c: &mut Criterion) {
                 b.iter(|| {
                     // Agent comes free → offered the head → answers; a new caller keeps the depth.
                     acd.agent_online(t0, "a");
-                    let Some(Decision::Offer { call, .. }) = acd.poll_decision() else {
+                    let Some(call) =
+                        std::iter::from_fn(|| acd.poll_decision()).find_map(|d| match d {
+                            Decision::Offer { call, .. } => Some(call),
+                            _ => None,
+                        })
+                    else {
                         unreachable!()
                     };
-                    acd.offer_answered(call);
+                    acd.offer_answered(t0, call);
                     acd.agent_free(t0, "a");
                     acd.agent_offline(t0, "a");
                     acd.enqueue(t0, next, "sales", 0).unwrap();

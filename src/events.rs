@@ -20,6 +20,8 @@ pub enum Event {
     /// A caller's INVITE was accepted for routing.
     CallArrived {
         call: CallId,
+        /// The interaction history row of this call.
+        interaction: String,
         caller: String,
         dialed: String,
     },
@@ -69,10 +71,12 @@ pub enum Event {
         call: CallId,
         queue: String,
     },
+    /// An agent was chosen; `pop` is their screen pop, pushed before their phone rings.
     Offered {
         call: CallId,
         agent: String,
         queue: String,
+        pop: Box<crate::call::Pop>,
     },
     RingNoAnswer {
         call: CallId,
@@ -112,5 +116,12 @@ pub enum Event {
     AgentReachable {
         agent: String,
         up: bool,
+    },
+    /// An agent's state changed: registration, desk choice, ringing, talking, wrap-up.
+    AgentState {
+        agent: String,
+        #[serde(flatten)]
+        state: crate::acd::AgentState,
+        reason: Option<String>,
     },
 }

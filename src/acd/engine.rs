@@ -22,6 +22,9 @@ pub struct QueueConfig {
     pub ring_timeout: Duration,
     /// How long an agent who missed or rejected a call is left alone (Asterisk's `retry`).
     pub retry_after: Duration,
+    /// After-call work: how long an agent stays out of the queues once a call of this queue
+    /// ends, unless they end it sooner from the desk.
+    pub wrapup: Duration,
 }
 
 /// What an agent is doing.
@@ -38,6 +41,20 @@ pub enum AgentState {
     Busy(CallId),
     /// Missed or rejected a call; free again later.
     Resting,
+    /// Registered, but not logged in at the desk (or logged out): offered nothing.
+    LoggedOut,
+    /// On a pause (break, lunch, …); the reason is in [`AgentStatus::reason`].
+    Paused,
+    /// After-call work.
+    WrapUp,
+}
+
+/// What the agent chose at the desk; combined with registration and calls into [`AgentState`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Desk {
+    LoggedOut,
+    Ready,
+    Paused(String),
 }
 
 /// What the engine wants done.
@@ -52,22 +69,36 @@ pub enum Decision {
     },
     /// `agent` did not answer in time: stop ringing. The call is already back at the head.
     RingTimeout { call: CallId, agent: String },
+    /// The agent's state changed (for the desk, the wallboard and the history).
+    AgentChanged {
+        agent: String,
+        state: AgentState,
+        reason: Option<String>,
+    },
 }
 
-struct Agent {
-    skills: HashMap<String, u8>,
-    state: AgentState,
-    idle_since: Instant,
-    rest_until: Option<Instant>,
+pub(super) struct Agent {
+    pub(super) skills: HashMap<String, u8>,
+    pub(super) state: AgentState,
+    pub(super) idle_since: Instant,
+    pub(super) rest_until: Option<Instant>,
+    /// A phone is registered.
+    pub(super) registered: bool,
+    pub(super) desk: Desk,
+    pub(super) wrap_until: Option<Instant>,
+    /// The queue of the agent's current or last call (for its wrap-up time).
+    pub(super) last_queue: Option<String>,
+    /// When the state last changed.
+    pub(super) since: Instant,
 }
 
-struct Waiting {
+pub(super) struct Waiting {
     queue: String,
     key: (Reverse<i32>, u64),
     enqueued: Instant,
 }
 
-struct Offer {
+pub(super) struct Offer {
     agent: String,
     queue: String,
     key: (Reverse<i32>, u64),
@@ -76,9 +107,10 @@ struct Offer {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Wake {
+pub(super) enum Wake {
     Ring(CallId),
     Rest,
+    WrapUp,
     /// A call's reservation for its preferred agent runs out.
     Reserve(CallId),
 }
@@ -102,25 +134,31 @@ pub struct AgentStatus {
     pub id: String,
     #[serde(flatten)]
     pub state: AgentState,
+    /// Why the agent is paused.
+    pub reason: Option<String>,
+    /// Seconds in this state.
+    pub in_state_s: u64,
     pub skills: Vec<String>,
 }
 
 /// The engine.
 pub struct Acd {
-    queues: HashMap<String, QueueConfig>,
-    queues_by_skill: HashMap<String, Vec<String>>,
-    waiting: HashMap<String, BTreeMap<(Reverse<i32>, u64), CallId>>,
-    calls: HashMap<CallId, Waiting>,
-    offers: HashMap<CallId, Offer>,
-    agents: HashMap<String, Agent>,
-    idle: HashMap<String, BTreeSet<(Instant, String)>>,
-    timers: BinaryHeap<Reverse<(Instant, Wake)>>,
+    pub(super) queues: HashMap<String, QueueConfig>,
+    pub(super) queues_by_skill: HashMap<String, Vec<String>>,
+    pub(super) waiting: HashMap<String, BTreeMap<(Reverse<i32>, u64), CallId>>,
+    pub(super) calls: HashMap<CallId, Waiting>,
+    pub(super) offers: HashMap<CallId, Offer>,
+    pub(super) agents: HashMap<String, Agent>,
+    pub(super) idle: HashMap<String, BTreeSet<(Instant, String)>>,
+    pub(super) timers: BinaryHeap<Reverse<(Instant, Wake)>>,
     /// Calls waiting for their preferred agent (the one they usually talk to) until a deadline.
-    reserved: HashMap<CallId, (String, Instant)>,
+    pub(super) reserved: HashMap<CallId, (String, Instant)>,
     /// Skills with minimum levels a call needs beyond its queue's skill (from a routing rule).
-    required: HashMap<CallId, Vec<(String, u8)>>,
-    seq: u64,
-    out: std::collections::VecDeque<Decision>,
+    pub(super) required: HashMap<CallId, Vec<(String, u8)>>,
+    pub(super) seq: u64,
+    pub(super) out: std::collections::VecDeque<Decision>,
+    /// New agents start Ready (phones only, no desk) rather than LoggedOut.
+    pub(super) auto_ready: bool,
 }
 
 impl Acd {
@@ -138,6 +176,7 @@ impl Acd {
             required: HashMap::new(),
             seq: 0,
             out: Default::default(),
+            auto_ready: true,
         };
         acd.set_queues(queues);
         acd
@@ -174,11 +213,21 @@ impl Acd {
         if was_idle {
             self.unindex(id);
         }
+        let desk = if self.auto_ready {
+            Desk::Ready
+        } else {
+            Desk::LoggedOut
+        };
         let a = self.agents.entry(id.to_string()).or_insert(Agent {
             skills: HashMap::new(),
             state: AgentState::Offline,
             idle_since: now,
             rest_until: None,
+            registered: false,
+            desk,
+            wrap_until: None,
+            last_queue: None,
+            since: now,
         });
         a.skills = skills;
         if was_idle {
@@ -214,40 +263,70 @@ impl Acd {
         }
     }
 
-    fn set_state(&mut self, id: &str, state: AgentState) {
+    pub(super) fn set_state(&mut self, now: Instant, id: &str, state: AgentState) {
         let Some(a) = self.agents.get(id) else { return };
-        if a.state == AgentState::Idle {
+        let old = a.state;
+        if old == AgentState::Idle {
             self.unindex(id);
         }
-        if let Some(a) = self.agents.get_mut(id) {
-            a.state = state;
+        let Some(a) = self.agents.get_mut(id) else {
+            return;
+        };
+        a.state = state;
+        let reason = match &a.desk {
+            Desk::Paused(r) if state == AgentState::Paused => Some(r.clone()),
+            _ => None,
+        };
+        if old != state || state == AgentState::Paused {
+            a.since = now;
+            self.out.push_back(Decision::AgentChanged {
+                agent: id.to_string(),
+                state,
+                reason,
+            });
         }
         if state == AgentState::Idle {
             self.index(id);
         }
     }
 
-    fn make_idle(&mut self, now: Instant, id: &str, idle_since: Instant) {
-        if let Some(a) = self.agents.get_mut(id) {
-            a.idle_since = idle_since;
-            a.rest_until = None;
-        }
-        self.set_state(id, AgentState::Idle);
+    /// The agent has no call: Idle (and offered the next caller) if registered and ready,
+    /// otherwise whatever registration and the desk say.
+    pub(super) fn make_idle(&mut self, now: Instant, id: &str, idle_since: Instant) {
+        let Some(a) = self.agents.get_mut(id) else {
+            return;
+        };
+        a.idle_since = idle_since;
+        a.rest_until = None;
+        a.wrap_until = None;
+        let state = match (&a.registered, &a.desk) {
+            (false, _) => AgentState::Offline,
+            (true, Desk::LoggedOut) => AgentState::LoggedOut,
+            (true, Desk::Paused(_)) => AgentState::Paused,
+            (true, Desk::Ready) => AgentState::Idle,
+        };
+        self.set_state(now, id, state);
         self.dispatch_agent(now, id);
     }
 
     /// The agent registered a phone.
     pub fn agent_online(&mut self, now: Instant, id: &str) {
-        if self.agents.get(id).map(|a| a.state) == Some(AgentState::Offline) {
+        let Some(a) = self.agents.get_mut(id) else {
+            return;
+        };
+        a.registered = true;
+        if a.state == AgentState::Offline {
             self.make_idle(now, id, now);
         }
     }
 
     /// The agent's phone is gone. A call ringing there goes back to the head of its queue.
     pub fn agent_offline(&mut self, now: Instant, id: &str) {
-        let Some(state) = self.agents.get(id).map(|a| a.state) else {
+        let Some(a) = self.agents.get_mut(id) else {
             return;
         };
+        a.registered = false;
+        let state = a.state;
         if let AgentState::Ringing(call) = state {
             self.requeue(now, call);
             self.out.push_back(Decision::RingTimeout {
@@ -255,7 +334,7 @@ impl Acd {
                 agent: id.to_string(),
             });
         }
-        self.set_state(id, AgentState::Offline);
+        self.set_state(now, id, AgentState::Offline);
     }
 
     /// A caller joins `queue`. Higher `priority` is served first; ties by arrival.
@@ -342,7 +421,7 @@ impl Acd {
             self.make_idle(now, agent, now);
             return;
         }
-        self.set_state(agent, AgentState::Resting);
+        self.set_state(now, agent, AgentState::Resting);
         if let Some(a) = self.agents.get_mut(agent) {
             a.rest_until = Some(now + retry);
         }
@@ -359,10 +438,10 @@ impl Acd {
         }
     }
 
-    pub fn offer_answered(&mut self, call: CallId) -> Option<String> {
+    pub fn offer_answered(&mut self, now: Instant, call: CallId) -> Option<String> {
         self.required.remove(&call);
         let o = self.offers.remove(&call)?;
-        self.set_state(&o.agent, AgentState::Busy(call));
+        self.set_state(now, &o.agent, AgentState::Busy(call));
         Some(o.agent)
     }
 
@@ -391,14 +470,28 @@ impl Acd {
         Some(o.agent)
     }
 
-    /// A connected call ended: the agent is free again (longest-idle order restarts now).
+    /// A connected call ended: the agent goes to wrap-up for the queue's after-call time, or
+    /// is free again at once (longest-idle order restarts now).
     pub fn agent_free(&mut self, now: Instant, agent: &str) {
-        if matches!(
-            self.agents.get(agent).map(|a| a.state),
-            Some(AgentState::Busy(_))
-        ) {
-            self.make_idle(now, agent, now);
+        let Some(a) = self.agents.get(agent) else {
+            return;
+        };
+        if !matches!(a.state, AgentState::Busy(_)) {
+            return;
         }
+        let wrap = a
+            .last_queue
+            .as_ref()
+            .and_then(|q| self.queues.get(q))
+            .map_or(Duration::ZERO, |q| q.wrapup);
+        if wrap.is_zero() || !a.registered {
+            return self.make_idle(now, agent, now);
+        }
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.wrap_until = Some(now + wrap);
+        }
+        self.set_state(now, agent, AgentState::WrapUp);
+        self.timers.push(Reverse((now + wrap, Wake::WrapUp)));
     }
 
     fn offer(&mut self, now: Instant, call: CallId, agent: String, queue: &str) {
@@ -415,7 +508,10 @@ impl Acd {
             .get(queue)
             .map(|q| q.ring_timeout)
             .unwrap_or(Duration::from_secs(15));
-        self.set_state(&agent, AgentState::Ringing(call));
+        if let Some(a) = self.agents.get_mut(&agent) {
+            a.last_queue = Some(queue.to_string());
+        }
+        self.set_state(now, &agent, AgentState::Ringing(call));
         self.offers.insert(
             call,
             Offer {
@@ -567,6 +663,19 @@ impl Acd {
                         }
                     }
                 }
+                Wake::WrapUp => {
+                    let due: Vec<String> = self
+                        .agents
+                        .iter()
+                        .filter(|(_, a)| {
+                            a.state == AgentState::WrapUp && a.wrap_until.is_some_and(|t| t <= now)
+                        })
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    for id in due {
+                        self.make_idle(now, &id, now);
+                    }
+                }
                 Wake::Rest => {
                     let due: Vec<String> = self
                         .agents
@@ -623,7 +732,7 @@ impl Acd {
         v
     }
 
-    pub fn agent_status(&self) -> Vec<AgentStatus> {
+    pub fn agent_status(&self, now: Instant) -> Vec<AgentStatus> {
         let mut v: Vec<AgentStatus> = self
             .agents
             .iter()
@@ -633,6 +742,11 @@ impl Acd {
                 AgentStatus {
                     id: id.clone(),
                     state: a.state,
+                    reason: match (&a.desk, a.state) {
+                        (Desk::Paused(r), AgentState::Paused) => Some(r.clone()),
+                        _ => None,
+                    },
+                    in_state_s: now.saturating_duration_since(a.since).as_secs(),
                     skills,
                 }
             })

@@ -6,11 +6,15 @@
 //! arrived" and "an agent became free" cost O(log n).
 
 mod engine;
+mod presence;
 
 pub use engine::{Acd, AcdError, AgentState, AgentStatus, Decision, QueueConfig, QueueStatus};
+pub use presence::{DeskCommand, PresenceError};
 
 /// Identifies one call inside the process.
 pub type CallId = u64;
 
+#[cfg(test)]
+mod presence_tests;
 #[cfg(test)]
 mod tests;

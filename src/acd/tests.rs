@@ -10,6 +10,7 @@ fn q(name: &str, skill: &str) -> QueueConfig {
         skill: skill.into(),
         ring_timeout: Duration::from_secs(15),
         retry_after: Duration::from_secs(5),
+        wrapup: Duration::ZERO,
     }
 }
 
@@ -62,7 +63,7 @@ fn waiting_caller_is_offered_when_an_agent_frees_up() {
     a.enqueue(t0, 1, "sales", 0).unwrap();
     a.enqueue(t0, 2, "sales", 0).unwrap();
     assert_eq!(offered(&mut a), vec![(1, "1001".to_string())]);
-    assert_eq!(a.offer_answered(1).as_deref(), Some("1001"));
+    assert_eq!(a.offer_answered(t0, 1).as_deref(), Some("1001"));
     assert_eq!(a.agent_state("1001"), Some(AgentState::Busy(1)));
     a.agent_free(t0 + Duration::from_secs(60), "1001");
     assert_eq!(offered(&mut a), vec![(2, "1001".to_string())]);
@@ -133,6 +134,7 @@ fn abandon_while_ringing_frees_the_agent_and_leaves_nothing() {
     assert_eq!(a.call_gone(t0, 1).as_deref(), Some("1002"));
     assert_eq!(a.agent_state("1002"), Some(AgentState::Idle));
     assert_eq!(a.calls_in_system(), 0);
+    while a.poll_decision().is_some() {}
     a.handle_timeout(t0 + Duration::from_secs(100));
     assert!(a.poll_decision().is_none(), "stale ring timer ignored");
 }
@@ -183,7 +185,7 @@ fn reload_keeps_a_dropped_queue_until_its_callers_are_served() {
         vec![(1, "1002".to_string())],
         "the waiting caller is still served"
     );
-    a.offer_answered(1);
+    a.offer_answered(t0, 1);
     a.set_queues(vec![q("sales", "sales"), q("billing", "support")]);
     let names: Vec<String> = a.queue_status(t0).into_iter().map(|q| q.name).collect();
     assert_eq!(names, vec!["billing", "sales"], "gone once empty");
@@ -208,7 +210,7 @@ fn a_reserved_call_waits_for_its_busy_agent_without_holding_up_others() {
     a.agent_online(t0, "1003");
     a.enqueue(t0, 1, "sales", 0).unwrap();
     offered(&mut a);
-    a.offer_answered(1); // 1003 now busy
+    a.offer_answered(t0, 1); // 1003 now busy
     a.agent_online(t0, "1001");
     a.enqueue_for(t0, 2, "sales", 0, Some(("1003", Duration::from_secs(20))))
         .unwrap();
@@ -234,7 +236,7 @@ fn after_the_fallback_anyone_may_take_the_call() {
     a.agent_online(t0, "1003");
     a.enqueue(t0, 1, "sales", 0).unwrap();
     offered(&mut a);
-    a.offer_answered(1);
+    a.offer_answered(t0, 1);
     a.agent_online(t0, "1001");
     a.enqueue_for(t0, 2, "sales", 0, Some(("1003", Duration::from_secs(20))))
         .unwrap();

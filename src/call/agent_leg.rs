@@ -111,15 +111,11 @@ impl CallManager {
                 provisional: false,
             });
         }
-        self.events.push_back(Event::Offered {
-            call,
-            agent: agent.to_string(),
-            queue: queue.to_string(),
-        });
     }
 
     /// Stops ringing the current (unanswered) agent leg of `call`.
     pub(super) fn drop_agent_leg(&mut self, now: Instant, call: CallId) {
+        self.pop_forget(call);
         if let Some(leg) = self.calls.get_mut(&call).and_then(|c| c.agent.take()) {
             self.cancel_leg(now, leg);
         }
@@ -220,7 +216,7 @@ impl CallManager {
                     let _g = c.span.enter();
                     info!(%agent, wait_ms, "connected");
                 }
-                self.acd.offer_answered(call);
+                self.acd.offer_answered(now, call);
                 self.media.push_back(MediaCommand::Bridge {
                     call,
                     agent_remote: n.remote,

@@ -83,6 +83,11 @@ pub(super) struct Call {
     pub rule_prompt: bool,
     /// The agent has the caller on hold (the caller hears hold music).
     pub agent_hold: bool,
+    /// This call's interaction history row.
+    pub interaction: String,
+    /// Blind transfers so far, and the notes agents left for the next one.
+    pub transfers: u32,
+    pub notes: Vec<String>,
 }
 
 /// Counters that show nothing is left behind.
@@ -143,6 +148,9 @@ pub struct CallManager {
     pub(super) qualify: super::qualify::Qualify,
     pub(super) lookups: super::context_lookup::Lookups,
     pub(super) ivr_timers: super::ivr::IvrTimers,
+    pub(super) pops: super::pop::PopGate,
+    /// Makes interaction ids unique across restarts of this process.
+    boot: String,
 }
 
 impl CallManager {
@@ -167,6 +175,8 @@ impl CallManager {
             qualify: Default::default(),
             lookups: Default::default(),
             ivr_timers: Default::default(),
+            pops: Default::default(),
+            boot: random_token().chars().take(8).collect(),
         }
     }
 
@@ -226,6 +236,7 @@ impl CallManager {
         self.qualify_tick(now);
         self.lookup_tick(now);
         self.ivr_tick(now);
+        self.pop_tick(now);
         self.process(now);
     }
 
@@ -249,7 +260,7 @@ impl CallManager {
         self.process(now);
     }
 
-    fn process(&mut self, now: Instant) {
+    pub(super) fn process(&mut self, now: Instant) {
         while let Some(ev) = self.ep.poll_event() {
             match ev {
                 EndpointEvent::Request { key, request, from } => {
@@ -290,12 +301,24 @@ impl CallManager {
         while let Some(d) = self.acd.poll_decision() {
             match d {
                 Decision::Offer {
-                    call, agent, queue, ..
-                } => self.offer(now, call, &agent, &queue),
+                    call,
+                    agent,
+                    queue,
+                    ring_timeout,
+                } => self.offer_with_pop(now, call, &agent, &queue, ring_timeout),
                 Decision::RingTimeout { call, agent } => {
                     self.events.push_back(Event::RingNoAnswer { call, agent });
                     self.drop_agent_leg(now, call);
                 }
+                Decision::AgentChanged {
+                    agent,
+                    state,
+                    reason,
+                } => self.events.push_back(Event::AgentState {
+                    agent,
+                    state,
+                    reason,
+                }),
             }
         }
     }
@@ -411,8 +434,10 @@ impl CallManager {
         let sdp = Bytes::from(sdp);
         let tag = random_token();
         let dialog = Dialog::as_uas(&req, &tag, from);
+        let interaction = format!("{}-{id}", self.boot);
         self.events.push_back(Event::CallArrived {
             call: id,
+            interaction: interaction.clone(),
             caller: caller_number.clone(),
             dialed: dialed.clone(),
         });
@@ -459,6 +484,9 @@ impl CallManager {
                 route: None,
                 ivr: None,
                 rule_prompt: false,
+                interaction,
+                transfers: 0,
+                notes: Vec::new(),
             },
         );
         if !late_offer {
@@ -495,6 +523,7 @@ impl CallManager {
     /// Tears a call down from whichever state it is in. `code` answers an unanswered caller.
     pub(super) fn end_call(&mut self, now: Instant, call: CallId, by: Side, code: u16) {
         self.lookup_forget(call);
+        self.pop_forget(call);
         let Some(mut c) = self.calls.remove(&call) else {
             return;
         };
@@ -589,6 +618,7 @@ impl CallManager {
             self.qualify_timeout(),
             self.lookup_timeout(),
             self.ivr_timeout(),
+            self.pop_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -616,8 +646,8 @@ impl CallManager {
         self.acd.queue_status(now)
     }
 
-    pub fn agent_status(&self) -> Vec<crate::acd::AgentStatus> {
-        self.acd.agent_status()
+    pub fn agent_status(&self, now: Instant) -> Vec<crate::acd::AgentStatus> {
+        self.acd.agent_status(now)
     }
 }
 

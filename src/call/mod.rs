@@ -6,15 +6,19 @@
 
 mod agent_leg;
 mod context_lookup;
+mod desk;
 mod in_dialog;
 mod ivr;
 mod manager;
+mod pop;
 mod ports;
 mod qualify;
 mod queueing;
 
 pub use context_lookup::LookupRequest;
+pub use desk::DeskError;
 pub use manager::{AgentRecord, CallManager, ManagerConfig, Status, Totals};
+pub use pop::{Pop, PopCampaign, PopRoute};
 pub use ports::PortPool;
 
 use crate::acd::CallId;
@@ -95,5 +99,7 @@ pub enum Leg {
     Agent,
 }
 
+#[cfg(test)]
+mod pop_tests;
 #[cfg(test)]
 mod tests;

@@ -21,15 +21,15 @@ dial = "100"
 queue = "sales"
 "#;
 
-const CALLER: u16 = 5000;
+pub(super) const CALLER: u16 = 5000;
 const SDP: &str = "v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 
-struct Rig {
-    m: CallManager,
-    now: Instant,
+pub(super) struct Rig {
+    pub(super) m: CallManager,
+    pub(super) now: Instant,
 }
 
-fn peer(port: u16) -> Peer {
+pub(super) fn peer(port: u16) -> Peer {
     Peer {
         transport: Transport::Udp,
         addr: format!("127.0.0.1:{port}").parse().unwrap(),
@@ -37,7 +37,7 @@ fn peer(port: u16) -> Peer {
 }
 
 /// Value of header `name` in a raw message.
-fn header(msg: &str, name: &str) -> String {
+pub(super) fn header(msg: &str, name: &str) -> String {
     msg.lines()
         .find_map(|l| l.strip_prefix(&format!("{name}: ")))
         .unwrap_or_default()
@@ -45,7 +45,7 @@ fn header(msg: &str, name: &str) -> String {
 }
 
 /// A response to a raw request, copying the §8.2.6.2 headers.
-fn reply(req: &str, code: u16, to_tag: &str, sdp: bool) -> String {
+pub(super) fn reply(req: &str, code: u16, to_tag: &str, sdp: bool) -> String {
     let mut s = format!("SIP/2.0 {code} X\r\n");
     for l in req.lines() {
         if l.starts_with("Via: ")
@@ -79,11 +79,11 @@ fn reply(req: &str, code: u16, to_tag: &str, sdp: bool) -> String {
 }
 
 impl Rig {
-    fn new() -> Rig {
+    pub(super) fn new() -> Rig {
         Rig::with_plan(PLAN)
     }
 
-    fn with_plan(plan: &str) -> Rig {
+    pub(super) fn with_plan(plan: &str) -> Rig {
         let now = Instant::now();
         let cfg = EndpointConfig {
             algorithms: vec![Algorithm::Md5],
@@ -116,12 +116,12 @@ impl Rig {
         Rig { m, now }
     }
 
-    fn send(&mut self, port: u16, msg: &str) {
+    pub(super) fn send(&mut self, port: u16, msg: &str) {
         self.m.handle_sip(self.now, peer(port), msg.as_bytes());
     }
 
     /// Everything sent since last time, as (destination port, text).
-    fn out(&mut self) -> Vec<(u16, String)> {
+    pub(super) fn out(&mut self) -> Vec<(u16, String)> {
         std::iter::from_fn(|| self.m.poll_transmit())
             .map(|t| {
                 (
@@ -133,7 +133,7 @@ impl Rig {
     }
 
     /// The one message sent to `port` starting with `start`.
-    fn sent(&mut self, port: u16, start: &str) -> String {
+    pub(super) fn sent(&mut self, port: u16, start: &str) -> String {
         let all = self.out();
         let hits: Vec<&String> = all
             .iter()
@@ -148,7 +148,7 @@ impl Rig {
         hits[0].clone()
     }
 
-    fn advance(&mut self, d: Duration) {
+    pub(super) fn advance(&mut self, d: Duration) {
         let end = self.now + d;
         while let Some(at) = self.m.poll_timeout().filter(|t| *t <= end) {
             self.now = at.max(self.now);
@@ -158,7 +158,7 @@ impl Rig {
         self.m.handle_timeout(end);
     }
 
-    fn register(&mut self, user: &str, port: u16) {
+    pub(super) fn register(&mut self, user: &str, port: u16) {
         let reg = |auth: &str| {
             format!(
                 "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKr{user}{}\r\nFrom: <sip:{user}@acd>;tag=r\r\nTo: <sip:{user}@acd>\r\nCall-ID: reg{user}\r\nCSeq: {} REGISTER\r\nContact: <sip:{user}@127.0.0.1:{port}>\r\n{auth}Content-Length: 0\r\n\r\n",
@@ -185,7 +185,7 @@ impl Rig {
         self.now += Duration::from_millis(10); // 1001 registers first: idle longest
     }
 
-    fn invite(&mut self, call_id: &str) {
+    pub(super) fn invite(&mut self, call_id: &str) {
         let msg = format!(
             "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bK{call_id}\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:{CALLER}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP}",
             SDP.len()
@@ -193,12 +193,12 @@ impl Rig {
         self.send(CALLER, &msg);
     }
 
-    fn status(&self) -> Status {
+    pub(super) fn status(&self) -> Status {
         self.m.status(self.now)
     }
 }
 
-fn connected_rig() -> (Rig, String, String) {
+pub(super) fn connected_rig() -> (Rig, String, String) {
     let mut r = Rig::new();
     r.register("1001", 7001);
     r.invite("call1");

@@ -198,7 +198,7 @@ impl Core {
                     let _ = reply.send(StatusReport {
                         status: self.manager.status(now),
                         queues: self.manager.queue_status(now),
-                        agents: self.manager.agent_status(),
+                        agents: self.manager.agent_status(now),
                         media: self.cfg.counters.snapshot(),
                     });
                 }

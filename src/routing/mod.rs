@@ -50,6 +50,9 @@ struct QueueToml {
     ring_timeout_s: u64,
     #[serde(default = "default_retry")]
     retry_s: u64,
+    /// After-call work time; 0 = the agent is free as soon as the call ends.
+    #[serde(default)]
+    wrapup_s: u64,
     #[serde(default)]
     answer: AnswerMode,
 }
@@ -181,6 +184,7 @@ impl Dialplan {
                 skill: q.skill.clone(),
                 ring_timeout: Duration::from_secs(q.ring_timeout_s),
                 retry_after: Duration::from_secs(q.retry_s),
+                wrapup: Duration::from_secs(q.wrapup_s),
             });
         }
         let mut numbers = HashMap::new();

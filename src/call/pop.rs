@@ -1,0 +1,158 @@
+//! The screen pop: what the chosen agent's desk shows about the caller, pushed *before* the
+//! agent's phone rings. The INVITE waits (briefly) until the desk has the pop on the wire, so
+//! an agent never picks up a call they know nothing about.
+
+use super::manager::CallManager;
+use crate::acd::CallId;
+use crate::context::{Customer, PastInteraction, Ticket};
+use crate::events::Event;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+/// The campaign that brought the caller, as the agent needs it: what was offered and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PopCampaign {
+    pub name: String,
+    pub sent_at: i64,
+    pub offer: String,
+}
+
+/// Why the call was routed where it was.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PopRoute {
+    pub queue: String,
+    pub rule: Option<String>,
+    pub reason: String,
+}
+
+/// The screen pop payload (DESIGN.md "Screen pop payload").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Pop {
+    pub call_id: CallId,
+    /// The interaction history row this call writes (dispositions and notes go there).
+    pub interaction: String,
+    pub caller: String,
+    pub customer: Option<Customer>,
+    pub campaign: Option<PopCampaign>,
+    pub tickets: Vec<Ticket>,
+    pub history: Vec<PastInteraction>,
+    pub tags: Vec<String>,
+    pub route: PopRoute,
+    pub ring_timeout_s: u64,
+    /// The matched rule's extra fields.
+    pub fields: BTreeMap<String, String>,
+    /// How often the call has been transferred already, and what earlier agents noted.
+    pub transfers: u32,
+    pub notes: Vec<String>,
+}
+
+/// Offers waiting for their pop to reach the desk.
+#[derive(Default)]
+pub(super) struct PopGate {
+    /// How long an INVITE may wait for the pop (`None`: send at once, no desk in the loop).
+    pub wait: Option<Duration>,
+    pending: HashMap<CallId, (String, String, Instant)>,
+}
+
+impl CallManager {
+    /// How long an agent's INVITE may wait for the agent's desk to have the pop; the desk
+    /// layer answers with [`CallManager::pop_delivered`] (at once when the agent has no desk open).
+    pub fn set_pop_wait(&mut self, wait: Option<Duration>) {
+        self.pops.wait = wait;
+    }
+
+    /// The ACD chose `agent` for `call`: pop first, then ring.
+    pub(super) fn offer_with_pop(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        agent: &str,
+        queue: &str,
+        ring: Duration,
+    ) {
+        let Some(c) = self.calls.get(&call) else {
+            self.acd.call_gone(now, call);
+            return;
+        };
+        let ctx = c.context.clone().unwrap_or_default();
+        let route = c.route.as_ref();
+        let pop = Pop {
+            call_id: call,
+            interaction: c.interaction.clone(),
+            caller: c.caller_number.clone(),
+            customer: ctx.customer,
+            campaign: ctx.campaigns.first().map(|s| PopCampaign {
+                name: s.campaign.clone(),
+                sent_at: s.sent_at,
+                offer: s.offer.clone(),
+            }),
+            tickets: ctx.tickets,
+            history: ctx.history,
+            tags: ctx.tags,
+            route: PopRoute {
+                queue: queue.to_string(),
+                rule: route.and_then(|r| r.rule.clone()),
+                reason: route.map(|r| r.reason.clone()).unwrap_or_default(),
+            },
+            ring_timeout_s: ring.as_secs(),
+            fields: route.map(|r| r.pop.clone()).unwrap_or_default(),
+            transfers: c.transfers,
+            notes: c.notes.clone(),
+        };
+        self.events.push_back(Event::Offered {
+            call,
+            agent: agent.to_string(),
+            queue: queue.to_string(),
+            pop: Box::new(pop),
+        });
+        match self.pops.wait {
+            Some(wait) => {
+                self.pops
+                    .pending
+                    .insert(call, (agent.to_string(), queue.to_string(), now + wait));
+            }
+            None => self.offer(now, call, agent, queue),
+        }
+    }
+
+    /// The desk wrote `call`'s pop to `agent` (or has no desk open for them): ring now.
+    pub fn pop_delivered(&mut self, now: Instant, call: CallId, agent: &str) {
+        if self
+            .pops
+            .pending
+            .get(&call)
+            .is_some_and(|(a, _, _)| a == agent)
+        {
+            if let Some((agent, queue, _)) = self.pops.pending.remove(&call) {
+                self.offer(now, call, &agent, &queue);
+            }
+        }
+        self.process(now);
+    }
+
+    /// The offer is over before it rang (ring timeout, caller gone).
+    pub(super) fn pop_forget(&mut self, call: CallId) {
+        self.pops.pending.remove(&call);
+    }
+
+    /// Rings agents whose desk did not confirm the pop in time.
+    pub(super) fn pop_tick(&mut self, now: Instant) {
+        let due: Vec<CallId> = self
+            .pops
+            .pending
+            .iter()
+            .filter(|(_, (_, _, at))| *at <= now)
+            .map(|(c, _)| *c)
+            .collect();
+        for call in due {
+            if let Some((agent, queue, _)) = self.pops.pending.remove(&call) {
+                self.offer(now, call, &agent, &queue);
+            }
+        }
+    }
+
+    pub(super) fn pop_timeout(&self) -> Option<Instant> {
+        self.pops.pending.values().map(|(_, _, at)| *at).min()
+    }
+}
