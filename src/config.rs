@@ -89,6 +89,20 @@ impl Default for ContextConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// Desk sessions last this long after log-in.
+    pub session_ttl_s: u64,
+    /// Failed desk log-ins allowed per address or account within `login_window_s`.
+    pub login_failures: usize,
+    pub login_window_s: u64,
+    /// A fixed bearer token for Prometheus to scrape `/metrics` with.
+    pub metrics_token: Option<String>,
+    /// Service level threshold for the wallboard: answered within this many seconds.
+    pub service_level_s: u64,
+    /// The longest an agent's phone waits for the screen pop to reach their desk (ms).
+    pub pop_wait_ms: u64,
+    /// Agents take calls as soon as their phone registers, without a desk (true), or only
+    /// after clicking Ready at the desk (false, the default).
+    pub ready_on_register: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -150,6 +164,13 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            session_ttl_s: 12 * 3600,
+            login_failures: 5,
+            login_window_s: 300,
+            metrics_token: None,
+            service_level_s: 20,
+            pop_wait_ms: 250,
+            ready_on_register: false,
         }
     }
 }

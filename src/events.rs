@@ -117,6 +117,14 @@ pub enum Event {
         agent: String,
         up: bool,
     },
+    /// The agent sent the caller on (blind transfer); the caller waits again, with the notes.
+    Transferred {
+        call: CallId,
+        from_agent: String,
+        /// `queue:NAME` or `agent:ID`.
+        to: String,
+        transfers: u32,
+    },
     /// An agent's state changed: registration, desk choice, ringing, talking, wrap-up.
     AgentState {
         agent: String,

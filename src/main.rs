@@ -98,6 +98,9 @@ enum AgentsCmd {
         /// e.g. sales:5,support:2 (level 1-10, default 5)
         #[arg(long, default_value = "")]
         skills: String,
+        /// Desk role: agent, supervisor, marketer or admin
+        #[arg(long, default_value = "agent")]
+        role: String,
     },
     List,
     Remove {
@@ -168,6 +171,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 for (id, name, skills) in serve::DEMO_AGENTS {
                     println!("  agent {id} ({name}, {skills}) password: {pw}");
                 }
+                for (id, name, _) in serve::DEMO_STAFF {
+                    println!("  desk user {id} ({name}) password: {pw}");
+                }
+                println!(
+                    "  agent desk http://{0}/desk · wallboard http://{0}/wallboard",
+                    running.http_addr
+                );
                 println!(
                     "  register a softphone as sip:1001@{}:{} with that password",
                     cfg.advertise(),
@@ -189,19 +199,35 @@ async fn run(cli: Cli) -> Result<(), String> {
                     name,
                     password,
                     skills,
+                    role,
                 } => {
                     let skills = parse_skills(&skills).map_err(|e| e.to_string())?;
-                    store
+                    let role = acd::context::Role::parse(&role).ok_or_else(|| {
+                        format!("role '{role}': use agent, supervisor, marketer or admin")
+                    })?;
+                    let r = store
                         .add_agent(&id, &name, &cfg.sip.realm, &password, &skills)
-                        .await
-                        .map(|_| println!("added agent {id}"))
+                        .await;
+                    match r {
+                        Ok(()) => store
+                            .set_role(&id, role)
+                            .await
+                            .map(|_| println!("added agent {id} ({})", role.as_str())),
+                        Err(e) => Err(e),
+                    }
                 }
                 AgentsCmd::List => store.list_agents().await.map(|list| {
-                    println!("{:<10} {:<20} skills", "id", "name");
+                    println!("{:<10} {:<20} {:<11} skills", "id", "name", "role");
                     for a in list {
                         let s: Vec<String> =
                             a.skills.iter().map(|(k, l)| format!("{k}:{l}")).collect();
-                        println!("{:<10} {:<20} {}", a.id, a.name, s.join(","));
+                        println!(
+                            "{:<10} {:<20} {:<11} {}",
+                            a.id,
+                            a.name,
+                            a.role.as_str(),
+                            s.join(",")
+                        );
                     }
                 }),
                 AgentsCmd::Remove { id } => match store.remove_agent(&id).await {

@@ -61,6 +61,13 @@ pub const DEMO_AGENTS: &[(&str, &str, &str)] = &[
     ("1003", "Chloe", "sales:3,support:3,management:5"),
 ];
 
+/// The demo's desk users beyond the agents: (id, name, role).
+pub const DEMO_STAFF: &[(&str, &str, crate::context::Role)] = &[
+    ("sup", "Sam (supervisor)", crate::context::Role::Supervisor),
+    ("mkt", "Mia (marketer)", crate::context::Role::Marketer),
+    ("admin", "Administrator", crate::context::Role::Admin),
+];
+
 /// The demo's known callers, one per rule of `dialplans/default.toml`.
 pub const DEMO_CALLERS: &[(&str, &str)] = &[
     (
@@ -130,6 +137,11 @@ pub fn load_dialplan(cfg: &Config) -> Result<Dialplan, DialplanError> {
 }
 
 async fn seed_demo(store: &Store, realm: &str, password: &str) -> Result<(), StoreError> {
+    for (id, name, role) in DEMO_STAFF {
+        store.remove_agent(id).await?;
+        store.add_agent(id, name, realm, password, &[]).await?;
+        store.set_role(id, *role).await?;
+    }
     for (id, name, skills) in DEMO_AGENTS {
         store.remove_agent(id).await?;
         store
@@ -246,6 +258,10 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         endpoint,
         dialplan,
     );
+    manager.set_ready_on_register(cfg.http.ready_on_register);
+    manager.set_pop_wait(
+        (cfg.http.pop_wait_ms > 0).then(|| Duration::from_millis(cfg.http.pop_wait_ms)),
+    );
     manager.set_agents(now, store.load_directory(&cfg.sip.realm).await?);
     let saved = store.load_bindings(unix).await?;
     if !saved.is_empty() {
@@ -298,9 +314,25 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         addr: cfg.http.listen,
         source,
     })?;
-    let app = crate::desk::router(core.clone());
+    tokio::spawn(crate::context::history::run_writer(
+        store.clone(),
+        core.events.subscribe(),
+    ));
+    let app = crate::desk::start(
+        core.clone(),
+        Some(store.clone()),
+        crate::desk::DeskConfig {
+            realm: cfg.sip.realm.clone(),
+            session_ttl: Duration::from_secs(cfg.http.session_ttl_s.max(60)),
+            sl_threshold_s: cfg.http.service_level_s,
+            metrics_token: cfg.http.metrics_token.clone().filter(|t| !t.is_empty()),
+            login_failures: cfg.http.login_failures,
+            login_window: Duration::from_secs(cfg.http.login_window_s),
+        },
+    );
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let svc = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let _ = axum::serve(listener, svc).await;
     });
     info!(%http_addr, "HTTP listening");
     Ok(Running {

@@ -37,3 +37,107 @@ impl CallManager {
         Ok(r?)
     }
 }
+
+/// Where a blind transfer sends the caller.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferTarget {
+    /// Back in line in another queue (by its own priority order).
+    Queue(String),
+    /// To one agent: kept for them for [`TRANSFER_HOLD_S`], then anyone in the call's queue.
+    Agent(String),
+}
+
+/// How long a call transferred to a named agent waits for that agent before anyone may take it.
+pub const TRANSFER_HOLD_S: u64 = 60;
+
+impl CallManager {
+    /// Blind transfer: the agent's leg is hung up, the caller hears hold music and waits for
+    /// the target, whose pop carries the context, the notes and the transfer count.
+    pub fn transfer(
+        &mut self,
+        now: Instant,
+        agent: &str,
+        call: CallId,
+        target: TransferTarget,
+        note: String,
+    ) -> Result<u32, DeskError> {
+        match &target {
+            TransferTarget::Queue(q) if !self.dialplan.queues.iter().any(|x| &x.name == q) => {
+                return Err(DeskError::UnknownQueue(q.clone()))
+            }
+            TransferTarget::Agent(a) if self.acd.agent_state(a).is_none() => {
+                return Err(DeskError::UnknownAgent(a.clone()))
+            }
+            _ => {}
+        }
+        let via = self.via_host();
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or(DeskError::NoSuchCall(call))?;
+        let mine = c.connected.is_some()
+            && c.agent
+                .as_ref()
+                .is_some_and(|l| l.agent == agent && l.dialog.is_some());
+        if !mine {
+            return Err(DeskError::NotYourCall(call, agent.to_string()));
+        }
+        let Some(leg) = c.agent.take() else {
+            return Err(DeskError::NotYourCall(call, agent.to_string()));
+        };
+        c.connected = None;
+        c.agent_hold = false;
+        c.transfers += 1;
+        let note = note.trim();
+        if !note.is_empty() {
+            c.notes.push(format!(
+                "{agent}: {}",
+                note.chars().take(500).collect::<String>()
+            ));
+        }
+        let (queue, pref) = match &target {
+            TransferTarget::Queue(q) => (q.clone(), None),
+            TransferTarget::Agent(a) => (
+                c.queue.clone(),
+                Some((a.clone(), std::time::Duration::from_secs(TRANSFER_HOLD_S))),
+            ),
+        };
+        c.queue = queue.clone();
+        let (priority, transfers) = (c.priority, c.transfers);
+        {
+            let _g = c.span.enter();
+            tracing::info!(%agent, ?target, transfers, "blind transfer");
+        }
+        if let Some(mut d) = leg.dialog.clone() {
+            let bye = d.request(crate::sip::via::Method::Bye, &via);
+            self.ep.send_request(now, &bye, d.peer);
+        }
+        self.by_sip_id.remove(&leg.invite.core.call_id);
+        self.by_agent_tx.remove(&leg.key);
+        self.media.push_back(super::MediaCommand::Hold { call });
+        self.acd.agent_free(now, agent);
+        self.events.push_back(crate::events::Event::Transferred {
+            call,
+            from_agent: agent.to_string(),
+            to: match &target {
+                TransferTarget::Queue(q) => format!("queue:{q}"),
+                TransferTarget::Agent(a) => format!("agent:{a}"),
+            },
+            transfers,
+        });
+        self.events.push_back(crate::events::Event::Queued {
+            call,
+            queue: queue.clone(),
+        });
+        // The first route's skill needs belonged to the first queue.
+        self.acd.require(call, Vec::new());
+        let pref = pref.as_ref().map(|(a, d)| (a.as_str(), *d));
+        if let Err(e) = self.acd.enqueue_for(now, call, &queue, priority, pref) {
+            tracing::warn!(call, error = %e, "transfer could not queue the call");
+            self.end_call(now, call, crate::events::Side::System, 503);
+        }
+        self.process(now);
+        Ok(transfers)
+    }
+}

@@ -16,7 +16,7 @@ mod qualify;
 mod queueing;
 
 pub use context_lookup::LookupRequest;
-pub use desk::DeskError;
+pub use desk::{DeskError, TransferTarget, TRANSFER_HOLD_S};
 pub use manager::{AgentRecord, CallManager, ManagerConfig, Status, Totals};
 pub use pop::{Pop, PopCampaign, PopRoute};
 pub use ports::PortPool;

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 pub struct AgentRow {
     pub id: String,
     pub name: String,
+    pub role: Role,
     pub skills: Vec<(String, u8)>,
 }
 
@@ -56,7 +57,86 @@ fn valid_id(id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What a desk user may do. Every user is an agent row (the same id and password as the SIP
+/// account); the role widens what the desk shows.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Own state, own pops, own calls.
+    Agent,
+    /// Plus the wallboard and every agent's state.
+    Supervisor,
+    /// Reports only: no call content.
+    Marketer,
+    /// Everything, including managing agents.
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "agent" => Some(Role::Agent),
+            "supervisor" => Some(Role::Supervisor),
+            "marketer" => Some(Role::Marketer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Supervisor => "supervisor",
+            Role::Marketer => "marketer",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// What a desk log-in checks the password against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentLogin {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub realm: String,
+    pub ha1_sha256: String,
+}
+
 impl Store {
+    /// Sets an agent's desk role; false if there is no such agent.
+    pub async fn set_role(&self, id: &str, role: Role) -> Result<bool, StoreError> {
+        let n = sqlx::query("UPDATE agents SET role = $1 WHERE id = $2")
+            .bind(role.as_str())
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// The stored hash and role of one agent, for a desk log-in.
+    pub async fn agent_login(&self, id: &str) -> Result<Option<AgentLogin>, StoreError> {
+        let Some(r) =
+            sqlx::query("SELECT id, name, role, realm, ha1_sha256 FROM agents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let role: String = r.try_get("role")?;
+        Ok(Some(AgentLogin {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            role: Role::parse(&role).unwrap_or(Role::Agent),
+            realm: r.try_get("realm")?,
+            ha1_sha256: r.try_get("ha1_sha256")?,
+        }))
+    }
+
     /// Adds an agent; the password is turned into HA1 hashes for `realm` and then forgotten.
     pub async fn add_agent(
         &self,
@@ -137,13 +217,15 @@ impl Store {
 
     pub async fn list_agents(&self) -> Result<Vec<AgentRow>, StoreError> {
         let mut skills = self.skills().await?;
-        let rows = sqlx::query("SELECT id, name FROM agents ORDER BY id")
+        let rows = sqlx::query("SELECT id, name, role FROM agents ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter()
             .map(|r| {
                 let id: String = r.try_get("id")?;
+                let role: String = r.try_get("role")?;
                 Ok(AgentRow {
+                    role: Role::parse(&role).unwrap_or(Role::Agent),
                     skills: skills.remove(&id).unwrap_or_default(),
                     name: r.try_get("name")?,
                     id,

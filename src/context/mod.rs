@@ -7,17 +7,19 @@
 mod agents;
 mod caller;
 pub mod e164;
+pub mod history;
 pub mod http_source;
 pub mod import;
 mod records;
 mod registrations;
 pub mod time;
 
-pub use agents::{parse_skills, AgentRow};
+pub use agents::{parse_skills, AgentLogin, AgentRow, Role};
 pub use caller::{
     CallerContext, CampaignSend, Customer, PastInteraction, SourceReport, Ticket,
     MAX_CAMPAIGN_WINDOW_S,
 };
+pub use history::{CallRecord, CampaignCalls, InteractionRow};
 pub use records::{Campaign, InteractionRecord, SendRow, TicketRecord};
 
 use sqlx::any::AnyPoolOptions;

@@ -92,6 +92,13 @@ pub fn format_iso8601(t: i64) -> String {
     )
 }
 
+/// Seconds since the Unix epoch, now (0 if the clock is before 1970).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

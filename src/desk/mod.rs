@@ -1,23 +1,106 @@
-//! HTTP: health and live status now; the agent desk, wallboard and reports build on this router.
+//! HTTP and WebSocket: the agent desk (log-in, ready/pause, screen pops, disposition, transfer),
+//! the supervisor wallboard, `/metrics` and `/openapi.json`. Every endpoint but the log-in, the
+//! static pages and `/healthz` needs a session, and each checks the session's role.
 
+mod api;
+pub mod auth;
+mod error;
+pub mod hub;
+pub mod metrics;
+mod pages;
+pub mod wallboard;
+mod ws;
+
+use crate::context::Store;
 use crate::net::CoreHandle;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Json};
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
 use axum::Router;
+pub use error::ApiError;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// The routes, with the core handle as state.
-pub fn router(core: CoreHandle) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/api/status", get(status))
-        .with_state(core)
+/// Desk settings from the config.
+#[derive(Clone, Debug)]
+pub struct DeskConfig {
+    /// The SIP realm the agents' HA1 hashes were made for.
+    pub realm: String,
+    pub session_ttl: Duration,
+    /// Service level: answered within this many seconds.
+    pub sl_threshold_s: u64,
+    /// A fixed bearer token Prometheus may scrape `/metrics` with (sessions work too).
+    pub metrics_token: Option<String>,
+    /// Failed log-ins allowed per address or account within `login_window`.
+    pub login_failures: usize,
+    pub login_window: Duration,
 }
 
-async fn status(State(core): State<CoreHandle>) -> impl IntoResponse {
-    match core.status().await {
-        Some(s) => Json(s).into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "core is not running").into_response(),
+impl Default for DeskConfig {
+    fn default() -> Self {
+        DeskConfig {
+            realm: "acd".into(),
+            session_ttl: Duration::from_secs(12 * 3600),
+            sl_threshold_s: 20,
+            metrics_token: None,
+            login_failures: 5,
+            login_window: Duration::from_secs(300),
+        }
     }
+}
+
+/// Shared by every handler.
+pub struct App {
+    pub core: CoreHandle,
+    pub store: Option<Store>,
+    pub cfg: DeskConfig,
+    pub sessions: auth::Sessions,
+    pub limiter: auth::LoginLimiter,
+    pub hub: Arc<hub::Hub>,
+}
+
+/// Largest request body accepted (JSON commands are small).
+const MAX_BODY: usize = 16 * 1024;
+
+/// Starts the hub on the core's event stream and returns the routes.
+pub fn start(core: CoreHandle, store: Option<Store>, cfg: DeskConfig) -> Router {
+    let hub = hub::Hub::new(core.clone(), cfg.sl_threshold_s);
+    tokio::spawn(hub.clone().run(core.events.subscribe()));
+    let app = Arc::new(App {
+        sessions: auth::Sessions::new(cfg.session_ttl),
+        limiter: auth::LoginLimiter::new(cfg.login_failures, cfg.login_window),
+        core,
+        store,
+        cfg,
+        hub,
+    });
+    router(app)
+}
+
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/openapi.json", get(pages::openapi))
+        .route("/", get(pages::desk))
+        .route("/desk", get(pages::desk))
+        .route("/wallboard", get(pages::wallboard))
+        .route("/assets/:file", get(pages::asset))
+        .route("/api/login", post(api::login))
+        .route("/api/logout", post(api::logout))
+        .route("/api/me", get(api::me))
+        .route("/api/me/state", post(api::my_state))
+        .route("/api/agents", get(api::list_agents).post(api::add_agent))
+        .route("/api/agents/:id", delete(api::remove_agent))
+        .route("/api/agents/:id/state", post(api::agent_state))
+        .route("/api/calls/:call/transfer", post(api::transfer))
+        .route("/api/interactions/:id", get(api::interaction))
+        .route("/api/interactions/:id/disposition", post(api::disposition))
+        .route("/api/wallboard", get(api::wallboard))
+        .route("/api/status", get(api::status))
+        .route("/api/reports/campaigns", get(api::campaign_report))
+        .route("/metrics", get(api::metrics))
+        .route("/ws/desk", get(ws::desk))
+        .route("/ws/wallboard", get(ws::wallboard))
+        .fallback(|| async { ApiError::NotFound("no such page or endpoint".into()) })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
 }

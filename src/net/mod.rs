@@ -58,6 +58,25 @@ pub enum Input {
     Dialplan(Box<crate::routing::Dialplan>),
     /// End every call cleanly, then stop; the sender hears when the goodbyes are on the wire.
     Shutdown(oneshot::Sender<()>),
+    /// The desk has written a call's pop to the agent (or the agent has no desk open).
+    PopDelivered {
+        call: crate::acd::CallId,
+        agent: String,
+    },
+    /// An agent's choice at the desk.
+    Desk {
+        agent: String,
+        cmd: crate::acd::DeskCommand,
+        reply: oneshot::Sender<Result<(), crate::call::DeskError>>,
+    },
+    /// A blind transfer asked for at the desk.
+    Transfer {
+        agent: String,
+        call: crate::acd::CallId,
+        target: crate::call::TransferTarget,
+        note: String,
+        reply: oneshot::Sender<Result<u32, crate::call::DeskError>>,
+    },
 }
 
 /// A handle to a running core, for the HTTP layer and tests.
@@ -80,6 +99,52 @@ impl CoreHandle {
     /// Swaps the dialplan without touching calls in progress.
     pub async fn set_dialplan(&self, d: crate::routing::Dialplan) -> bool {
         self.input.send(Input::Dialplan(Box::new(d))).await.is_ok()
+    }
+
+    /// Tells the core the pop for `call` reached `agent`'s desk, so the phone may ring.
+    pub fn pop_delivered(&self, call: crate::acd::CallId, agent: &str) {
+        let _ = self.input.try_send(Input::PopDelivered {
+            call,
+            agent: agent.to_string(),
+        });
+    }
+
+    /// Applies an agent's desk choice; `None` if the core is gone.
+    pub async fn desk(
+        &self,
+        agent: &str,
+        cmd: crate::acd::DeskCommand,
+    ) -> Option<Result<(), crate::call::DeskError>> {
+        let (reply, rx) = oneshot::channel();
+        let agent = agent.to_string();
+        self.input
+            .send(Input::Desk { agent, cmd, reply })
+            .await
+            .ok()?;
+        rx.await.ok()
+    }
+
+    /// Sends `agent`'s caller on; the answer is the call's transfer count.
+    pub async fn transfer(
+        &self,
+        agent: &str,
+        call: crate::acd::CallId,
+        target: crate::call::TransferTarget,
+        note: String,
+    ) -> Option<Result<u32, crate::call::DeskError>> {
+        let (reply, rx) = oneshot::channel();
+        let agent = agent.to_string();
+        self.input
+            .send(Input::Transfer {
+                agent,
+                call,
+                target,
+                note,
+                reply,
+            })
+            .await
+            .ok()?;
+        rx.await.ok()
     }
 
     pub async fn status(&self) -> Option<StatusReport> {
@@ -205,6 +270,21 @@ impl Core {
                 Input::Dialplan(d) => {
                     info!(queues = d.queues.len(), "dialplan reloaded");
                     self.manager.set_dialplan(*d);
+                }
+                Input::PopDelivered { call, agent } => {
+                    self.manager.pop_delivered(now, call, &agent)
+                }
+                Input::Desk { agent, cmd, reply } => {
+                    let _ = reply.send(self.manager.agent_desk(now, &agent, cmd));
+                }
+                Input::Transfer {
+                    agent,
+                    call,
+                    target,
+                    note,
+                    reply,
+                } => {
+                    let _ = reply.send(self.manager.transfer(now, &agent, call, target, note));
                 }
                 Input::Shutdown(done) => {
                     self.manager.shutdown(now);

@@ -130,6 +130,8 @@ pub async fn start_opts(
     // SIPp UAS agents answer only their scenario, not OPTIONS pings; tests that want qualify
     // (baresip answers OPTIONS) turn it back on.
     cfg.sip.qualify_s = 0;
+    // Phone-only agents: ready as soon as they register (desk tests turn this off).
+    cfg.http.ready_on_register = true;
     let base = ports(200);
     cfg.media.rtp_ports = format!("{base}-{}", base + 199);
     let p = dir.path().join("dialplan.toml");

@@ -1,0 +1,425 @@
+//! REST handlers. Each one names the roles it serves; an agent reaches only its own state,
+//! pops and calls, a marketer only reports, and only an admin manages agents.
+
+use super::auth::{password_matches, Session};
+use super::{ApiError, App};
+use crate::acd::{CallId, DeskCommand};
+use crate::call::{DeskError, TransferTarget};
+use crate::context::Role;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+type Body<T> = Result<Json<T>, JsonRejection>;
+
+/// The session behind a request: `Authorization: Bearer TOKEN`, or `?token=` (WebSockets).
+pub struct Authed(pub Session, pub String);
+
+fn token_of(parts: &Parts) -> Option<String> {
+    if let Some(h) = parts.headers.get(header::AUTHORIZATION) {
+        let v = h.to_str().ok()?;
+        return v.strip_prefix("Bearer ").map(|t| t.trim().to_string());
+    }
+    parts.uri.query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("token="))
+            .map(String::from)
+    })
+}
+
+#[axum::async_trait]
+impl FromRequestParts<Arc<App>> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let token = token_of(parts).ok_or_else(|| {
+            ApiError::Unauthorized("log in first: send Authorization: Bearer <token>".into())
+        })?;
+        let s = app.sessions.get(Instant::now(), &token).ok_or_else(|| {
+            ApiError::Unauthorized("session unknown or expired; log in again".into())
+        })?;
+        Ok(Authed(s, token))
+    }
+}
+
+/// Refuses the request unless the session has one of `roles`.
+pub fn allow(s: &Session, roles: &[Role]) -> Result<(), ApiError> {
+    if roles.contains(&s.role) {
+        return Ok(());
+    }
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    Err(ApiError::Forbidden(format!(
+        "{} may not do this (needs: {})",
+        s.role.as_str(),
+        names.join(", ")
+    )))
+}
+
+/// Roles that take calls at a desk.
+const CALL_TAKERS: &[Role] = &[Role::Agent, Role::Supervisor, Role::Admin];
+const SUPERVISORS: &[Role] = &[Role::Supervisor, Role::Admin];
+
+fn store(app: &App) -> Result<&crate::context::Store, ApiError> {
+    app.store
+        .as_ref()
+        .ok_or_else(|| ApiError::Unavailable("no database configured".into()))
+}
+
+fn core_gone() -> ApiError {
+    ApiError::Unavailable("the call core is not running".into())
+}
+
+#[derive(Deserialize)]
+pub struct Login {
+    id: String,
+    password: String,
+}
+
+pub async fn login(
+    State(app): State<Arc<App>>,
+    peer: Option<ConnectInfo<SocketAddr>>,
+    body: Body<Login>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(l) = body?;
+    let now = Instant::now();
+    let ip = peer.map(|ConnectInfo(a)| a.ip());
+    if l.id.len() > 64 || l.password.len() > 256 {
+        return Err(ApiError::BadRequest("id or password too long".into()));
+    }
+    if let Some(wait) = app.limiter.blocked(now, ip, &l.id) {
+        return Err(ApiError::TooManyAttempts(wait));
+    }
+    let found = store(&app)?.agent_login(&l.id).await?;
+    let ok = found
+        .as_ref()
+        .filter(|a| a.realm == app.cfg.realm)
+        .is_some_and(|a| password_matches(&a.id, &a.realm, &l.password, &a.ha1_sha256));
+    let Some(a) = found.filter(|_| ok) else {
+        app.limiter.failed(now, ip, &l.id);
+        tracing::warn!(id = %l.id, ?ip, "desk log-in failed");
+        // The same answer for an unknown id and a wrong password.
+        return Err(ApiError::Unauthorized("wrong id or password".into()));
+    };
+    app.limiter.succeeded(&a.id);
+    let token = app.sessions.open(now, &a.id, &a.name, a.role);
+    Ok(Json(
+        json!({"token": token, "agent": a.id, "name": a.name, "role": a.role}),
+    ))
+}
+
+pub async fn logout(State(app): State<Arc<App>>, Authed(_, token): Authed) -> StatusCode {
+    app.sessions.close(&token);
+    StatusCode::NO_CONTENT
+}
+
+pub async fn me(
+    State(app): State<Arc<App>>,
+    Authed(s, _): Authed,
+) -> Result<Json<Value>, ApiError> {
+    let status = app.core.status().await.ok_or_else(core_gone)?;
+    let me = status.agents.iter().find(|a| a.id == s.agent);
+    let card = if CALL_TAKERS.contains(&s.role) {
+        app.hub.card(&s.agent)
+    } else {
+        None
+    };
+    Ok(Json(json!({
+        "agent": s.agent,
+        "name": s.name,
+        "role": s.role,
+        "state": me.map(|a| super::wallboard::state_name(a.state)),
+        "reason": me.and_then(|a| a.reason.clone()),
+        "card": card,
+        "queues": status.queues.iter().map(|q| q.name.clone()).collect::<Vec<_>>(),
+    })))
+}
+
+fn desk_error(e: DeskError) -> ApiError {
+    match e {
+        DeskError::Presence(crate::acd::PresenceError::UnknownAgent(a)) => {
+            ApiError::NotFound(format!("agent '{a}' is not in the directory (yet)"))
+        }
+        DeskError::Presence(p) => ApiError::Conflict(p.to_string()),
+        DeskError::NoSuchCall(_) => ApiError::NotFound(e.to_string()),
+        DeskError::NotYourCall(..) => ApiError::Forbidden(e.to_string()),
+        DeskError::UnknownQueue(_) | DeskError::UnknownAgent(_) => {
+            ApiError::BadRequest(e.to_string())
+        }
+    }
+}
+
+async fn set_state(app: &App, agent: &str, cmd: DeskCommand) -> Result<Json<Value>, ApiError> {
+    app.core
+        .desk(agent, cmd)
+        .await
+        .ok_or_else(core_gone)?
+        .map_err(desk_error)?;
+    Ok(Json(json!({"ok": true})))
+}
+
+pub async fn my_state(
+    State(app): State<Arc<App>>,
+    Authed(s, _): Authed,
+    body: Body<DeskCommand>,
+) -> Result<Json<Value>, ApiError> {
+    allow(&s, CALL_TAKERS)?;
+    let Json(cmd) = body?;
+    set_state(&app, &s.agent, cmd).await
+}
+
+/// A supervisor pauses or logs out someone else (an agent who walked away from a ready desk).
+pub async fn agent_state(
+    State(app): State<Arc<App>>,
+    Authed(s, _): Authed,
+    Path(id): Path<String>,
+    body: Body<DeskCommand>,
+) -> Result<Json<Value>, ApiError> {
+    allow(&s, SUPERVISORS)?;
+    let Json(cmd) = body?;
+    set_state(&app, &id, cmd).await
+}
+
+#[derive(Deserialize)]
+pub struct Transfer {
+    queue: Option<String>,
+    agent: Option<String>,
+    #[serde(default)]
+    note: String,
+}
+
+pub async fn transfer(
+    State(app): State<Arc<App>>,
+    Authed(s, _): Authed,
+    Path(call): Path<CallId>,
+    body: Body<Transfer>,
+) -> Result<Json<Value>, ApiError> {
+    allow(&s, CALL_TAKERS)?;
+    let Json(t) = body?;
+    let target = match (t.queue, t.agent) {
+        (Some(q), None) => TransferTarget::Queue(q),
+        (None, Some(a)) => TransferTarget::Agent(a),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give exactly one of \"queue\" or \"agent\"".into(),
+            ))
+        }
+    };
+    if t.note.len() > 2000 {
+        return Err(ApiError::BadRequest("note longer than 2000 bytes".into()));
+    }
+    let transfers = app
+        .core
+        .transfer(&s.agent, call, target, t.note)
+        .await
+        .ok_or_else(core_gone)?
+        .map_err(desk_error)?;
+    Ok(Json(json!({
+        "transfers": transfers,
+        "warning": (transfers > 2).then_some("this caller has been transferred more than twice"),
+    })))
+}
+
+/// May this session see or change this interaction? Agents: only calls they took.
+async fn may_touch(app: &App, s: &Session, id: &str) -> Result<(), ApiError> {
+    allow(s, CALL_TAKERS)?;
+    if s.role != Role::Agent {
+        return Ok(());
+    }
+    let mine = match app.hub.handled_by(id) {
+        Some(a) => a == s.agent,
+        None => store(app)?
+            .interaction(id)
+            .await?
+            .is_some_and(|r| r.agent_id.as_deref() == Some(&s.agent)),
+    };
+    if mine {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "interaction '{id}' is not one of your calls"
+        )))
+    }
+}
+
+pub async fn interaction(
+    State(app): State<Arc<App>>,
+    Authed(s, _): Authed,
+    Path(id): Path<String>,
+) -> Result<Json<crate::context::InteractionRow>, ApiError> {
+    may_touch(&app, &s, &id).await?;
+    store(&app)?
+        .interaction(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no interaction '{id}'")))
+}
+
+#[derive(Deserialize)]
+pub struct Disposition {
+    disposition: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+fn check_disposition(d: &Disposition) -> Result<(), ApiError> {
+    let disp = d.disposition.trim();
+    if disp.is_empty() || disp.chars().count() > 40 || disp.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(
+            "disposition must be 1-40 printable characters".into(),
+        ));
+    }
+    if d.note.len() > 2000 {
+        return Err(ApiError::BadRequest("note longer than 2000 bytes".into()));
+    }
+    if d.tags.len() > 10 {
+        return Err(ApiError::BadRequest("at most 10 tags".into()));
+    }
+    if let Some(bad) = d.tags.iter().find(|t| {
+        t.is_empty()
+            || t.len() > 32
+            || !t
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+    }) {
+        return Err(ApiError::BadRequest(format!(
+            "tag '{bad}': 1-32 letters, digits, '-' or '_'"
+        )));
+    }
+    Ok(())
+}
+
+pub async fn disposition(
+    State(app): State<Arc<App>>,
+    Authed(s, _): Authed,
+    Path(id): Path<String>,
+    body: Body<Disposition>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(d) = body?;
+    check_disposition(&d)?;
+    may_touch(&app, &s, &id).await?;
+    let mut tags = d.tags.clone();
+    tags.sort();
+    tags.dedup();
+    store(&app)?
+        .set_disposition(&id, d.disposition.trim(), d.note.trim(), &tags)
+        .await?;
+    tracing::info!(interaction = %id, agent = %s.agent, disposition = %d.disposition, "disposition");
+    Ok(Json(json!({"ok": true})))
+}
+
+pub async fn wallboard(
+    State(app): State<Arc<App>>,
+    Authed(s, _): Authed,
+) -> Result<Json<super::wallboard::Wallboard>, ApiError> {
+    allow(&s, SUPERVISORS)?;
+    let status = app.core.status().await.ok_or_else(core_gone)?;
+    Ok(Json(super::wallboard::build(&status, &app.hub.levels)))
+}
+
+pub async fn status(
+    State(app): State<Arc<App>>,
+    Authed(s, _): Authed,
+) -> Result<Json<crate::net::StatusReport>, ApiError> {
+    allow(&s, SUPERVISORS)?;
+    app.core.status().await.map(Json).ok_or_else(core_gone)
+}
+
+pub async fn list_agents(
+    State(app): State<Arc<App>>,
+    Authed(s, _): Authed,
+) -> Result<Json<Vec<crate::context::AgentRow>>, ApiError> {
+    allow(&s, SUPERVISORS)?;
+    Ok(Json(store(&app)?.list_agents().await?))
+}
+
+#[derive(Deserialize)]
+pub struct NewAgent {
+    id: String,
+    name: String,
+    password: String,
+    #[serde(default)]
+    skills: String,
+    #[serde(default = "agent_role")]
+    role: Role,
+}
+
+fn agent_role() -> Role {
+    Role::Agent
+}
+
+pub async fn add_agent(
+    State(app): State<Arc<App>>,
+    Authed(s, _): Authed,
+    body: Body<NewAgent>,
+) -> Result<Response, ApiError> {
+    allow(&s, &[Role::Admin])?;
+    let Json(a) = body?;
+    let st = store(&app)?;
+    let skills = crate::context::parse_skills(&a.skills)?;
+    st.add_agent(&a.id, &a.name, &app.cfg.realm, &a.password, &skills)
+        .await?;
+    st.set_role(&a.id, a.role).await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": a.id}))).into_response())
+}
+
+pub async fn remove_agent(
+    State(app): State<Arc<App>>,
+    Authed(s, _): Authed,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    allow(&s, &[Role::Admin])?;
+    if !store(&app)?.remove_agent(&id).await? {
+        return Err(ApiError::NotFound(format!("no agent '{id}'")));
+    }
+    app.sessions.close_agent(&id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn campaign_report(
+    State(app): State<Arc<App>>,
+    Authed(s, _): Authed,
+) -> Result<Json<Vec<crate::context::CampaignCalls>>, ApiError> {
+    allow(&s, &[Role::Marketer, Role::Supervisor, Role::Admin])?;
+    Ok(Json(store(&app)?.campaign_calls().await?))
+}
+
+/// Prometheus text; a session of a supervisor or admin, or the configured scrape token.
+pub async fn metrics(
+    State(app): State<Arc<App>>,
+    parts: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = parts
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::Unauthorized("send Authorization: Bearer <token>".into()))?;
+    let scrape = app.cfg.metrics_token.as_deref() == Some(token);
+    if !scrape {
+        let s = app
+            .sessions
+            .get(Instant::now(), token)
+            .ok_or_else(|| ApiError::Unauthorized("session unknown or expired".into()))?;
+        allow(&s, SUPERVISORS)?;
+    }
+    let status = app.core.status().await.ok_or_else(core_gone)?;
+    let body = super::metrics::render(&app.hub.metrics, &status);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
+}
