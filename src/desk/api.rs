@@ -147,6 +147,9 @@ fn desk_error(e: DeskError) -> ApiError {
         DeskError::Presence(crate::acd::PresenceError::UnknownAgent(a)) => {
             ApiError::NotFound(format!("agent '{a}' is not in the directory (yet)"))
         }
+        DeskError::Presence(crate::acd::PresenceError::NoReason) => {
+            ApiError::BadRequest(e.to_string())
+        }
         DeskError::Presence(p) => ApiError::Conflict(p.to_string()),
         DeskError::NoSuchCall(_) => ApiError::NotFound(e.to_string()),
         DeskError::NotYourCall(..) => ApiError::Forbidden(e.to_string()),

@@ -2,6 +2,9 @@
 //! SQLite database and the demo agents, plus helpers to run SIPp and baresip against it.
 #![allow(dead_code)]
 
+pub mod desk;
+pub mod http;
+
 use acd::config::Config;
 use acd::net::StatusReport;
 use acd::serve::{self, Demo, Running};
