@@ -1,6 +1,7 @@
 //! The desk hub: follows the event stream and pushes each agent's pops and call changes to that
-//! agent's open desks (and nobody else's). An offer's pop is written first; only then is the core
-//! told the phone may ring.
+//! agent's open desks (and nobody else's). The phone rings only once a desk says the pop is on
+//! screen (`{"type":"shown"}`), or when the core's pop wait runs out, or at once when the agent
+//! has no desk open.
 
 use super::metrics::Metrics;
 use super::wallboard::ServiceLevels;
@@ -16,10 +17,10 @@ use std::time::Instant;
 use tokio::sync::{broadcast, mpsc};
 use tracing::warn;
 
-/// One message for one desk socket; `ack` asks the writer to report the write (offers).
+/// One message for one desk socket; an offer carries when it was made, for the write latency.
 pub struct Push {
     pub text: Arc<str>,
-    pub ack: Option<(CallId, String, Instant)>,
+    pub offered_at: Option<Instant>,
 }
 
 /// Messages a slow desk may have queued before it is dropped (it reconnects and resumes).
@@ -39,8 +40,8 @@ pub struct Card {
 struct State {
     next_conn: u64,
     desks: HashMap<String, Vec<(u64, mpsc::Sender<Push>)>>,
-    /// Agents with an open offer for each call (several under ring-all).
-    offers: HashMap<CallId, Vec<(String, Arc<Pop>)>>,
+    /// Agents with an open offer for each call (several under ring-all), and when it was made.
+    offers: HashMap<CallId, Vec<(String, Arc<Pop>, Instant)>>,
     cards: HashMap<String, Card>,
     handled: HashMap<String, String>,
     handled_order: VecDeque<String>,
@@ -112,16 +113,30 @@ impl Hub {
         self.lock().handled.get(interaction).cloned()
     }
 
-    /// An offer's pop was written to the agent's socket: record the latency, let the phone ring.
-    pub fn delivered(&self, call: CallId, agent: &str, since: Instant) {
+    /// An offer's pop was written to the agent's socket.
+    pub fn written(&self, since: Instant) {
         self.metrics
             .pop_latency
             .record_us(since.elapsed().as_micros() as u64);
-        self.core.pop_delivered(call, agent);
+    }
+
+    /// The agent's desk has the pop on screen: record the latency and let the phone ring.
+    pub fn shown(&self, call: CallId, agent: &str) {
+        let since = self
+            .lock()
+            .offers
+            .get(&call)
+            .and_then(|v| v.iter().find(|(a, _, _)| a == agent).map(|(_, _, t)| *t));
+        if let Some(t) = since {
+            self.metrics
+                .pop_shown_latency
+                .record_us(t.elapsed().as_micros() as u64);
+            self.core.pop_delivered(call, agent);
+        }
     }
 
     /// Sends to every desk of `agent`; false when none is open.
-    fn push(s: &mut State, agent: &str, msg: &Value, ack: Option<(CallId, Instant)>) -> bool {
+    fn push(s: &mut State, agent: &str, msg: &Value, offered_at: Option<Instant>) -> bool {
         let Some(conns) = s.desks.get_mut(agent) else {
             return false;
         };
@@ -129,7 +144,7 @@ impl Hub {
         conns.retain(|(_, tx)| {
             let p = Push {
                 text: text.clone(),
-                ack: ack.map(|(c, t)| (c, agent.to_string(), t)),
+                offered_at,
             };
             // A desk that cannot keep up is dropped; it reconnects and resumes from its card.
             tx.try_send(p).is_ok()
@@ -139,7 +154,7 @@ impl Hub {
 
     fn withdraw(s: &mut State, call: CallId, agent: &str, reason: &str) {
         if let Some(list) = s.offers.get_mut(&call) {
-            list.retain(|(a, _)| a != agent);
+            list.retain(|(a, _, _)| a != agent);
         }
         if let Some(card) = s.cards.get_mut(agent) {
             if card.pop.call_id == call && card.phase == "offer" {
@@ -165,7 +180,7 @@ impl Hub {
                 s.offers
                     .entry(call)
                     .or_default()
-                    .push((agent.clone(), pop.clone()));
+                    .push((agent.clone(), pop.clone(), at));
                 s.cards.insert(
                     agent.clone(),
                     Card {
@@ -173,7 +188,7 @@ impl Hub {
                         pop: pop.clone(),
                     },
                 );
-                if !Self::push(&mut s, &agent, &offer_json(&pop), Some((call, at))) {
+                if !Self::push(&mut s, &agent, &offer_json(&pop), Some(at)) {
                     drop(s);
                     self.core.pop_delivered(call, &agent);
                 }
@@ -190,7 +205,7 @@ impl Hub {
                     .remove(&call)
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|(a, _)| a)
+                    .map(|(a, _, _)| a)
                     .filter(|a| *a != agent)
                     .collect();
                 for a in others {
@@ -223,7 +238,7 @@ impl Hub {
                     .remove(&call)
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|(a, _)| a)
+                    .map(|(a, _, _)| a)
                     .collect();
                 for a in agents {
                     Self::withdraw(&mut s, call, &a, "caller hung up");

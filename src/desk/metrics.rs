@@ -61,6 +61,8 @@ impl Histogram {
 pub struct Metrics {
     /// From the Offered event reaching the desk layer to the pop written on the agent's socket.
     pub pop_latency: Histogram,
+    /// From the Offered event to the desk saying the pop is on screen (the phone rings then).
+    pub pop_shown_latency: Histogram,
     /// The context lookup of each call.
     pub lookup_latency: Histogram,
 }
@@ -147,6 +149,11 @@ pub fn render(m: &Metrics, s: &StatusReport) -> String {
         &mut out,
         "acd_pop_latency_seconds",
         "From the offer to the screen pop written on the agent's WebSocket.",
+    );
+    m.pop_shown_latency.render(
+        &mut out,
+        "acd_pop_shown_seconds",
+        "From the offer to the agent's desk confirming the pop is on screen.",
     );
     m.lookup_latency.render(
         &mut out,

@@ -38,13 +38,20 @@ async fn run_desk(app: Arc<App>, agent: String, mut socket: WebSocket) {
                 if socket.send(Message::Text(p.text.to_string())).await.is_err() {
                     break;
                 }
-                if let Some((call, agent, since)) = p.ack {
-                    app.hub.delivered(call, &agent, since);
+                if let Some(since) = p.offered_at {
+                    app.hub.written(since);
                 }
             }
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                // Pings are answered by axum; the desk sends nothing else that matters.
+                Some(Ok(Message::Text(t))) => {
+                    // The page confirms each pop once it is on screen.
+                    let v: serde_json::Value = serde_json::from_str(&t).unwrap_or_default();
+                    if let (Some("shown"), Some(call)) = (v["type"].as_str(), v["call_id"].as_u64()) {
+                        app.hub.shown(call, &agent);
+                    }
+                }
+                // Pings are answered by axum.
                 Some(Ok(_)) => {}
             }
         }

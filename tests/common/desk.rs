@@ -2,7 +2,7 @@
 //! register, a desk WebSocket client, and the time SIPp saw an INVITE.
 
 use super::{register, sipp, Sipp, TestServer};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -61,6 +61,11 @@ impl DeskWs {
             match msg {
                 Some(Ok(Message::Text(t))) => {
                     let v: Value = serde_json::from_str(&t).expect("desk sends JSON");
+                    if v["type"] == "offer" {
+                        // As the page does once the pop is on screen.
+                        let shown = serde_json::json!({"type": "shown", "call_id": v["call_id"]});
+                        let _ = self.ws.send(Message::Text(shown.to_string())).await;
+                    }
                     if v["type"] == kind {
                         return (v, at);
                     }

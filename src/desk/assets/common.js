@@ -42,7 +42,7 @@ const acd = {
       const proto = location.protocol === "https:" ? "wss:" : "ws:";
       const ws = new WebSocket(proto + "//" + location.host + path + "?token=" + encodeURIComponent(acd.token));
       ws.onopen = () => { delay = 500; $("conn").textContent = "● live"; $("conn").classList.remove("down"); };
-      ws.onmessage = (m) => { try { onMessage(JSON.parse(m.data)); } catch (e) { console.error(e); } };
+      ws.onmessage = (m) => { try { onMessage(JSON.parse(m.data), ws); } catch (e) { console.error(e); } };
       ws.onclose = () => {
         $("conn").textContent = "● reconnecting"; $("conn").classList.add("down");
         setTimeout(open, delay); delay = Math.min(delay * 2, 10000);

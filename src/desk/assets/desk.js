@@ -68,9 +68,13 @@ function setPhase(callId, phase, extra) {
   if (extra) acd.text($("xfer-status"), extra);
 }
 
-function onMessage(m) {
+function onMessage(m, ws) {
   switch (m.type) {
-    case "offer": showPop(m, "offer"); break;
+    case "offer":
+      showPop(m, "offer");
+      // On screen now: tell the server, which rings the phone only after this.
+      ws.send(JSON.stringify({ type: "shown", call_id: m.call_id }));
+      break;
     case "withdrawn": setPhase(m.call_id, "withdrawn"); acd.text($("pop-timer"), m.reason); break;
     case "connected": setPhase(m.call_id, "connected"); break;
     case "ended": setPhase(m.call_id, "ended", m.transferred_to ? "sent to " + m.transferred_to : ""); break;
