@@ -20,6 +20,7 @@ fn dispatch(c: &mut Criterion) {
                     ring_timeout: Duration::from_secs(15),
                     retry_after: Duration::ZERO,
                     wrapup: Duration::ZERO,
+                    strategy: Default::default(),
                 }]);
                 acd.upsert_agent(t0, "a", HashMap::from([("sales".to_string(), 5)]));
                 for call in 0..waiting {

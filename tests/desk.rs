@@ -440,3 +440,44 @@ async fn desk_state_and_the_call_card_survive_a_reconnect() {
     assert_eq!(support["service_level"], 100.0);
     let _ = TestServer::agent_state;
 }
+
+const RING_ALL_PLAN: &str = r#"
+[[queue]]
+name = "sales"
+skill = "sales"
+strategy = "ring-all"
+ring_timeout_s = 10
+[[number]]
+dial = "100"
+queue = "sales"
+"#;
+
+#[tokio::test]
+async fn ring_all_withdraws_the_pop_of_the_agent_who_did_not_answer() {
+    let srv = server(Some(RING_ALL_PLAN)).await;
+    let http = srv.running.http_addr;
+    let slow = phone(&srv, "1001", "agent_noanswer.xml", &["-m", "1"]).await;
+    let fast = phone(&srv, "1003", "agent_answer.xml", &["-m", "1"]).await;
+    let t1 = login(http, "1001", PASSWORD).await;
+    let t3 = login(http, "1003", PASSWORD).await;
+    let mut d1 = DeskWs::open(http, &t1).await;
+    let mut d3 = DeskWs::open(http, &t3).await;
+    for t in [&t1, &t3] {
+        let r = post(http, "/api/me/state", Some(t), &json!({"state": "ready"})).await;
+        assert_eq!(r.status, 200);
+    }
+    let c = caller(&srv, "caller.xml", "100", 2000, 1);
+    let (p1, _) = d1.next("offer", Duration::from_secs(10)).await;
+    let (p3, _) = d3.next("offer", Duration::from_secs(10)).await;
+    assert_eq!(p1["call_id"], p3["call_id"], "both desks pop the same call");
+    d3.next("connected", Duration::from_secs(10)).await;
+    let (w, _) = d1.next("withdrawn", Duration::from_secs(5)).await;
+    assert_eq!(w["call_id"], p1["call_id"]);
+    assert_eq!(w["reason"], "taken by another agent");
+    slow.success(Duration::from_secs(10)).await; // its phone got a CANCEL
+    d3.next("ended", Duration::from_secs(10)).await;
+    c.success(Duration::from_secs(20)).await;
+    fast.success(Duration::from_secs(10)).await;
+    let s = srv.wait_idle().await;
+    assert_eq!(TestServer::agent_state(&s, "1001"), "Idle");
+}

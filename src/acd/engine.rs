@@ -25,6 +25,19 @@ pub struct QueueConfig {
     /// After-call work: how long an agent stays out of the queues once a call of this queue
     /// ends, unless they end it sooner from the desk.
     pub wrapup: Duration,
+    pub strategy: Strategy,
+}
+
+/// How a queue picks agents for a caller.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// The agent idle longest (fair to agents, Asterisk's `leastrecent`).
+    #[default]
+    LongestIdle,
+    /// Every free agent at once; the first to answer takes the call, the others' pops are
+    /// withdrawn and their phones stop ringing.
+    RingAll,
 }
 
 /// What an agent is doing.
@@ -100,6 +113,8 @@ pub(super) struct Waiting {
 
 pub(super) struct Offer {
     agent: String,
+    /// Agents ringing for the same call under ring-all.
+    others: Vec<String>,
     queue: String,
     key: (Reverse<i32>, u64),
     deadline: Instant,
@@ -328,7 +343,9 @@ impl Acd {
         a.registered = false;
         let state = a.state;
         if let AgentState::Ringing(call) = state {
-            self.requeue(now, call);
+            if !self.leave_offer(call, id) {
+                self.requeue(now, call);
+            }
             self.out.push_back(Decision::RingTimeout {
                 call,
                 agent: id.to_string(),
@@ -438,21 +455,65 @@ impl Acd {
         }
     }
 
+    /// The (first) agent offered `call` answered: the call is theirs.
     pub fn offer_answered(&mut self, now: Instant, call: CallId) -> Option<String> {
-        self.required.remove(&call);
-        let o = self.offers.remove(&call)?;
-        self.set_state(now, &o.agent, AgentState::Busy(call));
-        Some(o.agent)
+        let agent = self.offers.get(&call)?.agent.clone();
+        self.offer_taken(now, call, &agent);
+        Some(agent)
     }
 
-    /// The agent declined or could not be reached: they rest, the call goes back to the head.
+    /// `agent` answered `call`; under ring-all the other ringing agents are free again and
+    /// returned (their phones must stop ringing).
+    pub fn offer_taken(&mut self, now: Instant, call: CallId, agent: &str) -> Vec<String> {
+        self.required.remove(&call);
+        let Some(o) = self.offers.remove(&call) else {
+            return Vec::new();
+        };
+        self.set_state(now, agent, AgentState::Busy(call));
+        let losers: Vec<String> = std::iter::once(o.agent)
+            .chain(o.others)
+            .filter(|a| a != agent)
+            .collect();
+        for a in &losers {
+            self.make_idle(now, a, now);
+        }
+        losers
+    }
+
+    /// Takes `agent` out of a ring-all offer that others still ring for; false when it was the
+    /// offer's only agent (the caller then needs requeueing).
+    fn leave_offer(&mut self, call: CallId, agent: &str) -> bool {
+        let Some(o) = self.offers.get_mut(&call) else {
+            return false;
+        };
+        if o.others.is_empty() {
+            return false;
+        }
+        if o.agent == agent {
+            o.agent = o.others.remove(0);
+        } else {
+            o.others.retain(|a| a != agent);
+        }
+        true
+    }
+
+    /// The (first) agent offered `call` declined or could not be reached.
     pub fn offer_failed(&mut self, now: Instant, call: CallId) {
-        let Some(o) = self.offers.get(&call) else {
+        if let Some(agent) = self.offers.get(&call).map(|o| o.agent.clone()) {
+            self.agent_failed(now, call, &agent);
+        }
+    }
+
+    /// `agent` declined `call` or could not be reached: they rest; the call goes back to the
+    /// head of its queue unless other agents still ring for it.
+    pub fn agent_failed(&mut self, now: Instant, call: CallId, agent: &str) {
+        let Some(queue) = self.offers.get(&call).map(|o| o.queue.clone()) else {
             return;
         };
-        let (agent, queue) = (o.agent.clone(), o.queue.clone());
-        self.requeue(now, call);
-        self.rest(now, &agent, &queue);
+        if !self.leave_offer(call, agent) {
+            self.requeue(now, call);
+        }
+        self.rest(now, agent, &queue);
     }
 
     /// The caller left (abandon, error). Returns the agent that was ringing for it, now freed.
@@ -466,6 +527,9 @@ impl Acd {
             return None;
         }
         let o = self.offers.remove(&call)?;
+        for a in &o.others {
+            self.make_idle(now, a, now);
+        }
         self.make_idle(now, &o.agent, now);
         Some(o.agent)
     }
@@ -516,6 +580,7 @@ impl Acd {
             call,
             Offer {
                 agent: agent.clone(),
+                others: Vec::new(),
                 queue: queue.to_string(),
                 key: w.key,
                 deadline: now + ring,
@@ -529,6 +594,36 @@ impl Acd {
             queue: queue.to_string(),
             ring_timeout: ring,
         });
+        let Some(q) = self.queues.get(queue) else {
+            return;
+        };
+        if q.strategy != Strategy::RingAll {
+            return;
+        }
+        // Ring-all: every other free agent who may take this caller rings too.
+        let others: Vec<String> = self
+            .idle
+            .get(&q.skill)
+            .into_iter()
+            .flatten()
+            .map(|(_, a)| a.clone())
+            .filter(|a| self.eligible(call, a))
+            .collect();
+        for a in &others {
+            if let Some(ag) = self.agents.get_mut(a) {
+                ag.last_queue = Some(queue.to_string());
+            }
+            self.set_state(now, a, AgentState::Ringing(call));
+            self.out.push_back(Decision::Offer {
+                call,
+                agent: a.clone(),
+                queue: queue.to_string(),
+                ring_timeout: ring,
+            });
+        }
+        if let Some(o) = self.offers.get_mut(&call) {
+            o.others = others;
+        }
     }
 
     /// True while `call` is kept for an agent other than `agent`.
@@ -643,13 +738,20 @@ impl Acd {
                     if o.deadline != at {
                         continue;
                     }
-                    let (agent, queue) = (o.agent.clone(), o.queue.clone());
-                    self.out.push_back(Decision::RingTimeout {
-                        call,
-                        agent: agent.clone(),
-                    });
+                    let queue = o.queue.clone();
+                    let agents: Vec<String> = std::iter::once(o.agent.clone())
+                        .chain(o.others.iter().cloned())
+                        .collect();
+                    for agent in &agents {
+                        self.out.push_back(Decision::RingTimeout {
+                            call,
+                            agent: agent.clone(),
+                        });
+                    }
                     self.requeue(now, call);
-                    self.rest(now, &agent, &queue);
+                    for agent in &agents {
+                        self.rest(now, agent, &queue);
+                    }
                 }
                 Wake::Reserve(call) => {
                     let expired = self

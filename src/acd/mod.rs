@@ -8,7 +8,9 @@
 mod engine;
 mod presence;
 
-pub use engine::{Acd, AcdError, AgentState, AgentStatus, Decision, QueueConfig, QueueStatus};
+pub use engine::{
+    Acd, AcdError, AgentState, AgentStatus, Decision, QueueConfig, QueueStatus, Strategy,
+};
 pub use presence::{DeskCommand, PresenceError};
 
 /// Identifies one call inside the process.

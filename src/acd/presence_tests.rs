@@ -11,6 +11,7 @@ fn engine(t0: Instant, wrapup: u64) -> Acd {
         ring_timeout: Duration::from_secs(15),
         retry_after: Duration::ZERO,
         wrapup: Duration::from_secs(wrapup),
+        strategy: Default::default(),
     }]);
     a.set_auto_ready(false);
     a.upsert_agent(t0, "1001", HashMap::from([("sales".to_string(), 5)]));

@@ -11,6 +11,7 @@ fn q(name: &str, skill: &str) -> QueueConfig {
         ring_timeout: Duration::from_secs(15),
         retry_after: Duration::from_secs(5),
         wrapup: Duration::ZERO,
+        strategy: Default::default(),
     }
 }
 
@@ -272,4 +273,62 @@ fn a_call_needing_a_skill_level_goes_to_an_agent_who_has_it_and_does_not_block_o
     assert_eq!(a.queue_status(t0)[0].waiting, 1);
     assert_eq!(a.call_gone(t0, 2), None);
     assert_eq!(a.calls_in_system(), 2);
+}
+
+fn ring_all(t0: Instant) -> Acd {
+    let mut a = Acd::new(vec![QueueConfig {
+        strategy: Strategy::RingAll,
+        ..q("sales", "sales")
+    }]);
+    for id in ["1001", "1003"] {
+        a.upsert_agent(t0, id, skills(&["sales"]));
+        a.agent_online(t0, id);
+    }
+    a
+}
+
+#[test]
+fn ring_all_rings_every_free_agent_and_the_first_answer_frees_the_rest() {
+    let t0 = Instant::now();
+    let mut a = ring_all(t0);
+    a.enqueue(t0, 1, "sales", 0).unwrap();
+    let mut got = offered(&mut a);
+    got.sort();
+    assert_eq!(got, vec![(1, "1001".into()), (1, "1003".into())]);
+    assert_eq!(a.offer_taken(t0, 1, "1003"), vec!["1001".to_string()]);
+    assert_eq!(a.agent_state("1003"), Some(AgentState::Busy(1)));
+    assert_eq!(a.agent_state("1001"), Some(AgentState::Idle));
+    a.enqueue(t0, 2, "sales", 0).unwrap();
+    assert_eq!(offered(&mut a), vec![(2, "1001".into())]);
+}
+
+#[test]
+fn ring_all_keeps_ringing_the_others_when_one_declines_and_times_out_all_together() {
+    let t0 = Instant::now();
+    let mut a = ring_all(t0);
+    a.enqueue(t0, 1, "sales", 0).unwrap();
+    offered(&mut a);
+    a.agent_failed(t0, 1, "1001");
+    assert_eq!(a.agent_state("1001"), Some(AgentState::Resting));
+    assert_eq!(a.agent_state("1003"), Some(AgentState::Ringing(1)));
+    assert_eq!(
+        a.queue_status(t0)[0].waiting,
+        0,
+        "still offered, not requeued"
+    );
+    a.handle_timeout(t0 + Duration::from_secs(15));
+    let ds: Vec<Decision> = std::iter::from_fn(|| a.poll_decision()).collect();
+    let timeouts: Vec<&str> = ds
+        .iter()
+        .filter_map(|d| match d {
+            Decision::RingTimeout { agent, .. } => Some(agent.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(timeouts, vec!["1003"]);
+    // 1001's rest (5 s) ended first, so the caller goes straight back to 1001.
+    assert!(ds
+        .iter()
+        .any(|d| matches!(d, Decision::Offer { call: 1, agent, .. } if agent == "1001")));
+    assert_eq!(a.agent_state("1003"), Some(AgentState::Resting));
 }

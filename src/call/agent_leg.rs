@@ -102,21 +102,45 @@ impl CallManager {
         self.by_sip_id
             .insert(invite.core.call_id.clone(), (call, Leg::Agent));
         if let Some(c) = self.calls.get_mut(&call) {
-            c.agent = Some(AgentLeg {
+            let leg = AgentLeg {
                 agent: agent.to_string(),
                 invite,
                 key,
                 peer: binding.peer,
                 dialog: None,
                 provisional: false,
-            });
+            };
+            if c.agent.is_none() {
+                c.agent = Some(leg);
+            } else {
+                c.ringing.push(leg);
+            }
         }
     }
 
-    /// Stops ringing the current (unanswered) agent leg of `call`.
-    pub(super) fn drop_agent_leg(&mut self, now: Instant, call: CallId) {
-        self.pop_forget(call);
-        if let Some(leg) = self.calls.get_mut(&call).and_then(|c| c.agent.take()) {
+    /// Stops ringing `agent`'s (unanswered) leg of `call`.
+    pub(super) fn drop_agent_leg(&mut self, now: Instant, call: CallId, agent: &str) {
+        self.pop_forget_agent(call, agent);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let leg = if c
+            .agent
+            .as_ref()
+            .is_some_and(|l| l.agent == agent && l.dialog.is_none())
+        {
+            let l = c.agent.take();
+            if !c.ringing.is_empty() {
+                c.agent = Some(c.ringing.remove(0));
+            }
+            l
+        } else {
+            c.ringing
+                .iter()
+                .position(|l| l.agent == agent)
+                .map(|i| c.ringing.remove(i))
+        };
+        if let Some(leg) = leg {
             self.cancel_leg(now, leg);
         }
     }
@@ -148,7 +172,7 @@ impl CallManager {
             return;
         }
         if let Some(&call) = self.by_agent_tx.get(&key) {
-            return self.on_agent_response(now, call, resp);
+            return self.on_agent_response(now, call, &key, resp);
         }
         let Some(s) = self.stale.get_mut(&key) else {
             return;
@@ -178,11 +202,31 @@ impl CallManager {
         }
     }
 
-    fn on_agent_response(&mut self, now: Instant, call: CallId, resp: Response) {
+    fn on_agent_response(&mut self, now: Instant, call: CallId, key: &TxKey, resp: Response) {
         let via = self.via_host();
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
+        // Ring-all: an answer on one of the other ringing legs.
+        if c.agent.as_ref().is_some_and(|l| &l.key != key) {
+            let Some(i) = c.ringing.iter().position(|l| &l.key == key) else {
+                return;
+            };
+            match resp.code {
+                100..=199 => return c.ringing[i].provisional = true,
+                200..=299 => {
+                    // This agent was first: their leg becomes the call's agent leg.
+                    let first = c.ringing.remove(i);
+                    if let Some(old) = c.agent.replace(first) {
+                        c.ringing.insert(0, old);
+                    }
+                }
+                code => {
+                    let leg = c.ringing.remove(i);
+                    return self.leg_failed(now, call, leg, code);
+                }
+            }
+        }
         let Some(leg) = c.agent.as_mut() else { return };
         match resp.code {
             100..=199 => leg.provisional = true,
@@ -216,7 +260,11 @@ impl CallManager {
                     let _g = c.span.enter();
                     info!(%agent, wait_ms, "connected");
                 }
-                self.acd.offer_answered(now, call);
+                self.acd.offer_taken(now, call, &agent);
+                let losers = std::mem::take(&mut c.ringing);
+                for leg in losers {
+                    self.cancel_leg(now, leg);
+                }
                 self.media.push_back(MediaCommand::Bridge {
                     call,
                     agent_remote: n.remote,
@@ -236,28 +284,47 @@ impl CallManager {
 
     /// The agent leg ended without an answer (busy, error, no response): try the next agent.
     fn fail_agent_leg(&mut self, now: Instant, call: CallId, code: u16) {
-        let Some(leg) = self.calls.get_mut(&call).and_then(|c| c.agent.take()) else {
+        let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
+        let Some(leg) = c.agent.take() else {
+            return;
+        };
+        if !c.ringing.is_empty() {
+            c.agent = Some(c.ringing.remove(0));
+        }
+        self.leg_failed(now, call, leg, code);
+    }
+
+    /// One agent's leg ended without an answer: that agent rests; the call waits for the
+    /// others still ringing, or goes back to the head of its queue.
+    fn leg_failed(&mut self, now: Instant, call: CallId, leg: AgentLeg, code: u16) {
         self.by_agent_tx.remove(&leg.key);
         self.by_sip_id.remove(&leg.invite.core.call_id);
         if let Some(c) = self.calls.get(&call) {
             let _g = c.span.enter();
             info!(agent = %leg.agent, code, "agent did not take the call");
         }
+        self.acd.agent_failed(now, call, &leg.agent);
         self.events.push_back(Event::OfferRejected {
             call,
             agent: leg.agent,
             code,
         });
-        self.acd.offer_failed(now, call);
         self.run_decisions(now);
     }
 
     /// One of our requests got no answer at all.
     pub(super) fn on_agent_timeout(&mut self, now: Instant, key: &TxKey) {
         if let Some(&call) = self.by_agent_tx.get(key) {
-            self.fail_agent_leg(now, call, 408);
+            let other = self.calls.get_mut(&call).and_then(|c| {
+                let i = c.ringing.iter().position(|l| &l.key == key)?;
+                Some(c.ringing.remove(i))
+            });
+            match other {
+                Some(leg) => self.leg_failed(now, call, leg, 408),
+                None => self.fail_agent_leg(now, call, 408),
+            }
         } else {
             self.stale.remove(key);
         }

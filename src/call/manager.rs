@@ -60,6 +60,8 @@ pub(super) struct Call {
     pub queue: String,
     pub caller: CallerLeg,
     pub agent: Option<AgentLeg>,
+    /// Other agents ringing for this call at the same time (ring-all).
+    pub ringing: Vec<AgentLeg>,
     pub media: Negotiated,
     /// Late offer: our SDP went in the 200, the caller's answer comes in the ACK.
     pub awaiting_answer: bool,
@@ -307,8 +309,8 @@ impl CallManager {
                     ring_timeout,
                 } => self.offer_with_pop(now, call, &agent, &queue, ring_timeout),
                 Decision::RingTimeout { call, agent } => {
+                    self.drop_agent_leg(now, call, &agent);
                     self.events.push_back(Event::RingNoAnswer { call, agent });
-                    self.drop_agent_leg(now, call);
                 }
                 Decision::AgentChanged {
                     agent,
@@ -471,6 +473,7 @@ impl CallManager {
                     answered: code == 200,
                 },
                 agent: None,
+                ringing: Vec::new(),
                 media: neg,
                 awaiting_answer: late_offer,
                 caller_port,
@@ -539,6 +542,9 @@ impl CallManager {
         }
         self.by_sip_id.remove(&c.caller.invite.core.call_id);
         self.by_caller_invite.remove(&c.caller.invite_key);
+        for leg in std::mem::take(&mut c.ringing) {
+            self.cancel_leg(now, leg);
+        }
         let agent = c.agent.take();
         match (&agent, c.connected) {
             (Some(a), Some(t)) => {

@@ -52,7 +52,8 @@ pub struct Pop {
 pub(super) struct PopGate {
     /// How long an INVITE may wait for the pop (`None`: send at once, no desk in the loop).
     pub wait: Option<Duration>,
-    pending: HashMap<CallId, (String, String, Instant)>,
+    /// (call, agent) → (queue, ring no later than).
+    pending: HashMap<(CallId, String), (String, Instant)>,
 }
 
 impl CallManager {
@@ -110,7 +111,7 @@ impl CallManager {
             Some(wait) => {
                 self.pops
                     .pending
-                    .insert(call, (agent.to_string(), queue.to_string(), now + wait));
+                    .insert((call, agent.to_string()), (queue.to_string(), now + wait));
             }
             None => self.offer(now, call, agent, queue),
         }
@@ -118,41 +119,39 @@ impl CallManager {
 
     /// The desk wrote `call`'s pop to `agent` (or has no desk open for them): ring now.
     pub fn pop_delivered(&mut self, now: Instant, call: CallId, agent: &str) {
-        if self
-            .pops
-            .pending
-            .get(&call)
-            .is_some_and(|(a, _, _)| a == agent)
-        {
-            if let Some((agent, queue, _)) = self.pops.pending.remove(&call) {
-                self.offer(now, call, &agent, &queue);
-            }
+        if let Some((queue, _)) = self.pops.pending.remove(&(call, agent.to_string())) {
+            self.offer(now, call, agent, &queue);
         }
         self.process(now);
     }
 
-    /// The offer is over before it rang (ring timeout, caller gone).
+    /// The call is over before its phones rang (caller gone).
     pub(super) fn pop_forget(&mut self, call: CallId) {
-        self.pops.pending.remove(&call);
+        self.pops.pending.retain(|(c, _), _| *c != call);
+    }
+
+    /// One agent's offer is over before the phone rang (ring timeout, phone gone).
+    pub(super) fn pop_forget_agent(&mut self, call: CallId, agent: &str) {
+        self.pops.pending.remove(&(call, agent.to_string()));
     }
 
     /// Rings agents whose desk did not confirm the pop in time.
     pub(super) fn pop_tick(&mut self, now: Instant) {
-        let due: Vec<CallId> = self
+        let due: Vec<(CallId, String)> = self
             .pops
             .pending
             .iter()
-            .filter(|(_, (_, _, at))| *at <= now)
-            .map(|(c, _)| *c)
+            .filter(|(_, (_, at))| *at <= now)
+            .map(|(k, _)| k.clone())
             .collect();
-        for call in due {
-            if let Some((agent, queue, _)) = self.pops.pending.remove(&call) {
+        for (call, agent) in due {
+            if let Some((queue, _)) = self.pops.pending.remove(&(call, agent.clone())) {
                 self.offer(now, call, &agent, &queue);
             }
         }
     }
 
     pub(super) fn pop_timeout(&self) -> Option<Instant> {
-        self.pops.pending.values().map(|(_, _, at)| *at).min()
+        self.pops.pending.values().map(|(_, at)| *at).min()
     }
 }

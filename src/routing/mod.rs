@@ -53,6 +53,9 @@ struct QueueToml {
     /// After-call work time; 0 = the agent is free as soon as the call ends.
     #[serde(default)]
     wrapup_s: u64,
+    /// longest-idle (default) or ring-all.
+    #[serde(default)]
+    strategy: crate::acd::Strategy,
     #[serde(default)]
     answer: AnswerMode,
 }
@@ -185,6 +188,7 @@ impl Dialplan {
                 ring_timeout: Duration::from_secs(q.ring_timeout_s),
                 retry_after: Duration::from_secs(q.retry_s),
                 wrapup: Duration::from_secs(q.wrapup_s),
+                strategy: q.strategy,
             });
         }
         let mut numbers = HashMap::new();
