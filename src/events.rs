@@ -76,7 +76,8 @@ pub enum Event {
         call: CallId,
         agent: String,
         queue: String,
-        pop: Box<crate::call::Pop>,
+        /// Shared: every subscriber gets the same pop, not a copy.
+        pop: std::sync::Arc<crate::call::Pop>,
     },
     RingNoAnswer {
         call: CallId,

@@ -63,8 +63,8 @@ pub const DEMO_AGENTS: &[(&str, &str, &str)] = &[
 
 /// The demo's desk users beyond the agents: (id, name, role).
 pub const DEMO_STAFF: &[(&str, &str, crate::context::Role)] = &[
-    ("sup", "Sam (supervisor)", crate::context::Role::Supervisor),
-    ("mkt", "Mia (marketer)", crate::context::Role::Marketer),
+    ("sup", "Sam", crate::context::Role::Supervisor),
+    ("mkt", "Mia", crate::context::Role::Marketer),
     ("admin", "Administrator", crate::context::Role::Admin),
 ];
 

@@ -193,3 +193,103 @@ async fn postgres_lookup() {
     s.close().await;
     Store::drop_database(&url, &name).await.unwrap();
 }
+
+/// The interaction history: a call row from the writer, a disposition that may come first,
+/// roles for desk log-ins, and calls per campaign — the same on both backends.
+async fn history(s: &Store) {
+    use acd::context::{CallRecord, Role};
+    seed(s).await;
+    // The agent files the disposition before the writer has the call's row.
+    s.set_disposition("n1-7", "sale", "ordered", &["vip".into(), "ac".into()])
+        .await
+        .unwrap();
+    let rec = CallRecord {
+        id: "n1-7".into(),
+        phone: ANNA.into(),
+        customer_id: Some("c1".into()),
+        started_at: NOW,
+        dialed: "100".into(),
+        queue: Some("service-sales".into()),
+        rule: Some("spring-campaign".into()),
+        reason: Some("SMS campaign".into()),
+        campaign: Some("spring-ac-offer".into()),
+        agent_id: Some("1001".into()),
+        outcome: Some("answered".into()),
+        wait_ms: Some(1200),
+        talk_ms: Some(60_000),
+        transfers: 1,
+    };
+    let abandoned = CallRecord {
+        id: "n1-8".into(),
+        outcome: Some("abandoned".into()),
+        agent_id: None,
+        ..rec.clone()
+    };
+    s.write_calls(&[rec, abandoned]).await.unwrap();
+    let row = s.interaction("n1-7").await.unwrap().unwrap();
+    assert_eq!(
+        row.disposition.as_deref(),
+        Some("sale"),
+        "kept by the writer"
+    );
+    assert_eq!(row.note.as_deref(), Some("ordered"));
+    assert_eq!(row.tags, vec!["vip".to_string(), "ac".to_string()]);
+    assert_eq!(row.outcome.as_deref(), Some("answered"));
+    assert_eq!(row.transfers, 1);
+    assert_eq!(row.phone, ANNA);
+    assert!(s.interaction("nope").await.unwrap().is_none());
+    // The next lookup's history shows the call with its tags.
+    let ctx = s.lookup(ANNA, NOW + 60).await.unwrap();
+    assert!(ctx
+        .history
+        .iter()
+        .any(|h| h.tags.contains(&"vip".to_string())));
+    let report = s.campaign_calls().await.unwrap();
+    let spring = report
+        .iter()
+        .find(|c| c.campaign == "spring-ac-offer")
+        .unwrap();
+    assert_eq!(
+        (
+            spring.calls,
+            spring.answered,
+            spring.abandoned,
+            spring.sales
+        ),
+        (2, 1, 1, 1)
+    );
+    assert!(spring.sends >= 3);
+    s.add_agent("boss", "Boss", "acd", "pw-boss", &[])
+        .await
+        .unwrap();
+    assert!(s.set_role("boss", Role::Supervisor).await.unwrap());
+    let login = s.agent_login("boss").await.unwrap().unwrap();
+    assert_eq!(login.role, Role::Supervisor);
+    assert!(!s.set_role("ghost", Role::Admin).await.unwrap());
+}
+
+#[tokio::test]
+async fn sqlite_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&format!("sqlite://{}/h.db", dir.path().display()))
+        .await
+        .unwrap();
+    history(&s).await;
+}
+
+#[tokio::test]
+async fn postgres_history() {
+    let Ok(url) = std::env::var("ACD_TEST_POSTGRES_URL") else {
+        eprintln!("ACD_TEST_POSTGRES_URL not set: PostgreSQL history test skipped");
+        return;
+    };
+    let name = format!("acd_hist_{:x}", rand::random::<u32>());
+    Store::create_database(&url, &name)
+        .await
+        .expect("PostgreSQL reachable");
+    let db = format!("{}/{name}", url.rsplit_once('/').unwrap().0);
+    let s = Store::open(&db).await.unwrap();
+    history(&s).await;
+    s.close().await;
+    Store::drop_database(&url, &name).await.unwrap();
+}

@@ -16,7 +16,7 @@ t0=$(ticks $acd_pid); s0=$(date +%s.%N)
 sipp 127.0.0.1:15060 -sf "$root/benches/load/caller_load.xml" -s 100 -i 127.0.0.1 -p 15090 -mp 17000 \
   -r "$RATE" -m "$CALLS" -d "$HOLD" -buff_size 4194304 -nostdin -timeout 300s > "$work/callers.log" 2>&1 || true
 s1=$(date +%s.%N); t1=$(ticks $acd_pid)
-status=$(curl -s 127.0.0.1:18080/api/status)
+status=$(status_json)
 ok=$(grep -E "^ *Successful call" "$work/callers.log" | awk '{print $(NF)}' | tail -1)
 failed=$(grep -E "^ *Failed call" "$work/callers.log" | awk '{print $(NF)}' | tail -1)
 connected=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['status']['totals']['connected'])" "$status")

@@ -14,8 +14,18 @@ db="sqlite://$work/load.db"
 for i in $(seq 3000 $((3000 + AGENTS - 1))); do
   ACD_LOG=error "$acd" --db "$db" agents add "$i" --name "load$i" --password loadpw --skills sales >/dev/null
 done
+ACD_LOG=error "$acd" --db "$db" agents add loadadmin --name "load admin" --password loadpw --role admin >/dev/null
+# The status API needs a session: log the bench's admin in once acd listens (status_json below).
+status_json() {
+  local tok
+  tok=$(curl -s -X POST -H 'Content-Type: application/json' -d '{"id":"loadadmin","password":"loadpw"}' \
+    127.0.0.1:18080/api/login | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  curl -s -H "Authorization: Bearer $tok" 127.0.0.1:18080/api/status
+}
 printf '[[queue]]\nname = "sales"\nskill = "sales"\n[[number]]\ndial = "100"\nqueue = "sales"\n' > "$work/plan.toml"
-ACD_LOG=warn "$acd" --db "$db" serve --sip-listen 127.0.0.1:15060 --http-listen 127.0.0.1:18080 \
+# Load agents are phones without desks: ready as soon as they register.
+printf '[http]\nready_on_register = true\n' > "$work/acd.toml"
+ACD_LOG=warn "$acd" --config "$work/acd.toml" --db "$db" serve --sip-listen 127.0.0.1:15060 --http-listen 127.0.0.1:18080 \
   --dialplan "$work/plan.toml" --rtp-ports 20000-40000 > "$work/acd.log" 2>&1 &
 acd_pid=$!
 sleep 1

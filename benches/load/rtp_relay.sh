@@ -20,7 +20,7 @@ sipp 127.0.0.1:15060 -sf "$root/tests/sipp/caller.xml" -s 100 -key caller +15551
   -r 50 -m $((CONC * 2)) -l "$CONC" -d 7000 -buff_size 4194304 -nostdin -timeout 300s \
   > "$work/callers.log" 2>&1 || true
 s1=$(date +%s.%N); t1=$(ticks $acd_pid)
-status=$(curl -s 127.0.0.1:18080/api/status)
+status=$(status_json)
 ok=$(grep -E "^ *Successful call" "$work/callers.log" | awk '{print $(NF)}' | tail -1)
 python3 - "$t0" "$t1" "$hz" "$s0" "$s1" "$ok" "$status" <<'PY'
 import json, sys

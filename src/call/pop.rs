@@ -52,6 +52,8 @@ pub struct Pop {
 pub(super) struct PopGate {
     /// How long an INVITE may wait for the pop (`None`: send at once, no desk in the loop).
     pub wait: Option<Duration>,
+    /// Agents with a desk open: only their phones wait for the pop.
+    desks: std::collections::HashSet<String>,
     /// (call, agent) → (queue, ring no later than).
     pending: HashMap<(CallId, String), (String, Instant)>,
 }
@@ -61,6 +63,27 @@ impl CallManager {
     /// layer answers with [`CallManager::pop_delivered`] (at once when the agent has no desk open).
     pub fn set_pop_wait(&mut self, wait: Option<Duration>) {
         self.pops.wait = wait;
+    }
+
+    /// Whether `agent` has a desk open (told by the desk layer); phones of agents without one
+    /// ring at once, including any whose pop was waiting for the desk that just closed.
+    pub fn set_desk_open(&mut self, now: Instant, agent: &str, open: bool) {
+        if open {
+            self.pops.desks.insert(agent.to_string());
+            return;
+        }
+        self.pops.desks.remove(agent);
+        let waiting: Vec<CallId> = self
+            .pops
+            .pending
+            .keys()
+            .filter(|(_, a)| a == agent)
+            .map(|(c, _)| *c)
+            .collect();
+        for call in waiting {
+            self.pop_delivered(now, call, agent);
+        }
+        self.process(now);
     }
 
     /// The ACD chose `agent` for `call`: pop first, then ring.
@@ -105,9 +128,9 @@ impl CallManager {
             call,
             agent: agent.to_string(),
             queue: queue.to_string(),
-            pop: Box::new(pop),
+            pop: std::sync::Arc::new(pop),
         });
-        match self.pops.wait {
+        match self.pops.wait.filter(|_| self.pops.desks.contains(agent)) {
             Some(wait) => {
                 self.pops
                     .pending

@@ -4,7 +4,7 @@ use super::tests::{Rig, CALLER};
 use crate::events::Event;
 use std::time::Duration;
 
-fn offered(r: &mut Rig) -> Vec<(String, Box<super::Pop>)> {
+fn offered(r: &mut Rig) -> Vec<(String, std::sync::Arc<super::Pop>)> {
     std::iter::from_fn(|| r.m.poll_event())
         .filter_map(|e| match e {
             Event::Offered { agent, pop, .. } => Some((agent, pop)),
@@ -24,6 +24,7 @@ fn invites_to(r: &mut Rig, port: u16) -> usize {
 fn the_invite_waits_until_the_desk_has_the_pop() {
     let mut r = Rig::new();
     r.m.set_pop_wait(Some(Duration::from_millis(250)));
+    r.m.set_desk_open(r.now, "1001", true);
     r.register("1001", 7001);
     r.invite("pop1");
     let pops = offered(&mut r);
@@ -53,6 +54,7 @@ fn the_invite_waits_until_the_desk_has_the_pop() {
 fn an_unconfirmed_pop_delays_the_ring_only_up_to_the_wait() {
     let mut r = Rig::new();
     r.m.set_pop_wait(Some(Duration::from_millis(250)));
+    r.m.set_desk_open(r.now, "1001", true);
     r.register("1001", 7001);
     r.invite("pop2");
     r.advance(Duration::from_millis(249));
@@ -69,6 +71,7 @@ fn an_unconfirmed_pop_delays_the_ring_only_up_to_the_wait() {
 fn a_caller_who_leaves_while_the_pop_is_in_flight_never_rings_the_agent() {
     let mut r = Rig::new();
     r.m.set_pop_wait(Some(Duration::from_millis(250)));
+    r.m.set_desk_open(r.now, "1001", true);
     r.register("1001", 7001);
     r.invite("pop3");
     let call = offered(&mut r)[0].1.call_id;
@@ -92,4 +95,28 @@ fn a_caller_who_leaves_while_the_pop_is_in_flight_never_rings_the_agent() {
         crate::acd::AgentState::Idle,
         "agent free again"
     );
+}
+
+#[test]
+fn an_agent_without_a_desk_open_rings_at_once() {
+    let mut r = Rig::new();
+    r.m.set_pop_wait(Some(Duration::from_millis(250)));
+    r.m.set_desk_open(r.now, "1001", true);
+    r.m.set_desk_open(r.now, "1001", false);
+    r.register("1001", 7001);
+    r.invite("pop4");
+    assert_eq!(offered(&mut r).len(), 1, "the pop is still an event");
+    assert_eq!(invites_to(&mut r, 7001), 1);
+}
+
+#[test]
+fn a_desk_closing_while_its_pop_waits_rings_the_phone_at_once() {
+    let mut r = Rig::new();
+    r.m.set_pop_wait(Some(Duration::from_millis(250)));
+    r.m.set_desk_open(r.now, "1001", true);
+    r.register("1001", 7001);
+    r.invite("pop5");
+    assert_eq!(invites_to(&mut r, 7001), 0);
+    r.m.set_desk_open(r.now, "1001", false);
+    assert_eq!(invites_to(&mut r, 7001), 1);
 }

@@ -89,7 +89,11 @@ impl Hub {
         let mut s = self.lock();
         s.next_conn += 1;
         let id = s.next_conn;
-        s.desks.entry(agent.to_string()).or_default().push((id, tx));
+        let conns = s.desks.entry(agent.to_string()).or_default();
+        conns.push((id, tx));
+        if conns.len() == 1 {
+            self.core.desk_open(agent, true);
+        }
         (id, rx)
     }
 
@@ -99,6 +103,7 @@ impl Hub {
             v.retain(|(id, _)| *id != conn);
             if v.is_empty() {
                 s.desks.remove(agent);
+                self.core.desk_open(agent, false);
             }
         }
     }
@@ -176,7 +181,6 @@ impl Hub {
             Event::Offered {
                 call, agent, pop, ..
             } => {
-                let pop: Arc<Pop> = Arc::from(pop);
                 s.offers
                     .entry(call)
                     .or_default()
@@ -188,9 +192,10 @@ impl Hub {
                         pop: pop.clone(),
                     },
                 );
-                if !Self::push(&mut s, &agent, &offer_json(&pop), Some(at)) {
-                    drop(s);
-                    self.core.pop_delivered(call, &agent);
+                // No desk open: the core knows (it rang at once, or rings when it hears the
+                // last desk closed).
+                if s.desks.contains_key(&agent) {
+                    Self::push(&mut s, &agent, &offer_json(&pop), Some(at));
                 }
             }
             Event::RingNoAnswer { call, agent } => {

@@ -167,9 +167,11 @@ pub fn build(s: &StatusReport, levels: &ServiceLevels) -> Wallboard {
             }
         })
         .collect();
+    // Desk users without skills (marketers, admins) take no calls: not on the board.
     let agents = s
         .agents
         .iter()
+        .filter(|a| !a.skills.is_empty())
         .map(|a| AgentBoard {
             id: a.id.clone(),
             state: state_name(a.state),

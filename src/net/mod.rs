@@ -63,6 +63,11 @@ pub enum Input {
         call: crate::acd::CallId,
         agent: String,
     },
+    /// An agent's desk opened (its first socket) or closed (its last).
+    DeskOpen {
+        agent: String,
+        open: bool,
+    },
     /// An agent's choice at the desk.
     Desk {
         agent: String,
@@ -106,6 +111,14 @@ impl CoreHandle {
         let _ = self.input.try_send(Input::PopDelivered {
             call,
             agent: agent.to_string(),
+        });
+    }
+
+    /// Tells the core whether `agent` has a desk open (their phone then waits for the pop).
+    pub fn desk_open(&self, agent: &str, open: bool) {
+        let _ = self.input.try_send(Input::DeskOpen {
+            agent: agent.to_string(),
+            open,
         });
     }
 
@@ -274,6 +287,7 @@ impl Core {
                 Input::PopDelivered { call, agent } => {
                     self.manager.pop_delivered(now, call, &agent)
                 }
+                Input::DeskOpen { agent, open } => self.manager.set_desk_open(now, &agent, open),
                 Input::Desk { agent, cmd, reply } => {
                     let _ = reply.send(self.manager.agent_desk(now, &agent, cmd));
                 }
