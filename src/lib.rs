@@ -8,6 +8,7 @@ pub mod desk;
 pub mod events;
 pub mod media;
 pub mod net;
+pub mod report;
 pub mod routing;
 pub mod sdp;
 pub mod serve;

@@ -61,6 +61,11 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Reports from the interaction history.
+    Report {
+        #[command(subcommand)]
+        kind: ReportCmd,
+    },
     /// Show where a call would go and why, without a call (reads the store and the dialplan).
     Route {
         /// The caller's number, in any common format.
@@ -105,6 +110,29 @@ enum AgentsCmd {
     List,
     Remove {
         id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCmd {
+    /// Calls per SMS campaign: recipients, callers inside the window, answered, abandoned,
+    /// waits, dispositions, conversion, calls by hour since the send.
+    Campaigns {
+        /// Sends from (ISO-8601; default 30 days before --until).
+        #[arg(long)]
+        since: Option<String>,
+        /// Sends before (ISO-8601; default now).
+        #[arg(long)]
+        until: Option<String>,
+        /// table, csv or json
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Also write the charts to this SVG file.
+        #[arg(long)]
+        chart: Option<PathBuf>,
+        /// A caller who got several campaigns counts for the latest send or the first.
+        #[arg(long, default_value = "latest")]
+        attribution: String,
     },
 }
 
@@ -250,6 +278,26 @@ async fn run(cli: Cli) -> Result<(), String> {
             file,
             dry_run,
         } => import(&cfg, kind, &file, dry_run).await,
+        Cmd::Report {
+            kind:
+                ReportCmd::Campaigns {
+                    since,
+                    until,
+                    format,
+                    chart,
+                    attribution,
+                },
+        } => {
+            report_campaigns(
+                &cfg,
+                since.as_deref(),
+                until.as_deref(),
+                &format,
+                chart.as_deref(),
+                &attribution,
+            )
+            .await
+        }
         Cmd::Route {
             from,
             to,
@@ -488,4 +536,44 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+async fn report_campaigns(
+    cfg: &Config,
+    since: Option<&str>,
+    until: Option<&str>,
+    format: &str,
+    chart: Option<&std::path::Path>,
+    attribution: &str,
+) -> Result<(), String> {
+    use acd::report::{campaigns, svg, Format};
+    let format: Format = format
+        .parse()
+        .map_err(|e: acd::report::ReportError| e.to_string())?;
+    let rule = match attribution {
+        "latest" => acd::context::attribution::Attribution::Latest,
+        "first" => acd::context::attribution::Attribution::First,
+        other => return Err(format!("attribution '{other}': use latest or first")),
+    };
+    let (since, until) = acd::report::period(since, until, acd::context::time::unix_now())
+        .map_err(|e| e.to_string())?;
+    let store = Store::open(&cfg.database.url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let r = campaigns::report(&store, since, until, rule).await;
+    store.close().await;
+    let r = r.map_err(|e| e.to_string())?;
+    match format {
+        Format::Table => print!("{}", campaigns::table(&r)),
+        Format::Csv => print!("{}", campaigns::csv(&r)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+        ),
+    }
+    if let Some(path) = chart {
+        std::fs::write(path, svg::campaign_chart(&r))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
 }

@@ -244,8 +244,16 @@ async fn history(s: &Store) {
         .history
         .iter()
         .any(|h| h.tags.contains(&"vip".to_string())));
-    let report = s.campaign_calls().await.unwrap();
+    let report = acd::report::campaigns::report(
+        s,
+        NOW - 86_400,
+        NOW + 86_400,
+        acd::context::attribution::Attribution::Latest,
+    )
+    .await
+    .unwrap();
     let spring = report
+        .campaigns
         .iter()
         .find(|c| c.campaign == "spring-ac-offer")
         .unwrap();
@@ -254,11 +262,28 @@ async fn history(s: &Store) {
             spring.calls,
             spring.answered,
             spring.abandoned,
-            spring.sales
+            spring.callers
         ),
-        (2, 1, 1, 1)
+        (2, 1, 1, 1),
+        "both calls credited to the send 10 minutes before"
     );
-    assert!(spring.sends >= 3);
+    assert_eq!(spring.dispositions.get("sale"), Some(&1));
+    assert_eq!(spring.recipients, 1);
+    // Under "first", the winter send (2 h before, 24 h window) gets them instead.
+    let first = acd::report::campaigns::report(
+        s,
+        NOW - 86_400,
+        NOW + 86_400,
+        acd::context::attribution::Attribution::First,
+    )
+    .await
+    .unwrap();
+    let winter = first
+        .campaigns
+        .iter()
+        .find(|c| c.campaign == "winter-promo")
+        .unwrap();
+    assert_eq!(winter.calls, 2);
     s.add_agent("boss", "Boss", "acd", "pw-boss", &[])
         .await
         .unwrap();

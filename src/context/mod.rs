@@ -5,6 +5,7 @@
 //! This issue stores agents; the caller context (campaigns, tickets, history) joins it next.
 
 mod agents;
+pub mod attribution;
 mod caller;
 pub mod e164;
 pub mod history;
@@ -19,7 +20,7 @@ pub use caller::{
     CallerContext, CampaignSend, Customer, PastInteraction, SourceReport, Ticket,
     MAX_CAMPAIGN_WINDOW_S,
 };
-pub use history::{CallRecord, CampaignCalls, InteractionRow};
+pub use history::{CallRecord, InteractionRow};
 pub use records::{Campaign, InteractionRecord, SendRow, TicketRecord};
 
 use sqlx::any::AnyPoolOptions;

@@ -388,12 +388,55 @@ pub async fn remove_agent(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Deserialize)]
+pub struct ReportQuery {
+    since: Option<String>,
+    until: Option<String>,
+    #[serde(default)]
+    attribution: crate::context::attribution::Attribution,
+    /// json (default), csv or svg.
+    format: Option<String>,
+}
+
+/// Campaign attribution (`acd report campaigns` over HTTP): JSON, CSV or the SVG charts.
 pub async fn campaign_report(
     State(app): State<Arc<App>>,
     Authed(s, _): Authed,
-) -> Result<Json<Vec<crate::context::CampaignCalls>>, ApiError> {
+    q: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    use crate::report::{campaigns, svg};
     allow(&s, &[Role::Marketer, Role::Supervisor, Role::Admin])?;
-    Ok(Json(store(&app)?.campaign_calls().await?))
+    let axum::extract::Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let (since, until) = crate::report::period(
+        q.since.as_deref(),
+        q.until.as_deref(),
+        crate::context::time::unix_now(),
+    )
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let r = campaigns::report(store(&app)?, since, until, q.attribution)
+        .await
+        .map_err(|e| match e {
+            crate::report::ReportError::Store(s) => ApiError::from(s),
+            other => ApiError::BadRequest(other.to_string()),
+        })?;
+    Ok(match q.format.as_deref().unwrap_or("json") {
+        "json" => Json(r).into_response(),
+        "csv" => (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            campaigns::csv(&r),
+        )
+            .into_response(),
+        "svg" => (
+            [(header::CONTENT_TYPE, "image/svg+xml")],
+            svg::campaign_chart(&r),
+        )
+            .into_response(),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "format '{other}': use json, csv or svg"
+            )))
+        }
+    })
 }
 
 /// Prometheus text; a session of a supervisor or admin, or the configured scrape token.
