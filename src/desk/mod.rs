@@ -83,6 +83,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/", get(pages::desk))
         .route("/desk", get(pages::desk))
         .route("/wallboard", get(pages::wallboard))
+        .route("/reports", get(pages::reports))
         .route("/assets/:file", get(pages::asset))
         .route("/api/login", post(api::login))
         .route("/api/logout", post(api::logout))

@@ -8,6 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 const DESK: &str = include_str!("assets/desk.html");
 const WALLBOARD: &str = include_str!("assets/wallboard.html");
+const REPORTS: &str = include_str!("assets/reports.html");
 const OPENAPI: &str = include_str!("openapi.json");
 
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -27,6 +28,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("assets/desk.js"),
     ),
     (
+        "reports.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/reports.js"),
+    ),
+    (
         "wallboard.js",
         "text/javascript; charset=utf-8",
         include_str!("assets/wallboard.js"),
@@ -39,6 +45,10 @@ pub async fn desk() -> Html<&'static str> {
 
 pub async fn wallboard() -> Html<&'static str> {
     Html(WALLBOARD)
+}
+
+pub async fn reports() -> Html<&'static str> {
+    Html(REPORTS)
 }
 
 pub async fn openapi() -> Response {

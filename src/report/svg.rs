@@ -113,24 +113,23 @@ fn hours_panel(s: &mut String, r: &CampaignReport, x0: f64, y0: f64, pw: f64, ph
         x0 - 44.0,
         y0 + ph / 2.0
     );
+    // Grouped bars: one group per hour, one bar per campaign.
+    let n = r.campaigns.len().max(1) as f64;
+    let group = pw / hours as f64;
+    let bar = (group * 0.8 / n).max(1.0);
     for (k, c) in r.campaigns.iter().enumerate() {
         let color = COLORS[k % COLORS.len()];
-        let pts: Vec<String> = c
-            .by_hour
-            .iter()
-            .enumerate()
-            .map(|(i, n)| format!("{:.1},{:.1}", xs(i), ys(*n)))
-            .collect();
-        let _ = write!(
-            s,
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
-            pts.join(" ")
-        );
-        for p in &pts {
-            let (x, y) = p.split_once(',').unwrap_or(("0", "0"));
+        for (i, v) in c.by_hour.iter().enumerate() {
+            if *v == 0 {
+                continue;
+            }
+            let x = xs(i) - group * 0.4 + bar * k as f64;
+            let y = ys(*v);
             let _ = write!(
                 s,
-                "<circle cx=\"{x}\" cy=\"{y}\" r=\"3\" fill=\"{color}\"/>"
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bar:.1}\" height=\"{:.1}\" fill=\"{color}\"><title>{}: {v} calls in hour {i}</title></rect>",
+                yb - y,
+                esc(&c.campaign)
             );
         }
         // Legend.
@@ -212,18 +211,19 @@ fn outcome_panel(s: &mut String, r: &CampaignReport, x0: f64, y0: f64, pw: f64) 
             c.abandoned
         );
     }
-    let ly = y0 - 4.0;
-    let lx = x0 + pw + 30.0;
+    let ly = y0 - 16.0;
+    let lx = x0 + 420.0;
     let _ = write!(
         s,
         "<rect x=\"{lx}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{ANSWERED}\"/><text x=\"{}\" y=\"{}\">answered</text>\
-         <rect x=\"{lx}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{ABANDONED}\"/><text x=\"{}\" y=\"{}\">abandoned</text>",
-        ly + 10.0,
+         <rect x=\"{}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{ABANDONED}\"/><text x=\"{}\" y=\"{}\">abandoned</text>",
+        ly + 4.0,
         lx + 18.0,
-        ly + 20.0,
-        ly + 30.0,
-        lx + 18.0,
-        ly + 40.0
+        ly + 14.0,
+        lx + 100.0,
+        ly + 4.0,
+        lx + 118.0,
+        ly + 14.0
     );
 }
 
