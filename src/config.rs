@@ -30,6 +30,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub media: MediaConfig,
     pub context: ContextConfig,
+    pub reports: ReportsConfig,
     /// Path of the dialplan; the built-in demo plan is used when this default file is absent.
     pub dialplan: PathBuf,
 }
@@ -85,6 +86,38 @@ impl Default for ContextConfig {
     }
 }
 
+/// Thresholds behind the queue figures (wallboard and `acd report queues`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// Service level: answered within this many seconds.
+    pub service_level_s: u64,
+    /// Callers who hang up sooner are not counted against the service level or abandonment.
+    pub short_abandon_s: u64,
+    /// First-contact resolution: the number does not call again within this many days.
+    pub fcr_days: u64,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            service_level_s: 20,
+            short_abandon_s: 5,
+            fcr_days: 7,
+        }
+    }
+}
+
+impl ReportsConfig {
+    pub fn thresholds(&self) -> crate::report::queues::Thresholds {
+        crate::report::queues::Thresholds {
+            sl_s: self.service_level_s,
+            short_abandon_s: self.short_abandon_s,
+            fcr_days: self.fcr_days,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
@@ -96,8 +129,6 @@ pub struct HttpConfig {
     pub login_window_s: u64,
     /// A fixed bearer token for Prometheus to scrape `/metrics` with.
     pub metrics_token: Option<String>,
-    /// Service level threshold for the wallboard: answered within this many seconds.
-    pub service_level_s: u64,
     /// The longest an agent's phone waits for the screen pop to reach their desk (ms).
     pub pop_wait_ms: u64,
     /// Agents take calls as soon as their phone registers, without a desk (true), or only
@@ -134,6 +165,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             media: MediaConfig::default(),
             context: ContextConfig::default(),
+            reports: ReportsConfig::default(),
             dialplan: PathBuf::from("dialplans/default.toml"),
         }
     }
@@ -168,7 +200,6 @@ impl Default for HttpConfig {
             login_failures: 5,
             login_window_s: 300,
             metrics_token: None,
-            service_level_s: 20,
             pop_wait_ms: 250,
             ready_on_register: false,
         }

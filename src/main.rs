@@ -115,6 +115,19 @@ enum AgentsCmd {
 
 #[derive(Subcommand)]
 enum ReportCmd {
+    /// Service level, speed of answer, abandonment, handle time, transfers and first-contact
+    /// resolution per queue, per agent and per hour.
+    Queues {
+        /// Calls from (ISO-8601; default 30 days before --until).
+        #[arg(long)]
+        since: Option<String>,
+        /// Calls before (ISO-8601; default now).
+        #[arg(long)]
+        until: Option<String>,
+        /// table, csv or json
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
     /// Calls per SMS campaign: recipients, callers inside the window, answered, abandoned,
     /// waits, dispositions, conversion, calls by hour since the send.
     Campaigns {
@@ -278,6 +291,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             file,
             dry_run,
         } => import(&cfg, kind, &file, dry_run).await,
+        Cmd::Report {
+            kind:
+                ReportCmd::Queues {
+                    since,
+                    until,
+                    format,
+                },
+        } => report_queues(&cfg, since.as_deref(), until.as_deref(), &format).await,
         Cmd::Report {
             kind:
                 ReportCmd::Campaigns {
@@ -574,6 +595,35 @@ async fn report_campaigns(
     if let Some(path) = chart {
         std::fs::write(path, svg::campaign_chart(&r))
             .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+async fn report_queues(
+    cfg: &Config,
+    since: Option<&str>,
+    until: Option<&str>,
+    format: &str,
+) -> Result<(), String> {
+    use acd::report::{queues, Format};
+    let format: Format = format
+        .parse()
+        .map_err(|e: acd::report::ReportError| e.to_string())?;
+    let (since, until) = acd::report::period(since, until, acd::context::time::unix_now())
+        .map_err(|e| e.to_string())?;
+    let store = Store::open(&cfg.database.url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let r = queues::report(&store, since, until, cfg.reports.thresholds()).await;
+    store.close().await;
+    let r = r.map_err(|e| e.to_string())?;
+    match format {
+        Format::Table => print!("{}", queues::table(&r)),
+        Format::Csv => print!("{}", queues::csv(&r)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+        ),
     }
     Ok(())
 }

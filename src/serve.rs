@@ -324,7 +324,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         crate::desk::DeskConfig {
             realm: cfg.sip.realm.clone(),
             session_ttl: Duration::from_secs(cfg.http.session_ttl_s.max(60)),
-            sl_threshold_s: cfg.http.service_level_s,
+            thresholds: cfg.reports.thresholds(),
             metrics_token: cfg.http.metrics_token.clone().filter(|t| !t.is_empty()),
             login_failures: cfg.http.login_failures,
             login_window: Duration::from_secs(cfg.http.login_window_s),

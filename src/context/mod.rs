@@ -13,6 +13,7 @@ pub mod http_source;
 pub mod import;
 mod records;
 mod registrations;
+pub mod stats_rows;
 pub mod time;
 
 pub use agents::{parse_skills, AgentLogin, AgentRow, Role};

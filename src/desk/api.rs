@@ -326,7 +326,11 @@ pub async fn wallboard(
 ) -> Result<Json<super::wallboard::Wallboard>, ApiError> {
     allow(&s, SUPERVISORS)?;
     let status = app.core.status().await.ok_or_else(core_gone)?;
-    Ok(Json(super::wallboard::build(&status, &app.hub.levels)))
+    let today = app
+        .hub
+        .today(app.store.as_ref(), app.cfg.thresholds, WALLBOARD_AGE)
+        .await;
+    Ok(Json(super::wallboard::build(&status, &today)))
 }
 
 pub async fn status(
@@ -386,6 +390,62 @@ pub async fn remove_agent(
     }
     app.sessions.close_agent(&id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// How stale the wallboard's "today" figures may be.
+pub const WALLBOARD_AGE: std::time::Duration = std::time::Duration::from_secs(3);
+
+#[derive(Deserialize)]
+pub struct QueueQuery {
+    since: Option<String>,
+    until: Option<String>,
+    sl_s: Option<u64>,
+    short_abandon_s: Option<u64>,
+    fcr_days: Option<u64>,
+    /// json (default) or csv.
+    format: Option<String>,
+}
+
+/// Queue statistics (`acd report queues` over HTTP): per queue, agent and hour.
+pub async fn queue_report(
+    State(app): State<Arc<App>>,
+    Authed(s, _): Authed,
+    q: Result<axum::extract::Query<QueueQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    use crate::report::queues;
+    allow(&s, SUPERVISORS)?;
+    let axum::extract::Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let (since, until) = crate::report::period(
+        q.since.as_deref(),
+        q.until.as_deref(),
+        crate::context::time::unix_now(),
+    )
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let d = app.cfg.thresholds;
+    let t = queues::Thresholds {
+        sl_s: q.sl_s.unwrap_or(d.sl_s),
+        short_abandon_s: q.short_abandon_s.unwrap_or(d.short_abandon_s),
+        fcr_days: q.fcr_days.unwrap_or(d.fcr_days),
+    };
+    let r = queues::report(store(&app)?, since, until, t)
+        .await
+        .map_err(|e| match e {
+            crate::report::ReportError::Store(s) => ApiError::from(s),
+            other => ApiError::BadRequest(other.to_string()),
+        })?;
+    Ok(match q.format.as_deref().unwrap_or("json") {
+        "json" => Json(r).into_response(),
+        "csv" => (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            queues::csv(&r),
+        )
+            .into_response(),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "format '{other}': use json or csv"
+            )))
+        }
+    })
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,6 @@
 //! has no desk open.
 
 use super::metrics::Metrics;
-use super::wallboard::ServiceLevels;
 use crate::acd::CallId;
 use crate::call::Pop;
 use crate::events::Event;
@@ -51,7 +50,8 @@ pub struct Hub {
     state: Mutex<State>,
     core: CoreHandle,
     pub metrics: Metrics,
-    pub levels: ServiceLevels,
+    /// Today's queue figures, shared by every wallboard, refreshed at most every few seconds.
+    today: tokio::sync::Mutex<Option<(Instant, Arc<crate::report::queues::QueueReport>)>>,
 }
 
 fn offer_json(pop: &Pop) -> Value {
@@ -70,13 +70,43 @@ fn unix_ms() -> u64 {
 }
 
 impl Hub {
-    pub fn new(core: CoreHandle, sl_threshold_s: u64) -> Arc<Hub> {
+    pub fn new(core: CoreHandle) -> Arc<Hub> {
         Arc::new(Hub {
             state: Mutex::new(State::default()),
             core,
             metrics: Metrics::default(),
-            levels: ServiceLevels::new(sl_threshold_s),
+            today: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// Today's queue figures (UTC day so far), recomputed when older than `max_age`.
+    pub async fn today(
+        &self,
+        store: Option<&crate::context::Store>,
+        t: crate::report::queues::Thresholds,
+        max_age: std::time::Duration,
+    ) -> Arc<crate::report::queues::QueueReport> {
+        let mut cached = self.today.lock().await;
+        if let Some((at, r)) = cached.as_ref() {
+            if at.elapsed() < max_age {
+                return r.clone();
+            }
+        }
+        let now = crate::context::time::unix_now();
+        let day = now - now.rem_euclid(86_400);
+        let rows = match store {
+            Some(s) => s
+                .call_stat_rows(day, now + 1, t.fcr_days as i64 * 86_400)
+                .await
+                .unwrap_or_else(|e| {
+                    warn!(error = %e, "wallboard figures unavailable");
+                    Vec::new()
+                }),
+            None => Vec::new(),
+        };
+        let r = Arc::new(crate::report::queues::build(&rows, day, now + 1, t));
+        *cached = Some((Instant::now(), r.clone()));
+        r
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -175,7 +205,6 @@ impl Hub {
     }
 
     fn apply(&self, ev: Event, at: Instant) {
-        self.levels.apply(&ev);
         let mut s = self.lock();
         match ev {
             Event::Offered {

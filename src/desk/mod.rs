@@ -26,8 +26,8 @@ pub struct DeskConfig {
     /// The SIP realm the agents' HA1 hashes were made for.
     pub realm: String,
     pub session_ttl: Duration,
-    /// Service level: answered within this many seconds.
-    pub sl_threshold_s: u64,
+    /// Service level, short-abandon and first-contact-resolution thresholds for the wallboard.
+    pub thresholds: crate::report::queues::Thresholds,
     /// A fixed bearer token Prometheus may scrape `/metrics` with (sessions work too).
     pub metrics_token: Option<String>,
     /// Failed log-ins allowed per address or account within `login_window`.
@@ -40,7 +40,7 @@ impl Default for DeskConfig {
         DeskConfig {
             realm: "acd".into(),
             session_ttl: Duration::from_secs(12 * 3600),
-            sl_threshold_s: 20,
+            thresholds: Default::default(),
             metrics_token: None,
             login_failures: 5,
             login_window: Duration::from_secs(300),
@@ -63,7 +63,7 @@ const MAX_BODY: usize = 16 * 1024;
 
 /// Starts the hub on the core's event stream and returns the routes.
 pub fn start(core: CoreHandle, store: Option<Store>, cfg: DeskConfig) -> Router {
-    let hub = hub::Hub::new(core.clone(), cfg.sl_threshold_s);
+    let hub = hub::Hub::new(core.clone());
     tokio::spawn(hub.clone().run(core.events.subscribe()));
     let app = Arc::new(App {
         sessions: auth::Sessions::new(cfg.session_ttl),
@@ -98,6 +98,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/wallboard", get(api::wallboard))
         .route("/api/status", get(api::status))
         .route("/api/reports/campaigns", get(api::campaign_report))
+        .route("/api/reports/queues", get(api::queue_report))
         .route("/metrics", get(api::metrics))
         .route("/ws/desk", get(ws::desk))
         .route("/ws/wallboard", get(ws::wallboard))

@@ -77,7 +77,8 @@ async fn run_wallboard(app: Arc<App>, mut socket: WebSocket) {
         tokio::select! {
             _ = tick.tick() => {
                 let Some(status) = app.core.status().await else { break };
-                let board = super::wallboard::build(&status, &app.hub.levels);
+                let today = app.hub.today(app.store.as_ref(), app.cfg.thresholds, super::api::WALLBOARD_AGE).await;
+                let board = super::wallboard::build(&status, &today);
                 let text = serde_json::json!({"type": "wallboard", "board": board}).to_string();
                 if text != last {
                     if socket.send(Message::Text(text.clone())).await.is_err() {

@@ -3,6 +3,7 @@
 //! store; writes nothing.
 
 pub mod campaigns;
+pub mod queues;
 pub mod svg;
 
 use thiserror::Error;

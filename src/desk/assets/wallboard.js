@@ -11,17 +11,21 @@ function render(b) {
   const q = $("queues"); q.innerHTML = "";
   b.queues.forEach((x) => {
     const t = document.createElement("div"); t.className = "card tile"; t.dataset.queue = x.name;
-    const sl = x.service_level == null ? "—" : Math.round(x.service_level) + " %";
-    const slClass = x.service_level == null ? "" : x.service_level >= 80 ? "sl-good" : "sl-bad";
+    const f = x.today;
+    const sl = f.service_level_pct == null ? "—" : Math.round(f.service_level_pct) + " %";
+    const slClass = f.service_level_pct == null ? "" : f.service_level_pct >= 80 ? "sl-good" : "sl-bad";
     const agents = Object.entries(x.agents).filter(([, n]) => n > 0).map(([k, n]) => n + " " + (NAMES[k] || k)).join(" · ");
     t.innerHTML = "<h2></h2><div class='big waiting'></div><div class='mute'>waiting · longest <b class='longest'></b></div>" +
-      "<div>SL <b class='sl " + slClass + "'></b> · answered <span class='ans'></span> · abandoned <span class='abd'></span></div><div class='mute ag'></div>";
+      "<div>SL <b class='sl " + slClass + "'></b> · answered <span class='ans'></span> · abandoned <span class='abd'></span></div>" +
+      "<div class='mute'>ASA <span class='asa'></span> · abandon <span class='abp'></span></div><div class='mute ag'></div>";
     acd.text(t.querySelector("h2"), x.name);
     acd.text(t.querySelector(".waiting"), x.waiting);
     acd.text(t.querySelector(".longest"), mmss(x.longest_wait_s));
     acd.text(t.querySelector(".sl"), sl);
     acd.text(t.querySelector(".ans"), x.today.answered);
     acd.text(t.querySelector(".abd"), x.today.abandoned);
+    acd.text(t.querySelector(".asa"), f.asa_s == null ? "—" : f.asa_s.toFixed(1) + " s");
+    acd.text(t.querySelector(".abp"), f.abandon_pct == null ? "—" : f.abandon_pct.toFixed(1) + " %");
     acd.text(t.querySelector(".ag"), agents || "no agents");
     q.appendChild(t);
   });
