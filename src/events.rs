@@ -126,6 +126,15 @@ pub enum Event {
         to: String,
         transfers: u32,
     },
+    /// The caller rated the call after the agent hung up; `complaint` when at or below the
+    /// dialplan's threshold (the caller is then tagged `complaint`).
+    SurveyRating {
+        call: CallId,
+        interaction: String,
+        number: String,
+        rating: u8,
+        complaint: bool,
+    },
     /// An agent's state changed: registration, desk choice, ringing, talking, wrap-up.
     AgentState {
         agent: String,

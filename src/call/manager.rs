@@ -90,6 +90,8 @@ pub(super) struct Call {
     /// Blind transfers so far, and the notes agents left for the next one.
     pub transfers: u32,
     pub notes: Vec<String>,
+    /// The caller is rating the call after the agent hung up.
+    pub survey: Option<super::survey::SurveyCall>,
 }
 
 /// Counters that show nothing is left behind.
@@ -151,6 +153,7 @@ pub struct CallManager {
     pub(super) lookups: super::context_lookup::Lookups,
     pub(super) ivr_timers: super::ivr::IvrTimers,
     pub(super) pops: super::pop::PopGate,
+    pub(super) survey_timers: super::survey::SurveyTimers,
     /// Makes interaction ids unique across restarts of this process.
     boot: String,
 }
@@ -178,6 +181,7 @@ impl CallManager {
             lookups: Default::default(),
             ivr_timers: Default::default(),
             pops: Default::default(),
+            survey_timers: Default::default(),
             boot: random_token().chars().take(8).collect(),
         }
     }
@@ -239,6 +243,7 @@ impl CallManager {
         self.lookup_tick(now);
         self.ivr_tick(now);
         self.pop_tick(now);
+        self.survey_tick(now);
         self.process(now);
     }
 
@@ -250,9 +255,15 @@ impl CallManager {
                     info!(%digit, "dtmf");
                 }
                 self.events.push_back(Event::Dtmf { call, digit });
-                self.ivr_digit(now, call, digit);
+                if !self.ivr_digit(now, call, digit) {
+                    self.survey_digit(now, call, digit);
+                }
             }
-            MediaEvent::PromptDone { call } => self.ivr_prompt_done(now, call),
+            MediaEvent::PromptDone { call } => {
+                if !self.survey_prompt_done(now, call) {
+                    self.ivr_prompt_done(now, call)
+                }
+            }
             MediaEvent::Timeout { call } => self.end_call(now, call, Side::System, 408),
             MediaEvent::Failed { call, error } => {
                 warn!(call, %error, "media failed");
@@ -339,6 +350,9 @@ impl CallManager {
             (_, Some((call, leg))) if self.dialog_matches(call, leg, &req) => match req.method {
                 Method::Bye => {
                     self.reply(now, &key, &req, 200);
+                    if leg == Leg::Agent && self.start_survey(now, call) {
+                        return;
+                    }
                     let side = if leg == Leg::Caller {
                         Side::Caller
                     } else {
@@ -359,11 +373,13 @@ impl CallManager {
                 }
                 Method::Info if leg == Leg::Caller => {
                     let ct = req.headers.get(&HeaderName::ContentType).unwrap_or("");
+                    self.reply(now, &key, &req, 200);
                     if let Some(digit) = crate::media::dtmf::from_sip_info(ct, &req.body) {
                         self.events.push_back(Event::Dtmf { call, digit });
-                        self.ivr_digit(now, call, digit);
+                        if !self.ivr_digit(now, call, digit) {
+                            self.survey_digit(now, call, digit);
+                        }
                     }
-                    self.reply(now, &key, &req, 200)
                 }
                 _ => self.reply(now, &key, &req, 200),
             },
@@ -490,6 +506,7 @@ impl CallManager {
                 interaction,
                 transfers: 0,
                 notes: Vec::new(),
+                survey: None,
             },
         );
         if !late_offer {
@@ -565,6 +582,8 @@ impl CallManager {
                     talk_ms: now.saturating_duration_since(t).as_millis() as u64,
                 });
             }
+            // The caller was rating the call: the agent's part was reported when they hung up.
+            (None, None) if c.survey.is_some() => info!(?by, "survey over"),
             _ => {
                 if let Some(a) = agent {
                     self.cancel_leg(now, a);
@@ -625,6 +644,7 @@ impl CallManager {
             self.lookup_timeout(),
             self.ivr_timeout(),
             self.pop_timeout(),
+            self.survey_timeout(),
         ]
         .into_iter()
         .flatten()

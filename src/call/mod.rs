@@ -14,6 +14,7 @@ mod pop;
 mod ports;
 mod qualify;
 mod queueing;
+mod survey;
 
 pub use context_lookup::LookupRequest;
 pub use desk::{DeskError, TransferTarget, TRANSFER_HOLD_S};
@@ -101,5 +102,7 @@ pub enum Leg {
 
 #[cfg(test)]
 mod pop_tests;
+#[cfg(test)]
+mod survey_tests;
 #[cfg(test)]
 mod tests;

@@ -194,12 +194,79 @@ impl Store {
         Ok(())
     }
 
+    /// Interaction ids of one number, newest first.
+    pub async fn interactions_of(&self, phone: &str) -> Result<Vec<String>, StoreError> {
+        use sqlx::Row;
+        let rows = sqlx::query(
+            "SELECT id FROM interactions WHERE phone = $1 ORDER BY started_at DESC, id DESC",
+        )
+        .bind(phone)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| r.try_get("id").map_err(StoreError::from))
+            .collect()
+    }
+
+    /// The caller's survey rating for one call.
+    pub async fn set_rating(&self, id: &str, rating: u8) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO interactions (id, phone, started_at, rating) VALUES ($1, '', 0, $2) \
+             ON CONFLICT (id) DO UPDATE SET rating = excluded.rating",
+        )
+        .bind(id)
+        .bind(rating as i32)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Tags the customer who owns `phone` (E.164); a number nobody owns becomes a customer of
+    /// its own, so the tag follows it to the next call.
+    pub async fn tag_number(&self, phone: &str, tag: &str, at: i64) -> Result<(), StoreError> {
+        use sqlx::Row;
+        let mut tx = self.pool.begin().await?;
+        let owner = sqlx::query("SELECT customer_id FROM customer_phones WHERE phone = $1")
+            .bind(phone)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let customer: String = match owner {
+            Some(r) => r.try_get("customer_id")?,
+            None => {
+                sqlx::query(
+                    "INSERT INTO customers (id, name, created_at) VALUES ($1, $1, $2) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(phone)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("INSERT INTO customer_phones (phone, customer_id) VALUES ($1, $1)")
+                    .bind(phone)
+                    .execute(&mut *tx)
+                    .await?;
+                phone.to_string()
+            }
+        };
+        sqlx::query(
+            "INSERT INTO customer_tags (customer_id, tag, tagged_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (customer_id, tag) DO UPDATE SET tagged_at = excluded.tagged_at",
+        )
+        .bind(&customer)
+        .bind(tag)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// One interaction row as the desk and tests read it.
     pub async fn interaction(&self, id: &str) -> Result<Option<InteractionRow>, StoreError> {
         use sqlx::Row;
         let row = sqlx::query(
             "SELECT id, phone, queue, agent_id, outcome, disposition, note, tags, rule, campaign, \
-             CAST(transfers AS BIGINT) AS transfers FROM interactions WHERE id = $1",
+             CAST(transfers AS BIGINT) AS transfers, CAST(rating AS BIGINT) AS rating \
+             FROM interactions WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -222,6 +289,7 @@ impl Store {
             rule: r.try_get("rule")?,
             campaign: r.try_get("campaign")?,
             transfers: r.try_get("transfers")?,
+            rating: r.try_get("rating")?,
         }))
     }
 }
@@ -240,6 +308,8 @@ pub struct InteractionRow {
     pub rule: Option<String>,
     pub campaign: Option<String>,
     pub transfers: i64,
+    /// The caller's post-call survey answer, 1–5.
+    pub rating: Option<i64>,
 }
 
 /// Most rows written per transaction.
@@ -262,6 +332,25 @@ pub async fn run_writer(store: Store, mut events: broadcast::Receiver<Event>) {
             }
         };
         match ev {
+            Ok(Event::SurveyRating {
+                interaction,
+                number,
+                rating,
+                complaint,
+                ..
+            }) => {
+                // The call's row may still be in the batch: write it first.
+                flush(&store, &mut batch).await;
+                if let Err(e) = store.set_rating(&interaction, rating).await {
+                    warn!(error = %e, %interaction, "could not save the survey rating");
+                }
+                if complaint {
+                    let now = crate::context::time::unix_now();
+                    if let Err(e) = store.tag_number(&number, "complaint", now).await {
+                        warn!(error = %e, %number, "could not tag the caller after a low rating");
+                    }
+                }
+            }
             Ok(ev) => {
                 if let Some(row) = book.apply(&ev, crate::context::time::unix_now()) {
                     batch.push(row);
@@ -285,6 +374,9 @@ pub async fn run_writer(store: Store, mut events: broadcast::Receiver<Event>) {
 }
 
 async fn flush(store: &Store, batch: &mut Vec<CallRecord>) {
+    if batch.is_empty() {
+        return;
+    }
     if let Err(e) = store.write_calls(batch).await {
         warn!(error = %e, rows = batch.len(), "could not write call history");
     }

@@ -161,6 +161,16 @@ pub fn default_menu() -> Vec<i16> {
     v
 }
 
+/// Stands in for "please rate this call from 1 to 5": five short rising beeps.
+pub fn default_survey() -> Vec<i16> {
+    let mut v = Vec::new();
+    for f in [523.3, 587.3, 659.3, 698.5, 784.0] {
+        tone(&mut v, &[f], 120, 0.3);
+        tone(&mut v, &[], 80, 0.0);
+    }
+    v
+}
+
 /// Stands in for "sorry, that is not an option": two low beeps.
 pub fn default_invalid() -> Vec<i16> {
     let mut v = Vec::new();

@@ -4,6 +4,7 @@
 
 mod menu;
 pub mod rules;
+pub mod survey;
 
 pub use menu::{Menu, Target};
 
@@ -96,6 +97,7 @@ struct DialplanToml {
     /// Local dates `YYYY-MM-DD`.
     #[serde(default)]
     holidays: Vec<String>,
+    survey: Option<survey::SurveyToml>,
 }
 
 /// Where a dialled number goes.
@@ -110,6 +112,8 @@ pub struct Route {
 #[derive(Clone, Debug)]
 pub struct Dialplan {
     pub queues: Vec<QueueConfig>,
+    /// The post-call survey, when enabled.
+    pub survey: Option<survey::Survey>,
     answer: HashMap<String, AnswerMode>,
     numbers: HashMap<String, (String, i32)>,
     number_menu: HashMap<String, String>,
@@ -319,7 +323,14 @@ impl Dialplan {
                 number_menu.insert(n.dial.clone(), m.clone());
             }
         }
+        let survey = match &raw.survey {
+            Some(s) => s
+                .build(base, |q| answer.contains_key(q))
+                .map_err(|e| invalid(line_of("[survey]"), e))?,
+            None => None,
+        };
         Ok(Dialplan {
+            survey,
             queues,
             answer,
             numbers,
