@@ -73,11 +73,11 @@ async fn build(url: &str, sends: u64, calls: u64) -> Store {
             ..Default::default()
         });
         if rows.len() == rows.capacity() {
-            s.write_calls(&rows).await.expect("calls");
+            s.write_calls(&rows, &[]).await.expect("calls");
             rows.clear();
         }
     }
-    s.write_calls(&rows).await.expect("calls");
+    s.write_calls(&rows, &[]).await.expect("calls");
     s
 }
 

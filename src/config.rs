@@ -142,6 +142,8 @@ pub struct DatabaseConfig {
     pub url: String,
     /// How often agent changes made with `acd agents …` are picked up by a running server.
     pub reload_s: u64,
+    /// Where history batches wait while the database is unreachable (replayed when it answers).
+    pub spool_dir: PathBuf,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -211,6 +213,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: "sqlite://acd.db".into(),
             reload_s: 5,
+            spool_dir: PathBuf::from("acd-spool"),
         }
     }
 }

@@ -143,3 +143,30 @@ pub enum Event {
         reason: Option<String>,
     },
 }
+
+impl Event {
+    /// The call this event belongs to; `None` for agent events and refused calls.
+    pub fn call(&self) -> Option<CallId> {
+        match self {
+            Event::CallArrived { call, .. }
+            | Event::ContextLookup { call, .. }
+            | Event::Routed { call, .. }
+            | Event::Menu { call, .. }
+            | Event::MenuChoice { call, .. }
+            | Event::Queued { call, .. }
+            | Event::Offered { call, .. }
+            | Event::RingNoAnswer { call, .. }
+            | Event::OfferRejected { call, .. }
+            | Event::Connected { call, .. }
+            | Event::Abandoned { call, .. }
+            | Event::Ended { call, .. }
+            | Event::Dtmf { call, .. }
+            | Event::Hold { call, .. }
+            | Event::Transferred { call, .. }
+            | Event::SurveyRating { call, .. } => Some(*call),
+            Event::CallRefused { .. } | Event::AgentReachable { .. } | Event::AgentState { .. } => {
+                None
+            }
+        }
+    }
+}

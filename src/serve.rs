@@ -314,9 +314,10 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         addr: cfg.http.listen,
         source,
     })?;
-    tokio::spawn(crate::context::history::run_writer(
+    tokio::spawn(crate::context::history_writer::run_writer(
         store.clone(),
         core.events.subscribe(),
+        Some(cfg.database.spool_dir.clone()),
     ));
     let app = crate::desk::start(
         core.clone(),

@@ -225,7 +225,37 @@ async fn history(s: &Store) {
         agent_id: None,
         ..rec.clone()
     };
-    s.write_calls(&[rec, abandoned]).await.unwrap();
+    let log: Vec<acd::context::EventRow> = (0..3)
+        .map(|seq| acd::context::EventRow {
+            interaction: "n1-7".into(),
+            seq,
+            at_ms: NOW * 1000 + seq as i64,
+            kind: ["call_arrived", "connected", "ended"][seq as usize].into(),
+            data: "{}".into(),
+        })
+        .collect();
+    let batch = [rec, abandoned];
+    let before = s.history_counts().await.unwrap();
+    s.write_calls(&batch, &log).await.unwrap();
+    let (calls, events) = s.history_counts().await.unwrap();
+    // n1-7's row exists already (its disposition came first): one new row, three events.
+    assert_eq!((calls - before.0, events - before.1), (1, 3));
+    // A batch replayed after an outage (it may have landed before the connection broke)
+    // changes nothing.
+    s.write_calls(&batch, &log).await.unwrap();
+    assert_eq!(
+        s.history_counts().await.unwrap(),
+        (calls, events),
+        "no duplicates"
+    );
+    let kinds: Vec<String> = s
+        .call_events("n1-7")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["call_arrived", "connected", "ended"]);
     let row = s.interaction("n1-7").await.unwrap().unwrap();
     assert_eq!(
         row.disposition.as_deref(),

@@ -1,16 +1,12 @@
-//! The interaction history writer: folds the event stream into one row per call and writes
-//! rows in batches off the call path. A slow or absent database costs history, never a call.
+//! The interaction history in the store: one row per call, the call's event log, and what the
+//! desk and the survey add afterwards (disposition, note, tags, rating). Every write is an
+//! upsert or insert-if-absent, so replaying a spooled batch after an outage never duplicates.
 
 use super::{Store, StoreError};
-use crate::acd::CallId;
-use crate::events::Event;
-use std::collections::HashMap;
-use std::time::Duration;
-use tokio::sync::broadcast;
-use tracing::warn;
+use serde::{Deserialize, Serialize};
 
 /// One call's row as the events describe it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallRecord {
     pub id: String,
     pub phone: String,
@@ -29,147 +25,114 @@ pub struct CallRecord {
     pub transfers: i32,
 }
 
-/// Calls in progress, folded from events; hands back a row when a call is over.
-#[derive(Default)]
-pub struct HistoryBook {
-    open: HashMap<CallId, CallRecord>,
-}
-
-impl HistoryBook {
-    /// Applies one event; returns the finished row when the call ended.
-    pub fn apply(&mut self, ev: &Event, unix_now: i64) -> Option<CallRecord> {
-        match ev {
-            Event::CallArrived {
-                call,
-                interaction,
-                caller,
-                dialed,
-            } => {
-                self.open.insert(
-                    *call,
-                    CallRecord {
-                        id: interaction.clone(),
-                        phone: caller.clone(),
-                        started_at: unix_now,
-                        dialed: dialed.clone(),
-                        ..Default::default()
-                    },
-                );
-            }
-            Event::ContextLookup {
-                call,
-                number,
-                customer,
-                campaigns,
-                ..
-            } => {
-                if let Some(r) = self.open.get_mut(call) {
-                    r.phone = number.clone();
-                    r.customer_id = customer.clone();
-                    r.campaign = campaigns.first().cloned();
-                }
-            }
-            Event::Routed {
-                call,
-                queue,
-                rule,
-                reason,
-                ..
-            } => {
-                if let Some(r) = self.open.get_mut(call) {
-                    r.queue = Some(queue.clone());
-                    r.rule = rule.clone();
-                    r.reason = Some(reason.clone());
-                }
-            }
-            Event::MenuChoice {
-                call,
-                queue: Some(q),
-                ..
-            }
-            | Event::Queued { call, queue: q } => {
-                if let Some(r) = self.open.get_mut(call) {
-                    r.queue = Some(q.clone());
-                }
-            }
-            Event::Connected {
-                call,
-                agent,
-                wait_ms,
-            } => {
-                if let Some(r) = self.open.get_mut(call) {
-                    r.agent_id = Some(agent.clone());
-                    r.wait_ms.get_or_insert(*wait_ms as i64);
-                }
-            }
-            Event::Transferred { call, .. } => {
-                if let Some(r) = self.open.get_mut(call) {
-                    r.transfers += 1;
-                }
-            }
-            Event::Ended {
-                call,
-                agent,
-                talk_ms,
-                ..
-            } => {
-                let mut r = self.open.remove(call)?;
-                r.agent_id = Some(agent.clone());
-                r.outcome = Some("answered".into());
-                r.talk_ms = Some(*talk_ms as i64);
-                return Some(r);
-            }
-            Event::Abandoned { call, wait_ms, .. } => {
-                let mut r = self.open.remove(call)?;
-                r.outcome = Some(if r.transfers > 0 {
-                    "abandoned after transfer".into()
-                } else {
-                    "abandoned".into()
-                });
-                r.wait_ms = Some(*wait_ms as i64);
-                return Some(r);
-            }
-            _ => {}
-        }
-        None
-    }
-}
-
 impl Store {
-    /// Writes finished calls in one transaction; dispositions and notes set from the desk are
-    /// kept (they may arrive first).
-    pub async fn write_calls(&self, rows: &[CallRecord]) -> Result<(), StoreError> {
+    /// Writes finished calls and their event logs in one transaction (multi-row statements).
+    /// Dispositions, notes and ratings set from the desk are kept (they may arrive first);
+    /// events already stored are skipped, so a replayed batch changes nothing.
+    pub async fn write_calls(
+        &self,
+        rows: &[CallRecord],
+        events: &[EventRow],
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() && events.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.pool.begin().await?;
+        // PostgreSQL refuses one statement touching a row twice: the last version of a row wins.
+        let mut last: std::collections::HashMap<&str, &CallRecord> = Default::default();
         for r in rows {
-            sqlx::query(
+            last.insert(&r.id, r);
+        }
+        let mut unique: Vec<&CallRecord> = last.into_values().collect();
+        unique.sort_by(|a, b| a.id.cmp(&b.id));
+        for chunk in unique.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = String::from(
                 "INSERT INTO interactions (id, phone, customer_id, started_at, dialed, queue, rule, reason, \
-                 campaign, agent_id, outcome, wait_ms, talk_ms, transfers) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                 ON CONFLICT (id) DO UPDATE SET phone = excluded.phone, customer_id = excluded.customer_id, \
+                 campaign, agent_id, outcome, wait_ms, talk_ms, transfers) VALUES ",
+            );
+            placeholders(&mut sql, chunk.len(), 14);
+            sql.push_str(
+                " ON CONFLICT (id) DO UPDATE SET phone = excluded.phone, customer_id = excluded.customer_id, \
                  started_at = excluded.started_at, dialed = excluded.dialed, queue = excluded.queue, \
                  rule = excluded.rule, reason = excluded.reason, campaign = excluded.campaign, \
                  agent_id = excluded.agent_id, outcome = excluded.outcome, wait_ms = excluded.wait_ms, \
                  talk_ms = excluded.talk_ms, transfers = excluded.transfers",
-            )
-            .bind(&r.id)
-            .bind(&r.phone)
-            .bind(&r.customer_id)
-            .bind(r.started_at)
-            .bind(&r.dialed)
-            .bind(&r.queue)
-            .bind(&r.rule)
-            .bind(&r.reason)
-            .bind(&r.campaign)
-            .bind(&r.agent_id)
-            .bind(&r.outcome)
-            .bind(r.wait_ms)
-            .bind(r.talk_ms)
-            .bind(r.transfers)
-            .execute(&mut *tx)
-            .await?;
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(&r.id)
+                    .bind(&r.phone)
+                    .bind(&r.customer_id)
+                    .bind(r.started_at)
+                    .bind(&r.dialed)
+                    .bind(&r.queue)
+                    .bind(&r.rule)
+                    .bind(&r.reason)
+                    .bind(&r.campaign)
+                    .bind(&r.agent_id)
+                    .bind(&r.outcome)
+                    .bind(r.wait_ms)
+                    .bind(r.talk_ms)
+                    .bind(r.transfers);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in events.chunks(ROWS_PER_STATEMENT * 2) {
+            let mut sql = String::from(
+                "INSERT INTO interaction_events (interaction, seq, at_ms, kind, data) VALUES ",
+            );
+            placeholders(&mut sql, chunk.len(), 5);
+            sql.push_str(" ON CONFLICT DO NOTHING");
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q
+                    .bind(&e.interaction)
+                    .bind(e.seq)
+                    .bind(e.at_ms)
+                    .bind(&e.kind)
+                    .bind(&e.data);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// How many calls and logged events the history holds (operators' and tests' check).
+    pub async fn history_counts(&self) -> Result<(i64, i64), StoreError> {
+        use sqlx::Row;
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM interactions) AS calls, \
+             (SELECT COUNT(*) FROM interaction_events) AS events",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((r.try_get("calls")?, r.try_get("events")?))
+    }
+
+    /// One call's event log, in order.
+    pub async fn call_events(&self, interaction: &str) -> Result<Vec<EventRow>, StoreError> {
+        use sqlx::Row;
+        let rows = sqlx::query(
+            "SELECT interaction, CAST(seq AS BIGINT) AS seq, at_ms, kind, data FROM interaction_events \
+             WHERE interaction = $1 ORDER BY seq",
+        )
+        .bind(interaction)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let seq: i64 = r.try_get("seq")?;
+                Ok(EventRow {
+                    interaction: r.try_get("interaction")?,
+                    seq: seq as i32,
+                    at_ms: r.try_get("at_ms")?,
+                    kind: r.try_get("kind")?,
+                    data: r.try_get("data")?,
+                })
+            })
+            .collect()
     }
 
     /// The agent's disposition, note and tags for one call (replacing earlier ones).
@@ -294,6 +257,34 @@ impl Store {
     }
 }
 
+/// Rows per multi-row statement (14 columns: well under both backends' bind limits).
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// `($1, $2, …), (…)` for `rows` rows of `cols` values.
+fn placeholders(sql: &mut String, rows: usize, cols: usize) {
+    for i in 0..rows {
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", i * cols + c + 1));
+        }
+        sql.push(')');
+    }
+}
+
+/// One entry of a call's event log: the event as JSON, in the order it happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRow {
+    pub interaction: String,
+    pub seq: i32,
+    pub at_ms: i64,
+    /// The event's `type` (call_arrived, routed, offered, connected, …).
+    pub kind: String,
+    pub data: String,
+}
+
 /// An interaction as stored.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct InteractionRow {
@@ -310,75 +301,4 @@ pub struct InteractionRow {
     pub transfers: i64,
     /// The caller's post-call survey answer, 1–5.
     pub rating: Option<i64>,
-}
-
-/// Most rows written per transaction.
-const BATCH: usize = 200;
-
-/// Follows the event stream and writes each finished call, batching under load.
-pub async fn run_writer(store: Store, mut events: broadcast::Receiver<Event>) {
-    let mut book = HistoryBook::default();
-    let mut batch: Vec<CallRecord> = Vec::new();
-    loop {
-        let ev = if batch.is_empty() {
-            events.recv().await
-        } else {
-            match tokio::time::timeout(Duration::from_millis(20), events.recv()).await {
-                Ok(ev) => ev,
-                Err(_) => {
-                    flush(&store, &mut batch).await;
-                    continue;
-                }
-            }
-        };
-        match ev {
-            Ok(Event::SurveyRating {
-                interaction,
-                number,
-                rating,
-                complaint,
-                ..
-            }) => {
-                // The call's row may still be in the batch: write it first.
-                flush(&store, &mut batch).await;
-                if let Err(e) = store.set_rating(&interaction, rating).await {
-                    warn!(error = %e, %interaction, "could not save the survey rating");
-                }
-                if complaint {
-                    let now = crate::context::time::unix_now();
-                    if let Err(e) = store.tag_number(&number, "complaint", now).await {
-                        warn!(error = %e, %number, "could not tag the caller after a low rating");
-                    }
-                }
-            }
-            Ok(ev) => {
-                if let Some(row) = book.apply(&ev, crate::context::time::unix_now()) {
-                    batch.push(row);
-                    if batch.len() >= BATCH {
-                        flush(&store, &mut batch).await;
-                    }
-                }
-            }
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                warn!(
-                    missed = n,
-                    "history writer fell behind; some calls are not in the history"
-                )
-            }
-            Err(broadcast::error::RecvError::Closed) => {
-                flush(&store, &mut batch).await;
-                return;
-            }
-        }
-    }
-}
-
-async fn flush(store: &Store, batch: &mut Vec<CallRecord>) {
-    if batch.is_empty() {
-        return;
-    }
-    if let Err(e) = store.write_calls(batch).await {
-        warn!(error = %e, rows = batch.len(), "could not write call history");
-    }
-    batch.clear();
 }

@@ -9,6 +9,7 @@ pub mod attribution;
 mod caller;
 pub mod e164;
 pub mod history;
+pub mod history_writer;
 pub mod http_source;
 pub mod import;
 mod records;
@@ -21,7 +22,7 @@ pub use caller::{
     CallerContext, CampaignSend, Customer, PastInteraction, SourceReport, Ticket,
     MAX_CAMPAIGN_WINDOW_S,
 };
-pub use history::{CallRecord, InteractionRow};
+pub use history::{CallRecord, EventRow, InteractionRow};
 pub use records::{Campaign, InteractionRecord, SendRow, TicketRecord};
 
 use sqlx::any::AnyPoolOptions;

@@ -92,6 +92,13 @@ pub fn format_iso8601(t: i64) -> String {
     )
 }
 
+/// Milliseconds since the Unix epoch, now.
+pub fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Seconds since the Unix epoch, now (0 if the clock is before 1970).
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()

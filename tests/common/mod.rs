@@ -131,6 +131,7 @@ pub async fn start_opts(
     cfg.http.listen = "127.0.0.1:0".parse().unwrap();
     cfg.database.url = format!("sqlite://{}/acd.db", dir.path().display());
     cfg.database.reload_s = 1;
+    cfg.database.spool_dir = dir.path().join("spool");
     // SIPp UAS agents answer only their scenario, not OPTIONS pings; tests that want qualify
     // (baresip answers OPTIONS) turn it back on.
     cfg.sip.qualify_s = 0;

@@ -1,0 +1,423 @@
+//! The interaction history writer: folds the event stream into one row and one event log per
+//! call and writes them in batches, off the call path. When the database is unreachable the
+//! batches go to a local spool (one JSON file each, written before anything is dropped) and
+//! are replayed, oldest first, once it answers again; every write is idempotent, so nothing is
+//! lost and nothing is written twice.
+
+use super::history::{CallRecord, EventRow};
+use super::{Store, StoreError};
+use crate::acd::CallId;
+use crate::events::Event;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tracing::{info, warn};
+
+/// Calls in progress, folded from events; hands back a row and its event log when a call is
+/// over.
+#[derive(Default)]
+pub struct HistoryBook {
+    open: HashMap<CallId, (CallRecord, Vec<EventRow>)>,
+}
+
+/// The event as stored in the log: its JSON without the screen pop (the pop repeats the
+/// caller context, which the row and the context store already hold).
+fn log_entry(ev: &Event) -> (String, String) {
+    let mut v = serde_json::to_value(ev).unwrap_or_default();
+    let kind = v["type"].as_str().unwrap_or("unknown").to_string();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("pop");
+        o.remove("type");
+    }
+    (kind, v.to_string())
+}
+
+impl HistoryBook {
+    /// Applies one event at `unix_ms`; returns the finished row and log when the call ended.
+    pub fn apply(&mut self, ev: &Event, unix_ms: i64) -> Option<(CallRecord, Vec<EventRow>)> {
+        let unix_now = unix_ms / 1000;
+        if let Event::CallArrived {
+            call,
+            interaction,
+            caller,
+            dialed,
+        } = ev
+        {
+            self.open.insert(
+                *call,
+                (
+                    CallRecord {
+                        id: interaction.clone(),
+                        phone: caller.clone(),
+                        started_at: unix_now,
+                        dialed: dialed.clone(),
+                        ..Default::default()
+                    },
+                    Vec::new(),
+                ),
+            );
+        }
+        let call = ev.call()?;
+        let (rec, log) = self.open.get_mut(&call)?;
+        let (kind, data) = log_entry(ev);
+        log.push(EventRow {
+            interaction: rec.id.clone(),
+            seq: log.len() as i32,
+            at_ms: unix_ms,
+            kind,
+            data,
+        });
+        let r = rec;
+        match ev {
+            Event::ContextLookup {
+                number,
+                customer,
+                campaigns,
+                ..
+            } => {
+                r.phone = number.clone();
+                r.customer_id = customer.clone();
+                r.campaign = campaigns.first().cloned();
+            }
+            Event::Routed {
+                queue,
+                rule,
+                reason,
+                ..
+            } => {
+                r.queue = Some(queue.clone());
+                r.rule = rule.clone();
+                r.reason = Some(reason.clone());
+            }
+            Event::MenuChoice { queue: Some(q), .. } | Event::Queued { queue: q, .. } => {
+                r.queue = Some(q.clone());
+            }
+            Event::Connected { agent, wait_ms, .. } => {
+                r.agent_id = Some(agent.clone());
+                r.wait_ms.get_or_insert(*wait_ms as i64);
+            }
+            Event::Transferred { .. } => {
+                r.transfers += 1;
+            }
+            Event::Ended {
+                call,
+                agent,
+                talk_ms,
+                ..
+            } => {
+                r.agent_id = Some(agent.clone());
+                r.outcome = Some("answered".into());
+                r.talk_ms = Some(*talk_ms as i64);
+                return self.open.remove(call);
+            }
+            Event::Abandoned { call, wait_ms, .. } => {
+                r.outcome = Some(if r.transfers > 0 {
+                    "abandoned after transfer".into()
+                } else {
+                    "abandoned".into()
+                });
+                r.wait_ms = Some(*wait_ms as i64);
+                return self.open.remove(call);
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+/// One unit of history work, as written to the database or kept in the spool.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Item {
+    Calls {
+        rows: Vec<CallRecord>,
+        events: Vec<EventRow>,
+    },
+    Rating {
+        interaction: String,
+        rating: u8,
+    },
+    Tag {
+        number: String,
+        tag: String,
+        at: i64,
+    },
+}
+
+async fn apply(store: &Store, item: &Item) -> Result<(), StoreError> {
+    match item {
+        Item::Calls { rows, events } => store.write_calls(rows, events).await,
+        Item::Rating {
+            interaction,
+            rating,
+        } => store.set_rating(interaction, *rating).await,
+        Item::Tag { number, tag, at } => store.tag_number(number, tag, *at).await,
+    }
+}
+
+/// Work the database could not take yet: files in `dir` (kept across restarts), or memory
+/// when the directory cannot be written.
+struct Spool {
+    dir: Option<PathBuf>,
+    next: u64,
+    memory: VecDeque<Item>,
+}
+
+impl Spool {
+    fn open(dir: Option<PathBuf>) -> Spool {
+        let dir = dir.filter(|d| match std::fs::create_dir_all(d) {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(dir = %d.display(), error = %e, "history spool directory unusable; spooling in memory");
+                false
+            }
+        });
+        let mut s = Spool {
+            dir,
+            next: 0,
+            memory: VecDeque::new(),
+        };
+        let files = s.files();
+        s.next = files.last().and_then(|p| seq_of(p)).map_or(0, |n| n + 1);
+        if !files.is_empty() {
+            info!(
+                batches = files.len(),
+                "history spool from an earlier run will be replayed"
+            );
+        }
+        s
+    }
+
+    fn files(&self) -> Vec<PathBuf> {
+        let Some(dir) = &self.dir else {
+            return Vec::new();
+        };
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| seq_of(p).is_some())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn is_empty(&self) -> bool {
+        self.memory.is_empty() && self.files().is_empty()
+    }
+
+    /// Keeps `item` durably (write to a temporary name, sync, rename).
+    fn push(&mut self, item: Item) {
+        if let Some(dir) = &self.dir {
+            let path = dir.join(format!("{:020}.json", self.next));
+            let tmp = dir.join(format!("{:020}.tmp", self.next));
+            let written = serde_json::to_vec(&item)
+                .map_err(std::io::Error::other)
+                .and_then(|bytes| {
+                    use std::io::Write;
+                    let mut f = std::fs::File::create(&tmp)?;
+                    f.write_all(&bytes)?;
+                    f.sync_all()?;
+                    std::fs::rename(&tmp, &path)
+                });
+            match written {
+                Ok(()) => {
+                    self.next += 1;
+                    return;
+                }
+                Err(e) => warn!(error = %e, "cannot write the history spool; keeping it in memory"),
+            }
+        }
+        self.memory.push_back(item);
+    }
+}
+
+type SharedSpool = Arc<Mutex<Spool>>;
+
+fn lock(s: &SharedSpool) -> std::sync::MutexGuard<'_, Spool> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn seq_of(p: &std::path::Path) -> Option<u64> {
+    if p.extension()? != "json" {
+        return None;
+    }
+    p.file_stem()?.to_str()?.parse().ok()
+}
+
+/// Calls per write, and the longest a finished call waits to be written.
+const BATCH: usize = 200;
+const LINGER: Duration = Duration::from_millis(20);
+/// How often spooled work is retried while the database is away.
+const RETRY: Duration = Duration::from_secs(1);
+/// A write that takes longer is given up (and spooled): the pool may be waiting on a database
+/// that is not there.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Batches waiting for the database before new ones go straight to the spool.
+const QUEUE: usize = 64;
+
+async fn apply_within(store: &Store, item: &Item) -> bool {
+    match tokio::time::timeout(WRITE_TIMEOUT, apply(store, item)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            warn!(error = %e, "history write failed; spooling until the database answers");
+            false
+        }
+        Err(_) => {
+            warn!("history write timed out; spooling until the database answers");
+            false
+        }
+    }
+}
+
+/// Replays spooled work oldest first; stops at the first failure. Returns how many went in.
+async fn drain(store: &Store, spool: &SharedSpool) -> usize {
+    let mut done = 0;
+    let files = lock(spool).files();
+    for path in files {
+        let item: Option<Item> = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let Some(item) = item else {
+            warn!(file = %path.display(), "unreadable history spool file set aside");
+            let _ = std::fs::rename(&path, path.with_extension("bad"));
+            continue;
+        };
+        if !apply_within(store, &item).await {
+            return done;
+        }
+        let _ = std::fs::remove_file(&path);
+        done += 1;
+    }
+    loop {
+        let Some(item) = lock(spool).memory.pop_front() else {
+            return done;
+        };
+        if !apply_within(store, &item).await {
+            lock(spool).memory.push_front(item);
+            return done;
+        }
+        done += 1;
+    }
+}
+
+/// Writes what the intake hands over; while anything is spooled, new work joins the spool so
+/// the database sees it in order once it is back.
+async fn sink(store: Store, mut rx: mpsc::Receiver<Item>, spool: SharedSpool) {
+    let mut retry = tokio::time::interval(RETRY);
+    loop {
+        tokio::select! {
+            item = rx.recv() => {
+                let Some(item) = item else {
+                    drain(&store, &spool).await;
+                    return;
+                };
+                if !lock(&spool).is_empty() || !apply_within(&store, &item).await {
+                    lock(&spool).push(item);
+                }
+            }
+            _ = retry.tick() => {
+                if lock(&spool).is_empty() {
+                    continue;
+                }
+                let n = drain(&store, &spool).await;
+                if n > 0 && lock(&spool).is_empty() {
+                    info!(batches = n, "history spool replayed; the database is back");
+                }
+            }
+        }
+    }
+}
+
+/// Follows the event stream and writes each finished call, batching under load and spooling
+/// to `spool_dir` while the database is away. The event intake never waits on the database.
+pub async fn run_writer(
+    store: Store,
+    mut events: broadcast::Receiver<Event>,
+    spool_dir: Option<PathBuf>,
+) {
+    let spool: SharedSpool = Arc::new(Mutex::new(Spool::open(spool_dir)));
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let sink_task = tokio::spawn(sink(store, rx, spool.clone()));
+    let hand_over = |item: Item| {
+        if let Err(e) = tx.try_send(item) {
+            // The database is slow or away: keep the work safe instead of waiting.
+            let item = match e {
+                mpsc::error::TrySendError::Full(i) | mpsc::error::TrySendError::Closed(i) => i,
+            };
+            lock(&spool).push(item);
+        }
+    };
+    let mut book = HistoryBook::default();
+    let (mut rows, mut log): (Vec<CallRecord>, Vec<EventRow>) = (Vec::new(), Vec::new());
+    let flush = |rows: &mut Vec<CallRecord>, log: &mut Vec<EventRow>| {
+        if !rows.is_empty() || !log.is_empty() {
+            hand_over(Item::Calls {
+                rows: std::mem::take(rows),
+                events: std::mem::take(log),
+            });
+        }
+    };
+    loop {
+        let ev = if rows.is_empty() {
+            events.recv().await
+        } else {
+            match tokio::time::timeout(LINGER, events.recv()).await {
+                Ok(ev) => ev,
+                Err(_) => {
+                    flush(&mut rows, &mut log);
+                    continue;
+                }
+            }
+        };
+        match ev {
+            Ok(Event::SurveyRating {
+                interaction,
+                number,
+                rating,
+                complaint,
+                ..
+            }) => {
+                // The call's row may still be in the batch: it goes first.
+                flush(&mut rows, &mut log);
+                hand_over(Item::Rating {
+                    interaction,
+                    rating,
+                });
+                if complaint {
+                    let at = crate::context::time::unix_now();
+                    hand_over(Item::Tag {
+                        number,
+                        tag: "complaint".into(),
+                        at,
+                    });
+                }
+            }
+            Ok(ev) => {
+                if let Some((row, entries)) = book.apply(&ev, crate::context::time::unix_now_ms()) {
+                    rows.push(row);
+                    log.extend(entries);
+                    if rows.len() >= BATCH {
+                        flush(&mut rows, &mut log);
+                    }
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                warn!(
+                    missed = n,
+                    "history writer fell behind; some calls are not in the history"
+                )
+            }
+            Err(broadcast::error::RecvError::Closed) => {
+                flush(&mut rows, &mut log);
+                drop(tx);
+                let _ = sink_task.await;
+                return;
+            }
+        }
+    }
+}
