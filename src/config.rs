@@ -157,6 +157,10 @@ pub struct MediaConfig {
     pub welcome: Option<PathBuf>,
     /// 8 kHz mono 16-bit WAV looped while waiting (built-in melody if unset).
     pub hold_music: Option<PathBuf>,
+    /// Recordings of queues with `record = true` go here, one WAV per call.
+    pub recordings_dir: PathBuf,
+    /// Recordings older than this are deleted (0: kept forever).
+    pub recording_retention_days: u64,
 }
 
 impl Default for Config {
@@ -225,6 +229,8 @@ impl Default for MediaConfig {
             rtp_timeout_s: 60,
             welcome: None,
             hold_music: None,
+            recordings_dir: PathBuf::from("recordings"),
+            recording_retention_days: 90,
         }
     }
 }

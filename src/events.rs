@@ -126,6 +126,11 @@ pub enum Event {
         to: String,
         transfers: u32,
     },
+    /// The conversation is being recorded to this WAV file.
+    Recording {
+        call: CallId,
+        path: String,
+    },
     /// The caller rated the call after the agent hung up; `complaint` when at or below the
     /// dialplan's threshold (the caller is then tagged `complaint`).
     SurveyRating {
@@ -163,7 +168,8 @@ impl Event {
             | Event::Dtmf { call, .. }
             | Event::Hold { call, .. }
             | Event::Transferred { call, .. }
-            | Event::SurveyRating { call, .. } => Some(*call),
+            | Event::SurveyRating { call, .. }
+            | Event::Recording { call, .. } => Some(*call),
             Event::CallRefused { .. } | Event::AgentReachable { .. } | Event::AgentState { .. } => {
                 None
             }

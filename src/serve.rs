@@ -259,6 +259,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         dialplan,
     );
     manager.set_ready_on_register(cfg.http.ready_on_register);
+    manager.set_recordings_dir(Some(cfg.media.recordings_dir.clone()));
     manager.set_pop_wait(
         (cfg.http.pop_wait_ms > 0).then(|| Duration::from_millis(cfg.http.pop_wait_ms)),
     );
@@ -314,6 +315,13 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         addr: cfg.http.listen,
         source,
     })?;
+    if cfg.media.recording_retention_days > 0 {
+        tokio::spawn(expire_recordings(
+            store.clone(),
+            cfg.media.recordings_dir.clone(),
+            cfg.media.recording_retention_days,
+        ));
+    }
     tokio::spawn(crate::context::history_writer::run_writer(
         store.clone(),
         core.events.subscribe(),
@@ -376,6 +384,36 @@ async fn reload_directory(
             }
             Ok(_) => {}
             Err(e) => warn!(error = %e, "agent directory reload failed; keeping the last one"),
+        }
+    }
+}
+
+/// Deletes recordings older than the retention period, hourly, and forgets them in the history.
+async fn expire_recordings(store: Store, dir: std::path::PathBuf, days: u64) {
+    let keep = Duration::from_secs(days * 86_400);
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let mut removed = 0;
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > keep);
+            let wav = e.path().extension().is_some_and(|x| x == "wav");
+            if old && wav && std::fs::remove_file(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        let cutoff = crate::context::time::unix_now() - keep.as_secs() as i64;
+        match store.expire_recordings(cutoff).await {
+            Ok(n) if removed > 0 || n > 0 => {
+                info!(files = removed, rows = n, "expired recordings removed")
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "could not expire recordings in the history"),
         }
     }
 }

@@ -218,6 +218,7 @@ async fn history(s: &Store) {
         wait_ms: Some(1200),
         talk_ms: Some(60_000),
         transfers: 1,
+        recording: Some("recordings/n1-7.wav".into()),
     };
     let abandoned = CallRecord {
         id: "n1-8".into(),
@@ -266,6 +267,11 @@ async fn history(s: &Store) {
     assert_eq!(row.tags, vec!["vip".to_string(), "ac".to_string()]);
     assert_eq!(row.outcome.as_deref(), Some("answered"));
     assert_eq!(row.transfers, 1);
+    assert_eq!(row.recording.as_deref(), Some("recordings/n1-7.wav"));
+    assert_eq!(s.expire_recordings(NOW).await.unwrap(), 0, "not old enough");
+    assert_eq!(s.expire_recordings(NOW + 1).await.unwrap(), 2);
+    let gone = s.interaction("n1-7").await.unwrap().unwrap();
+    assert_eq!(gone.recording, None);
     assert_eq!(row.phone, ANNA);
     assert!(s.interaction("nope").await.unwrap().is_none());
     // The next lookup's history shows the call with its tags.

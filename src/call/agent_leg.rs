@@ -265,11 +265,19 @@ impl CallManager {
                 for leg in losers {
                     self.cancel_leg(now, leg);
                 }
+                let record = self.recording_path(call);
+                if let Some(path) = &record {
+                    self.events.push_back(Event::Recording {
+                        call,
+                        path: path.display().to_string(),
+                    });
+                }
                 self.media.push_back(MediaCommand::Bridge {
                     call,
                     agent_remote: n.remote,
                     agent_codec_pt: n.codec_pt,
                     agent_dtmf_pt: n.dtmf_pt,
+                    record,
                 });
                 self.answer_caller(now, call);
                 self.events.push_back(Event::Connected {

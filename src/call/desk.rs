@@ -20,6 +20,20 @@ pub enum DeskError {
 }
 
 impl CallManager {
+    /// Where recordings of queues with `record = true` go (`None`: recording off).
+    pub fn set_recordings_dir(&mut self, dir: Option<std::path::PathBuf>) {
+        self.recordings = dir;
+    }
+
+    /// The WAV file for `call` if its queue records and recording is configured.
+    pub(super) fn recording_path(&self, call: CallId) -> Option<std::path::PathBuf> {
+        let dir = self.recordings.as_ref()?;
+        let c = self.calls.get(&call)?;
+        self.dialplan
+            .records(&c.queue)
+            .then(|| dir.join(format!("{}.wav", c.interaction)))
+    }
+
     /// Whether agents start Ready on registering (phones without a desk) or wait for the desk.
     pub fn set_ready_on_register(&mut self, on: bool) {
         self.acd.set_auto_ready(on);

@@ -54,6 +54,7 @@ impl CallManager {
                         agent_remote: neg.remote,
                         agent_codec_pt: neg.codec_pt,
                         agent_dtmf_pt: neg.dtmf_pt,
+                        record: None,
                     }
                 });
                 self.events.push_back(Event::Hold { call, on: held });

@@ -154,6 +154,7 @@ pub struct CallManager {
     pub(super) ivr_timers: super::ivr::IvrTimers,
     pub(super) pops: super::pop::PopGate,
     pub(super) survey_timers: super::survey::SurveyTimers,
+    pub(super) recordings: Option<std::path::PathBuf>,
     /// Makes interaction ids unique across restarts of this process.
     boot: String,
 }
@@ -182,6 +183,7 @@ impl CallManager {
             ivr_timers: Default::default(),
             pops: Default::default(),
             survey_timers: Default::default(),
+            recordings: None,
             boot: random_token().chars().take(8).collect(),
         }
     }

@@ -50,6 +50,8 @@ pub enum MediaCommand {
         agent_remote: SocketAddr,
         agent_codec_pt: u8,
         agent_dtmf_pt: Option<u8>,
+        /// Record the conversation to this WAV file (continued if already recording).
+        record: Option<std::path::PathBuf>,
     },
     /// Back to hold music (the agent holds, or the caller leaves the menu for the queue).
     Hold { call: CallId },

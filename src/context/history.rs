@@ -23,6 +23,8 @@ pub struct CallRecord {
     pub wait_ms: Option<i64>,
     pub talk_ms: Option<i64>,
     pub transfers: i32,
+    /// The WAV file of the conversation, when its queue records.
+    pub recording: Option<String>,
 }
 
 impl Store {
@@ -48,15 +50,15 @@ impl Store {
         for chunk in unique.chunks(ROWS_PER_STATEMENT) {
             let mut sql = String::from(
                 "INSERT INTO interactions (id, phone, customer_id, started_at, dialed, queue, rule, reason, \
-                 campaign, agent_id, outcome, wait_ms, talk_ms, transfers) VALUES ",
+                 campaign, agent_id, outcome, wait_ms, talk_ms, transfers, recording) VALUES ",
             );
-            placeholders(&mut sql, chunk.len(), 14);
+            placeholders(&mut sql, chunk.len(), 15);
             sql.push_str(
                 " ON CONFLICT (id) DO UPDATE SET phone = excluded.phone, customer_id = excluded.customer_id, \
                  started_at = excluded.started_at, dialed = excluded.dialed, queue = excluded.queue, \
                  rule = excluded.rule, reason = excluded.reason, campaign = excluded.campaign, \
                  agent_id = excluded.agent_id, outcome = excluded.outcome, wait_ms = excluded.wait_ms, \
-                 talk_ms = excluded.talk_ms, transfers = excluded.transfers",
+                 talk_ms = excluded.talk_ms, transfers = excluded.transfers, recording = excluded.recording",
             );
             let mut q = sqlx::query(&sql);
             for r in chunk {
@@ -74,7 +76,8 @@ impl Store {
                     .bind(&r.outcome)
                     .bind(r.wait_ms)
                     .bind(r.talk_ms)
-                    .bind(r.transfers);
+                    .bind(r.transfers)
+                    .bind(&r.recording);
             }
             q.execute(&mut *tx).await?;
         }
@@ -157,6 +160,18 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets recordings of calls that started before `cutoff` (their files are deleted by
+    /// the retention task); returns how many rows changed.
+    pub async fn expire_recordings(&self, cutoff: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE interactions SET recording = NULL WHERE recording IS NOT NULL AND started_at < $1",
+        )
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     /// Interaction ids of one number, newest first.
     pub async fn interactions_of(&self, phone: &str) -> Result<Vec<String>, StoreError> {
         use sqlx::Row;
@@ -228,7 +243,7 @@ impl Store {
         use sqlx::Row;
         let row = sqlx::query(
             "SELECT id, phone, queue, agent_id, outcome, disposition, note, tags, rule, campaign, \
-             CAST(transfers AS BIGINT) AS transfers, CAST(rating AS BIGINT) AS rating \
+             CAST(transfers AS BIGINT) AS transfers, CAST(rating AS BIGINT) AS rating, recording \
              FROM interactions WHERE id = $1",
         )
         .bind(id)
@@ -253,6 +268,7 @@ impl Store {
             campaign: r.try_get("campaign")?,
             transfers: r.try_get("transfers")?,
             rating: r.try_get("rating")?,
+            recording: r.try_get("recording")?,
         }))
     }
 }
@@ -301,4 +317,5 @@ pub struct InteractionRow {
     pub transfers: i64,
     /// The caller's post-call survey answer, 1–5.
     pub rating: Option<i64>,
+    pub recording: Option<String>,
 }

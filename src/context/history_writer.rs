@@ -99,6 +99,9 @@ impl HistoryBook {
                 r.agent_id = Some(agent.clone());
                 r.wait_ms.get_or_insert(*wait_ms as i64);
             }
+            Event::Recording { path, .. } => {
+                r.recording = Some(path.clone());
+            }
             Event::Transferred { .. } => {
                 r.transfers += 1;
             }

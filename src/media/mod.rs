@@ -4,4 +4,5 @@
 pub mod dtmf;
 pub mod g711;
 pub mod prompt;
+pub mod recorder;
 pub mod rtp;

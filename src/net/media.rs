@@ -7,6 +7,7 @@
 use crate::call::{MediaEvent, MediaStart};
 use crate::media::dtmf::Detector;
 use crate::media::prompt::Prompt;
+use crate::media::recorder::Side;
 use crate::media::rtp::{self, Sender};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::{interval, Instant, MissedTickBehavior};
+use tracing::warn;
 
 /// A single-threaded runtime on its own OS thread that runs every call's media task.
 ///
@@ -90,6 +92,7 @@ pub enum MediaCtl {
         agent_remote: SocketAddr,
         agent_codec_pt: u8,
         agent_dtmf_pt: Option<u8>,
+        record: Option<std::path::PathBuf>,
     },
     Hold,
     /// Play this prompt once (interrupting anything else), report `PromptDone`, then stay silent.
@@ -146,6 +149,57 @@ impl Player {
     fn set(&mut self, p: Playing) {
         self.playing = p;
         self.pos = 0;
+    }
+}
+
+/// A recording in progress: mixed audio is appended as it settles; the header is written when
+/// the call's media ends (dropped), whichever way it ends.
+struct RecordingFile {
+    rec: crate::media::recorder::Recorder,
+    out: std::io::BufWriter<std::fs::File>,
+    samples: u32,
+    path: std::path::PathBuf,
+}
+
+impl RecordingFile {
+    fn create(path: std::path::PathBuf, codec: crate::sdp::Codec) -> std::io::Result<Self> {
+        use std::io::Write;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        out.write_all(&crate::media::recorder::wav_header(0))?;
+        Ok(RecordingFile {
+            rec: crate::media::recorder::Recorder::new(codec, std::time::Instant::now()),
+            out,
+            samples: 0,
+            path,
+        })
+    }
+
+    fn write(&mut self, pcm: &[i16]) {
+        use std::io::Write;
+        let bytes: Vec<u8> = pcm.iter().flat_map(|s| s.to_le_bytes()).collect();
+        if self.out.write_all(&bytes).is_ok() {
+            self.samples += pcm.len() as u32;
+        }
+    }
+}
+
+impl Drop for RecordingFile {
+    fn drop(&mut self) {
+        use std::io::{Seek, Write};
+        let rest = self.rec.finish();
+        self.write(&rest);
+        let header = crate::media::recorder::wav_header(self.samples);
+        let done = self
+            .out
+            .flush()
+            .and_then(|_| self.out.get_mut().seek(std::io::SeekFrom::Start(0)))
+            .and_then(|_| self.out.get_mut().write_all(&header));
+        if let Err(e) = done {
+            warn!(path = %self.path.display(), error = %e, "recording not finished cleanly");
+        }
     }
 }
 
@@ -221,6 +275,8 @@ pub async fn run_call_media(
     let mut last_rx = Instant::now();
     let mut buf_in = [0u8; 2048];
     let mut buf_out = [0u8; 2048];
+    let mut recording: Option<RecordingFile> = None;
+    let mut agent_dtmf: Option<u8> = None;
     loop {
         tokio::select! {
             r = caller.recv_from(&mut buf_in) => {
@@ -233,6 +289,13 @@ pub async fn run_call_media(
                         let ts = rtp::timestamp(pkt).unwrap_or(0);
                         if let Some(digit) = rtp::payload(pkt).and_then(|p| detector.feed(ts, p)) {
                             report(MediaEvent::Dtmf { call: m.start.call, digit });
+                        }
+                    }
+                }
+                if let (true, Some(r)) = (bridged, recording.as_mut()) {
+                    if rtp::payload_type(pkt).is_some_and(|pt| Some(pt) != m.start.dtmf_pt) {
+                        if let Some(p) = rtp::payload(pkt) {
+                            r.rec.feed(Side::Caller, std::time::Instant::now(), p);
                         }
                     }
                 }
@@ -250,6 +313,13 @@ pub async fn run_call_media(
                 if bridged {
                     agent_remote = Some(src);
                     let pkt = &mut buf_out[..n];
+                    if let Some(r) = recording.as_mut() {
+                        if rtp::payload_type(pkt).is_some_and(|pt| Some(pt) != agent_dtmf) {
+                            if let Some(p) = rtp::payload(pkt) {
+                                r.rec.feed(Side::Agent, std::time::Instant::now(), p);
+                            }
+                        }
+                    }
                     to_caller.apply(pkt);
                     if caller.send_to(pkt, caller_remote).await.is_ok() {
                         m.counters.to_caller.fetch_add(1, Relaxed);
@@ -269,13 +339,24 @@ pub async fn run_call_media(
                 }
             }
             _ = check.tick() => {
+                if let Some(r) = recording.as_mut() {
+                    let ready = r.rec.take_ready(std::time::Instant::now());
+                    r.write(&ready);
+                }
                 if last_rx.elapsed() > m.rtp_timeout {
                     report(MediaEvent::Timeout { call: m.start.call });
                     return;
                 }
             }
             c = ctl.recv() => match c {
-                Some(MediaCtl::Bridge { agent_remote: r, agent_codec_pt, agent_dtmf_pt }) => {
+                Some(MediaCtl::Bridge { agent_remote: r, agent_codec_pt, agent_dtmf_pt, record }) => {
+                    agent_dtmf = agent_dtmf_pt;
+                    if let (None, Some(path)) = (&recording, record) {
+                        match RecordingFile::create(path.clone(), m.start.codec) {
+                            Ok(f) => recording = Some(f),
+                            Err(e) => warn!(path = %path.display(), error = %e, "cannot record this call"),
+                        }
+                    }
                     agent_remote = Some(r);
                     to_agent = PtMap::identity();
                     to_caller = PtMap::identity();

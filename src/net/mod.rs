@@ -377,12 +377,14 @@ impl Core {
                 agent_remote,
                 agent_codec_pt,
                 agent_dtmf_pt,
+                record,
             } => self.control(
                 call,
                 MediaCtl::Bridge {
                     agent_remote,
                     agent_codec_pt,
                     agent_dtmf_pt,
+                    record,
                 },
             ),
             MediaCommand::Hold { call } => self.control(call, MediaCtl::Hold),

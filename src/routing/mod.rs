@@ -57,6 +57,9 @@ struct QueueToml {
     /// longest-idle (default) or ring-all.
     #[serde(default)]
     strategy: crate::acd::Strategy,
+    /// Record this queue's conversations (to `media.recordings_dir`).
+    #[serde(default)]
+    record: bool,
     #[serde(default)]
     answer: AnswerMode,
 }
@@ -114,6 +117,8 @@ pub struct Dialplan {
     pub queues: Vec<QueueConfig>,
     /// The post-call survey, when enabled.
     pub survey: Option<survey::Survey>,
+    /// Queues whose conversations are recorded.
+    record: std::collections::HashSet<String>,
     answer: HashMap<String, AnswerMode>,
     numbers: HashMap<String, (String, i32)>,
     number_menu: HashMap<String, String>,
@@ -329,8 +334,15 @@ impl Dialplan {
                 .map_err(|e| invalid(line_of("[survey]"), e))?,
             None => None,
         };
+        let record = raw
+            .queues
+            .iter()
+            .filter(|q| q.record)
+            .map(|q| q.name.clone())
+            .collect();
         Ok(Dialplan {
             survey,
+            record,
             queues,
             answer,
             numbers,
@@ -343,6 +355,11 @@ impl Dialplan {
                 holidays: raw.holidays,
             },
         })
+    }
+
+    /// Whether `queue`'s conversations are recorded.
+    pub fn records(&self, queue: &str) -> bool {
+        self.record.contains(queue)
     }
 
     /// Routes a call: the first matching rule, else the dialled number's queue. `None` when the

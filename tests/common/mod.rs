@@ -132,6 +132,7 @@ pub async fn start_opts(
     cfg.database.url = format!("sqlite://{}/acd.db", dir.path().display());
     cfg.database.reload_s = 1;
     cfg.database.spool_dir = dir.path().join("spool");
+    cfg.media.recordings_dir = dir.path().join("recordings");
     // SIPp UAS agents answer only their scenario, not OPTIONS pings; tests that want qualify
     // (baresip answers OPTIONS) turn it back on.
     cfg.sip.qualify_s = 0;
