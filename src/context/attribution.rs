@@ -52,20 +52,27 @@ impl Store {
             Attribution::Latest => "MAX",
             Attribution::First => "MIN",
         };
+        // The longest window bounds every index range scan on (phone, sent_at).
+        let widest: i64 = sqlx::query("SELECT COALESCE(MAX(window_minutes), 0) * 60 AS w FROM campaigns")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("w")?;
         let sql = format!(
             "SELECT i.id, i.phone, s.campaign, s.sent_at, i.started_at, i.outcome, i.wait_ms, i.talk_ms, i.disposition \
              FROM interactions i JOIN campaign_sends s ON s.phone = i.phone AND s.sent_at = ( \
                SELECT {pick}(s2.sent_at) FROM campaign_sends s2 JOIN campaigns c2 ON c2.name = s2.campaign \
                WHERE s2.phone = i.phone AND s2.sent_at <= i.started_at \
+                 AND s2.sent_at >= i.started_at - $3 \
                  AND s2.sent_at >= i.started_at - c2.window_minutes * 60) \
              JOIN campaigns c ON c.name = s.campaign \
-             WHERE i.started_at >= $1 AND s.sent_at >= $1 AND s.sent_at < $2 \
+             WHERE i.started_at >= $1 AND i.started_at < $2 + $3 AND s.sent_at >= $1 AND s.sent_at < $2 \
                AND s.sent_at >= i.started_at - c.window_minutes * 60 \
              ORDER BY i.id, s.campaign"
         );
         let rows = sqlx::query(&sql)
             .bind(since)
             .bind(until)
+            .bind(widest)
             .fetch_all(&self.pool)
             .await?;
         let mut out: Vec<AttributedCall> = Vec::with_capacity(rows.len());
