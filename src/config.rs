@@ -96,6 +96,8 @@ pub struct ReportsConfig {
     pub short_abandon_s: u64,
     /// First-contact resolution: the number does not call again within this many days.
     pub fcr_days: u64,
+    /// A caller who got several campaigns counts for the `latest` send (default) or the `first`.
+    pub attribution: crate::context::attribution::Attribution,
 }
 
 impl Default for ReportsConfig {
@@ -104,6 +106,7 @@ impl Default for ReportsConfig {
             service_level_s: 20,
             short_abandon_s: 5,
             fcr_days: 7,
+            attribution: Default::default(),
         }
     }
 }

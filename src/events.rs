@@ -39,6 +39,8 @@ pub enum Event {
         ms: u64,
         customer: Option<String>,
         campaigns: Vec<String>,
+        /// The newest open ticket, the one the call is most likely about.
+        ticket: Option<String>,
         tickets: usize,
         tags: Vec<String>,
         error: Option<String>,

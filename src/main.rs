@@ -143,9 +143,10 @@ enum ReportCmd {
         /// Also write the charts to this SVG file.
         #[arg(long)]
         chart: Option<PathBuf>,
-        /// A caller who got several campaigns counts for the latest send or the first.
-        #[arg(long, default_value = "latest")]
-        attribution: String,
+        /// A caller who got several campaigns counts for the latest send or the first
+        /// (default: reports.attribution from the config, else latest).
+        #[arg(long)]
+        attribution: Option<String>,
     },
 }
 
@@ -315,7 +316,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 until.as_deref(),
                 &format,
                 chart.as_deref(),
-                &attribution,
+                attribution.as_deref(),
             )
             .await
         }
@@ -565,16 +566,17 @@ async fn report_campaigns(
     until: Option<&str>,
     format: &str,
     chart: Option<&std::path::Path>,
-    attribution: &str,
+    attribution: Option<&str>,
 ) -> Result<(), String> {
     use acd::report::{campaigns, svg, Format};
     let format: Format = format
         .parse()
         .map_err(|e: acd::report::ReportError| e.to_string())?;
     let rule = match attribution {
-        "latest" => acd::context::attribution::Attribution::Latest,
-        "first" => acd::context::attribution::Attribution::First,
-        other => return Err(format!("attribution '{other}': use latest or first")),
+        None => cfg.reports.attribution,
+        Some("latest") => acd::context::attribution::Attribution::Latest,
+        Some("first") => acd::context::attribution::Attribution::First,
+        Some(other) => return Err(format!("attribution '{other}': use latest or first")),
     };
     let (since, until) = acd::report::period(since, until, acd::context::time::unix_now())
         .map_err(|e| e.to_string())?;

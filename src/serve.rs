@@ -334,6 +334,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             realm: cfg.sip.realm.clone(),
             session_ttl: Duration::from_secs(cfg.http.session_ttl_s.max(60)),
             thresholds: cfg.reports.thresholds(),
+            attribution: cfg.reports.attribution,
             metrics_token: cfg.http.metrics_token.clone().filter(|t| !t.is_empty()),
             login_failures: cfg.http.login_failures,
             login_window: Duration::from_secs(cfg.http.login_window_s),

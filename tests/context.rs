@@ -219,6 +219,7 @@ async fn history(s: &Store) {
         talk_ms: Some(60_000),
         transfers: 1,
         recording: Some("recordings/n1-7.wav".into()),
+        ticket: Some("T-3".into()),
     };
     let abandoned = CallRecord {
         id: "n1-8".into(),
@@ -268,6 +269,7 @@ async fn history(s: &Store) {
     assert_eq!(row.outcome.as_deref(), Some("answered"));
     assert_eq!(row.transfers, 1);
     assert_eq!(row.recording.as_deref(), Some("recordings/n1-7.wav"));
+    assert_eq!(row.ticket.as_deref(), Some("T-3"));
     assert_eq!(s.expire_recordings(NOW).await.unwrap(), 0, "not old enough");
     assert_eq!(s.expire_recordings(NOW + 1).await.unwrap(), 2);
     let gone = s.interaction("n1-7").await.unwrap().unwrap();

@@ -53,10 +53,11 @@ impl Store {
             Attribution::First => "MIN",
         };
         // The longest window bounds every index range scan on (phone, sent_at).
-        let widest: i64 = sqlx::query("SELECT COALESCE(MAX(window_minutes), 0) * 60 AS w FROM campaigns")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("w")?;
+        let widest: i64 =
+            sqlx::query("SELECT COALESCE(MAX(window_minutes), 0) * 60 AS w FROM campaigns")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("w")?;
         let sql = format!(
             "SELECT i.id, i.phone, s.campaign, s.sent_at, i.started_at, i.outcome, i.wait_ms, i.talk_ms, i.disposition \
              FROM interactions i JOIN campaign_sends s ON s.phone = i.phone AND s.sent_at = ( \

@@ -25,6 +25,8 @@ pub struct CallRecord {
     pub transfers: i32,
     /// The WAV file of the conversation, when its queue records.
     pub recording: Option<String>,
+    /// The open ticket the caller had (newest), as matched at call time.
+    pub ticket: Option<String>,
 }
 
 impl Store {
@@ -50,15 +52,15 @@ impl Store {
         for chunk in unique.chunks(ROWS_PER_STATEMENT) {
             let mut sql = String::from(
                 "INSERT INTO interactions (id, phone, customer_id, started_at, dialed, queue, rule, reason, \
-                 campaign, agent_id, outcome, wait_ms, talk_ms, transfers, recording) VALUES ",
+                 campaign, agent_id, outcome, wait_ms, talk_ms, transfers, recording, ticket) VALUES ",
             );
-            placeholders(&mut sql, chunk.len(), 15);
+            placeholders(&mut sql, chunk.len(), 16);
             sql.push_str(
                 " ON CONFLICT (id) DO UPDATE SET phone = excluded.phone, customer_id = excluded.customer_id, \
                  started_at = excluded.started_at, dialed = excluded.dialed, queue = excluded.queue, \
                  rule = excluded.rule, reason = excluded.reason, campaign = excluded.campaign, \
                  agent_id = excluded.agent_id, outcome = excluded.outcome, wait_ms = excluded.wait_ms, \
-                 talk_ms = excluded.talk_ms, transfers = excluded.transfers, recording = excluded.recording",
+                 talk_ms = excluded.talk_ms, transfers = excluded.transfers, recording = excluded.recording, ticket = excluded.ticket",
             );
             let mut q = sqlx::query(&sql);
             for r in chunk {
@@ -77,7 +79,8 @@ impl Store {
                     .bind(r.wait_ms)
                     .bind(r.talk_ms)
                     .bind(r.transfers)
-                    .bind(&r.recording);
+                    .bind(&r.recording)
+                    .bind(&r.ticket);
             }
             q.execute(&mut *tx).await?;
         }
@@ -243,7 +246,7 @@ impl Store {
         use sqlx::Row;
         let row = sqlx::query(
             "SELECT id, phone, queue, agent_id, outcome, disposition, note, tags, rule, campaign, \
-             CAST(transfers AS BIGINT) AS transfers, CAST(rating AS BIGINT) AS rating, recording \
+             CAST(transfers AS BIGINT) AS transfers, CAST(rating AS BIGINT) AS rating, recording, ticket \
              FROM interactions WHERE id = $1",
         )
         .bind(id)
@@ -269,6 +272,7 @@ impl Store {
             transfers: r.try_get("transfers")?,
             rating: r.try_get("rating")?,
             recording: r.try_get("recording")?,
+            ticket: r.try_get("ticket")?,
         }))
     }
 }
@@ -318,4 +322,5 @@ pub struct InteractionRow {
     /// The caller's post-call survey answer, 1–5.
     pub rating: Option<i64>,
     pub recording: Option<String>,
+    pub ticket: Option<String>,
 }

@@ -76,8 +76,10 @@ impl HistoryBook {
                 number,
                 customer,
                 campaigns,
+                ticket,
                 ..
             } => {
+                r.ticket = ticket.clone();
                 r.phone = number.clone();
                 r.customer_id = customer.clone();
                 r.campaign = campaigns.first().cloned();

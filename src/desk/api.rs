@@ -452,8 +452,8 @@ pub async fn queue_report(
 pub struct ReportQuery {
     since: Option<String>,
     until: Option<String>,
-    #[serde(default)]
-    attribution: crate::context::attribution::Attribution,
+    /// Default: the configured `reports.attribution`.
+    attribution: Option<crate::context::attribution::Attribution>,
     /// json (default), csv or svg.
     format: Option<String>,
 }
@@ -473,7 +473,8 @@ pub async fn campaign_report(
         crate::context::time::unix_now(),
     )
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let r = campaigns::report(store(&app)?, since, until, q.attribution)
+    let rule = q.attribution.unwrap_or(app.cfg.attribution);
+    let r = campaigns::report(store(&app)?, since, until, rule)
         .await
         .map_err(|e| match e {
             crate::report::ReportError::Store(s) => ApiError::from(s),

@@ -28,6 +28,8 @@ pub struct DeskConfig {
     pub session_ttl: Duration,
     /// Service level, short-abandon and first-contact-resolution thresholds for the wallboard.
     pub thresholds: crate::report::queues::Thresholds,
+    /// Which send a caller who got several campaigns is credited to.
+    pub attribution: crate::context::attribution::Attribution,
     /// A fixed bearer token Prometheus may scrape `/metrics` with (sessions work too).
     pub metrics_token: Option<String>,
     /// Failed log-ins allowed per address or account within `login_window`.
@@ -41,6 +43,7 @@ impl Default for DeskConfig {
             realm: "acd".into(),
             session_ttl: Duration::from_secs(12 * 3600),
             thresholds: Default::default(),
+            attribution: Default::default(),
             metrics_token: None,
             login_failures: 5,
             login_window: Duration::from_secs(300),
