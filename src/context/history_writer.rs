@@ -26,13 +26,20 @@ pub struct HistoryBook {
 /// The event as stored in the log: its JSON without the screen pop (the pop repeats the
 /// caller context, which the row and the context store already hold).
 fn log_entry(ev: &Event) -> (String, String) {
-    let mut v = serde_json::to_value(ev).unwrap_or_default();
-    let kind = v["type"].as_str().unwrap_or("unknown").to_string();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("pop");
-        o.remove("type");
-    }
-    (kind, v.to_string())
+    let data = match ev {
+        Event::Offered {
+            call, agent, queue, ..
+        } => serde_json::json!({"type": "offered", "call": call, "agent": agent, "queue": queue})
+            .to_string(),
+        other => serde_json::to_string(other).unwrap_or_default(),
+    };
+    // Internally tagged: the text starts with {"type":"<kind>".
+    let kind = data
+        .strip_prefix("{\"type\":\"")
+        .and_then(|r| r.split('"').next())
+        .unwrap_or("unknown")
+        .to_string();
+    (kind, data)
 }
 
 impl HistoryBook {
