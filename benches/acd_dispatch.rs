@@ -21,6 +21,9 @@ fn dispatch(c: &mut Criterion) {
                     retry_after: Duration::ZERO,
                     wrapup: Duration::ZERO,
                     strategy: Default::default(),
+                    autopause_after: 0,
+                    max_wait: None,
+                    overflow: None,
                 }]);
                 acd.upsert_agent(t0, "a", HashMap::from([("sales".to_string(), 5)]));
                 for call in 0..waiting {

@@ -128,6 +128,12 @@ pub enum Event {
         to: String,
         transfers: u32,
     },
+    /// The caller waited `from`'s maximum and moved to `to`.
+    Overflow {
+        call: CallId,
+        from: String,
+        to: String,
+    },
     /// The conversation is being recorded to this WAV file.
     Recording {
         call: CallId,
@@ -171,7 +177,8 @@ impl Event {
             | Event::Hold { call, .. }
             | Event::Transferred { call, .. }
             | Event::SurveyRating { call, .. }
-            | Event::Recording { call, .. } => Some(*call),
+            | Event::Recording { call, .. }
+            | Event::Overflow { call, .. } => Some(*call),
             Event::CallRefused { .. } | Event::AgentReachable { .. } | Event::AgentState { .. } => {
                 None
             }

@@ -26,6 +26,11 @@ pub struct QueueConfig {
     /// ends, unless they end it sooner from the desk.
     pub wrapup: Duration,
     pub strategy: Strategy,
+    /// An agent who lets this many offers in a row ring out is paused (0: never).
+    pub autopause_after: u32,
+    /// A caller waiting this long moves to `overflow` (keeping their place by arrival).
+    pub max_wait: Option<Duration>,
+    pub overflow: Option<String>,
 }
 
 /// How a queue picks agents for a caller.
@@ -38,6 +43,18 @@ pub enum Strategy {
     /// Every free agent at once; the first to answer takes the call, the others' pops are
     /// withdrawn and their phones stop ringing.
     RingAll,
+    /// The next free agent after the one offered last, in id order (remembered per queue).
+    RoundRobin,
+    /// The free agent who has answered the fewest calls since start.
+    FewestCalls,
+    /// The free agent with the least talk time since start.
+    LeastTalkTime,
+    /// Always top-down: highest skill level first, then agent id.
+    Linear,
+    /// Any free agent, uniformly.
+    Random,
+    /// Any free agent, weighted by their level in the queue's skill.
+    WeightedRandom,
 }
 
 /// What an agent is doing.
@@ -82,6 +99,12 @@ pub enum Decision {
     },
     /// `agent` did not answer in time: stop ringing. The call is already back at the head.
     RingTimeout { call: CallId, agent: String },
+    /// `call` waited its queue's maximum and moved to the overflow queue.
+    Overflow {
+        call: CallId,
+        from: String,
+        to: String,
+    },
     /// The agent's state changed (for the desk, the wallboard and the history).
     AgentChanged {
         agent: String,
@@ -103,11 +126,16 @@ pub(super) struct Agent {
     pub(super) last_queue: Option<String>,
     /// When the state last changed.
     pub(super) since: Instant,
+    /// Offers in a row that rang out (auto-pause counts these).
+    pub(super) misses: u32,
+    /// Calls answered and time talked since start (fewest-calls, least-talk-time).
+    pub(super) answered: u64,
+    pub(super) talk: Duration,
 }
 
 pub(super) struct Waiting {
-    queue: String,
-    key: (Reverse<i32>, u64),
+    pub(super) queue: String,
+    pub(super) key: (Reverse<i32>, u64),
     enqueued: Instant,
 }
 
@@ -128,6 +156,8 @@ pub(super) enum Wake {
     WrapUp,
     /// A call's reservation for its preferred agent runs out.
     Reserve(CallId),
+    /// A caller has waited the queue's maximum.
+    MaxWait(CallId),
 }
 
 /// How many waiting callers dispatch looks at to find one an agent may take.
@@ -174,6 +204,12 @@ pub struct Acd {
     pub(super) out: std::collections::VecDeque<Decision>,
     /// New agents start Ready (phones only, no desk) rather than LoggedOut.
     pub(super) auto_ready: bool,
+    /// The agent each round-robin queue offered last.
+    pub(super) rr_last: HashMap<String, String>,
+    /// Random and weighted-random strategies (seedable for tests).
+    pub(super) rng: rand::rngs::StdRng,
+    /// When each waiting call reaches its queue's maximum wait.
+    pub(super) max_wait_at: HashMap<CallId, Instant>,
 }
 
 impl Acd {
@@ -192,6 +228,9 @@ impl Acd {
             seq: 0,
             out: Default::default(),
             auto_ready: true,
+            rr_last: HashMap::new(),
+            rng: rand::SeedableRng::from_entropy(),
+            max_wait_at: HashMap::new(),
         };
         acd.set_queues(queues);
         acd
@@ -243,6 +282,9 @@ impl Acd {
             wrap_until: None,
             last_queue: None,
             since: now,
+            misses: 0,
+            answered: 0,
+            talk: Duration::ZERO,
         });
         a.skills = skills;
         if was_idle {
@@ -385,6 +427,7 @@ impl Acd {
         self.seq += 1;
         let key = (Reverse(priority), self.seq);
         self.insert_waiting(call, queue, key, now);
+        self.arm_max_wait(now, call, queue);
         if let Some((agent, fallback)) = preferred.filter(|(a, _)| self.agents.contains_key(*a)) {
             self.reserved
                 .insert(call, (agent.to_string(), now + fallback));
@@ -466,9 +509,14 @@ impl Acd {
     /// returned (their phones must stop ringing).
     pub fn offer_taken(&mut self, now: Instant, call: CallId, agent: &str) -> Vec<String> {
         self.required.remove(&call);
+        self.max_wait_at.remove(&call);
         let Some(o) = self.offers.remove(&call) else {
             return Vec::new();
         };
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.misses = 0;
+            a.answered += 1;
+        }
         self.set_state(now, agent, AgentState::Busy(call));
         let losers: Vec<String> = std::iter::once(o.agent)
             .chain(o.others)
@@ -519,6 +567,7 @@ impl Acd {
     /// The caller left (abandon, error). Returns the agent that was ringing for it, now freed.
     pub fn call_gone(&mut self, now: Instant, call: CallId) -> Option<String> {
         self.reserved.remove(&call);
+        self.max_wait_at.remove(&call);
         self.required.remove(&call);
         if let Some(w) = self.calls.remove(&call) {
             if let Some(q) = self.waiting.get_mut(&w.queue) {
@@ -543,12 +592,16 @@ impl Acd {
         if !matches!(a.state, AgentState::Busy(_)) {
             return;
         }
+        let talked = now.saturating_duration_since(a.since);
         let wrap = a
             .last_queue
             .as_ref()
             .and_then(|q| self.queues.get(q))
             .map_or(Duration::ZERO, |q| q.wrapup);
-        if wrap.is_zero() || !a.registered {
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.talk += talked;
+        }
+        if wrap.is_zero() || self.agents.get(agent).is_some_and(|a| !a.registered) {
             return self.make_idle(now, agent, now);
         }
         if let Some(a) = self.agents.get_mut(agent) {
@@ -662,7 +715,7 @@ impl Acd {
             .map(|(k, c)| (*k, *c))
     }
 
-    fn dispatch_queue(&mut self, now: Instant, queue: &str) {
+    pub(super) fn dispatch_queue(&mut self, now: Instant, queue: &str) {
         loop {
             let Some(skill) = self.queues.get(queue).map(|q| q.skill.clone()) else {
                 return;
@@ -670,8 +723,12 @@ impl Acd {
             let Some(idle) = self.idle.get(&skill).filter(|s| !s.is_empty()) else {
                 return;
             };
-            // The first callers (in priority and arrival order) paired with the longest-idle
-            // agent who may take them; callers needing skills nobody idle has wait their turn.
+            // The first callers (in priority and arrival order) paired with the agents who may
+            // take them (longest idle first); callers needing skills nobody idle has wait.
+            let all = !matches!(
+                self.queues.get(queue).map(|q| q.strategy),
+                Some(Strategy::LongestIdle | Strategy::RingAll) | None
+            );
             let pick = self
                 .waiting
                 .get(queue)
@@ -680,11 +737,21 @@ impl Acd {
                 .filter(|(_, c)| !self.reserved_for_other(**c, None, now))
                 .take(LOOKAHEAD)
                 .find_map(|(_, &c)| {
-                    idle.iter()
-                        .find(|(_, a)| self.eligible(c, a))
-                        .map(|(_, a)| (c, a.clone()))
+                    let mut ok = idle
+                        .iter()
+                        .filter(|(_, a)| self.eligible(c, a))
+                        .map(|(_, a)| a.clone());
+                    let v: Vec<String> = if all {
+                        ok.collect()
+                    } else {
+                        ok.next().into_iter().collect()
+                    };
+                    (!v.is_empty()).then_some((c, v))
                 });
-            let Some((call, agent)) = pick else {
+            let Some((call, candidates)) = pick else {
+                return;
+            };
+            let Some(agent) = self.choose(queue, candidates) else {
                 return;
             };
             self.offer(now, call, agent, queue);
@@ -750,7 +817,9 @@ impl Acd {
                     }
                     self.requeue(now, call);
                     for agent in &agents {
-                        self.rest(now, agent, &queue);
+                        if !self.missed(now, agent, &queue) {
+                            self.rest(now, agent, &queue);
+                        }
                     }
                 }
                 Wake::Reserve(call) => {
@@ -765,6 +834,7 @@ impl Acd {
                         }
                     }
                 }
+                Wake::MaxWait(call) => self.max_wait_reached(now, call, at),
                 Wake::WrapUp => {
                     let due: Vec<String> = self
                         .agents

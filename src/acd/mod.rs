@@ -7,6 +7,7 @@
 
 mod engine;
 mod presence;
+mod strategy;
 
 pub use engine::{
     Acd, AcdError, AgentState, AgentStatus, Decision, QueueConfig, QueueStatus, Strategy,
@@ -18,5 +19,7 @@ pub type CallId = u64;
 
 #[cfg(test)]
 mod presence_tests;
+#[cfg(test)]
+mod strategy_tests;
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,9 @@ fn engine(t0: Instant, wrapup: u64) -> Acd {
         retry_after: Duration::ZERO,
         wrapup: Duration::from_secs(wrapup),
         strategy: Default::default(),
+        autopause_after: 0,
+        max_wait: None,
+        overflow: None,
     }]);
     a.set_auto_ready(false);
     a.upsert_agent(t0, "1001", HashMap::from([("sales".to_string(), 5)]));

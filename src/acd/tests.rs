@@ -12,6 +12,9 @@ fn q(name: &str, skill: &str) -> QueueConfig {
         retry_after: Duration::from_secs(5),
         wrapup: Duration::ZERO,
         strategy: Default::default(),
+        autopause_after: 0,
+        max_wait: None,
+        overflow: None,
     }
 }
 

@@ -325,6 +325,19 @@ impl CallManager {
                     self.drop_agent_leg(now, call, &agent);
                     self.events.push_back(Event::RingNoAnswer { call, agent });
                 }
+                Decision::Overflow { call, from, to } => {
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        let _g = c.span.enter();
+                        info!(%from, %to, "waited the maximum; overflow");
+                        c.queue = to.clone();
+                    }
+                    self.events.push_back(Event::Overflow {
+                        call,
+                        from,
+                        to: to.clone(),
+                    });
+                    self.events.push_back(Event::Queued { call, queue: to });
+                }
                 Decision::AgentChanged {
                     agent,
                     state,

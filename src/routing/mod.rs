@@ -60,6 +60,12 @@ struct QueueToml {
     /// Record this queue's conversations (to `media.recordings_dir`).
     #[serde(default)]
     record: bool,
+    /// Pause an agent after this many offers in a row rang out (0: never).
+    #[serde(default)]
+    autopause_after: u32,
+    /// After this long in the queue a caller moves to `overflow`.
+    max_wait_s: Option<u64>,
+    overflow: Option<String>,
     #[serde(default)]
     answer: AnswerMode,
 }
@@ -198,7 +204,37 @@ impl Dialplan {
                 retry_after: Duration::from_secs(q.retry_s),
                 wrapup: Duration::from_secs(q.wrapup_s),
                 strategy: q.strategy,
+                autopause_after: q.autopause_after,
+                max_wait: q.max_wait_s.map(Duration::from_secs),
+                overflow: q.overflow.clone(),
             });
+        }
+        for q in &raw.queues {
+            let at = line_of(&format!("\"{}\"", q.name));
+            match (&q.max_wait_s, &q.overflow) {
+                (Some(0), _) => {
+                    return Err(invalid(
+                        at,
+                        format!("queue '{}': max_wait_s must be at least 1", q.name),
+                    ))
+                }
+                (Some(_), None) => {
+                    return Err(invalid(
+                        at,
+                        format!("queue '{}': max_wait_s needs an overflow queue", q.name),
+                    ))
+                }
+                (_, Some(o)) if !answer.contains_key(o) || o == &q.name => {
+                    return Err(invalid(
+                        line_of(&format!("overflow = \"{o}\"")),
+                        format!(
+                            "queue '{}': overflow to unknown or same queue '{o}'",
+                            q.name
+                        ),
+                    ))
+                }
+                _ => {}
+            }
         }
         let mut numbers = HashMap::new();
         for n in &raw.numbers {
@@ -500,5 +536,24 @@ queue = "support"
         .unwrap_err()
         .to_string();
         assert!(e.starts_with("x.toml:4:") && e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn overflow_needs_a_real_other_queue() {
+        let plan = "[[queue]]\nname = \"a\"\nskill = \"a\"\nmax_wait_s = 60\n[[queue]]\nname = \"b\"\nskill = \"b\"\n";
+        let e = Dialplan::parse(plan, "o.toml").unwrap_err().to_string();
+        assert_eq!(e, "o.toml:2: queue 'a': max_wait_s needs an overflow queue");
+        let plan = plan.replace("max_wait_s = 60", "max_wait_s = 60\noverflow = \"c\"");
+        let e = Dialplan::parse(&plan, "o.toml").unwrap_err().to_string();
+        assert!(e.starts_with("o.toml:5:") && e.contains("'c'"), "{e}");
+        let ok = plan.replace(
+            "overflow = \"c\"",
+            "overflow = \"b\"\nstrategy = \"round-robin\"\nautopause_after = 3",
+        );
+        let d = Dialplan::parse(&ok, "o.toml").unwrap();
+        let a = d.queues.iter().find(|q| q.name == "a").unwrap();
+        assert_eq!(a.overflow.as_deref(), Some("b"));
+        assert_eq!(a.strategy, crate::acd::Strategy::RoundRobin);
+        assert_eq!(a.autopause_after, 3);
     }
 }

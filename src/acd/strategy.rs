@@ -1,0 +1,147 @@
+//! How a queue picks among the free agents who may take a caller, what happens to an agent who
+//! keeps letting offers ring out, and where a caller goes after waiting too long.
+
+use super::engine::{Acd, Decision, Desk, Strategy, Wake};
+use super::{AgentState, CallId};
+use rand::Rng;
+use std::cmp::Reverse;
+use std::time::{Duration, Instant};
+
+impl Acd {
+    /// Makes random strategies repeatable (tests, simulations).
+    pub fn set_seed(&mut self, seed: u64) {
+        self.rng = rand::SeedableRng::seed_from_u64(seed);
+    }
+
+    /// The agent `queue`'s strategy picks among `candidates` (free, eligible, longest idle first).
+    pub(super) fn choose(&mut self, queue: &str, candidates: Vec<String>) -> Option<String> {
+        let (strategy, skill) = self
+            .queues
+            .get(queue)
+            .map(|q| (q.strategy, q.skill.clone()))?;
+        let level = |acd: &Acd, a: &str| {
+            acd.agents
+                .get(a)
+                .and_then(|x| x.skills.get(&skill).copied())
+                .unwrap_or(1)
+        };
+        match strategy {
+            Strategy::LongestIdle | Strategy::RingAll => candidates.into_iter().next(),
+            // `min_by_key` keeps the first of equals: ties go to the longest idle.
+            Strategy::FewestCalls => candidates
+                .into_iter()
+                .min_by_key(|a| self.agents.get(a).map_or(0, |x| x.answered)),
+            Strategy::LeastTalkTime => candidates
+                .into_iter()
+                .min_by_key(|a| self.agents.get(a).map_or(Duration::ZERO, |x| x.talk)),
+            Strategy::Linear => candidates
+                .into_iter()
+                .min_by_key(|a| (Reverse(level(self, a)), a.clone())),
+            Strategy::RoundRobin => {
+                let mut sorted = candidates;
+                sorted.sort();
+                let last = self.rr_last.get(queue).cloned().unwrap_or_default();
+                let next = sorted
+                    .iter()
+                    .find(|a| **a > last)
+                    .or_else(|| sorted.first())
+                    .cloned()?;
+                self.rr_last.insert(queue.to_string(), next.clone());
+                Some(next)
+            }
+            Strategy::Random => {
+                if candidates.is_empty() {
+                    return None;
+                }
+                let i = self.rng.gen_range(0..candidates.len());
+                candidates.into_iter().nth(i)
+            }
+            Strategy::WeightedRandom => {
+                let weights: Vec<u32> = candidates.iter().map(|a| level(self, a) as u32).collect();
+                let total: u32 = weights.iter().sum();
+                if total == 0 {
+                    return None;
+                }
+                let mut r = self.rng.gen_range(0..total);
+                for (a, w) in candidates.into_iter().zip(weights) {
+                    if r < w {
+                        return Some(a);
+                    }
+                    r -= w;
+                }
+                None
+            }
+        }
+    }
+
+    /// An offer to `agent` rang out. True when that was one too many and the agent is now
+    /// paused (rather than resting): the desk shows why, and Ready brings them back.
+    pub(super) fn missed(&mut self, now: Instant, agent: &str, queue: &str) -> bool {
+        let limit = self.queues.get(queue).map_or(0, |q| q.autopause_after);
+        let Some(a) = self.agents.get_mut(agent) else {
+            return false;
+        };
+        a.misses += 1;
+        if limit == 0 || a.misses < limit {
+            return false;
+        }
+        a.misses = 0;
+        a.desk = Desk::Paused(format!("missed {limit} calls in a row"));
+        self.set_state(now, agent, AgentState::Paused);
+        true
+    }
+
+    /// Starts the queue's maximum-wait clock for a caller who just joined it.
+    pub(super) fn arm_max_wait(&mut self, now: Instant, call: CallId, queue: &str) {
+        let Some(max) = self.queues.get(queue).and_then(|q| q.max_wait) else {
+            self.max_wait_at.remove(&call);
+            return;
+        };
+        self.max_wait_at.insert(call, now + max);
+        self.timers.push(Reverse((now + max, Wake::MaxWait(call))));
+    }
+
+    /// The caller's wait is over: to the overflow queue, keeping their priority and arrival
+    /// order. A caller being offered right now is checked again a second later.
+    pub(super) fn max_wait_reached(&mut self, now: Instant, call: CallId, at: Instant) {
+        if self.max_wait_at.get(&call) != Some(&at) {
+            return; // re-armed or gone
+        }
+        let Some(w) = self.calls.get(&call) else {
+            if self.offers.contains_key(&call) {
+                let again = now + Duration::from_secs(1);
+                self.max_wait_at.insert(call, again);
+                self.timers.push(Reverse((again, Wake::MaxWait(call))));
+            }
+            return;
+        };
+        let from = w.queue.clone();
+        let Some(to) = self
+            .queues
+            .get(&from)
+            .and_then(|q| q.overflow.clone())
+            .filter(|to| self.queues.contains_key(to))
+        else {
+            self.max_wait_at.remove(&call);
+            return;
+        };
+        let key = w.key;
+        if let Some(q) = self.waiting.get_mut(&from) {
+            q.remove(&key);
+        }
+        self.waiting
+            .entry(to.clone())
+            .or_default()
+            .insert(key, call);
+        if let Some(w) = self.calls.get_mut(&call) {
+            w.queue = to.clone();
+        }
+        self.out.push_back(Decision::Overflow {
+            call,
+            from,
+            to: to.clone(),
+        });
+        self.arm_max_wait(now, call, &to);
+        self.dispatch_queue(now, &to);
+    }
+}
