@@ -24,6 +24,7 @@ fn dispatch(c: &mut Criterion) {
                     autopause_after: 0,
                     max_wait: None,
                     overflow: None,
+                    age: None,
                 }]);
                 acd.upsert_agent(t0, "a", HashMap::from([("sales".to_string(), 5)]));
                 for call in 0..waiting {

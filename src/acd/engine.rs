@@ -31,6 +31,9 @@ pub struct QueueConfig {
     /// A caller waiting this long moves to `overflow` (keeping their place by arrival).
     pub max_wait: Option<Duration>,
     pub overflow: Option<String>,
+    /// Priority ageing: a waiting caller gains one priority point per `age` waited, so
+    /// low-priority callers are never starved (`None`: strict priority).
+    pub age: Option<Duration>,
 }
 
 /// How a queue picks agents for a caller.
@@ -135,7 +138,7 @@ pub(super) struct Agent {
 
 pub(super) struct Waiting {
     pub(super) queue: String,
-    pub(super) key: (Reverse<i32>, u64),
+    pub(super) key: Key,
     enqueued: Instant,
 }
 
@@ -144,7 +147,7 @@ pub(super) struct Offer {
     /// Agents ringing for the same call under ring-all.
     others: Vec<String>,
     queue: String,
-    key: (Reverse<i32>, u64),
+    key: Key,
     deadline: Instant,
     enqueued: Instant,
 }
@@ -159,6 +162,14 @@ pub(super) enum Wake {
     /// A caller has waited the queue's maximum.
     MaxWait(CallId),
 }
+
+/// A waiting caller's place: a score (higher first) then arrival order. The score is the
+/// caller's priority, or with ageing `priority × age − arrival` in milliseconds, which orders
+/// callers exactly as "one priority point per `age` waited" would, without ever re-sorting.
+pub(super) type Key = (Reverse<i64>, u64);
+
+/// Ageing off: one priority point is worth more waiting than any caller ever does.
+const NO_AGEING_MS: i64 = 1 << 40;
 
 /// How many waiting callers dispatch looks at to find one an agent may take.
 const LOOKAHEAD: usize = 64;
@@ -190,7 +201,7 @@ pub struct AgentStatus {
 pub struct Acd {
     pub(super) queues: HashMap<String, QueueConfig>,
     pub(super) queues_by_skill: HashMap<String, Vec<String>>,
-    pub(super) waiting: HashMap<String, BTreeMap<(Reverse<i32>, u64), CallId>>,
+    pub(super) waiting: HashMap<String, BTreeMap<Key, CallId>>,
     pub(super) calls: HashMap<CallId, Waiting>,
     pub(super) offers: HashMap<CallId, Offer>,
     pub(super) agents: HashMap<String, Agent>,
@@ -210,6 +221,8 @@ pub struct Acd {
     pub(super) rng: rand::rngs::StdRng,
     /// When each waiting call reaches its queue's maximum wait.
     pub(super) max_wait_at: HashMap<CallId, Instant>,
+    /// The time scores are measured from (the first caller's arrival).
+    pub(super) epoch: Option<Instant>,
 }
 
 impl Acd {
@@ -231,6 +244,7 @@ impl Acd {
             rr_last: HashMap::new(),
             rng: rand::SeedableRng::from_entropy(),
             max_wait_at: HashMap::new(),
+            epoch: None,
         };
         acd.set_queues(queues);
         acd
@@ -425,7 +439,21 @@ impl Acd {
             return Err(AcdError::Duplicate(call));
         }
         self.seq += 1;
-        let key = (Reverse(priority), self.seq);
+        let age_ms = self
+            .queues
+            .get(queue)
+            .and_then(|q| q.age)
+            .map_or(NO_AGEING_MS, |a| a.as_millis().max(1) as i64);
+        let epoch = *self.epoch.get_or_insert(now);
+        let arrival_ms = now.saturating_duration_since(epoch).as_millis() as i64;
+        let key = (
+            Reverse(
+                (priority as i64)
+                    .saturating_mul(age_ms)
+                    .saturating_sub(arrival_ms),
+            ),
+            self.seq,
+        );
         self.insert_waiting(call, queue, key, now);
         self.arm_max_wait(now, call, queue);
         if let Some((agent, fallback)) = preferred.filter(|(a, _)| self.agents.contains_key(*a)) {
@@ -441,13 +469,7 @@ impl Acd {
         Ok(())
     }
 
-    fn insert_waiting(
-        &mut self,
-        call: CallId,
-        queue: &str,
-        key: (Reverse<i32>, u64),
-        enqueued: Instant,
-    ) {
+    fn insert_waiting(&mut self, call: CallId, queue: &str, key: Key, enqueued: Instant) {
         self.waiting
             .entry(queue.to_string())
             .or_default()
@@ -699,12 +721,7 @@ impl Acd {
 
     /// The first caller of `queue` that `agent` may take, looking at most [`LOOKAHEAD`] callers
     /// deep so dispatch stays bounded however long the queue is.
-    fn first_available(
-        &self,
-        queue: &str,
-        agent: &str,
-        now: Instant,
-    ) -> Option<((Reverse<i32>, u64), CallId)> {
+    fn first_available(&self, queue: &str, agent: &str, now: Instant) -> Option<(Key, CallId)> {
         self.waiting
             .get(queue)?
             .iter()
@@ -776,7 +793,7 @@ impl Acd {
         if let Some((_, call, queue)) = mine {
             return self.offer(now, call, agent.to_string(), &queue);
         }
-        let mut best: Option<((Reverse<i32>, u64), CallId, String)> = None;
+        let mut best: Option<(Key, CallId, String)> = None;
         for skill in a.skills.keys() {
             for q in self.queues_by_skill.get(skill).into_iter().flatten() {
                 if let Some((k, c)) = self.first_available(q, agent, now) {

@@ -15,6 +15,7 @@ fn engine(t0: Instant, wrapup: u64) -> Acd {
         autopause_after: 0,
         max_wait: None,
         overflow: None,
+        age: None,
     }]);
     a.set_auto_ready(false);
     a.upsert_agent(t0, "1001", HashMap::from([("sales".to_string(), 5)]));

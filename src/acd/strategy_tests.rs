@@ -15,6 +15,7 @@ fn queue(name: &str, strategy: Strategy) -> QueueConfig {
         autopause_after: 0,
         max_wait: None,
         overflow: None,
+        age: None,
     }
 }
 
@@ -179,4 +180,25 @@ fn a_caller_who_waits_too_long_overflows_keeping_their_place() {
             .any(|d| matches!(d, Decision::Offer { call: 1, .. })),
         "the overflowed caller kept their place"
     );
+}
+
+#[test]
+fn ageing_lets_a_long_waiting_low_priority_caller_go_first() {
+    let t0 = Instant::now();
+    for (age, first) in [(None, 2), (Some(Duration::from_secs(60)), 1)] {
+        let mut q = queue("sales", Strategy::LongestIdle);
+        q.age = age;
+        let mut a = Acd::new(vec![q]);
+        a.upsert_agent(t0, "1001", HashMap::from([("sales".to_string(), 5)]));
+        a.enqueue(t0, 1, "sales", 0).unwrap();
+        // 100 s later a caller one priority point higher arrives; then an agent comes free.
+        let t1 = t0 + Duration::from_secs(100);
+        a.enqueue(t1, 2, "sales", 1).unwrap();
+        a.agent_online(t1, "1001");
+        let offered = std::iter::from_fn(|| a.poll_decision()).find_map(|d| match d {
+            Decision::Offer { call, .. } => Some(call),
+            _ => None,
+        });
+        assert_eq!(offered, Some(first), "ageing {age:?}");
+    }
 }

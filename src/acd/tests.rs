@@ -15,6 +15,7 @@ fn q(name: &str, skill: &str) -> QueueConfig {
         autopause_after: 0,
         max_wait: None,
         overflow: None,
+        age: None,
     }
 }
 

@@ -66,6 +66,8 @@ struct QueueToml {
     /// After this long in the queue a caller moves to `overflow`.
     max_wait_s: Option<u64>,
     overflow: Option<String>,
+    /// Priority ageing: one priority point per this many seconds waited.
+    age_s: Option<u64>,
     #[serde(default)]
     answer: AnswerMode,
 }
@@ -207,6 +209,7 @@ impl Dialplan {
                 autopause_after: q.autopause_after,
                 max_wait: q.max_wait_s.map(Duration::from_secs),
                 overflow: q.overflow.clone(),
+                age: q.age_s.filter(|s| *s > 0).map(Duration::from_secs),
             });
         }
         for q in &raw.queues {
