@@ -86,7 +86,11 @@ impl Acd {
             return false;
         }
         a.misses = 0;
-        a.desk = Desk::Paused(format!("missed {limit} calls in a row"));
+        a.desk = Desk::Paused(if limit == 1 {
+            "missed a call".to_string()
+        } else {
+            format!("missed {limit} calls in a row")
+        });
         self.set_state(now, agent, AgentState::Paused);
         true
     }
