@@ -128,6 +128,12 @@ pub enum Event {
         to: String,
         transfers: u32,
     },
+    /// The caller heard their position in line and the expected wait.
+    Announcement {
+        call: CallId,
+        position: u32,
+        wait_s: u64,
+    },
     /// The caller waited `from`'s maximum and moved to `to`.
     Overflow {
         call: CallId,
@@ -178,7 +184,8 @@ impl Event {
             | Event::Transferred { call, .. }
             | Event::SurveyRating { call, .. }
             | Event::Recording { call, .. }
-            | Event::Overflow { call, .. } => Some(*call),
+            | Event::Overflow { call, .. }
+            | Event::Announcement { call, .. } => Some(*call),
             Event::CallRefused { .. } | Event::AgentReachable { .. } | Event::AgentState { .. } => {
                 None
             }

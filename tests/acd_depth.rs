@@ -74,3 +74,44 @@ queue = "sales"
     assert_eq!(agent, "1002");
     assert!(wait_ms >= 2000, "only after the maximum wait: {wait_ms} ms");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_caller_hears_their_position() {
+    let plan = r#"
+[[queue]]
+name = "sales"
+skill = "sales"
+announce_position_s = 1
+announce_every_s = 5
+[[number]]
+dial = "100"
+queue = "sales"
+"#;
+    let srv = start(Some(plan), |_| {}).await;
+    // Nobody is there to answer: the caller waits 4 s and hangs up.
+    let mut events = srv.running.core.events.subscribe();
+    caller(&srv, "caller.xml", "100", 4000, 1)
+        .success(Duration::from_secs(30))
+        .await;
+    let s = srv.wait_idle().await;
+    let mut heard = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        if let acd::events::Event::Announcement {
+            position, wait_s, ..
+        } = ev
+        {
+            heard.push((position, wait_s));
+        }
+    }
+    assert_eq!(
+        heard,
+        vec![(1, 180)],
+        "one announcement: first in line, ~3 min by default"
+    );
+    // The announcement went out as RTP to the caller, beyond the chime and hold music.
+    assert!(
+        s.media.once_frames >= 50,
+        "announcement frames sent: {}",
+        s.media.once_frames
+    );
+}

@@ -223,6 +223,8 @@ pub struct Acd {
     pub(super) max_wait_at: HashMap<CallId, Instant>,
     /// The time scores are measured from (the first caller's arrival).
     pub(super) epoch: Option<Instant>,
+    /// Answered calls and their total talk time per queue (expected-wait estimates).
+    pub(super) handled: HashMap<String, (u64, Duration)>,
 }
 
 impl Acd {
@@ -245,6 +247,7 @@ impl Acd {
             rng: rand::SeedableRng::from_entropy(),
             max_wait_at: HashMap::new(),
             epoch: None,
+            handled: HashMap::new(),
         };
         acd.set_queues(queues);
         acd
@@ -622,6 +625,11 @@ impl Acd {
             .map_or(Duration::ZERO, |q| q.wrapup);
         if let Some(a) = self.agents.get_mut(agent) {
             a.talk += talked;
+            if let Some(q) = a.last_queue.clone() {
+                let h = self.handled.entry(q).or_default();
+                h.0 += 1;
+                h.1 += talked;
+            }
         }
         if wrap.is_zero() || self.agents.get(agent).is_some_and(|a| !a.registered) {
             return self.make_idle(now, agent, now);

@@ -149,3 +149,37 @@ impl Acd {
         self.dispatch_queue(now, &to);
     }
 }
+
+/// Handle time assumed for a queue before its first answered call.
+const DEFAULT_HANDLE: Duration = Duration::from_secs(180);
+
+impl Acd {
+    /// A waiting caller's place in line (1 = next) and the expected wait in seconds: the callers
+    /// ahead, times the queue's average handle time so far, shared by the agents working it.
+    /// `None` when the call is not waiting (ringing, talking, gone).
+    pub fn position(&self, _now: Instant, call: CallId) -> Option<(usize, u64)> {
+        let w = self.calls.get(&call)?;
+        let ahead = self.waiting.get(&w.queue)?.range(..w.key).count();
+        let q = self.queues.get(&w.queue)?;
+        let (n, total) = self.handled.get(&w.queue).copied().unwrap_or_default();
+        let avg = if n == 0 {
+            DEFAULT_HANDLE
+        } else {
+            total / n as u32
+        };
+        let working = self
+            .agents
+            .values()
+            .filter(|a| a.skills.contains_key(&q.skill))
+            .filter(|a| {
+                !matches!(
+                    a.state,
+                    AgentState::Offline | AgentState::LoggedOut | AgentState::Paused
+                )
+            })
+            .count()
+            .max(1);
+        let wait = avg.as_secs() * (ahead as u64 + 1) / working as u64;
+        Some((ahead + 1, wait))
+    }
+}

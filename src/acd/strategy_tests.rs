@@ -202,3 +202,26 @@ fn ageing_lets_a_long_waiting_low_priority_caller_go_first() {
         assert_eq!(offered, Some(first), "ageing {age:?}");
     }
 }
+
+#[test]
+fn position_and_expected_wait_follow_the_line_and_the_handle_time() {
+    let t0 = Instant::now();
+    let mut a = Acd::new(vec![queue("sales", Strategy::LongestIdle)]);
+    a.upsert_agent(t0, "1001", HashMap::from([("sales".to_string(), 5)]));
+    a.agent_online(t0, "1001");
+    // One 60 s call teaches the queue its handle time; then the agent takes another.
+    a.enqueue(t0, 1, "sales", 0).unwrap();
+    a.offer_taken(t0, 1, "1001");
+    let t1 = t0 + Duration::from_secs(60);
+    a.agent_free(t1, "1001");
+    a.enqueue(t1, 4, "sales", 0).unwrap();
+    a.offer_taken(t1, 4, "1001");
+    a.enqueue(t1, 2, "sales", 0).unwrap();
+    a.enqueue(t1, 3, "sales", 5).unwrap();
+    assert_eq!(a.position(t1, 3), Some((1, 60)), "higher priority: first");
+    assert_eq!(a.position(t1, 2), Some((2, 120)));
+    assert_eq!(a.position(t1, 4), None, "talking, not waiting");
+    a.agent_free(t1 + Duration::from_secs(60), "1001");
+    assert_eq!(a.position(t1, 3), None, "now ringing");
+    assert_eq!(a.position(t1, 2), Some((1, 60)));
+}

@@ -155,6 +155,7 @@ pub struct CallManager {
     pub(super) pops: super::pop::PopGate,
     pub(super) survey_timers: super::survey::SurveyTimers,
     pub(super) recordings: Option<std::path::PathBuf>,
+    pub(super) announce_timers: super::announce::AnnounceTimers,
     /// Makes interaction ids unique across restarts of this process.
     boot: String,
 }
@@ -184,6 +185,7 @@ impl CallManager {
             pops: Default::default(),
             survey_timers: Default::default(),
             recordings: None,
+            announce_timers: Default::default(),
             boot: random_token().chars().take(8).collect(),
         }
     }
@@ -246,6 +248,7 @@ impl CallManager {
         self.ivr_tick(now);
         self.pop_tick(now);
         self.survey_tick(now);
+        self.announce_tick(now);
         self.process(now);
     }
 
@@ -660,6 +663,7 @@ impl CallManager {
             self.ivr_timeout(),
             self.pop_timeout(),
             self.survey_timeout(),
+            self.announce_timeout(),
         ]
         .into_iter()
         .flatten()

@@ -5,6 +5,7 @@
 //! Read [`manager`] for the flow of one call; [`agent_leg`] holds the outbound half.
 
 mod agent_leg;
+mod announce;
 mod context_lookup;
 mod desk;
 mod in_dialog;

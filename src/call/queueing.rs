@@ -58,8 +58,9 @@ impl CallManager {
         let pref = preferred.as_ref().map(|(a, d)| (a.as_str(), *d));
         if let Err(e) = self.acd.enqueue_for(now, id, &queue, priority, pref) {
             warn!(call = id, error = %e, "enqueue failed");
-            self.end_call(now, id, Side::System, 503);
+            return self.end_call(now, id, Side::System, 503);
         }
+        self.announce_start(now, id);
     }
 
     /// Applies the dialplan's rules to the call's context: queue, priority, reason and trace.

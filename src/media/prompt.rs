@@ -171,6 +171,36 @@ pub fn default_survey() -> Vec<i16> {
     v
 }
 
+/// "You are caller number N; the expected wait is M minutes", in tones: a two-note chime, then
+/// each digit of N as that many short beeps (0: one long low beep), a pause, the chime again
+/// and the digits of M. Replace with recordings by configuring prompts (later).
+pub fn position_announcement(position: usize, minutes: u64) -> Vec<i16> {
+    fn chime(v: &mut Vec<i16>) {
+        tone(v, &[659.3], 150, 0.3);
+        tone(v, &[880.0], 150, 0.3);
+        tone(v, &[], 250, 0.0);
+    }
+    fn number(v: &mut Vec<i16>, n: u64) {
+        for d in n.to_string().bytes().map(|b| b - b'0') {
+            if d == 0 {
+                tone(v, &[330.0], 400, 0.3);
+            }
+            for _ in 0..d {
+                tone(v, &[1046.5], 90, 0.3);
+                tone(v, &[], 90, 0.0);
+            }
+            tone(v, &[], 350, 0.0);
+        }
+    }
+    let mut v = Vec::new();
+    chime(&mut v);
+    number(&mut v, position as u64);
+    tone(&mut v, &[], 300, 0.0);
+    chime(&mut v);
+    number(&mut v, minutes);
+    v
+}
+
 /// Stands in for "sorry, that is not an option": two low beeps.
 pub fn default_invalid() -> Vec<i16> {
     let mut v = Vec::new();

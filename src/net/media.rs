@@ -64,6 +64,8 @@ pub struct MediaCounters {
     pub to_agent: std::sync::atomic::AtomicU64,
     pub to_caller: std::sync::atomic::AtomicU64,
     pub prompt_frames: std::sync::atomic::AtomicU64,
+    /// Of those, frames of one-shot prompts (menus, announcements, survey).
+    pub once_frames: std::sync::atomic::AtomicU64,
 }
 
 /// A copy of the counters for the status API.
@@ -72,6 +74,7 @@ pub struct MediaCounts {
     pub relayed_to_agent: u64,
     pub relayed_to_caller: u64,
     pub prompt_frames: u64,
+    pub once_frames: u64,
 }
 
 impl MediaCounters {
@@ -81,6 +84,7 @@ impl MediaCounters {
             relayed_to_agent: self.to_agent.load(Relaxed),
             relayed_to_caller: self.to_caller.load(Relaxed),
             prompt_frames: self.prompt_frames.load(Relaxed),
+            once_frames: self.once_frames.load(Relaxed),
         }
     }
 }
@@ -336,6 +340,9 @@ pub async fn run_call_media(
                 let n = sender.packet(&frame, &mut out);
                 if caller.send_to(&out[..n], caller_remote).await.is_ok() {
                     m.counters.prompt_frames.fetch_add(1, Relaxed);
+                    if matches!(player.playing, Playing::Once(_)) {
+                        m.counters.once_frames.fetch_add(1, Relaxed);
+                    }
                 }
             }
             _ = check.tick() => {

@@ -68,6 +68,10 @@ struct QueueToml {
     overflow: Option<String>,
     /// Priority ageing: one priority point per this many seconds waited.
     age_s: Option<u64>,
+    /// Tell waiting callers their position and expected wait, first after this many seconds…
+    announce_position_s: Option<u64>,
+    /// … then every this many (default: the same).
+    announce_every_s: Option<u64>,
     #[serde(default)]
     answer: AnswerMode,
 }
@@ -111,6 +115,13 @@ struct DialplanToml {
     survey: Option<survey::SurveyToml>,
 }
 
+/// Position announcements of one queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Announce {
+    pub first: Duration,
+    pub every: Duration,
+}
+
 /// Where a dialled number goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
@@ -127,6 +138,8 @@ pub struct Dialplan {
     pub survey: Option<survey::Survey>,
     /// Queues whose conversations are recorded.
     record: std::collections::HashSet<String>,
+    /// Queues that announce position and expected wait.
+    announce: HashMap<String, Announce>,
     answer: HashMap<String, AnswerMode>,
     numbers: HashMap<String, (String, i32)>,
     number_menu: HashMap<String, String>,
@@ -379,9 +392,32 @@ impl Dialplan {
             .filter(|q| q.record)
             .map(|q| q.name.clone())
             .collect();
+        let mut announce = HashMap::new();
+        for q in &raw.queues {
+            if let Some(first) = q.announce_position_s {
+                let every = q.announce_every_s.unwrap_or(first);
+                if first == 0 || every < 5 {
+                    return Err(invalid(
+                        line_of("announce_"),
+                        format!(
+                            "queue '{}': announce_position_s must be at least 1 and announce_every_s at least 5",
+                            q.name
+                        ),
+                    ));
+                }
+                announce.insert(
+                    q.name.clone(),
+                    Announce {
+                        first: Duration::from_secs(first),
+                        every: Duration::from_secs(every),
+                    },
+                );
+            }
+        }
         Ok(Dialplan {
             survey,
             record,
+            announce,
             queues,
             answer,
             numbers,
@@ -394,6 +430,11 @@ impl Dialplan {
                 holidays: raw.holidays,
             },
         })
+    }
+
+    /// When `queue` tells waiting callers their position, if it does.
+    pub fn announcements(&self, queue: &str) -> Option<&Announce> {
+        self.announce.get(queue)
     }
 
     /// Whether `queue`'s conversations are recorded.
