@@ -92,6 +92,23 @@ impl CallManager {
                 });
                 self.leave_menu(now, call, q);
             }
+            Some(Target::Agent(agent)) => {
+                let Some(default) = self.dialplan.menu(&menu).map(|m| m.default.clone()) else {
+                    return true;
+                };
+                if let Some(r) = self.calls.get_mut(&call).and_then(|c| c.route.as_mut()) {
+                    r.preferred_agent = Some(agent.clone());
+                    r.fallback_s = crate::routing::AGENT_FALLBACK_S;
+                    r.reason = format!("asked for agent {agent} in the menu");
+                }
+                self.events.push_back(Event::MenuChoice {
+                    call,
+                    menu,
+                    digit: Some(digit),
+                    queue: Some(default.clone()),
+                });
+                self.leave_menu(now, call, default);
+            }
             Some(Target::Menu(next)) => {
                 self.events.push_back(Event::MenuChoice {
                     call,

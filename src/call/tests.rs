@@ -887,3 +887,29 @@ fn a_rule_prompt_plays_then_hold_music() {
     assert!(matches!(r.m.poll_media(), Some(MediaCommand::Hold { .. })));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn press_three_for_chloe_rings_chloe_first() {
+    let plan = MENU_PLAN.replace("\"9\" = \"menu:more\"", "\"3\" = \"agent:1003\"");
+    let mut r = Rig::with_plan(&plan);
+    r.m.cfg.qualify_every = None;
+    r.register("1001", 7001); // idle longest: would get the call otherwise
+    r.register("1003", 7003);
+    r.invite("c-agent");
+    r.out();
+    r.m.handle_media(
+        r.now,
+        MediaEvent::Dtmf {
+            call: 1,
+            digit: '3',
+        },
+    );
+    let all = r.out();
+    assert!(all
+        .iter()
+        .any(|(p, m)| *p == 7003 && m.starts_with("INVITE")));
+    assert!(all
+        .iter()
+        .all(|(p, m)| !(*p == 7001 && m.starts_with("INVITE"))));
+    assert_eq!(choices(&mut r), vec![(Some('3'), Some("sales".into()))]);
+}

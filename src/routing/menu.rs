@@ -39,7 +39,13 @@ fn default_retries() -> u32 {
 pub enum Target {
     Queue(String),
     Menu(String),
+    /// "Press 1 for Anna": that agent, in the menu's default queue, kept for them for
+    /// [`AGENT_FALLBACK_S`] before anyone in the queue may take the call.
+    Agent(String),
 }
+
+/// How long a caller who asked for a named agent waits for them before the group.
+pub const AGENT_FALLBACK_S: u64 = 30;
 
 /// A validated menu with its audio loaded.
 #[derive(Clone, Debug)]
@@ -85,6 +91,13 @@ impl MenuToml {
             };
             if !(d.is_ascii_digit() || d == '*' || d == '#') {
                 return Err(format!("option '{digit}' must be one key: 0-9, *, #"));
+            }
+            if let Some(agent) = to.strip_prefix("agent:") {
+                if !crate::sip::header::is_token(agent) {
+                    return Err(format!("option '{digit}' names a bad agent id '{agent}'"));
+                }
+                options.insert(d, Target::Agent(agent.to_string()));
+                continue;
             }
             let target = match to.strip_prefix("menu:") {
                 Some(m) if menu_exists(m) => Target::Menu(m.to_string()),

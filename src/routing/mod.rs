@@ -6,7 +6,7 @@ mod menu;
 pub mod rules;
 pub mod survey;
 
-pub use menu::{Menu, Target};
+pub use menu::{Menu, Target, AGENT_FALLBACK_S};
 
 use crate::acd::QueueConfig;
 use serde::Deserialize;
