@@ -23,6 +23,8 @@ fn engine(t0: Instant, waiting: u64) -> Acd {
         max_wait: None,
         overflow: None,
         age: None,
+        max_len: None,
+        join_empty: true,
     }]);
     let skills = HashMap::from([("sales".to_string(), 5)]);
     acd.upsert_agent(t0, "a", skills.clone());

@@ -10,6 +10,10 @@ pub enum AcdError {
     UnknownQueue(String),
     #[error("call {0} is already queued")]
     Duplicate(CallId),
+    #[error("queue '{0}' is full")]
+    Full(String),
+    #[error("queue '{0}' has no agent logged in")]
+    NoAgents(String),
 }
 
 /// One queue's settings, from the dialplan.
@@ -34,6 +38,10 @@ pub struct QueueConfig {
     /// Priority ageing: a waiting caller gains one priority point per `age` waited, so
     /// low-priority callers are never starved (`None`: strict priority).
     pub age: Option<Duration>,
+    /// No more than this many callers wait (more go to `overflow`, or are turned away).
+    pub max_len: Option<usize>,
+    /// Callers may join while no agent with the skill is logged in (else `overflow` or away).
+    pub join_empty: bool,
 }
 
 /// How a queue picks agents for a caller.
@@ -441,6 +449,22 @@ impl Acd {
         if self.calls.contains_key(&call) || self.offers.contains_key(&call) {
             return Err(AcdError::Duplicate(call));
         }
+        if let Some(refused) = self.refuses(queue) {
+            // Full, or nobody to answer: the overflow queue if there is one (one hop only).
+            let to = self.queues.get(queue).and_then(|q| q.overflow.clone());
+            return match to.filter(|to| self.queues.contains_key(to) && self.refuses(to).is_none())
+            {
+                Some(to) => {
+                    self.out.push_back(Decision::Overflow {
+                        call,
+                        from: queue.to_string(),
+                        to: to.clone(),
+                    });
+                    self.enqueue_for(now, call, &to, priority, preferred)
+                }
+                None => Err(refused),
+            };
+        }
         self.seq += 1;
         let age_ms = self
             .queues
@@ -485,6 +509,25 @@ impl Acd {
                 enqueued,
             },
         );
+    }
+
+    /// Why `queue` would turn a new caller away, if it would.
+    fn refuses(&self, queue: &str) -> Option<AcdError> {
+        let q = self.queues.get(queue)?;
+        let waiting = self.waiting.get(queue).map_or(0, |w| w.len());
+        if q.max_len.is_some_and(|max| waiting >= max) {
+            return Some(AcdError::Full(queue.to_string()));
+        }
+        let staffed = || {
+            self.agents.values().any(|a| {
+                a.skills.contains_key(&q.skill)
+                    && !matches!(a.state, AgentState::Offline | AgentState::LoggedOut)
+            })
+        };
+        if !q.join_empty && !staffed() {
+            return Some(AcdError::NoAgents(queue.to_string()));
+        }
+        None
     }
 
     /// Puts an offered call back where it was (its original arrival order) and re-dispatches.

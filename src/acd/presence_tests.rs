@@ -16,6 +16,8 @@ fn engine(t0: Instant, wrapup: u64) -> Acd {
         max_wait: None,
         overflow: None,
         age: None,
+        max_len: None,
+        join_empty: true,
     }]);
     a.set_auto_ready(false);
     a.upsert_agent(t0, "1001", HashMap::from([("sales".to_string(), 5)]));

@@ -16,6 +16,8 @@ fn queue(name: &str, strategy: Strategy) -> QueueConfig {
         max_wait: None,
         overflow: None,
         age: None,
+        max_len: None,
+        join_empty: true,
     }
 }
 
@@ -224,4 +226,49 @@ fn position_and_expected_wait_follow_the_line_and_the_handle_time() {
     a.agent_free(t1 + Duration::from_secs(60), "1001");
     assert_eq!(a.position(t1, 3), None, "now ringing");
     assert_eq!(a.position(t1, 2), Some((1, 60)));
+}
+
+#[test]
+fn a_full_or_unstaffed_queue_sends_callers_on_or_turns_them_away() {
+    let t0 = Instant::now();
+    let mut small = queue("sales", Strategy::LongestIdle);
+    small.max_len = Some(1);
+    small.overflow = Some("backup".into());
+    let mut backup = queue("backup", Strategy::LongestIdle);
+    backup.skill = "backup".into();
+    backup.join_empty = false;
+    let mut a = Acd::new(vec![small, backup]);
+    a.enqueue(t0, 1, "sales", 0).unwrap();
+    // Sales is full and backup has nobody logged in: turned away.
+    assert_eq!(
+        a.enqueue(t0, 2, "sales", 0),
+        Err(AcdError::Full("sales".into()))
+    );
+    a.upsert_agent(t0, "2001", HashMap::from([("backup".to_string(), 5)]));
+    a.agent_online(t0, "2001");
+    a.desk(
+        t0,
+        "2001",
+        DeskCommand::Pause {
+            reason: "break".into(),
+        },
+    )
+    .unwrap();
+    while a.poll_decision().is_some() {}
+    // Someone is logged in (even paused): the caller waits in backup.
+    a.enqueue(t0, 3, "sales", 0).unwrap();
+    assert_eq!(
+        a.poll_decision(),
+        Some(Decision::Overflow {
+            call: 3,
+            from: "sales".into(),
+            to: "backup".into()
+        })
+    );
+    let backup = a
+        .queue_status(t0)
+        .into_iter()
+        .find(|q| q.name == "backup")
+        .unwrap();
+    assert_eq!(backup.waiting, 1);
 }

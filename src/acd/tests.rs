@@ -16,6 +16,8 @@ fn q(name: &str, skill: &str) -> QueueConfig {
         max_wait: None,
         overflow: None,
         age: None,
+        max_len: None,
+        join_empty: true,
     }
 }
 

@@ -72,6 +72,11 @@ struct QueueToml {
     announce_position_s: Option<u64>,
     /// … then every this many (default: the same).
     announce_every_s: Option<u64>,
+    /// At most this many callers waiting; more go to `overflow` or are turned away.
+    max_len: Option<usize>,
+    /// Callers may join while no agent is logged in (default true).
+    #[serde(default = "yes")]
+    join_empty: bool,
     #[serde(default)]
     answer: AnswerMode,
 }
@@ -120,6 +125,10 @@ struct DialplanToml {
 pub struct Announce {
     pub first: Duration,
     pub every: Duration,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Where a dialled number goes.
@@ -223,6 +232,8 @@ impl Dialplan {
                 max_wait: q.max_wait_s.map(Duration::from_secs),
                 overflow: q.overflow.clone(),
                 age: q.age_s.filter(|s| *s > 0).map(Duration::from_secs),
+                max_len: q.max_len,
+                join_empty: q.join_empty,
             });
         }
         for q in &raw.queues {
