@@ -25,6 +25,7 @@ fn engine(t0: Instant, waiting: u64) -> Acd {
         age: None,
         max_len: None,
         join_empty: true,
+        leave_empty: false,
     }]);
     let skills = HashMap::from([("sales".to_string(), 5)]);
     acd.upsert_agent(t0, "a", skills.clone());

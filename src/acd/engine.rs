@@ -42,6 +42,8 @@ pub struct QueueConfig {
     pub max_len: Option<usize>,
     /// Callers may join while no agent with the skill is logged in (else `overflow` or away).
     pub join_empty: bool,
+    /// When the last agent with the skill logs out, waiting callers move to `overflow`.
+    pub leave_empty: bool,
 }
 
 /// How a queue picks agents for a caller.
@@ -370,6 +372,10 @@ impl Acd {
         if state == AgentState::Idle {
             self.index(id);
         }
+        let gone = matches!(state, AgentState::Offline | AgentState::LoggedOut);
+        if gone && old != state {
+            self.agent_left(now, id);
+        }
     }
 
     /// The agent has no call: Idle (and offered the next caller) if registered and ready,
@@ -511,6 +517,17 @@ impl Acd {
         );
     }
 
+    /// Whether anyone with `queue`'s skill is logged in with a phone (paused counts).
+    pub(super) fn staffed(&self, queue: &str) -> bool {
+        let Some(q) = self.queues.get(queue) else {
+            return false;
+        };
+        self.agents.values().any(|a| {
+            a.skills.contains_key(&q.skill)
+                && !matches!(a.state, AgentState::Offline | AgentState::LoggedOut)
+        })
+    }
+
     /// Why `queue` would turn a new caller away, if it would.
     fn refuses(&self, queue: &str) -> Option<AcdError> {
         let q = self.queues.get(queue)?;
@@ -518,13 +535,7 @@ impl Acd {
         if q.max_len.is_some_and(|max| waiting >= max) {
             return Some(AcdError::Full(queue.to_string()));
         }
-        let staffed = || {
-            self.agents.values().any(|a| {
-                a.skills.contains_key(&q.skill)
-                    && !matches!(a.state, AgentState::Offline | AgentState::LoggedOut)
-            })
-        };
-        if !q.join_empty && !staffed() {
+        if !q.join_empty && !self.staffed(queue) {
             return Some(AcdError::NoAgents(queue.to_string()));
         }
         None

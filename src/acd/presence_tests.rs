@@ -18,6 +18,7 @@ fn engine(t0: Instant, wrapup: u64) -> Acd {
         age: None,
         max_len: None,
         join_empty: true,
+        leave_empty: false,
     }]);
     a.set_auto_ready(false);
     a.upsert_agent(t0, "1001", HashMap::from([("sales".to_string(), 5)]));

@@ -111,13 +111,24 @@ impl Acd {
         if self.max_wait_at.get(&call) != Some(&at) {
             return; // re-armed or gone
         }
-        let Some(w) = self.calls.get(&call) else {
+        if !self.calls.contains_key(&call) {
             if self.offers.contains_key(&call) {
                 let again = now + Duration::from_secs(1);
                 self.max_wait_at.insert(call, again);
                 self.timers.push(Reverse((again, Wake::MaxWait(call))));
             }
             return;
+        }
+        if !self.move_to_overflow(now, call) {
+            self.max_wait_at.remove(&call);
+        }
+    }
+
+    /// Moves a waiting caller to their queue's overflow queue, keeping their place by arrival;
+    /// false when the queue has none.
+    fn move_to_overflow(&mut self, now: Instant, call: CallId) -> bool {
+        let Some(w) = self.calls.get(&call) else {
+            return false;
         };
         let from = w.queue.clone();
         let Some(to) = self
@@ -126,8 +137,7 @@ impl Acd {
             .and_then(|q| q.overflow.clone())
             .filter(|to| self.queues.contains_key(to))
         else {
-            self.max_wait_at.remove(&call);
-            return;
+            return false;
         };
         let key = w.key;
         if let Some(q) = self.waiting.get_mut(&from) {
@@ -147,6 +157,32 @@ impl Acd {
         });
         self.arm_max_wait(now, call, &to);
         self.dispatch_queue(now, &to);
+        true
+    }
+
+    /// `agent` logged out or lost their phone: queues with `leave_empty` that now have nobody
+    /// logged in send their waiting callers to the overflow queue.
+    pub(super) fn agent_left(&mut self, now: Instant, agent: &str) {
+        let Some(skills) = self.agents.get(agent).map(|a| a.skills.clone()) else {
+            return;
+        };
+        let emptied: Vec<String> = self
+            .queues
+            .values()
+            .filter(|q| q.leave_empty && q.overflow.is_some() && skills.contains_key(&q.skill))
+            .map(|q| q.name.clone())
+            .filter(|q| !self.staffed(q))
+            .collect();
+        for q in emptied {
+            let calls: Vec<CallId> = self
+                .waiting
+                .get(&q)
+                .map(|w| w.values().copied().collect())
+                .unwrap_or_default();
+            for call in calls {
+                self.move_to_overflow(now, call);
+            }
+        }
     }
 }
 

@@ -18,6 +18,7 @@ fn queue(name: &str, strategy: Strategy) -> QueueConfig {
         age: None,
         max_len: None,
         join_empty: true,
+        leave_empty: false,
     }
 }
 
@@ -271,4 +272,40 @@ fn a_full_or_unstaffed_queue_sends_callers_on_or_turns_them_away() {
         .find(|q| q.name == "backup")
         .unwrap();
     assert_eq!(backup.waiting, 1);
+}
+
+#[test]
+fn when_the_last_agent_leaves_waiting_callers_move_to_the_overflow_queue() {
+    let t0 = Instant::now();
+    let mut q = queue("sales", Strategy::LongestIdle);
+    q.leave_empty = true;
+    q.overflow = Some("backup".into());
+    let mut backup = queue("backup", Strategy::LongestIdle);
+    backup.skill = "backup".into();
+    let mut a = Acd::new(vec![q, backup]);
+    a.set_auto_ready(false);
+    a.upsert_agent(t0, "1001", HashMap::from([("sales".to_string(), 5)]));
+    a.agent_online(t0, "1001"); // registered, logged out
+    a.desk(
+        t0,
+        "1001",
+        DeskCommand::Pause {
+            reason: "break".into(),
+        },
+    )
+    .unwrap();
+    a.enqueue(t0, 1, "sales", 0).unwrap();
+    a.enqueue(t0, 2, "sales", 0).unwrap();
+    while a.poll_decision().is_some() {}
+    a.desk(t0, "1001", DeskCommand::Logout).unwrap();
+    let moved: Vec<CallId> = std::iter::from_fn(|| a.poll_decision())
+        .filter_map(|d| match d {
+            Decision::Overflow { call, .. } => Some(call),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(moved, vec![1, 2], "in their order");
+    let st = a.queue_status(t0);
+    assert_eq!(st.iter().find(|q| q.name == "backup").unwrap().waiting, 2);
+    assert_eq!(st.iter().find(|q| q.name == "sales").unwrap().waiting, 0);
 }

@@ -18,6 +18,7 @@ fn q(name: &str, skill: &str) -> QueueConfig {
         age: None,
         max_len: None,
         join_empty: true,
+        leave_empty: false,
     }
 }
 

@@ -77,6 +77,9 @@ struct QueueToml {
     /// Callers may join while no agent is logged in (default true).
     #[serde(default = "yes")]
     join_empty: bool,
+    /// When the last agent logs out, waiting callers move to `overflow`.
+    #[serde(default)]
+    leave_empty: bool,
     #[serde(default)]
     answer: AnswerMode,
 }
@@ -234,10 +237,17 @@ impl Dialplan {
                 age: q.age_s.filter(|s| *s > 0).map(Duration::from_secs),
                 max_len: q.max_len,
                 join_empty: q.join_empty,
+                leave_empty: q.leave_empty,
             });
         }
         for q in &raw.queues {
             let at = line_of(&format!("\"{}\"", q.name));
+            if q.leave_empty && q.overflow.is_none() {
+                return Err(invalid(
+                    at,
+                    format!("queue '{}': leave_empty needs an overflow queue", q.name),
+                ));
+            }
             match (&q.max_wait_s, &q.overflow) {
                 (Some(0), _) => {
                     return Err(invalid(
