@@ -169,3 +169,38 @@ async fn the_wallboard_shows_queues_and_agents_live() {
         .unwrap();
     }
 }
+
+#[tokio::test]
+async fn the_marketer_page_shows_campaigns_and_the_chart() {
+    let srv = server(None).await;
+    let http = srv.running.http_addr;
+    let mut b = Browser::start().await;
+    b.goto(&format!("http://{http}/reports")).await;
+    b.type_into("#login-id", "mkt").await;
+    b.type_into("#login-pw", PASSWORD).await;
+    b.click("#login-btn").await;
+    // The demo's campaign, with its recipients; the chart is an image drawn from our SVG.
+    b.wait(
+        "document.querySelector('#rows tr[data-campaign=\"spring-ac-offer\"]')",
+        Duration::from_secs(5),
+    )
+    .await;
+    let row = b.text("#rows tr[data-campaign=\"spring-ac-offer\"]").await;
+    assert!(row.contains("Air-conditioner"), "{row}");
+    b.wait(
+        "(() => { const i = document.querySelector('#chart img'); return i && i.complete && i.naturalWidth > 0; })()",
+        Duration::from_secs(5),
+    )
+    .await;
+    // An agent is sent back to the log-in.
+    b.eval("localStorage.clear()").await;
+    b.goto(&format!("http://{http}/reports")).await;
+    b.type_into("#login-id", "1001").await;
+    b.type_into("#login-pw", PASSWORD).await;
+    b.click("#login-btn").await;
+    b.wait(
+        "document.getElementById('login-err').textContent.includes('marketers')",
+        Duration::from_secs(5),
+    )
+    .await;
+}
