@@ -149,17 +149,17 @@ pub(super) struct Agent {
 pub(super) struct Waiting {
     pub(super) queue: String,
     pub(super) key: Key,
-    enqueued: Instant,
+    pub(super) enqueued: Instant,
 }
 
 pub(super) struct Offer {
-    agent: String,
+    pub(super) agent: String,
     /// Agents ringing for the same call under ring-all.
-    others: Vec<String>,
-    queue: String,
-    key: Key,
-    deadline: Instant,
-    enqueued: Instant,
+    pub(super) others: Vec<String>,
+    pub(super) queue: String,
+    pub(super) key: Key,
+    pub(super) deadline: Instant,
+    pub(super) enqueued: Instant,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -182,7 +182,7 @@ pub(super) type Key = (Reverse<i64>, u64);
 const NO_AGEING_MS: i64 = 1 << 40;
 
 /// How many waiting callers dispatch looks at to find one an agent may take.
-const LOOKAHEAD: usize = 64;
+pub(super) const LOOKAHEAD: usize = 64;
 
 /// Live view of one queue.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -326,7 +326,7 @@ impl Acd {
         self.agents.remove(id);
     }
 
-    fn index(&mut self, id: &str) {
+    pub(super) fn index(&mut self, id: &str) {
         if let Some(a) = self.agents.get(id) {
             for s in a.skills.keys() {
                 self.idle
@@ -337,7 +337,7 @@ impl Acd {
         }
     }
 
-    fn unindex(&mut self, id: &str) {
+    pub(super) fn unindex(&mut self, id: &str) {
         if let Some(a) = self.agents.get(id) {
             for s in a.skills.keys() {
                 if let Some(set) = self.idle.get_mut(s) {
@@ -345,56 +345,6 @@ impl Acd {
                 }
             }
         }
-    }
-
-    pub(super) fn set_state(&mut self, now: Instant, id: &str, state: AgentState) {
-        let Some(a) = self.agents.get(id) else { return };
-        let old = a.state;
-        if old == AgentState::Idle {
-            self.unindex(id);
-        }
-        let Some(a) = self.agents.get_mut(id) else {
-            return;
-        };
-        a.state = state;
-        let reason = match &a.desk {
-            Desk::Paused(r) if state == AgentState::Paused => Some(r.clone()),
-            _ => None,
-        };
-        if old != state || state == AgentState::Paused {
-            a.since = now;
-            self.out.push_back(Decision::AgentChanged {
-                agent: id.to_string(),
-                state,
-                reason,
-            });
-        }
-        if state == AgentState::Idle {
-            self.index(id);
-        }
-        let gone = matches!(state, AgentState::Offline | AgentState::LoggedOut);
-        if gone && old != state {
-            self.agent_left(now, id);
-        }
-    }
-
-    /// The agent has no call: Idle (and offered the next caller) if registered and ready,
-    /// otherwise whatever registration and the desk say.
-    pub(super) fn make_idle(&mut self, now: Instant, id: &str, idle_since: Instant) {
-        let Some(a) = self.agents.get_mut(id) else {
-            return;
-        };
-        a.idle_since = idle_since;
-        a.rest_until = None;
-        a.wrap_until = None;
-        let state = match (&a.registered, &a.desk) {
-            (false, _) => AgentState::Offline,
-            (true, Desk::LoggedOut) => AgentState::LoggedOut,
-            (true, Desk::Paused(_)) => AgentState::Paused,
-            (true, Desk::Ready) => AgentState::Idle,
-        };
-        self.set_state(now, id, state);
-        self.dispatch_agent(now, id);
     }
 
     /// The agent registered a phone.
@@ -542,7 +492,7 @@ impl Acd {
     }
 
     /// Puts an offered call back where it was (its original arrival order) and re-dispatches.
-    fn requeue(&mut self, now: Instant, call: CallId) {
+    pub(super) fn requeue(&mut self, now: Instant, call: CallId) {
         if let Some(o) = self.offers.remove(&call) {
             self.insert_waiting(call, &o.queue, o.key, o.enqueued);
             let q = o.queue.clone();
@@ -550,7 +500,7 @@ impl Acd {
         }
     }
 
-    fn rest(&mut self, now: Instant, agent: &str, queue: &str) {
+    pub(super) fn rest(&mut self, now: Instant, agent: &str, queue: &str) {
         let retry = self
             .queues
             .get(queue)
@@ -662,40 +612,7 @@ impl Acd {
         Some(o.agent)
     }
 
-    /// A connected call ended: the agent goes to wrap-up for the queue's after-call time, or
-    /// is free again at once (longest-idle order restarts now).
-    pub fn agent_free(&mut self, now: Instant, agent: &str) {
-        let Some(a) = self.agents.get(agent) else {
-            return;
-        };
-        if !matches!(a.state, AgentState::Busy(_)) {
-            return;
-        }
-        let talked = now.saturating_duration_since(a.since);
-        let wrap = a
-            .last_queue
-            .as_ref()
-            .and_then(|q| self.queues.get(q))
-            .map_or(Duration::ZERO, |q| q.wrapup);
-        if let Some(a) = self.agents.get_mut(agent) {
-            a.talk += talked;
-            if let Some(q) = a.last_queue.clone() {
-                let h = self.handled.entry(q).or_default();
-                h.0 += 1;
-                h.1 += talked;
-            }
-        }
-        if wrap.is_zero() || self.agents.get(agent).is_some_and(|a| !a.registered) {
-            return self.make_idle(now, agent, now);
-        }
-        if let Some(a) = self.agents.get_mut(agent) {
-            a.wrap_until = Some(now + wrap);
-        }
-        self.set_state(now, agent, AgentState::WrapUp);
-        self.timers.push(Reverse((now + wrap, Wake::WrapUp)));
-    }
-
-    fn offer(&mut self, now: Instant, call: CallId, agent: String, queue: &str) {
+    pub(super) fn offer(&mut self, now: Instant, call: CallId, agent: String, queue: &str) {
         let Some(w) = self.calls.remove(&call) else {
             return;
         };
@@ -763,246 +680,11 @@ impl Acd {
         }
     }
 
-    /// True while `call` is kept for an agent other than `agent`.
-    fn reserved_for_other(&self, call: CallId, agent: Option<&str>, now: Instant) -> bool {
-        self.reserved
-            .get(&call)
-            .is_some_and(|(a, until)| *until > now && Some(a.as_str()) != agent)
-    }
-
-    /// The first caller of `queue` that `agent` (or anyone, for `None`) may take.
-    /// Whether `agent` has every extra skill `call` needs, at the level it needs.
-    fn eligible(&self, call: CallId, agent: &str) -> bool {
-        self.required.get(&call).is_none_or(|req| {
-            self.agents.get(agent).is_some_and(|a| {
-                req.iter()
-                    .all(|(s, l)| a.skills.get(s).is_some_and(|have| have >= l))
-            })
-        })
-    }
-
-    /// The first caller of `queue` that `agent` may take, looking at most [`LOOKAHEAD`] callers
-    /// deep so dispatch stays bounded however long the queue is.
-    fn first_available(&self, queue: &str, agent: &str, now: Instant) -> Option<(Key, CallId)> {
-        self.waiting
-            .get(queue)?
-            .iter()
-            .take(LOOKAHEAD)
-            .find(|(_, c)| {
-                !self.reserved_for_other(**c, Some(agent), now) && self.eligible(**c, agent)
-            })
-            .map(|(k, c)| (*k, *c))
-    }
-
-    pub(super) fn dispatch_queue(&mut self, now: Instant, queue: &str) {
-        loop {
-            let Some(skill) = self.queues.get(queue).map(|q| q.skill.clone()) else {
-                return;
-            };
-            let Some(idle) = self.idle.get(&skill).filter(|s| !s.is_empty()) else {
-                return;
-            };
-            // The first callers (in priority and arrival order) paired with the agents who may
-            // take them (longest idle first); callers needing skills nobody idle has wait.
-            let all = !matches!(
-                self.queues.get(queue).map(|q| q.strategy),
-                Some(Strategy::LongestIdle | Strategy::RingAll) | None
-            );
-            let pick = self
-                .waiting
-                .get(queue)
-                .into_iter()
-                .flatten()
-                .filter(|(_, c)| !self.reserved_for_other(**c, None, now))
-                .take(LOOKAHEAD)
-                .find_map(|(_, &c)| {
-                    let mut ok = idle
-                        .iter()
-                        .filter(|(_, a)| self.eligible(c, a))
-                        .map(|(_, a)| a.clone());
-                    let v: Vec<String> = if all {
-                        ok.collect()
-                    } else {
-                        ok.next().into_iter().collect()
-                    };
-                    (!v.is_empty()).then_some((c, v))
-                });
-            let Some((call, candidates)) = pick else {
-                return;
-            };
-            let Some(agent) = self.choose(queue, candidates) else {
-                return;
-            };
-            self.offer(now, call, agent, queue);
-        }
-    }
-
-    /// Offers the best waiting call among the agent's queues to a newly idle agent.
-    fn dispatch_agent(&mut self, now: Instant, agent: &str) {
-        let Some(a) = self.agents.get(agent) else {
-            return;
-        };
-        if a.state != AgentState::Idle {
-            return;
-        }
-        // Callers who asked for this agent come first.
-        let mine = self
-            .reserved
-            .iter()
-            .filter(|(_, (a, until))| a == agent && *until > now)
-            .filter_map(|(c, _)| self.calls.get(c).map(|w| (w.key, *c, w.queue.clone())))
-            .min();
-        if let Some((_, call, queue)) = mine {
-            return self.offer(now, call, agent.to_string(), &queue);
-        }
-        let mut best: Option<(Key, CallId, String)> = None;
-        for skill in a.skills.keys() {
-            for q in self.queues_by_skill.get(skill).into_iter().flatten() {
-                if let Some((k, c)) = self.first_available(q, agent, now) {
-                    if best.as_ref().is_none_or(|(bk, _, _)| k < *bk) {
-                        best = Some((k, c, q.clone()));
-                    }
-                }
-            }
-        }
-        if let Some((_, call, queue)) = best {
-            self.offer(now, call, agent.to_string(), &queue);
-        }
-    }
-
-    pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(Reverse((at, wake))) = self.timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            match wake {
-                Wake::Ring(call) => {
-                    let Some(o) = self.offers.get(&call) else {
-                        continue;
-                    };
-                    if o.deadline != at {
-                        continue;
-                    }
-                    let queue = o.queue.clone();
-                    let agents: Vec<String> = std::iter::once(o.agent.clone())
-                        .chain(o.others.iter().cloned())
-                        .collect();
-                    for agent in &agents {
-                        self.out.push_back(Decision::RingTimeout {
-                            call,
-                            agent: agent.clone(),
-                        });
-                    }
-                    self.requeue(now, call);
-                    for agent in &agents {
-                        if !self.missed(now, agent, &queue) {
-                            self.rest(now, agent, &queue);
-                        }
-                    }
-                }
-                Wake::Reserve(call) => {
-                    let expired = self
-                        .reserved
-                        .get(&call)
-                        .is_some_and(|(_, until)| *until <= now);
-                    if expired {
-                        self.reserved.remove(&call);
-                        if let Some(q) = self.calls.get(&call).map(|w| w.queue.clone()) {
-                            self.dispatch_queue(now, &q);
-                        }
-                    }
-                }
-                Wake::MaxWait(call) => self.max_wait_reached(now, call, at),
-                Wake::WrapUp => {
-                    let due: Vec<String> = self
-                        .agents
-                        .iter()
-                        .filter(|(_, a)| {
-                            a.state == AgentState::WrapUp && a.wrap_until.is_some_and(|t| t <= now)
-                        })
-                        .map(|(id, _)| id.clone())
-                        .collect();
-                    for id in due {
-                        self.make_idle(now, &id, now);
-                    }
-                }
-                Wake::Rest => {
-                    let due: Vec<String> = self
-                        .agents
-                        .iter()
-                        .filter(|(_, a)| {
-                            a.state == AgentState::Resting && a.rest_until.is_some_and(|t| t <= now)
-                        })
-                        .map(|(id, _)| id.clone())
-                        .collect();
-                    for id in due {
-                        self.make_idle(now, &id, now);
-                    }
-                }
-            }
-        }
-    }
-
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _))| *at)
-    }
-
     pub fn poll_decision(&mut self) -> Option<Decision> {
         self.out.pop_front()
     }
 
     pub fn agent_state(&self, id: &str) -> Option<AgentState> {
         self.agents.get(id).map(|a| a.state)
-    }
-
-    /// How many calls are waiting or ringing (for leak checks and the status page).
-    pub fn calls_in_system(&self) -> usize {
-        self.calls.len() + self.offers.len()
-    }
-
-    pub fn queue_status(&self, now: Instant) -> Vec<QueueStatus> {
-        let mut v: Vec<QueueStatus> = self
-            .queues
-            .values()
-            .map(|q| {
-                let waits = self.calls.values().filter(|w| w.queue == q.name);
-                QueueStatus {
-                    name: q.name.clone(),
-                    skill: q.skill.clone(),
-                    waiting: self.waiting.get(&q.name).map_or(0, |w| w.len()),
-                    ringing: self.offers.values().filter(|o| o.queue == q.name).count(),
-                    longest_wait_s: waits
-                        .map(|w| now.saturating_duration_since(w.enqueued).as_secs())
-                        .max()
-                        .unwrap_or(0),
-                }
-            })
-            .collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        v
-    }
-
-    pub fn agent_status(&self, now: Instant) -> Vec<AgentStatus> {
-        let mut v: Vec<AgentStatus> = self
-            .agents
-            .iter()
-            .map(|(id, a)| {
-                let mut skills: Vec<String> = a.skills.keys().cloned().collect();
-                skills.sort();
-                AgentStatus {
-                    id: id.clone(),
-                    state: a.state,
-                    reason: match (&a.desk, a.state) {
-                        (Desk::Paused(r), AgentState::Paused) => Some(r.clone()),
-                        _ => None,
-                    },
-                    in_state_s: now.saturating_duration_since(a.since).as_secs(),
-                    skills,
-                }
-            })
-            .collect();
-        v.sort_by(|a, b| a.id.cmp(&b.id));
-        v
     }
 }

@@ -5,9 +5,12 @@
 //! and each skill keeps its idle agents ordered by how long they have been idle, so both "a caller
 //! arrived" and "an agent became free" cost O(log n).
 
+mod dispatch;
 mod engine;
 mod presence;
+mod status;
 mod strategy;
+mod timers;
 
 pub use engine::{
     Acd, AcdError, AgentState, AgentStatus, Decision, QueueConfig, QueueStatus, Strategy,

@@ -1,8 +1,10 @@
 //! What agents choose at the desk: log in/out, ready, pause with a reason, end wrap-up. Combined
 //! with registration and calls in progress, this decides who may be offered a call.
 
-use super::engine::{Acd, Desk};
+use super::engine::{Acd, Decision, Desk, Wake};
 use super::AgentState;
+use std::cmp::Reverse;
+use std::time::Duration;
 use std::time::Instant;
 use thiserror::Error;
 
@@ -81,5 +83,88 @@ impl Acd {
             self.make_idle(now, id, idle_since);
         }
         Ok(())
+    }
+
+    pub(super) fn set_state(&mut self, now: Instant, id: &str, state: AgentState) {
+        let Some(a) = self.agents.get(id) else { return };
+        let old = a.state;
+        if old == AgentState::Idle {
+            self.unindex(id);
+        }
+        let Some(a) = self.agents.get_mut(id) else {
+            return;
+        };
+        a.state = state;
+        let reason = match &a.desk {
+            Desk::Paused(r) if state == AgentState::Paused => Some(r.clone()),
+            _ => None,
+        };
+        if old != state || state == AgentState::Paused {
+            a.since = now;
+            self.out.push_back(Decision::AgentChanged {
+                agent: id.to_string(),
+                state,
+                reason,
+            });
+        }
+        if state == AgentState::Idle {
+            self.index(id);
+        }
+        let gone = matches!(state, AgentState::Offline | AgentState::LoggedOut);
+        if gone && old != state {
+            self.agent_left(now, id);
+        }
+    }
+
+    /// The agent has no call: Idle (and offered the next caller) if registered and ready,
+    /// otherwise whatever registration and the desk say.
+    pub(super) fn make_idle(&mut self, now: Instant, id: &str, idle_since: Instant) {
+        let Some(a) = self.agents.get_mut(id) else {
+            return;
+        };
+        a.idle_since = idle_since;
+        a.rest_until = None;
+        a.wrap_until = None;
+        let state = match (&a.registered, &a.desk) {
+            (false, _) => AgentState::Offline,
+            (true, Desk::LoggedOut) => AgentState::LoggedOut,
+            (true, Desk::Paused(_)) => AgentState::Paused,
+            (true, Desk::Ready) => AgentState::Idle,
+        };
+        self.set_state(now, id, state);
+        self.dispatch_agent(now, id);
+    }
+
+    /// A connected call ended: the agent goes to wrap-up for the queue's after-call time, or
+    /// is free again at once (longest-idle order restarts now).
+    pub fn agent_free(&mut self, now: Instant, agent: &str) {
+        let Some(a) = self.agents.get(agent) else {
+            return;
+        };
+        if !matches!(a.state, AgentState::Busy(_)) {
+            return;
+        }
+        let talked = now.saturating_duration_since(a.since);
+        let wrap = a
+            .last_queue
+            .as_ref()
+            .and_then(|q| self.queues.get(q))
+            .map_or(Duration::ZERO, |q| q.wrapup);
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.talk += talked;
+            if let Some(q) = a.last_queue.clone() {
+                let h = self.handled.entry(q).or_default();
+                h.0 += 1;
+                h.1 += talked;
+            }
+        }
+        if wrap.is_zero() || self.agents.get(agent).is_some_and(|a| !a.registered) {
+            return self.make_idle(now, agent, now);
+        }
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.wrap_until = Some(now + wrap);
+        }
+        self.set_state(now, agent, AgentState::WrapUp);
+        self.timers.push(Reverse((now + wrap, Wake::WrapUp)));
     }
 }

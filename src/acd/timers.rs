@@ -1,0 +1,87 @@
+//! The engine's timers: ring timeouts, rests after a missed call, wrap-up, preferred-agent
+//! reservations and maximum waits, all on one heap whose head is the next wake-up.
+
+use super::engine::{Acd, Decision, Wake};
+use super::AgentState;
+use std::cmp::Reverse;
+use std::time::Instant;
+
+impl Acd {
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((at, wake))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            match wake {
+                Wake::Ring(call) => {
+                    let Some(o) = self.offers.get(&call) else {
+                        continue;
+                    };
+                    if o.deadline != at {
+                        continue;
+                    }
+                    let queue = o.queue.clone();
+                    let agents: Vec<String> = std::iter::once(o.agent.clone())
+                        .chain(o.others.iter().cloned())
+                        .collect();
+                    for agent in &agents {
+                        self.out.push_back(Decision::RingTimeout {
+                            call,
+                            agent: agent.clone(),
+                        });
+                    }
+                    self.requeue(now, call);
+                    for agent in &agents {
+                        if !self.missed(now, agent, &queue) {
+                            self.rest(now, agent, &queue);
+                        }
+                    }
+                }
+                Wake::Reserve(call) => {
+                    let expired = self
+                        .reserved
+                        .get(&call)
+                        .is_some_and(|(_, until)| *until <= now);
+                    if expired {
+                        self.reserved.remove(&call);
+                        if let Some(q) = self.calls.get(&call).map(|w| w.queue.clone()) {
+                            self.dispatch_queue(now, &q);
+                        }
+                    }
+                }
+                Wake::MaxWait(call) => self.max_wait_reached(now, call, at),
+                Wake::WrapUp => {
+                    let due: Vec<String> = self
+                        .agents
+                        .iter()
+                        .filter(|(_, a)| {
+                            a.state == AgentState::WrapUp && a.wrap_until.is_some_and(|t| t <= now)
+                        })
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    for id in due {
+                        self.make_idle(now, &id, now);
+                    }
+                }
+                Wake::Rest => {
+                    let due: Vec<String> = self
+                        .agents
+                        .iter()
+                        .filter(|(_, a)| {
+                            a.state == AgentState::Resting && a.rest_until.is_some_and(|t| t <= now)
+                        })
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    for id in due {
+                        self.make_idle(now, &id, now);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+}
