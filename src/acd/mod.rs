@@ -1,9 +1,15 @@
 //! The ACD engine: queues, agents, skills and ring timers. Sans-IO: every input carries `now`,
 //! decisions come out of [`Acd::poll_decision`], and [`Acd::poll_timeout`] says when to call back.
 //!
-//! Dispatch never scans all callers: each queue keeps its callers ordered by (priority, arrival)
-//! and each skill keeps its idle agents ordered by how long they have been idle, so both "a caller
-//! arrived" and "an agent became free" cost O(log n).
+//! Dispatch never scans all callers: each queue keeps its callers ordered by (score, arrival),
+//! where the score is the priority, aged if the queue says so, and each skill keeps its idle
+//! agents ordered by how long they have been idle. So both "a caller arrived" and "an agent
+//! became free" cost O(log n) for longest-idle; other strategies look at the free agents only.
+//!
+//! `engine` holds the state and the queue/offer core; `dispatch` pairs callers with agents;
+//! `strategy` picks among free agents and handles auto-pause, overflow and position estimates;
+//! `presence` is the desk's side of an agent's state; `timers` the one timer heap; `status` the
+//! live views.
 
 mod dispatch;
 mod engine;
