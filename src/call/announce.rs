@@ -1,5 +1,6 @@
-//! Position and estimated-wait announcements for callers waiting in a queue: the first after
-//! `announce_position_s`, then every `announce_every_s`, each followed by hold music again.
+//! What callers hear while they wait, besides hold music: their position and expected wait
+//! (first after `announce_position_s`, then every `announce_every_s`) and the queue's recorded
+//! message (every `message_every_s`). Each is followed by hold music again.
 
 use super::manager::CallManager;
 use super::{MediaCommand, PromptRef};
@@ -10,69 +11,95 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Instant;
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Position,
+    Message,
+}
+
 #[derive(Default)]
 pub(super) struct AnnounceTimers {
-    heap: BinaryHeap<Reverse<(Instant, CallId)>>,
+    heap: BinaryHeap<Reverse<(Instant, CallId, Kind)>>,
 }
 
 impl CallManager {
-    /// The caller joined a queue that announces: schedule the first announcement.
+    /// The caller joined a queue: schedule what it announces.
     pub(super) fn announce_start(&mut self, now: Instant, call: CallId) {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
         if let Some(a) = self.dialplan.announcements(&c.queue) {
+            let at = now + a.first;
             self.announce_timers
                 .heap
-                .push(Reverse((now + a.first, call)));
+                .push(Reverse((at, call, Kind::Position)));
+        }
+        if let Some((_, every)) = self.dialplan.message(&c.queue) {
+            let at = now + *every;
+            self.announce_timers
+                .heap
+                .push(Reverse((at, call, Kind::Message)));
         }
     }
 
     pub(super) fn announce_tick(&mut self, now: Instant) {
-        while let Some(Reverse((at, call))) = self.announce_timers.heap.peek().copied() {
+        while let Some(Reverse((at, call, kind))) = self.announce_timers.heap.peek().copied() {
             if at > now {
                 break;
             }
             self.announce_timers.heap.pop();
-            self.announce(now, call);
+            self.announce(now, call, kind);
         }
     }
 
-    /// Tells a still-waiting caller their place and expected wait, then schedules the next one.
-    fn announce(&mut self, now: Instant, call: CallId) {
+    /// Plays the position or the message to a still-waiting caller, then schedules the next.
+    fn announce(&mut self, now: Instant, call: CallId, kind: Kind) {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        let Some(a) = self.dialplan.announcements(&c.queue).cloned() else {
+        let every = match kind {
+            Kind::Position => self.dialplan.announcements(&c.queue).map(|a| a.every),
+            Kind::Message => self.dialplan.message(&c.queue).map(|(_, e)| *e),
+        };
+        let Some(every) = every else {
             return;
         };
         // Only callers waiting in line: not ringing, talking, in a menu or a survey.
         let Some((position, wait_s)) = self.acd.position(now, call) else {
             return;
         };
+        self.announce_timers
+            .heap
+            .push(Reverse((now + every, call, kind)));
         if c.ivr.is_some() || c.survey.is_some() || c.rule_prompt {
-            self.announce_timers
-                .heap
-                .push(Reverse((now + a.every, call)));
-            return;
+            return; // something else is playing: try again next time
         }
-        let pcm = crate::media::prompt::position_announcement(position, wait_s.div_ceil(60));
-        let prompt = PromptRef(Arc::new(crate::media::prompt::Prompt::from_pcm(&pcm)));
+        let prompt = match kind {
+            Kind::Position => {
+                let pcm =
+                    crate::media::prompt::position_announcement(position, wait_s.div_ceil(60));
+                self.events.push_back(Event::Announcement {
+                    call,
+                    position: position as u32,
+                    wait_s,
+                });
+                PromptRef(Arc::new(crate::media::prompt::Prompt::from_pcm(&pcm)))
+            }
+            Kind::Message => match self.dialplan.message(&c.queue) {
+                Some((p, _)) => p.clone(),
+                None => return,
+            },
+        };
         if let Some(c) = self.calls.get_mut(&call) {
             c.rule_prompt = true; // hold music resumes when it ends
         }
         self.media.push_back(MediaCommand::Play { call, prompt });
-        self.events.push_back(Event::Announcement {
-            call,
-            position: position as u32,
-            wait_s,
-        });
-        self.announce_timers
-            .heap
-            .push(Reverse((now + a.every, call)));
     }
 
     pub(super) fn announce_timeout(&self) -> Option<Instant> {
-        self.announce_timers.heap.peek().map(|Reverse((at, _))| *at)
+        self.announce_timers
+            .heap
+            .peek()
+            .map(|Reverse((at, _, _))| *at)
     }
 }

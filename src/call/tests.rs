@@ -913,3 +913,32 @@ fn press_three_for_chloe_rings_chloe_first() {
         .all(|(p, m)| !(*p == 7001 && m.starts_with("INVITE"))));
     assert_eq!(choices(&mut r), vec![(Some('3'), Some("sales".into()))]);
 }
+
+#[test]
+fn waiting_callers_hear_the_queue_message_every_period_then_hold_music() {
+    let dir = std::env::temp_dir().join(format!("acd-msg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wav = dir.join("holding.wav");
+    std::fs::write(
+        &wav,
+        crate::media::prompt::write_wav(&crate::media::prompt::default_menu()),
+    )
+    .unwrap();
+    let plan = format!(
+        "[[queue]]\nname = \"sales\"\nskill = \"sales\"\nmessage = \"{}\"\nmessage_every_s = 10\n[[number]]\ndial = \"100\"\nqueue = \"sales\"\n",
+        wav.display()
+    );
+    let mut r = Rig::with_plan(&plan);
+    r.invite("c-msg"); // nobody registered: the caller waits
+    r.out();
+    plays(&mut r);
+    r.advance(Duration::from_millis(9_999));
+    assert!(plays(&mut r).is_empty());
+    r.advance(Duration::from_millis(1));
+    assert_eq!(plays(&mut r), vec!["play"], "the message");
+    r.m.handle_media(r.now, MediaEvent::PromptDone { call: 1 });
+    assert_eq!(plays(&mut r), vec!["hold"], "then hold music again");
+    r.advance(Duration::from_secs(10));
+    assert_eq!(plays(&mut r), vec!["play"], "and again ten seconds later");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -72,6 +72,9 @@ struct QueueToml {
     announce_position_s: Option<u64>,
     /// … then every this many (default: the same).
     announce_every_s: Option<u64>,
+    /// A recording played to waiting callers every `message_every_s` ("thank you for holding").
+    message: Option<std::path::PathBuf>,
+    message_every_s: Option<u64>,
     /// At most this many callers waiting; more go to `overflow` or are turned away.
     max_len: Option<usize>,
     /// Callers may join while no agent is logged in (default true).
@@ -152,6 +155,8 @@ pub struct Dialplan {
     record: std::collections::HashSet<String>,
     /// Queues that announce position and expected wait.
     announce: HashMap<String, Announce>,
+    /// Queues that play a recorded message to waiting callers, and how often.
+    messages: HashMap<String, (crate::call::PromptRef, Duration)>,
     answer: HashMap<String, AnswerMode>,
     numbers: HashMap<String, (String, i32)>,
     number_menu: HashMap<String, String>,
@@ -435,10 +440,41 @@ impl Dialplan {
                 );
             }
         }
+        let mut messages = HashMap::new();
+        for q in &raw.queues {
+            let Some(path) = &q.message else { continue };
+            let every = q.message_every_s.unwrap_or(45);
+            let at = line_of("message");
+            if every < 5 {
+                return Err(invalid(
+                    at,
+                    format!("queue '{}': message_every_s must be at least 5", q.name),
+                ));
+            }
+            let full = if path.is_absolute() {
+                path.clone()
+            } else {
+                base.join(path)
+            };
+            let pcm = std::fs::read(&full)
+                .map_err(|e| e.to_string())
+                .and_then(|b| crate::media::prompt::read_wav(&b))
+                .map_err(|e| {
+                    invalid(
+                        at,
+                        format!("queue '{}': message {}: {e}", q.name, full.display()),
+                    )
+                })?;
+            let prompt = crate::call::PromptRef(std::sync::Arc::new(
+                crate::media::prompt::Prompt::from_pcm(&pcm),
+            ));
+            messages.insert(q.name.clone(), (prompt, Duration::from_secs(every)));
+        }
         Ok(Dialplan {
             survey,
             record,
             announce,
+            messages,
             queues,
             answer,
             numbers,
@@ -451,6 +487,11 @@ impl Dialplan {
                 holidays: raw.holidays,
             },
         })
+    }
+
+    /// The recording `queue` plays to waiting callers and how often, if any.
+    pub fn message(&self, queue: &str) -> Option<&(crate::call::PromptRef, Duration)> {
+        self.messages.get(queue)
     }
 
     /// When `queue` tells waiting callers their position, if it does.
