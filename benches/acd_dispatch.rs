@@ -13,19 +13,8 @@ const AGENTS: u64 = 1_000;
 /// An engine with `waiting` callers queued and every agent but "a" busy with a call.
 fn engine(t0: Instant, waiting: u64) -> Acd {
     let mut acd = Acd::new(vec![QueueConfig {
-        name: "sales".into(),
-        skill: "sales".into(),
-        ring_timeout: Duration::from_secs(15),
         retry_after: Duration::ZERO,
-        wrapup: Duration::ZERO,
-        strategy: Default::default(),
-        autopause_after: 0,
-        max_wait: None,
-        overflow: None,
-        age: None,
-        max_len: None,
-        join_empty: true,
-        leave_empty: false,
+        ..QueueConfig::new("sales", "sales")
     }]);
     let skills = HashMap::from([("sales".to_string(), 5)]);
     acd.upsert_agent(t0, "a", skills.clone());

@@ -4,7 +4,8 @@
 //! whole population.
 
 use super::engine::{Acd, Key, LOOKAHEAD};
-use super::{AgentState, CallId, Strategy};
+use super::{AgentState, CallId, CrossQueue, Strategy};
+use std::cmp::Reverse;
 use std::time::Instant;
 
 impl Acd {
@@ -20,15 +21,22 @@ impl Acd {
             .is_some_and(|(a, until)| *until > now && Some(a.as_str()) != agent)
     }
 
-    /// The first caller of `queue` that `agent` (or anyone, for `None`) may take.
-    /// Whether `agent` has every extra skill `call` needs, at the level it needs.
+    /// Whether `agent` may take `call`: their skills meet the call's queue as widened so far,
+    /// and every extra skill the call needs, at the level it needs.
     pub(super) fn eligible(&self, call: CallId, agent: &str) -> bool {
-        self.required.get(&call).is_none_or(|req| {
-            self.agents.get(agent).is_some_and(|a| {
+        let Some(a) = self.agents.get(agent) else {
+            return false;
+        };
+        let queue = self
+            .calls
+            .get(&call)
+            .map(|w| w.queue.as_str())
+            .or_else(|| self.offers.get(&call).map(|o| o.queue.as_str()));
+        queue.is_some_and(|q| self.accepts(call, q, a))
+            && self.required.get(&call).is_none_or(|req| {
                 req.iter()
                     .all(|(s, l)| a.skills.get(s).is_some_and(|have| have >= l))
             })
-        })
     }
 
     /// The first caller of `queue` that `agent` may take, looking at most [`LOOKAHEAD`] callers
@@ -51,12 +59,23 @@ impl Acd {
 
     pub(super) fn dispatch_queue(&mut self, now: Instant, queue: &str) {
         loop {
-            let Some(skill) = self.queues.get(queue).map(|q| q.skill.clone()) else {
+            let Some(q) = self.queues.get(queue) else {
                 return;
             };
-            let Some(idle) = self.idle.get(&skill).filter(|s| !s.is_empty()) else {
-                return;
+            // Most queues draw on one skill's idle agents; a widening queue on several.
+            let merged;
+            let idle = if q.widen.iter().all(|w| w.skills.is_empty()) {
+                match self.idle.get(&q.skill) {
+                    Some(set) => set,
+                    None => return,
+                }
+            } else {
+                merged = self.idle_for(queue);
+                &merged
             };
+            if idle.is_empty() {
+                return;
+            }
             // The first callers (in priority and arrival order) paired with the agents who may
             // take them (longest idle first); callers needing skills nobody idle has wait.
             let all = !matches!(
@@ -110,12 +129,24 @@ impl Acd {
         if let Some((_, call, queue)) = mine {
             return self.offer(now, call, agent.to_string(), &queue);
         }
-        let mut best: Option<(Key, CallId, String)> = None;
+        // Across the agent's queues: the best caller by (queue weight if configured, score,
+        // arrival). A queue reached through two skills is looked at once.
+        let mut best: Option<((Reverse<i32>, Key), CallId, String)> = None;
+        let mut seen: Vec<&String> = Vec::new();
         for skill in a.skills.keys() {
             for q in self.queues_by_skill.get(skill).into_iter().flatten() {
+                if seen.contains(&q) {
+                    continue;
+                }
+                seen.push(q);
                 if let Some((k, c)) = self.first_available(q, agent, now) {
-                    if best.as_ref().is_none_or(|(bk, _, _)| k < *bk) {
-                        best = Some((k, c, q.clone()));
+                    let weight = match self.cross_queue {
+                        CrossQueue::LongestWaiting => 0,
+                        CrossQueue::QueueWeight => self.queues.get(q).map_or(0, |x| x.weight),
+                    };
+                    let rank = (Reverse(weight), k);
+                    if best.as_ref().is_none_or(|(b, _, _)| rank < *b) {
+                        best = Some((rank, c, q.clone()));
                     }
                 }
             }

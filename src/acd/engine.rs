@@ -44,6 +44,57 @@ pub struct QueueConfig {
     pub join_empty: bool,
     /// When the last agent with the skill logs out, waiting callers move to `overflow`.
     pub leave_empty: bool,
+    /// Agents need at least this level in `skill` (0: any level).
+    pub min_level: u8,
+    /// How the search widens as a caller waits (steps in order of `after`).
+    pub widen: Vec<Widen>,
+    /// Under [`CrossQueue::QueueWeight`], agents in several queues serve higher weights first.
+    pub weight: i32,
+}
+
+impl QueueConfig {
+    /// A queue with the dialplan's defaults: 15 s ring, 5 s retry, longest-idle, no limits.
+    pub fn new(name: &str, skill: &str) -> QueueConfig {
+        QueueConfig {
+            name: name.to_string(),
+            skill: skill.to_string(),
+            ring_timeout: Duration::from_secs(15),
+            retry_after: Duration::from_secs(5),
+            wrapup: Duration::ZERO,
+            strategy: Strategy::default(),
+            autopause_after: 0,
+            max_wait: None,
+            overflow: None,
+            age: None,
+            max_len: None,
+            join_empty: true,
+            leave_empty: false,
+            min_level: 0,
+            widen: Vec::new(),
+            weight: 0,
+        }
+    }
+}
+
+/// One step of time-based widening: once a caller has waited `after` in the queue, agents at
+/// `min_level` in the queue's skill may take them, and so may agents with any of `skills` (at
+/// the level given). Later steps keep what earlier ones allowed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Widen {
+    pub after: Duration,
+    pub min_level: Option<u8>,
+    pub skills: Vec<(String, u8)>,
+}
+
+/// Which caller an agent who works several queues gets first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrossQueue {
+    /// The caller who has waited longest (after priority), whatever their queue.
+    #[default]
+    LongestWaiting,
+    /// The queue with the highest `weight` first, then the longest-waiting caller in it.
+    QueueWeight,
 }
 
 /// How a queue picks agents for a caller.
@@ -144,6 +195,8 @@ pub(super) struct Agent {
     /// Calls answered and time talked since start (fewest-calls, least-talk-time).
     pub(super) answered: u64,
     pub(super) talk: Duration,
+    /// The agent's own after-call time, which wins over the queue's.
+    pub(super) wrapup: Option<Duration>,
 }
 
 pub(super) struct Waiting {
@@ -171,6 +224,18 @@ pub(super) enum Wake {
     Reserve(CallId),
     /// A caller has waited the queue's maximum.
     MaxWait(CallId),
+    /// A caller reaches the queue's next widening step.
+    Widen(CallId),
+}
+
+/// Where a caller is on their queue's widening steps.
+pub(super) struct Widening {
+    /// When the caller joined this queue (widening restarts in an overflow queue).
+    pub(super) joined: Instant,
+    /// How many steps apply.
+    pub(super) stage: usize,
+    /// When the next step is due (stale timers are told apart by this).
+    pub(super) next: Option<Instant>,
 }
 
 /// A waiting caller's place: a score (higher first) then arrival order. The score is the
@@ -235,6 +300,9 @@ pub struct Acd {
     pub(super) epoch: Option<Instant>,
     /// Answered calls and their total talk time per queue (expected-wait estimates).
     pub(super) handled: HashMap<String, (u64, Duration)>,
+    /// Waiting callers' widening progress.
+    pub(super) widened: HashMap<CallId, Widening>,
+    pub(super) cross_queue: CrossQueue,
 }
 
 impl Acd {
@@ -258,6 +326,8 @@ impl Acd {
             max_wait_at: HashMap::new(),
             epoch: None,
             handled: HashMap::new(),
+            widened: HashMap::new(),
+            cross_queue: CrossQueue::default(),
         };
         acd.set_queues(queues);
         acd
@@ -277,10 +347,12 @@ impl Acd {
         }
         self.queues_by_skill.clear();
         for q in next.values() {
-            self.queues_by_skill
-                .entry(q.skill.clone())
-                .or_default()
-                .push(q.name.clone());
+            for skill in q.skills() {
+                let names = self.queues_by_skill.entry(skill.to_string()).or_default();
+                if !names.contains(&q.name) {
+                    names.push(q.name.clone());
+                }
+            }
             self.waiting.entry(q.name.clone()).or_default();
         }
         self.waiting
@@ -312,6 +384,7 @@ impl Acd {
             misses: 0,
             answered: 0,
             talk: Duration::ZERO,
+            wrapup: None,
         });
         a.skills = skills;
         if was_idle {
@@ -439,6 +512,7 @@ impl Acd {
         );
         self.insert_waiting(call, queue, key, now);
         self.arm_max_wait(now, call, queue);
+        self.arm_widen(now, call, queue);
         if let Some((agent, fallback)) = preferred.filter(|(a, _)| self.agents.contains_key(*a)) {
             self.reserved
                 .insert(call, (agent.to_string(), now + fallback));
@@ -539,6 +613,7 @@ impl Acd {
     pub fn offer_taken(&mut self, now: Instant, call: CallId, agent: &str) -> Vec<String> {
         self.required.remove(&call);
         self.max_wait_at.remove(&call);
+        self.widened.remove(&call);
         let Some(o) = self.offers.remove(&call) else {
             return Vec::new();
         };
@@ -598,6 +673,7 @@ impl Acd {
         self.reserved.remove(&call);
         self.max_wait_at.remove(&call);
         self.required.remove(&call);
+        self.widened.remove(&call);
         if let Some(w) = self.calls.remove(&call) {
             if let Some(q) = self.waiting.get_mut(&w.queue) {
                 q.remove(&w.key);
@@ -656,11 +732,9 @@ impl Acd {
         }
         // Ring-all: every other free agent who may take this caller rings too.
         let others: Vec<String> = self
-            .idle
-            .get(&q.skill)
+            .idle_for(queue)
             .into_iter()
-            .flatten()
-            .map(|(_, a)| a.clone())
+            .map(|(_, a)| a)
             .filter(|a| self.eligible(call, a))
             .collect();
         for a in &others {

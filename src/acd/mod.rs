@@ -17,9 +17,11 @@ mod presence;
 mod status;
 mod strategy;
 mod timers;
+mod widen;
 
 pub use engine::{
-    Acd, AcdError, AgentState, AgentStatus, Decision, QueueConfig, QueueStatus, Strategy,
+    Acd, AcdError, AgentState, AgentStatus, CrossQueue, Decision, QueueConfig, QueueStatus,
+    Strategy, Widen,
 };
 pub use presence::{DeskCommand, PresenceError};
 
@@ -32,3 +34,5 @@ mod presence_tests;
 mod strategy_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod widen_tests;

@@ -116,6 +116,13 @@ impl Acd {
         }
     }
 
+    /// Gives `id` their own after-call time (wins over every queue's), or back to the queues'.
+    pub fn set_agent_wrapup(&mut self, id: &str, wrapup: Option<Duration>) {
+        if let Some(a) = self.agents.get_mut(id) {
+            a.wrapup = wrapup;
+        }
+    }
+
     /// The agent has no call: Idle (and offered the next caller) if registered and ready,
     /// otherwise whatever registration and the desk say.
     pub(super) fn make_idle(&mut self, now: Instant, id: &str, idle_since: Instant) {
@@ -145,11 +152,12 @@ impl Acd {
             return;
         }
         let talked = now.saturating_duration_since(a.since);
-        let wrap = a
-            .last_queue
-            .as_ref()
-            .and_then(|q| self.queues.get(q))
-            .map_or(Duration::ZERO, |q| q.wrapup);
+        let wrap = a.wrapup.unwrap_or_else(|| {
+            a.last_queue
+                .as_ref()
+                .and_then(|q| self.queues.get(q))
+                .map_or(Duration::ZERO, |q| q.wrapup)
+        });
         if let Some(a) = self.agents.get_mut(agent) {
             a.talk += talked;
             if let Some(q) = a.last_queue.clone() {

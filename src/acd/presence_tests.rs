@@ -6,19 +6,9 @@ use std::time::{Duration, Instant};
 
 fn engine(t0: Instant, wrapup: u64) -> Acd {
     let mut a = Acd::new(vec![QueueConfig {
-        name: "sales".into(),
-        skill: "sales".into(),
-        ring_timeout: Duration::from_secs(15),
         retry_after: Duration::ZERO,
         wrapup: Duration::from_secs(wrapup),
-        strategy: Default::default(),
-        autopause_after: 0,
-        max_wait: None,
-        overflow: None,
-        age: None,
-        max_len: None,
-        join_empty: true,
-        leave_empty: false,
+        ..QueueConfig::new("sales", "sales")
     }]);
     a.set_auto_ready(false);
     a.upsert_agent(t0, "1001", HashMap::from([("sales".to_string(), 5)]));

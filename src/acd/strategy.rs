@@ -156,6 +156,7 @@ impl Acd {
             to: to.clone(),
         });
         self.arm_max_wait(now, call, &to);
+        self.arm_widen(now, call, &to);
         self.dispatch_queue(now, &to);
         true
     }

@@ -6,19 +6,10 @@ use std::time::{Duration, Instant};
 
 fn queue(name: &str, strategy: Strategy) -> QueueConfig {
     QueueConfig {
-        name: name.into(),
-        skill: "sales".into(),
         ring_timeout: Duration::from_secs(10),
         retry_after: Duration::ZERO,
-        wrapup: Duration::ZERO,
         strategy,
-        autopause_after: 0,
-        max_wait: None,
-        overflow: None,
-        age: None,
-        max_len: None,
-        join_empty: true,
-        leave_empty: false,
+        ..QueueConfig::new(name, "sales")
     }
 }
 

@@ -5,21 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 fn q(name: &str, skill: &str) -> QueueConfig {
-    QueueConfig {
-        name: name.into(),
-        skill: skill.into(),
-        ring_timeout: Duration::from_secs(15),
-        retry_after: Duration::from_secs(5),
-        wrapup: Duration::ZERO,
-        strategy: Default::default(),
-        autopause_after: 0,
-        max_wait: None,
-        overflow: None,
-        age: None,
-        max_len: None,
-        join_empty: true,
-        leave_empty: false,
-    }
+    QueueConfig::new(name, skill)
 }
 
 fn skills(s: &[&str]) -> HashMap<String, u8> {

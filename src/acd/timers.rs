@@ -51,6 +51,7 @@ impl Acd {
                     }
                 }
                 Wake::MaxWait(call) => self.max_wait_reached(now, call, at),
+                Wake::Widen(call) => self.widen_due(now, call, at),
                 Wake::WrapUp => {
                     let due: Vec<String> = self
                         .agents

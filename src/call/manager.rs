@@ -163,7 +163,11 @@ pub struct CallManager {
 impl CallManager {
     pub fn new(cfg: ManagerConfig, ep: Endpoint, dialplan: Dialplan) -> CallManager {
         CallManager {
-            acd: Acd::new(dialplan.queues.clone()),
+            acd: {
+                let mut acd = Acd::new(dialplan.queues.clone());
+                acd.set_cross_queue(dialplan.cross_queue);
+                acd
+            },
             ports: PortPool::new(cfg.rtp_low, cfg.rtp_high),
             cfg,
             ep,
@@ -232,6 +236,7 @@ impl CallManager {
     /// Swaps the dialplan; calls in progress keep their queue.
     pub fn set_dialplan(&mut self, dialplan: Dialplan) {
         self.acd.set_queues(dialplan.queues.clone());
+        self.acd.set_cross_queue(dialplan.cross_queue);
         self.dialplan = dialplan;
     }
 

@@ -85,6 +85,27 @@ struct QueueToml {
     leave_empty: bool,
     #[serde(default)]
     answer: AnswerMode,
+    /// Agents need at least this level in `skill` (0: any).
+    #[serde(default)]
+    min_level: u8,
+    /// Steps that widen the search as a caller waits.
+    #[serde(default)]
+    widen: Vec<WidenToml>,
+    /// With `cross_queue = "queue-weight"`, agents serve higher weights first.
+    #[serde(default)]
+    weight: i32,
+}
+
+/// `[[queue.widen]]`: after `after_s` in the queue, accept `min_level` in the queue's skill
+/// and/or agents with `skill` at `level`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WidenToml {
+    after_s: u64,
+    min_level: Option<u8>,
+    skill: Option<String>,
+    #[serde(default)]
+    level: u8,
 }
 
 fn default_ring() -> u64 {
@@ -124,6 +145,9 @@ struct DialplanToml {
     #[serde(default)]
     holidays: Vec<String>,
     survey: Option<survey::SurveyToml>,
+    /// Which caller an agent in several queues gets first.
+    #[serde(default)]
+    cross_queue: crate::acd::CrossQueue,
 }
 
 /// Position announcements of one queue.
@@ -149,6 +173,8 @@ pub struct Route {
 #[derive(Clone, Debug)]
 pub struct Dialplan {
     pub queues: Vec<QueueConfig>,
+    /// Which caller an agent in several queues gets first.
+    pub cross_queue: crate::acd::CrossQueue,
     /// The post-call survey, when enabled.
     pub survey: Option<survey::Survey>,
     /// Queues whose conversations are recorded.
@@ -243,6 +269,17 @@ impl Dialplan {
                 max_len: q.max_len,
                 join_empty: q.join_empty,
                 leave_empty: q.leave_empty,
+                min_level: q.min_level,
+                widen: q
+                    .widen
+                    .iter()
+                    .map(|w| crate::acd::Widen {
+                        after: Duration::from_secs(w.after_s),
+                        min_level: w.min_level,
+                        skills: w.skill.iter().map(|s| (s.clone(), w.level)).collect(),
+                    })
+                    .collect(),
+                weight: q.weight,
             });
         }
         for q in &raw.queues {
@@ -276,6 +313,28 @@ impl Dialplan {
                     ))
                 }
                 _ => {}
+            }
+        }
+        for q in &raw.queues {
+            let mut last = 0;
+            for w in &q.widen {
+                let at = line_of(&format!("after_s = {}", w.after_s));
+                if w.after_s <= last {
+                    return Err(invalid(
+                        at,
+                        format!(
+                            "queue '{}': widen steps need after_s above 0 and rising",
+                            q.name
+                        ),
+                    ));
+                }
+                if w.min_level.is_none() && w.skill.is_none() {
+                    return Err(invalid(
+                        at,
+                        format!("queue '{}': a widen step needs min_level or skill", q.name),
+                    ));
+                }
+                last = w.after_s;
             }
         }
         let mut numbers = HashMap::new();
@@ -482,6 +541,7 @@ impl Dialplan {
             menus,
             rule_prompts,
             rules: raw.rules,
+            cross_queue: raw.cross_queue,
             calendar: rules::Calendar {
                 utc_offset_min,
                 holidays: raw.holidays,
@@ -661,5 +721,33 @@ queue = "support"
         assert_eq!(a.overflow.as_deref(), Some("b"));
         assert_eq!(a.strategy, crate::acd::Strategy::RoundRobin);
         assert_eq!(a.autopause_after, 3);
+    }
+
+    #[test]
+    fn widening_steps_are_read_in_order_and_checked() {
+        let plan = "cross_queue = \"queue-weight\"\n[[queue]]\nname = \"s\"\nskill = \"support\"\nmin_level = 4\nweight = 3\n\
+                    [[queue.widen]]\nafter_s = 30\nmin_level = 1\n\
+                    [[queue.widen]]\nafter_s = 90\nskill = \"billing\"\nlevel = 2\n";
+        let d = Dialplan::parse(plan, "w.toml").unwrap();
+        assert_eq!(d.cross_queue, crate::acd::CrossQueue::QueueWeight);
+        let q = &d.queues[0];
+        assert_eq!((q.min_level, q.weight), (4, 3));
+        assert_eq!(q.widen.len(), 2);
+        assert_eq!(q.widen[0].min_level, Some(1));
+        assert_eq!(q.widen[1].skills, vec![("billing".to_string(), 2)]);
+        assert_eq!(q.widen[1].after, Duration::from_secs(90));
+
+        let bad = plan.replace("after_s = 90", "after_s = 20");
+        let e = Dialplan::parse(&bad, "w.toml").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "w.toml:11: queue 's': widen steps need after_s above 0 and rising"
+        );
+        let bad = plan.replace("after_s = 30\nmin_level = 1", "after_s = 30");
+        let e = Dialplan::parse(&bad, "w.toml").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "w.toml:8: queue 's': a widen step needs min_level or skill"
+        );
     }
 }
