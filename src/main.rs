@@ -106,6 +106,9 @@ enum AgentsCmd {
         /// Desk role: agent, supervisor, marketer or admin
         #[arg(long, default_value = "agent")]
         role: String,
+        /// The agent's own after-call seconds (default: each queue's wrapup_s)
+        #[arg(long)]
+        wrapup_s: Option<u32>,
     },
     List,
     Remove {
@@ -242,6 +245,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     password,
                     skills,
                     role,
+                    wrapup_s,
                 } => {
                     let skills = parse_skills(&skills).map_err(|e| e.to_string())?;
                     let role = acd::context::Role::parse(&role).ok_or_else(|| {
@@ -251,10 +255,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .add_agent(&id, &name, &cfg.sip.realm, &password, &skills)
                         .await;
                     match r {
-                        Ok(()) => store
-                            .set_role(&id, role)
-                            .await
-                            .map(|_| println!("added agent {id} ({})", role.as_str())),
+                        Ok(()) => match store.set_role(&id, role).await {
+                            Ok(_) => store
+                                .set_wrapup(&id, wrapup_s)
+                                .await
+                                .map(|_| println!("added agent {id} ({})", role.as_str())),
+                            Err(e) => Err(e),
+                        },
                         Err(e) => Err(e),
                     }
                 }

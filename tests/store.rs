@@ -55,6 +55,15 @@ async fn exercise(store: &Store) {
         Credentials::from_password("1001", "acd", "s3cret")
     );
     assert_eq!(dir[0].skills.get("support"), Some(&2));
+    assert_eq!(dir[0].wrapup, None, "no own wrap-up: the queue's applies");
+
+    // An agent's own after-call time reaches the directory (and the ACD) and the list.
+    assert!(store.set_wrapup("1002", Some(12)).await.unwrap());
+    assert!(!store.set_wrapup("nobody", Some(12)).await.unwrap());
+    let dir = store.load_directory("acd").await.unwrap();
+    assert_eq!(dir[1].wrapup, Some(std::time::Duration::from_secs(12)));
+    let list = store.list_agents().await.unwrap();
+    assert_eq!((list[0].wrapup_s, list[1].wrapup_s), (None, Some(12)));
 
     // Registrations survive a restart; expired ones are not loaded; saving replaces.
     let b = |contact: &str, exp: u64| acd::sip::registrar::SavedBinding {

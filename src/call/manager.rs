@@ -16,7 +16,7 @@ use crate::sip::via::Method;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{info, info_span, warn, Span};
 
 /// Settings the call layer needs from the config.
@@ -42,6 +42,8 @@ pub struct AgentRecord {
     pub name: String,
     pub credentials: Credentials,
     pub skills: HashMap<String, u8>,
+    /// The agent's own after-call time (wins over the queue's).
+    pub wrapup: Option<Duration>,
 }
 
 pub(super) struct CallerLeg {
@@ -225,6 +227,7 @@ impl CallManager {
         }
         for a in new.values() {
             self.acd.upsert_agent(now, &a.id, a.skills.clone());
+            self.acd.set_agent_wrapup(&a.id, a.wrapup);
             if self.ep.registrar.lookup(&a.id, now).is_some() {
                 self.acd.agent_online(now, &a.id);
             }

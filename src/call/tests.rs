@@ -110,6 +110,7 @@ impl Rig {
                 name: id.to_string(),
                 credentials: Credentials::from_password(id, "acd", "pw"),
                 skills: HashMap::from([("sales".to_string(), 5)]),
+                wrapup: None,
             })
             .collect();
         m.set_agents(now, agents);

@@ -13,6 +13,8 @@ pub struct AgentRow {
     pub name: String,
     pub role: Role,
     pub skills: Vec<(String, u8)>,
+    /// The agent's own after-call seconds (`None`: each queue's `wrapup_s`).
+    pub wrapup_s: Option<u32>,
 }
 
 /// Parses `sales:5,support:2` (level defaults to 5, must be 1..=10).
@@ -41,6 +43,13 @@ pub fn parse_skills(s: &str) -> Result<Vec<(String, u8)>, StoreError> {
         out.push((name.to_string(), level));
     }
     Ok(out)
+}
+
+/// The `wrapup_s` column of an agents row (NULL or negative: none of their own).
+fn wrapup_of(r: &sqlx::any::AnyRow) -> Result<Option<std::time::Duration>, sqlx::Error> {
+    let s: Option<i64> = r.try_get("wrapup_s")?;
+    Ok(s.filter(|s| *s >= 0)
+        .map(|s| std::time::Duration::from_secs(s as u64)))
 }
 
 fn valid_id(id: &str) -> Result<(), StoreError> {
@@ -107,6 +116,17 @@ pub struct AgentLogin {
 
 impl Store {
     /// Sets an agent's desk role; false if there is no such agent.
+    /// Gives an agent their own after-call time, or (`None`) back to the queues'.
+    pub async fn set_wrapup(&self, id: &str, secs: Option<u32>) -> Result<bool, StoreError> {
+        let n = sqlx::query("UPDATE agents SET wrapup_s = $1 WHERE id = $2")
+            .bind(secs.map(i64::from))
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
     pub async fn set_role(&self, id: &str, role: Role) -> Result<bool, StoreError> {
         let n = sqlx::query("UPDATE agents SET role = $1 WHERE id = $2")
             .bind(role.as_str())
@@ -217,7 +237,7 @@ impl Store {
 
     pub async fn list_agents(&self) -> Result<Vec<AgentRow>, StoreError> {
         let mut skills = self.skills().await?;
-        let rows = sqlx::query("SELECT id, name, role FROM agents ORDER BY id")
+        let rows = sqlx::query("SELECT id, name, role, wrapup_s FROM agents ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter()
@@ -228,6 +248,7 @@ impl Store {
                     role: Role::parse(&role).unwrap_or(Role::Agent),
                     skills: skills.remove(&id).unwrap_or_default(),
                     name: r.try_get("name")?,
+                    wrapup_s: wrapup_of(&r)?.map(|d| d.as_secs() as u32),
                     id,
                 })
             })
@@ -238,10 +259,11 @@ impl Store {
     /// Agents whose hashes were made for another realm are skipped (they could never log in).
     pub async fn load_directory(&self, realm: &str) -> Result<Vec<AgentRecord>, StoreError> {
         let mut skills = self.skills().await?;
-        let rows =
-            sqlx::query("SELECT id, name, realm, ha1_md5, ha1_sha256 FROM agents ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, realm, ha1_md5, ha1_sha256, wrapup_s FROM agents ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         let mut out = Vec::new();
         for r in rows {
             let agent_realm: String = r.try_get("realm")?;
@@ -252,6 +274,7 @@ impl Store {
             }
             out.push(AgentRecord {
                 skills: skills.remove(&id).unwrap_or_default().into_iter().collect(),
+                wrapup: wrapup_of(&r)?,
                 name: r.try_get("name")?,
                 credentials: Credentials {
                     ha1_md5: r.try_get("ha1_md5")?,

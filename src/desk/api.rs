@@ -358,6 +358,9 @@ pub struct NewAgent {
     skills: String,
     #[serde(default = "agent_role")]
     role: Role,
+    /// The agent's own after-call seconds (absent: each queue's).
+    #[serde(default)]
+    wrapup_s: Option<u32>,
 }
 
 fn agent_role() -> Role {
@@ -376,6 +379,7 @@ pub async fn add_agent(
     st.add_agent(&a.id, &a.name, &app.cfg.realm, &a.password, &skills)
         .await?;
     st.set_role(&a.id, a.role).await?;
+    st.set_wrapup(&a.id, a.wrapup_s).await?;
     Ok((StatusCode::CREATED, Json(json!({"id": a.id}))).into_response())
 }
 
