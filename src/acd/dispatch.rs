@@ -19,6 +19,7 @@ impl Acd {
         self.reserved
             .get(&call)
             .is_some_and(|(a, until)| *until > now && Some(a.as_str()) != agent)
+            || self.held.get(&call).is_some_and(|until| *until > now)
     }
 
     /// Whether `agent` may take `call`: their skills meet the call's queue as widened so far,

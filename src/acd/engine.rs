@@ -226,6 +226,8 @@ pub(super) enum Wake {
     MaxWait(CallId),
     /// A caller reaches the queue's next widening step.
     Widen(CallId),
+    /// A callback that was not answered may be tried again.
+    Held(CallId),
 }
 
 /// Where a caller is on their queue's widening steps.
@@ -303,6 +305,11 @@ pub struct Acd {
     /// Waiting callers' widening progress.
     pub(super) widened: HashMap<CallId, Widening>,
     pub(super) cross_queue: CrossQueue,
+    /// Callers who hung up to be called back, with the time their phone may ring before the
+    /// agent is rung (added to the offer's deadline until they answer).
+    pub(super) callbacks: HashMap<CallId, Duration>,
+    /// Callers kept in line but not offered until then (a callback that went unanswered).
+    pub(super) held: HashMap<CallId, Instant>,
 }
 
 impl Acd {
@@ -328,6 +335,8 @@ impl Acd {
             handled: HashMap::new(),
             widened: HashMap::new(),
             cross_queue: CrossQueue::default(),
+            callbacks: HashMap::new(),
+            held: HashMap::new(),
         };
         acd.set_queues(queues);
         acd
@@ -614,6 +623,8 @@ impl Acd {
         self.required.remove(&call);
         self.max_wait_at.remove(&call);
         self.widened.remove(&call);
+        self.callbacks.remove(&call);
+        self.held.remove(&call);
         let Some(o) = self.offers.remove(&call) else {
             return Vec::new();
         };
@@ -674,6 +685,8 @@ impl Acd {
         self.max_wait_at.remove(&call);
         self.required.remove(&call);
         self.widened.remove(&call);
+        self.callbacks.remove(&call);
+        self.held.remove(&call);
         if let Some(w) = self.calls.remove(&call) {
             if let Some(q) = self.waiting.get_mut(&w.queue) {
                 q.remove(&w.key);
@@ -697,11 +710,13 @@ impl Acd {
         if let Some(q) = self.waiting.get_mut(queue) {
             q.remove(&w.key);
         }
+        // A callback first rings the customer, then the agent: both fit in the deadline.
         let ring = self
             .queues
             .get(queue)
             .map(|q| q.ring_timeout)
-            .unwrap_or(Duration::from_secs(15));
+            .unwrap_or(Duration::from_secs(15))
+            + self.callbacks.get(&call).copied().unwrap_or_default();
         if let Some(a) = self.agents.get_mut(&agent) {
             a.last_queue = Some(queue.to_string());
         }
@@ -727,7 +742,7 @@ impl Acd {
         let Some(q) = self.queues.get(queue) else {
             return;
         };
-        if q.strategy != Strategy::RingAll {
+        if q.strategy != Strategy::RingAll || self.callbacks.contains_key(&call) {
             return;
         }
         // Ring-all: every other free agent who may take this caller rings too.

@@ -11,6 +11,7 @@
 //! `presence` is the desk's side of an agent's state; `timers` the one timer heap; `status` the
 //! live views.
 
+mod callback;
 mod dispatch;
 mod engine;
 mod presence;
@@ -28,6 +29,8 @@ pub use presence::{DeskCommand, PresenceError};
 /// Identifies one call inside the process.
 pub type CallId = u64;
 
+#[cfg(test)]
+mod callback_tests;
 #[cfg(test)]
 mod presence_tests;
 #[cfg(test)]

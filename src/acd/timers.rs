@@ -52,6 +52,14 @@ impl Acd {
                 }
                 Wake::MaxWait(call) => self.max_wait_reached(now, call, at),
                 Wake::Widen(call) => self.widen_due(now, call, at),
+                Wake::Held(call) => {
+                    if self.held.get(&call) == Some(&at) {
+                        self.held.remove(&call);
+                        if let Some(q) = self.calls.get(&call).map(|w| w.queue.clone()) {
+                            self.dispatch_queue(now, &q);
+                        }
+                    }
+                }
                 Wake::WrapUp => {
                     let due: Vec<String> = self
                         .agents

@@ -1,0 +1,57 @@
+//! Callbacks: a waiting caller hangs up but keeps their place. When their turn comes the
+//! engine reserves an agent as for any offer (one offer per agent, same order, same
+//! strategies); the call layer rings the customer first and the agent only once they answer.
+//! An unanswered callback frees the agent without counting a miss against them, and the
+//! caller keeps their place but is not offered again until the retry delay has passed.
+
+use super::engine::{Acd, Wake};
+use super::{AgentState, CallId};
+use std::cmp::Reverse;
+use std::time::{Duration, Instant};
+
+impl Acd {
+    /// The waiting caller `call` asked to be called back; `dial` is how long their phone may
+    /// ring when their turn comes. False when the call is not waiting in a queue.
+    pub fn callback(&mut self, call: CallId, dial: Duration) -> bool {
+        if !self.calls.contains_key(&call) {
+            return false;
+        }
+        self.callbacks.insert(call, dial);
+        true
+    }
+
+    /// Whether `call` is a callback whose customer has not answered yet.
+    pub fn is_callback(&self, call: CallId) -> bool {
+        self.callbacks.contains_key(&call)
+    }
+
+    /// The customer answered the callback: from now on the agent rings for the queue's ring
+    /// timeout, and a later offer (if this agent does not answer) is an ordinary one.
+    pub fn callback_answered(&mut self, now: Instant, call: CallId) {
+        self.callbacks.remove(&call);
+        let Some(o) = self.offers.get_mut(&call) else {
+            return;
+        };
+        let ring = self
+            .queues
+            .get(&o.queue)
+            .map_or(Duration::from_secs(15), |q| q.ring_timeout);
+        o.deadline = now + ring;
+        self.timers.push(Reverse((now + ring, Wake::Ring(call))));
+    }
+
+    /// The customer did not answer (or could not be reached): the reserved agent is free again,
+    /// with no miss counted, and the caller keeps their place, not offered before `retry`.
+    pub fn callback_unanswered(&mut self, now: Instant, call: CallId, retry: Duration) {
+        let Some(agent) = self.offers.get(&call).map(|o| o.agent.clone()) else {
+            return;
+        };
+        let until = now + retry;
+        self.held.insert(call, until);
+        self.timers.push(Reverse((until, Wake::Held(call))));
+        self.requeue(now, call);
+        if matches!(self.agent_state(&agent), Some(AgentState::Ringing(c)) if c == call) {
+            self.make_idle(now, &agent, now);
+        }
+    }
+}
