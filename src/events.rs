@@ -154,6 +154,29 @@ pub enum Event {
         rating: u8,
         complaint: bool,
     },
+    /// The waiting caller pressed the callback key and was let go, keeping their place.
+    CallbackRequested {
+        call: CallId,
+        /// Where they will be called.
+        target: String,
+    },
+    /// Their turn came: `agent` is kept for them while their phone rings (try `attempt`).
+    CallbackDialing {
+        call: CallId,
+        agent: String,
+        attempt: u32,
+    },
+    /// The customer answered the callback; the agent rings next.
+    CallbackAnswered {
+        call: CallId,
+    },
+    /// The customer could not be reached on any try: the callback is given up.
+    CallbackFailed {
+        call: CallId,
+        queue: String,
+        attempts: u32,
+        wait_ms: u64,
+    },
     /// An agent's state changed: registration, desk choice, ringing, talking, wrap-up.
     AgentState {
         agent: String,
@@ -185,6 +208,10 @@ impl Event {
             | Event::SurveyRating { call, .. }
             | Event::Recording { call, .. }
             | Event::Overflow { call, .. }
+            | Event::CallbackRequested { call, .. }
+            | Event::CallbackDialing { call, .. }
+            | Event::CallbackAnswered { call }
+            | Event::CallbackFailed { call, .. }
             | Event::Announcement { call, .. } => Some(*call),
             Event::CallRefused { .. } | Event::AgentReachable { .. } | Event::AgentState { .. } => {
                 None

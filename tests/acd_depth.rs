@@ -1,9 +1,11 @@
-//! ACD depth end to end with SIPp: an agent who lets a call ring out is skipped and paused, and
-//! a caller who waits too long overflows to another queue.
+//! ACD depth end to end with SIPp: an agent who lets a call ring out is skipped and paused, a
+//! caller who waits too long overflows to another queue, a waiting caller hears their position,
+//! and a caller who asks for a callback is called back and bridged to an agent.
 
 mod common;
 
-use common::{agent, caller, start, TestServer};
+use common::caller;
+use common::{agent, ports, sipp, sipp_on, start, TestServer};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,5 +115,109 @@ queue = "sales"
         s.media.once_frames >= 50,
         "announcement frames sent: {}",
         s.media.once_frames
+    );
+}
+
+/// Runs one callback: the caller presses 1 and is let go; Anna registers; the customer's phone
+/// (a SIPp at `customer_port`) rings, answers, and Anna is rung and bridged; she hangs up.
+/// Returns the call's events in order, by kind.
+async fn callback_call(plan: &str, customer_port: u16) -> (Vec<String>, TestServer) {
+    let srv = start(Some(plan), |_| {}).await;
+    let mut events = srv.running.core.events.subscribe();
+    let customer = sipp_on(
+        customer_port,
+        srv.sip(),
+        srv.dir.path(),
+        "customer_answer.xml",
+        &["-m", "1"],
+    );
+    let port = customer_port.to_string();
+    let who = sipp(
+        srv.sip(),
+        srv.dir.path(),
+        "caller_callback.xml",
+        &[
+            "-s",
+            "100",
+            "-key",
+            "caller",
+            "+15551234567",
+            "-key",
+            "contact_port",
+            &port,
+            "-m",
+            "1",
+        ],
+    );
+    // The caller is let go (BYE from acd) but keeps their place in the queue.
+    who.success(Duration::from_secs(20)).await;
+    let s = srv.status().await;
+    assert_eq!(s.status.acd_calls, 1, "the callback still waits in line");
+    // An agent comes: the customer is called first, then the agent, then they talk.
+    let anna = agent(&srv, "1001", "agent_hangup.xml", 1, true).await;
+    customer.success(Duration::from_secs(30)).await;
+    anna.success(Duration::from_secs(10)).await;
+    srv.wait_idle().await;
+    let mut kinds = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        let v = serde_json::to_value(&ev).unwrap();
+        let kind = v["type"].as_str().unwrap_or("").to_string();
+        if ev.call().is_some() && kind != "dtmf" && kind != "context_lookup" {
+            kinds.push(kind);
+        }
+    }
+    (kinds, srv)
+}
+
+const CALLBACK_PLAN: &str = r#"
+[callback]
+dial_timeout_s = 10
+TRUNK
+[[queue]]
+name = "sales"
+skill = "sales"
+callback_key = "1"
+[[number]]
+dial = "100"
+queue = "sales"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_asks_for_a_callback_is_called_through_the_trunk_and_bridged_to_an_agent() {
+    let customer_port = ports(1);
+    let plan = CALLBACK_PLAN.replace("TRUNK", &format!("trunk = \"127.0.0.1:{customer_port}\""));
+    let (kinds, srv) = callback_call(&plan, customer_port).await;
+    let order: Vec<&str> = kinds
+        .iter()
+        .map(String::as_str)
+        .filter(|k| k.starts_with("callback") || ["offered", "connected", "ended"].contains(k))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "callback_requested",
+            "callback_dialing",
+            "callback_answered",
+            "offered",
+            "connected",
+            "ended"
+        ],
+        "all events: {kinds:?}"
+    );
+    let s = srv.status().await;
+    assert_eq!(s.status.totals.connected, 1);
+    assert_eq!(
+        s.status.totals.abandoned, 0,
+        "a callback is not an abandoned call"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_trunk_the_callback_goes_to_the_contact_of_the_callers_own_call() {
+    let customer_port = ports(1);
+    let (kinds, _srv) = callback_call(&CALLBACK_PLAN.replace("TRUNK", ""), customer_port).await;
+    assert!(
+        kinds.contains(&"callback_answered".to_string()) && kinds.contains(&"ended".to_string()),
+        "{kinds:?}"
     );
 }

@@ -168,7 +168,7 @@ impl CallManager {
         if resp.code >= 200 && self.qualify_answered(now, &key) {
             return;
         }
-        if resp.core.cseq.method != Method::Invite {
+        if resp.core.cseq.method != Method::Invite || self.callback_response(now, &key, &resp) {
             return;
         }
         if let Some(&call) = self.by_agent_tx.get(&key) {
@@ -324,6 +324,9 @@ impl CallManager {
 
     /// One of our requests got no answer at all.
     pub(super) fn on_agent_timeout(&mut self, now: Instant, key: &TxKey) {
+        if self.callback_tx_timeout(now, key) {
+            return;
+        }
         if let Some(&call) = self.by_agent_tx.get(key) {
             let other = self.calls.get_mut(&call).and_then(|c| {
                 let i = c.ringing.iter().position(|l| &l.key == key)?;

@@ -64,6 +64,9 @@ impl CallManager {
         let Some(every) = every else {
             return;
         };
+        if c.callback.as_ref().is_some_and(|cb| !cb.answered) {
+            return; // nobody on the line to hear it
+        }
         // Only callers waiting in line: not ringing, talking, in a menu or a survey.
         let Some((position, wait_s)) = self.acd.position(now, call) else {
             return;

@@ -94,6 +94,8 @@ pub(super) struct Call {
     pub notes: Vec<String>,
     /// The caller is rating the call after the agent hung up.
     pub survey: Option<super::survey::SurveyCall>,
+    /// The caller hung up to be called back in their turn.
+    pub callback: Option<super::callback::Callback>,
 }
 
 /// Counters that show nothing is left behind.
@@ -141,10 +143,10 @@ pub struct CallManager {
     pub(super) calls: HashMap<CallId, Call>,
     /// SIP Call-ID → (call, leg).
     pub(super) by_sip_id: HashMap<String, (CallId, Leg)>,
-    by_caller_invite: HashMap<TxKey, CallId>,
+    pub(super) by_caller_invite: HashMap<TxKey, CallId>,
     pub(super) by_agent_tx: HashMap<TxKey, CallId>,
     pub(super) stale: HashMap<TxKey, StaleLeg>,
-    ports: PortPool,
+    pub(super) ports: PortPool,
     agents: HashMap<String, AgentRecord>,
     next_call: CallId,
     pub(super) media: VecDeque<MediaCommand>,
@@ -158,6 +160,7 @@ pub struct CallManager {
     pub(super) survey_timers: super::survey::SurveyTimers,
     pub(super) recordings: Option<std::path::PathBuf>,
     pub(super) announce_timers: super::announce::AnnounceTimers,
+    pub(super) callbacks: super::callback::Callbacks,
     /// Makes interaction ids unique across restarts of this process.
     boot: String,
 }
@@ -192,6 +195,7 @@ impl CallManager {
             survey_timers: Default::default(),
             recordings: None,
             announce_timers: Default::default(),
+            callbacks: Default::default(),
             boot: random_token().chars().take(8).collect(),
         }
     }
@@ -257,6 +261,7 @@ impl CallManager {
         self.pop_tick(now);
         self.survey_tick(now);
         self.announce_tick(now);
+        self.callback_tick(now);
         self.process(now);
     }
 
@@ -268,10 +273,13 @@ impl CallManager {
                     info!(%digit, "dtmf");
                 }
                 self.events.push_back(Event::Dtmf { call, digit });
-                if !self.ivr_digit(now, call, digit) {
+                if !self.callback_digit(now, call, digit) && !self.ivr_digit(now, call, digit) {
                     self.survey_digit(now, call, digit);
                 }
             }
+            // A late report from media stopped when the caller left for a callback.
+            MediaEvent::Timeout { call } | MediaEvent::Failed { call, .. }
+                if self.caller_away(call) => {}
             MediaEvent::PromptDone { call } => {
                 if !self.survey_prompt_done(now, call) {
                     self.ivr_prompt_done(now, call)
@@ -331,7 +339,13 @@ impl CallManager {
                     agent,
                     queue,
                     ring_timeout,
-                } => self.offer_with_pop(now, call, &agent, &queue, ring_timeout),
+                } => {
+                    if self.caller_away(call) {
+                        self.dial_customer(now, call, &agent, &queue, ring_timeout)
+                    } else {
+                        self.offer_with_pop(now, call, &agent, &queue, ring_timeout)
+                    }
+                }
                 Decision::RingTimeout { call, agent } => {
                     self.drop_agent_leg(now, call, &agent);
                     self.events.push_back(Event::RingNoAnswer { call, agent });
@@ -402,7 +416,9 @@ impl CallManager {
                     self.reply(now, &key, &req, 200);
                     if let Some(digit) = crate::media::dtmf::from_sip_info(ct, &req.body) {
                         self.events.push_back(Event::Dtmf { call, digit });
-                        if !self.ivr_digit(now, call, digit) {
+                        if !self.callback_digit(now, call, digit)
+                            && !self.ivr_digit(now, call, digit)
+                        {
                             self.survey_digit(now, call, digit);
                         }
                     }
@@ -533,6 +549,7 @@ impl CallManager {
                 transfers: 0,
                 notes: Vec::new(),
                 survey: None,
+                callback: None,
             },
         );
         if !late_offer {
@@ -575,7 +592,12 @@ impl CallManager {
         };
         let _g = c.span.clone().entered();
         let via = self.via_host();
-        if !c.caller.answered {
+        if c.callback.as_ref().is_some_and(|cb| !cb.answered) {
+            // The caller left for a callback: nobody to answer or hang up on, maybe a phone
+            // ringing for the callback to stop.
+            let cb = c.callback.take();
+            self.callback_forget(now, cb);
+        } else if !c.caller.answered {
             let r = Response::to(&c.caller.invite, code, c.caller.dialog.local.tag());
             let key = c.caller.invite_key.clone();
             self.ep.respond(now, &key, &r);
@@ -585,6 +607,9 @@ impl CallManager {
         }
         self.by_sip_id.remove(&c.caller.invite.core.call_id);
         self.by_caller_invite.remove(&c.caller.invite_key);
+        if c.callback.is_some() {
+            self.callback_ended(call);
+        }
         for leg in std::mem::take(&mut c.ringing) {
             self.cancel_leg(now, leg);
         }
@@ -672,6 +697,7 @@ impl CallManager {
             self.pop_timeout(),
             self.survey_timeout(),
             self.announce_timeout(),
+            self.callback_timeout(),
         ]
         .into_iter()
         .flatten()

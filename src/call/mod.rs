@@ -6,6 +6,7 @@
 
 mod agent_leg;
 mod announce;
+mod callback;
 mod context_lookup;
 mod desk;
 mod in_dialog;
@@ -103,6 +104,8 @@ pub enum Leg {
     Agent,
 }
 
+#[cfg(test)]
+mod callback_tests;
 #[cfg(test)]
 mod pop_tests;
 #[cfg(test)]

@@ -94,6 +94,56 @@ struct QueueToml {
     /// With `cross_queue = "queue-weight"`, agents serve higher weights first.
     #[serde(default)]
     weight: i32,
+    /// The key a waiting caller presses to hang up and be called back in their turn.
+    callback_key: Option<String>,
+}
+
+/// `[callback]`: how callers who asked for one are called back.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallbackToml {
+    trunk: Option<String>,
+    #[serde(default = "default_dial")]
+    dial_timeout_s: u64,
+    #[serde(default = "default_attempts")]
+    attempts: u32,
+    #[serde(default = "default_callback_retry")]
+    retry_s: u64,
+}
+
+fn default_dial() -> u64 {
+    30
+}
+fn default_attempts() -> u32 {
+    3
+}
+fn default_callback_retry() -> u64 {
+    120
+}
+
+/// How callers who pressed the callback key are called back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallbackPlan {
+    /// The SIP trunk or gateway outbound calls go to (`sip:NUMBER@trunk`); `None`: straight to
+    /// the Contact of the caller's own call, from where it came.
+    pub trunk: Option<std::net::SocketAddr>,
+    /// How long the customer's phone rings.
+    pub dial_timeout: Duration,
+    /// Tries before giving up.
+    pub attempts: u32,
+    /// Wait between tries (the caller keeps their place meanwhile).
+    pub retry: Duration,
+}
+
+impl Default for CallbackPlan {
+    fn default() -> Self {
+        CallbackPlan {
+            trunk: None,
+            dial_timeout: Duration::from_secs(default_dial()),
+            attempts: default_attempts(),
+            retry: Duration::from_secs(default_callback_retry()),
+        }
+    }
 }
 
 /// `[[queue.widen]]`: after `after_s` in the queue, accept `min_level` in the queue's skill
@@ -148,6 +198,7 @@ struct DialplanToml {
     /// Which caller an agent in several queues gets first.
     #[serde(default)]
     cross_queue: crate::acd::CrossQueue,
+    callback: Option<CallbackToml>,
 }
 
 /// Position announcements of one queue.
@@ -175,6 +226,10 @@ pub struct Dialplan {
     pub queues: Vec<QueueConfig>,
     /// Which caller an agent in several queues gets first.
     pub cross_queue: crate::acd::CrossQueue,
+    /// How callbacks are placed.
+    pub callback: CallbackPlan,
+    /// Queues that offer a callback, and the key for it.
+    callback_keys: HashMap<String, char>,
     /// The post-call survey, when enabled.
     pub survey: Option<survey::Survey>,
     /// Queues whose conversations are recorded.
@@ -337,6 +392,51 @@ impl Dialplan {
                 last = w.after_s;
             }
         }
+        let mut callback_keys = HashMap::new();
+        for q in &raw.queues {
+            let Some(key) = &q.callback_key else { continue };
+            let mut chars = key.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if c.is_ascii_digit() || c == '*' || c == '#' => {
+                    callback_keys.insert(q.name.clone(), c);
+                }
+                _ => {
+                    return Err(invalid(
+                        line_of("callback_key"),
+                        format!(
+                            "queue '{}': callback_key '{key}' must be one of 0-9, * or #",
+                            q.name
+                        ),
+                    ))
+                }
+            }
+        }
+        let callback = match &raw.callback {
+            None => CallbackPlan::default(),
+            Some(c) => {
+                let trunk = match &c.trunk {
+                    None => None,
+                    Some(t) => Some(t.parse().map_err(|_| {
+                        invalid(
+                            line_of("trunk"),
+                            format!("callback trunk '{t}' must be IP:port, e.g. 192.0.2.10:5060"),
+                        )
+                    })?),
+                };
+                if c.attempts == 0 || c.dial_timeout_s == 0 {
+                    return Err(invalid(
+                        line_of("[callback]"),
+                        "callback attempts and dial_timeout_s must be at least 1".to_string(),
+                    ));
+                }
+                CallbackPlan {
+                    trunk,
+                    dial_timeout: Duration::from_secs(c.dial_timeout_s),
+                    attempts: c.attempts,
+                    retry: Duration::from_secs(c.retry_s),
+                }
+            }
+        };
         let mut numbers = HashMap::new();
         for n in &raw.numbers {
             let at = line_of(&format!("\"{}\"", n.dial));
@@ -542,11 +642,18 @@ impl Dialplan {
             rule_prompts,
             rules: raw.rules,
             cross_queue: raw.cross_queue,
+            callback,
+            callback_keys,
             calendar: rules::Calendar {
                 utc_offset_min,
                 holidays: raw.holidays,
             },
         })
+    }
+
+    /// The key that asks for a callback in `queue`, if it offers one.
+    pub fn callback_key(&self, queue: &str) -> Option<char> {
+        self.callback_keys.get(queue).copied()
     }
 
     /// The recording `queue` plays to waiting callers and how often, if any.
@@ -748,6 +855,30 @@ queue = "support"
         assert_eq!(
             e,
             "w.toml:8: queue 's': a widen step needs min_level or skill"
+        );
+    }
+
+    #[test]
+    fn callback_settings_are_checked() {
+        let plan = "[callback]\ntrunk = \"127.0.0.1:5070\"\nattempts = 2\n[[queue]]\nname = \"s\"\nskill = \"s\"\ncallback_key = \"*\"\n";
+        let d = Dialplan::parse(plan, "c.toml").unwrap();
+        assert_eq!(d.callback_key("s"), Some('*'));
+        assert_eq!(d.callback.attempts, 2);
+        assert_eq!(d.callback.trunk, Some("127.0.0.1:5070".parse().unwrap()));
+        assert_eq!(d.callback.retry, Duration::from_secs(120));
+        let e = Dialplan::parse(&plan.replace("\"*\"", "\"12\""), "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "c.toml:7: queue 's': callback_key '12' must be one of 0-9, * or #"
+        );
+        let e = Dialplan::parse(&plan.replace("127.0.0.1:5070", "pbx.example"), "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml:2: callback trunk 'pbx.example'"),
+            "{e}"
         );
     }
 }

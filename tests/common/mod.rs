@@ -173,7 +173,11 @@ pub struct Sipp {
 
 /// Starts SIPp on its own SIP and media ports. `args` are extra SIPp flags.
 pub fn sipp(server: SocketAddr, dir: &Path, scen: &str, args: &[&str]) -> Sipp {
-    let port = ports(1);
+    sipp_on(ports(1), server, dir, scen, args)
+}
+
+/// Like [`sipp`], on a SIP port chosen beforehand (one a dialplan names, say).
+pub fn sipp_on(port: u16, server: SocketAddr, dir: &Path, scen: &str, args: &[&str]) -> Sipp {
     let media_port = ports(10);
     let log = dir.join(format!("sipp-{scen}-{port}.log"));
     let out = std::fs::File::create(&log).expect("log file");

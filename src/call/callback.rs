@@ -1,0 +1,397 @@
+//! Callbacks in the call layer. A waiting caller presses the queue's callback key: we let them
+//! go (BYE, or 480 if still on early media) and the ACD keeps their place. When their turn
+//! comes the ACD reserves an agent as for any offer; we then ring the customer (through the
+//! trunk, or back to the Contact of their own call) and, once they answer, their new leg
+//! becomes the call's caller leg and the agent is rung with the usual screen pop. A customer
+//! who does not answer is tried again after the retry delay, up to the plan's attempts.
+
+use super::agent_leg::AgentLeg;
+use super::manager::{CallManager, CallerLeg};
+use super::{Leg, MediaCommand, MediaStart};
+use crate::acd::CallId;
+use crate::events::Event;
+use crate::sdp::{self, LocalMedia, Sdp};
+use crate::sip::dialog::{our_via, random_token, Dialog};
+use crate::sip::header::HeaderName;
+use crate::sip::msg::{Core, Headers, Request, Response};
+use crate::sip::transaction::{Peer, Transport, TxKey};
+use crate::sip::uri::{NameAddr, Uri};
+use crate::sip::via::{CSeq, Method};
+use bytes::Bytes;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// A call whose caller asked to be called back.
+pub(super) struct Callback {
+    /// Where the customer is called (Request-URI) and where the INVITE is sent.
+    target: Uri,
+    peer: Peer,
+    /// Tries made so far.
+    attempts: u32,
+    /// The INVITE to the customer while it rings, with the agent kept for them.
+    dialing: Option<Dialing>,
+    /// The customer answered: from here on the call is like any other.
+    pub(super) answered: bool,
+}
+
+struct Dialing {
+    leg: AgentLeg,
+    queue: String,
+    ring: Duration,
+    deadline: Instant,
+}
+
+/// Outbound callback INVITEs by transaction, and their ring deadlines.
+#[derive(Default)]
+pub(super) struct Callbacks {
+    by_tx: HashMap<TxKey, CallId>,
+    timers: BinaryHeap<Reverse<(Instant, CallId)>>,
+}
+
+impl CallManager {
+    /// True while `call` is a callback whose customer is not on the line (no caller leg).
+    pub(super) fn caller_away(&self, call: CallId) -> bool {
+        self.calls
+            .get(&call)
+            .and_then(|c| c.callback.as_ref())
+            .is_some_and(|cb| !cb.answered)
+    }
+
+    /// A digit from a waiting caller: the queue's callback key lets them go with their place
+    /// kept. False when the digit is not a callback request.
+    pub(super) fn callback_digit(&mut self, now: Instant, call: CallId, digit: char) -> bool {
+        let Some(c) = self.calls.get(&call) else {
+            return false;
+        };
+        let waiting = c.ivr.is_none()
+            && c.survey.is_none()
+            && c.agent.is_none()
+            && c.callback.is_none()
+            && self.acd.position(now, call).is_some();
+        if !waiting || self.dialplan.callback_key(&c.queue) != Some(digit) {
+            return false;
+        }
+        let plan = self.dialplan.callback.clone();
+        let (target, peer) = match plan.trunk {
+            Some(addr) => (
+                Uri::sip(
+                    Some(&c.caller_number),
+                    &addr.ip().to_string(),
+                    Some(addr.port()),
+                ),
+                Peer {
+                    transport: Transport::Udp,
+                    addr,
+                },
+            ),
+            // The remote target (RFC 3261 §12.1.1): the Contact's address when it is an IP
+            // literal, else where the call came from (a proxy or SBC in front of the caller).
+            None => match c.caller.invite.core.contacts.first() {
+                Some(contact) => {
+                    let mut peer = c.caller.dialog.peer;
+                    let host = contact
+                        .uri
+                        .host
+                        .trim_start_matches('[')
+                        .trim_end_matches(']');
+                    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+                        peer.addr = std::net::SocketAddr::new(ip, contact.uri.port.unwrap_or(5060));
+                    }
+                    (contact.uri.clone(), peer)
+                }
+                None => return false,
+            },
+        };
+        if !self.acd.callback(call, plan.dial_timeout) {
+            return false;
+        }
+        let via = self.via_host();
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        {
+            let _g = c.span.enter();
+            info!(%target, "callback requested; the caller keeps their place");
+        }
+        if c.caller.answered {
+            let bye = c.caller.dialog.request(Method::Bye, &via);
+            let to = c.caller.dialog.peer;
+            self.ep.send_request(now, &bye, to);
+        } else {
+            let mut r = Response::to(&c.caller.invite, 480, c.caller.dialog.local.tag());
+            r.headers
+                .push(HeaderName::Warning, "399 acd \"callback requested\"");
+            let key = c.caller.invite_key.clone();
+            self.ep.respond(now, &key, &r);
+        }
+        self.by_sip_id.remove(&c.caller.invite.core.call_id);
+        self.by_caller_invite.remove(&c.caller.invite_key);
+        c.callback = Some(Callback {
+            target: target.clone(),
+            peer,
+            attempts: 0,
+            dialing: None,
+            answered: false,
+        });
+        self.media.push_back(MediaCommand::Stop { call });
+        self.events.push_back(Event::CallbackRequested {
+            call,
+            target: target.to_string(),
+        });
+        true
+    }
+
+    /// The ACD gave a callback its turn with `agent` kept for it: ring the customer.
+    pub(super) fn dial_customer(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        agent: &str,
+        queue: &str,
+        ring: Duration,
+    ) {
+        let via_host = self.via_host();
+        let contact = self.contact();
+        let dial = self.dialplan.callback.dial_timeout;
+        let Some(c) = self.calls.get_mut(&call) else {
+            self.acd.call_gone(now, call);
+            return;
+        };
+        let Some(cb) = c.callback.as_mut() else {
+            return;
+        };
+        cb.attempts += 1;
+        let attempt = cb.attempts;
+        let mut from = NameAddr::new(Uri::sip(Some(&c.dialed), &contact.uri.host, None));
+        from.params.set("tag", Some(random_token()));
+        let local = LocalMedia {
+            ip: self.cfg.advertise,
+            port: c.caller_port,
+            session_id: call,
+            version: c.sdp_version + 1,
+        };
+        c.sdp_version += 1;
+        let mut headers = Headers::default();
+        headers.push(HeaderName::ContentType, "application/sdp");
+        headers.push(HeaderName::UserAgent, crate::sip::msg::PRODUCT);
+        let invite = Request {
+            method: Method::Invite,
+            uri: cb.target.clone(),
+            core: Core {
+                vias: vec![our_via(cb.peer.transport, &via_host)],
+                from,
+                to: NameAddr::new(cb.target.clone()),
+                call_id: format!("{}@acd", random_token()),
+                cseq: CSeq {
+                    seq: 1,
+                    method: Method::Invite,
+                },
+                max_forwards: Some(70),
+                contacts: vec![contact],
+                contact_star: false,
+            },
+            headers,
+            body: Bytes::from(sdp::offer(&local, c.media.codec, 101)),
+        };
+        {
+            let _g = c.span.enter();
+            info!(%agent, attempt, target = %cb.target, "calling the customer back");
+        }
+        let peer = cb.peer;
+        let key = self.ep.send_request(now, &invite, peer);
+        self.callbacks.by_tx.insert(key.clone(), call);
+        self.callbacks.timers.push(Reverse((now + dial, call)));
+        if let Some(cb) = self.calls.get_mut(&call).and_then(|c| c.callback.as_mut()) {
+            cb.dialing = Some(Dialing {
+                leg: AgentLeg {
+                    agent: agent.to_string(),
+                    invite,
+                    key,
+                    peer,
+                    dialog: None,
+                    provisional: false,
+                },
+                queue: queue.to_string(),
+                ring,
+                deadline: now + dial,
+            });
+        }
+        self.events.push_back(Event::CallbackDialing {
+            call,
+            agent: agent.to_string(),
+            attempt,
+        });
+    }
+
+    /// A response to a callback INVITE; false when `key` is not one.
+    pub(super) fn callback_response(&mut self, now: Instant, key: &TxKey, resp: &Response) -> bool {
+        let Some(&call) = self.callbacks.by_tx.get(key) else {
+            return false;
+        };
+        let via = self.via_host();
+        let Some(c) = self.calls.get_mut(&call) else {
+            self.callbacks.by_tx.remove(key);
+            return true;
+        };
+        if c.callback.as_ref().is_some_and(|cb| cb.answered) {
+            // A retransmitted 2xx: our ACK was lost.
+            if (200..300).contains(&resp.code) {
+                let ack = c.caller.dialog.ack(c.caller.invite.core.cseq.seq, &via);
+                let p = c.caller.dialog.peer;
+                self.ep.send_ack(&ack, p);
+            }
+            return true;
+        }
+        let Some(dialing) = c.callback.as_mut().and_then(|cb| cb.dialing.as_mut()) else {
+            return true;
+        };
+        match resp.code {
+            100..=199 => dialing.leg.provisional = true,
+            200..=299 => self.customer_answered(now, call, resp),
+            code => {
+                self.callbacks.by_tx.remove(key);
+                if let Some(cb) = self.calls.get_mut(&call).and_then(|c| c.callback.as_mut()) {
+                    cb.dialing = None;
+                }
+                self.callback_unanswered(now, call, code);
+            }
+        }
+        true
+    }
+
+    /// The customer picked up: their leg becomes the caller leg, hold music starts, and the
+    /// kept agent is rung with the screen pop.
+    fn customer_answered(&mut self, now: Instant, call: CallId, resp: &Response) {
+        let via = self.via_host();
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(cb) = c.callback.as_mut() else {
+            return;
+        };
+        let Some(dialing) = cb.dialing.take() else {
+            return;
+        };
+        let leg = dialing.leg;
+        let mut d = Dialog::as_uac(&leg.invite, resp, leg.peer);
+        self.ep
+            .send_ack(&d.ack(leg.invite.core.cseq.seq, &via), leg.peer);
+        let answer = Sdp::parse(&resp.body).and_then(|s| s.negotiate());
+        let Ok(n) = answer else {
+            warn!(call, "customer answered without usable SDP; hanging up");
+            let bye = d.request(Method::Bye, &via);
+            self.ep.send_request(now, &bye, leg.peer);
+            self.callbacks.by_tx.remove(&leg.key);
+            return self.callback_unanswered(now, call, 488);
+        };
+        cb.answered = true;
+        c.media = n;
+        c.caller = CallerLeg {
+            invite_key: leg.key.clone(),
+            sdp: leg.invite.body.clone(),
+            invite: leg.invite,
+            dialog: d,
+            answered: true,
+        };
+        {
+            let _g = c.span.enter();
+            info!(agent = %leg.agent, "customer answered the callback");
+        }
+        self.by_sip_id
+            .insert(c.caller.invite.core.call_id.clone(), (call, Leg::Caller));
+        self.media.push_back(MediaCommand::Start(MediaStart {
+            call,
+            caller_port: c.caller_port,
+            agent_port: c.agent_port,
+            caller_remote: n.remote,
+            codec: n.codec,
+            codec_pt: n.codec_pt,
+            dtmf_pt: n.dtmf_pt,
+        }));
+        self.events.push_back(Event::CallbackAnswered { call });
+        self.acd.callback_answered(now, call);
+        self.offer_with_pop(now, call, &leg.agent, &dialing.queue, dialing.ring);
+    }
+
+    /// The customer did not answer this try: free the agent and try again later, or give up.
+    fn callback_unanswered(&mut self, now: Instant, call: CallId, code: u16) {
+        let plan = self.dialplan.callback.clone();
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let attempts = c.callback.as_ref().map_or(0, |cb| cb.attempts);
+        {
+            let _g = c.span.enter();
+            info!(code, attempts, "callback not answered");
+        }
+        if attempts < plan.attempts {
+            self.acd.callback_unanswered(now, call, plan.retry);
+            return self.run_decisions(now);
+        }
+        let Some(c) = self.calls.remove(&call) else {
+            return;
+        };
+        self.acd.call_gone(now, call);
+        self.ports.give(c.caller_port);
+        self.ports.give(c.agent_port);
+        self.events.push_back(Event::CallbackFailed {
+            call,
+            queue: c.queue.clone(),
+            attempts,
+            wait_ms: now.saturating_duration_since(c.arrived).as_millis() as u64,
+        });
+        self.run_decisions(now);
+    }
+
+    /// Our callback INVITE got no answer at all (transaction timeout); false when not one.
+    pub(super) fn callback_tx_timeout(&mut self, now: Instant, key: &TxKey) -> bool {
+        let Some(call) = self.callbacks.by_tx.remove(key) else {
+            return false;
+        };
+        if let Some(cb) = self.calls.get_mut(&call).and_then(|c| c.callback.as_mut()) {
+            cb.dialing = None;
+        }
+        self.callback_unanswered(now, call, 408);
+        true
+    }
+
+    /// Customers whose phone rang for the whole dial timeout: CANCEL and count a try.
+    pub(super) fn callback_tick(&mut self, now: Instant) {
+        while let Some(Reverse((at, call))) = self.callbacks.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.callbacks.timers.pop();
+            let due = self
+                .calls
+                .get_mut(&call)
+                .and_then(|c| c.callback.as_mut())
+                .filter(|cb| cb.dialing.as_ref().is_some_and(|d| d.deadline == at))
+                .and_then(|cb| cb.dialing.take());
+            if let Some(d) = due {
+                self.callbacks.by_tx.remove(&d.leg.key);
+                self.cancel_leg(now, d.leg);
+                self.callback_unanswered(now, call, 487);
+            }
+        }
+    }
+
+    pub(super) fn callback_timeout(&self) -> Option<Instant> {
+        self.callbacks.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// A callback call ended: forget its INVITE (kept for 2xx retransmissions).
+    pub(super) fn callback_ended(&mut self, call: CallId) {
+        self.callbacks.by_tx.retain(|_, c| *c != call);
+    }
+
+    /// A callback call is ending before the customer is on the line: stop ringing them.
+    pub(super) fn callback_forget(&mut self, now: Instant, cb: Option<Callback>) {
+        if let Some(d) = cb.and_then(|cb| cb.dialing) {
+            self.callbacks.by_tx.remove(&d.leg.key);
+            self.cancel_leg(now, d.leg);
+        }
+    }
+}

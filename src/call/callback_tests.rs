@@ -1,0 +1,158 @@
+//! Callbacks in the call layer with a fake clock: the caller is let go with their place kept,
+//! the customer is rung through the trunk when an agent is free, a customer who does not
+//! answer is tried again after the retry delay, and the callback is given up after the last try.
+
+use super::tests::{header, reply, Rig, CALLER};
+use super::*;
+use crate::events::Event;
+use std::time::Duration;
+
+const PLAN: &str = r#"
+[callback]
+trunk = "127.0.0.1:5099"
+dial_timeout_s = 20
+attempts = 2
+retry_s = 60
+
+[[queue]]
+name = "sales"
+skill = "sales"
+callback_key = "*"
+
+[[number]]
+dial = "100"
+queue = "sales"
+"#;
+
+const TRUNK: u16 = 5099;
+
+fn events(r: &mut Rig) -> Vec<Event> {
+    std::iter::from_fn(|| r.m.poll_event()).collect()
+}
+
+/// A caller who pressed * and was let go; agent 1001 is registered but on a break.
+fn waiting_callback() -> Rig {
+    let mut r = Rig::with_plan(PLAN);
+    r.register("1001", 7001);
+    let pause = crate::acd::DeskCommand::Pause {
+        reason: "lunch".into(),
+    };
+    r.m.acd.desk(r.now, "1001", pause).unwrap();
+    r.invite("cb1");
+    let ok = r.sent(CALLER, "SIP/2.0 200");
+    r.send(CALLER, &format!("ACK sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKcback\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: {}\r\nCall-ID: cb1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n", header(&ok, "To")));
+    let call = events(&mut r)
+        .iter()
+        .find_map(|e| match e {
+            Event::CallArrived { call, .. } => Some(*call),
+            _ => None,
+        })
+        .expect("arrived");
+    // A digit that is not the callback key changes nothing.
+    r.m.handle_media(r.now, MediaEvent::Dtmf { call, digit: '5' });
+    assert!(r.out().is_empty());
+    r.m.handle_media(r.now, MediaEvent::Dtmf { call, digit: '*' });
+    let bye = r.sent(CALLER, "BYE");
+    assert_eq!(header(&bye, "Call-ID"), "cb1");
+    assert!(events(&mut r).iter().any(|e| matches!(
+        e,
+        Event::CallbackRequested { target, .. } if target == "sip:+15551234567@127.0.0.1:5099"
+    )));
+    let s = r.status();
+    assert_eq!((s.calls, s.acd_calls), (1, 1), "the place in line is kept");
+    r
+}
+
+/// Lets `secs` pass, the agent's phone answering our OPTIONS pings; returns what else was sent.
+fn wait(r: &mut Rig, secs: u64) -> Vec<(u16, String)> {
+    let mut rest = Vec::new();
+    for _ in 0..secs {
+        r.advance(Duration::from_secs(1));
+        for (p, m) in r.out() {
+            if m.starts_with("OPTIONS") {
+                r.send(p, &reply(&m, 200, "q", false));
+            } else {
+                rest.push((p, m));
+            }
+        }
+    }
+    rest
+}
+
+/// Agent 1001 is back from the break.
+fn ready(r: &mut Rig) {
+    r.m.acd
+        .desk(r.now, "1001", crate::acd::DeskCommand::Ready)
+        .unwrap();
+    r.m.run_decisions(r.now);
+}
+
+#[test]
+fn an_agent_coming_free_first_rings_the_customer_through_the_trunk() {
+    let mut r = waiting_callback();
+    ready(&mut r);
+    // The customer is rung, not the agent (who is kept for them).
+    let out = r.out();
+    assert!(!out
+        .iter()
+        .any(|(p, m)| *p == 7001 && m.starts_with("INVITE")));
+    let inv = out
+        .iter()
+        .find(|(p, m)| *p == TRUNK && m.starts_with("INVITE"))
+        .expect("INVITE to the trunk")
+        .1
+        .clone();
+    assert!(inv.starts_with("INVITE sip:+15551234567@127.0.0.1:5099 SIP/2.0"));
+    assert!(
+        header(&inv, "From").contains("sip:100@"),
+        "from the number they called"
+    );
+    // The customer answers: ACK, then the agent rings.
+    r.send(TRUNK, &reply(&inv, 200, "cust", true));
+    let out = r.out();
+    assert!(out.iter().any(|(p, m)| *p == TRUNK && m.starts_with("ACK")));
+    assert!(out
+        .iter()
+        .any(|(p, m)| *p == 7001 && m.starts_with("INVITE")));
+}
+
+#[test]
+fn an_unanswered_callback_is_tried_again_after_the_retry_then_given_up() {
+    let mut r = waiting_callback();
+    ready(&mut r);
+    let inv = r.sent(TRUNK, "INVITE");
+    r.send(TRUNK, &reply(&inv, 486, "busy", false));
+    let _ = r.out(); // ACK for the 486
+    assert_eq!(
+        r.m.agent_status(r.now)[0].state,
+        crate::acd::AgentState::Idle,
+        "the agent is free again, no miss counted"
+    );
+    // Not before the retry delay.
+    let out = wait(&mut r, 59);
+    assert!(!out
+        .iter()
+        .any(|(p, m)| *p == TRUNK && m.starts_with("INVITE")));
+    let out = wait(&mut r, 1);
+    let inv = &out
+        .iter()
+        .find(|(p, m)| *p == TRUNK && m.starts_with("INVITE"))
+        .expect("second try")
+        .1;
+    r.send(TRUNK, &reply(inv, 180, "ring", false));
+    // The second (last) try rings out: CANCEL, then the callback is given up.
+    let out = wait(&mut r, 20);
+    assert!(out
+        .iter()
+        .any(|(p, m)| *p == TRUNK && m.starts_with("CANCEL")));
+    let evs = events(&mut r);
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, Event::CallbackFailed { attempts: 2, .. })),
+        "{evs:?}"
+    );
+    let s = r.status();
+    assert_eq!((s.calls, s.acd_calls), (0, 0));
+    let all = Rig::with_plan(PLAN).status().free_rtp_ports;
+    assert_eq!(s.free_rtp_ports, all, "its ports are back in the pool");
+}
