@@ -101,6 +101,12 @@ pub enum Event {
         queue: String,
         wait_ms: u64,
     },
+    /// The caller waited the queue's maximum with no overflow queue and was let go.
+    TimedOut {
+        call: CallId,
+        queue: String,
+        wait_ms: u64,
+    },
     Ended {
         call: CallId,
         agent: String,
@@ -201,6 +207,7 @@ impl Event {
             | Event::OfferRejected { call, .. }
             | Event::Connected { call, .. }
             | Event::Abandoned { call, .. }
+            | Event::TimedOut { call, .. }
             | Event::Ended { call, .. }
             | Event::Dtmf { call, .. }
             | Event::Hold { call, .. }

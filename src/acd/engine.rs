@@ -169,6 +169,9 @@ pub enum Decision {
         from: String,
         to: String,
     },
+    /// `call` waited its queue's maximum and the queue has no overflow: it has left the queue,
+    /// and the caller is to hear the queue's timeout message and be let go.
+    WaitedOut { call: CallId, queue: String },
     /// The agent's state changed (for the desk, the wallboard and the history).
     AgentChanged {
         agent: String,

@@ -119,7 +119,18 @@ impl Acd {
             }
             return;
         }
-        if !self.move_to_overflow(now, call) {
+        let queue = self.calls.get(&call).map(|w| w.queue.clone());
+        let no_overflow = queue
+            .as_ref()
+            .and_then(|q| self.queues.get(q))
+            .is_some_and(|q| q.overflow.is_none());
+        if no_overflow {
+            // Nowhere to send them: they are let go (the call layer plays the queue's message).
+            self.call_gone(now, call);
+            if let Some(queue) = queue {
+                self.out.push_back(Decision::WaitedOut { call, queue });
+            }
+        } else if !self.move_to_overflow(now, call) {
             self.max_wait_at.remove(&call);
         }
     }

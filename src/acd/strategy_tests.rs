@@ -177,6 +177,35 @@ fn a_caller_who_waits_too_long_overflows_keeping_their_place() {
 }
 
 #[test]
+fn without_an_overflow_queue_a_caller_at_the_maximum_wait_is_let_go() {
+    let t0 = Instant::now();
+    let mut q = queue("sales", Strategy::LongestIdle);
+    q.max_wait = Some(Duration::from_secs(60));
+    let mut a = Acd::new(vec![q]);
+    a.enqueue(t0, 1, "sales", 0).unwrap();
+    a.enqueue(t0 + Duration::from_secs(5), 2, "sales", 0)
+        .unwrap();
+    a.handle_timeout(t0 + Duration::from_secs(60));
+    let ds: Vec<Decision> = std::iter::from_fn(|| a.poll_decision()).collect();
+    assert_eq!(
+        ds,
+        vec![Decision::WaitedOut {
+            call: 1,
+            queue: "sales".into()
+        }]
+    );
+    assert_eq!(
+        a.queue_status(t0)[0].waiting,
+        1,
+        "only the second caller is left"
+    );
+    assert_eq!(
+        a.position(t0 + Duration::from_secs(60), 2).map(|p| p.0),
+        Some(1)
+    );
+}
+
+#[test]
 fn ageing_lets_a_long_waiting_low_priority_caller_go_first() {
     let t0 = Instant::now();
     for (age, first) in [(None, 2), (Some(Duration::from_secs(60)), 1)] {

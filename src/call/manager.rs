@@ -96,6 +96,8 @@ pub(super) struct Call {
     pub survey: Option<super::survey::SurveyCall>,
     /// The caller hung up to be called back in their turn.
     pub callback: Option<super::callback::Callback>,
+    /// The caller waited the queue's maximum and is being let go.
+    pub timed_out: bool,
 }
 
 /// Counters that show nothing is left behind.
@@ -281,7 +283,7 @@ impl CallManager {
             MediaEvent::Timeout { call } | MediaEvent::Failed { call, .. }
                 if self.caller_away(call) => {}
             MediaEvent::PromptDone { call } => {
-                if !self.survey_prompt_done(now, call) {
+                if !self.waited_out_prompt_done(now, call) && !self.survey_prompt_done(now, call) {
                     self.ivr_prompt_done(now, call)
                 }
             }
@@ -363,6 +365,7 @@ impl CallManager {
                     });
                     self.events.push_back(Event::Queued { call, queue: to });
                 }
+                Decision::WaitedOut { call, queue } => self.waited_out(now, call, &queue),
                 Decision::AgentChanged {
                     agent,
                     state,
@@ -550,6 +553,7 @@ impl CallManager {
                 notes: Vec::new(),
                 survey: None,
                 callback: None,
+                timed_out: false,
             },
         );
         if !late_offer {
@@ -640,12 +644,25 @@ impl CallManager {
                     self.cancel_leg(now, a);
                 }
                 self.acd.call_gone(now, call);
-                info!(?by, "caller abandoned");
-                self.events.push_back(Event::Abandoned {
-                    call,
-                    queue: c.queue.clone(),
-                    wait_ms: now.saturating_duration_since(c.arrived).as_millis() as u64,
-                });
+                let (queue, wait_ms) = (
+                    c.queue.clone(),
+                    now.saturating_duration_since(c.arrived).as_millis() as u64,
+                );
+                if c.timed_out {
+                    info!(?by, "caller let go after the maximum wait");
+                    self.events.push_back(Event::TimedOut {
+                        call,
+                        queue,
+                        wait_ms,
+                    });
+                } else {
+                    info!(?by, "caller abandoned");
+                    self.events.push_back(Event::Abandoned {
+                        call,
+                        queue,
+                        wait_ms,
+                    });
+                }
             }
         }
         self.ports.give(c.caller_port);

@@ -104,6 +104,38 @@ impl CallManager {
         menu
     }
 
+    /// The caller waited `queue`'s maximum and it has no overflow: they hear the queue's
+    /// timeout message and are let go (outcome "timed out"), at once if there is no message or
+    /// nobody on the line (a callback).
+    pub(super) fn waited_out(&mut self, now: Instant, call: CallId, queue: &str) {
+        let prompt = self.dialplan.timeout_prompt(queue).cloned();
+        let away = self.caller_away(call);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.timed_out = true;
+        {
+            let _g = c.span.enter();
+            info!(%queue, "waited the maximum; no overflow");
+        }
+        match prompt {
+            Some(prompt) if !away => {
+                c.rule_prompt = false;
+                self.media.push_back(MediaCommand::Play { call, prompt });
+            }
+            _ => self.end_call(now, call, Side::System, 480),
+        }
+    }
+
+    /// The timeout message ended: hang up. False when `call` is not being let go.
+    pub(super) fn waited_out_prompt_done(&mut self, now: Instant, call: CallId) -> bool {
+        if !self.calls.get(&call).is_some_and(|c| c.timed_out) {
+            return false;
+        }
+        self.end_call(now, call, Side::System, 480);
+        true
+    }
+
     /// The ACK of a late-offer call carries the caller's answer; without a usable one we hang up.
     pub(super) fn on_ack(&mut self, now: Instant, ack: &Request) {
         let Some(&(id, Leg::Caller)) = self.by_sip_id.get(&ack.core.call_id) else {

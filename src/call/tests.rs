@@ -943,3 +943,38 @@ fn waiting_callers_hear_the_queue_message_every_period_then_hold_music() {
     assert_eq!(plays(&mut r), vec!["play"], "and again ten seconds later");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_caller_waiting_the_maximum_with_no_overflow_hears_the_timeout_message_and_is_let_go() {
+    let dir = std::env::temp_dir().join(format!("acd-timeout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wav = dir.join("later.wav");
+    std::fs::write(
+        &wav,
+        crate::media::prompt::write_wav(&crate::media::prompt::default_menu()),
+    )
+    .unwrap();
+    let plan = format!(
+        "[[queue]]\nname = \"sales\"\nskill = \"sales\"\nmax_wait_s = 30\ntimeout_prompt = \"{}\"\n[[number]]\ndial = \"100\"\nqueue = \"sales\"\n",
+        wav.display()
+    );
+    let mut r = Rig::with_plan(&plan);
+    r.invite("c-late"); // nobody registered: the caller waits
+    r.out();
+    plays(&mut r);
+    r.advance(Duration::from_secs(30));
+    assert_eq!(plays(&mut r), vec!["play"], "the timeout message");
+    assert_eq!(r.status().acd_calls, 0, "out of the queue already");
+    assert!(r.out().iter().all(|(_, m)| !m.starts_with("BYE")));
+    // The message ends: BYE, and the history hears "timed out".
+    r.m.handle_media(r.now, MediaEvent::PromptDone { call: 1 });
+    r.sent(CALLER, "BYE");
+    let evs: Vec<_> = std::iter::from_fn(|| r.m.poll_event()).collect();
+    assert!(evs.iter().any(
+        |e| matches!(e, crate::events::Event::TimedOut { queue, wait_ms: 30_000, .. } if queue == "sales")
+    ), "{evs:?}");
+    assert!(!evs
+        .iter()
+        .any(|e| matches!(e, crate::events::Event::Abandoned { .. })));
+    let _ = std::fs::remove_dir_all(&dir);
+}

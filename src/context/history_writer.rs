@@ -125,6 +125,11 @@ impl HistoryBook {
                 r.talk_ms = Some(*talk_ms as i64);
                 return self.open.remove(call);
             }
+            Event::TimedOut { call, wait_ms, .. } => {
+                r.outcome = Some("timed out".into());
+                r.wait_ms = Some(*wait_ms as i64);
+                return self.open.remove(call);
+            }
             Event::CallbackFailed { call, wait_ms, .. } => {
                 r.outcome = Some("callback failed".into());
                 r.wait_ms = Some(*wait_ms as i64);

@@ -76,6 +76,7 @@ pub fn build(
                         talks.extend(x.talk_ms);
                     }
                     Some(o) if o.starts_with("abandoned") => abandoned += 1,
+                    Some("timed out" | "callback failed") => abandoned += 1,
                     _ => {}
                 }
                 waits.extend(x.wait_ms);

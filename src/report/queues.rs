@@ -62,6 +62,8 @@ impl Tally {
                 self.abandoned_short +=
                     ((r.wait_ms.unwrap_or(0) as u64) < t.short_abandon_s * 1000) as u64;
             }
+            // Let go at the maximum wait, or never reached on a callback: not served.
+            Some("timed out" | "callback failed") => self.abandoned += 1,
             _ => {}
         }
     }

@@ -63,15 +63,7 @@ pub struct Menu {
 fn load(base: &Path, p: &Option<PathBuf>, builtin: fn() -> Vec<i16>) -> Result<Vec<i16>, String> {
     match p {
         None => Ok(builtin()),
-        Some(p) => {
-            let path = if p.is_absolute() {
-                p.clone()
-            } else {
-                base.join(p)
-            };
-            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            crate::media::prompt::read_wav(&bytes).map_err(|e| format!("{}: {e}", path.display()))
-        }
+        Some(p) => super::prompt_file::read_pcm(base, p),
     }
 }
 

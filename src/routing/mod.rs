@@ -3,6 +3,7 @@
 //! errors name the file and line.
 
 mod menu;
+mod prompt_file;
 pub mod rules;
 pub mod survey;
 
@@ -96,6 +97,8 @@ struct QueueToml {
     weight: i32,
     /// The key a waiting caller presses to hang up and be called back in their turn.
     callback_key: Option<String>,
+    /// Without an overflow queue: what a caller hears at `max_wait_s` before being let go.
+    timeout_prompt: Option<std::path::PathBuf>,
 }
 
 /// `[callback]`: how callers who asked for one are called back.
@@ -236,6 +239,8 @@ pub struct Dialplan {
     record: std::collections::HashSet<String>,
     /// Queues that announce position and expected wait.
     announce: HashMap<String, Announce>,
+    /// What callers hear before being let go at a queue's maximum wait (no overflow).
+    timeout_prompts: HashMap<String, crate::call::PromptRef>,
     /// Queues that play a recorded message to waiting callers, and how often.
     messages: HashMap<String, (crate::call::PromptRef, Duration)>,
     answer: HashMap<String, AnswerMode>,
@@ -352,10 +357,14 @@ impl Dialplan {
                         format!("queue '{}': max_wait_s must be at least 1", q.name),
                     ))
                 }
+                (Some(_), None) if q.timeout_prompt.is_some() => {}
                 (Some(_), None) => {
                     return Err(invalid(
                         at,
-                        format!("queue '{}': max_wait_s needs an overflow queue", q.name),
+                        format!(
+                            "queue '{}': max_wait_s needs an overflow queue or a timeout_prompt",
+                            q.name
+                        ),
                     ))
                 }
                 (_, Some(o)) if !answer.contains_key(o) || o == &q.name => {
@@ -532,25 +541,13 @@ impl Dialplan {
         let mut rule_prompts = HashMap::new();
         for r in &raw.rules {
             if let Some(p) = &r.then.prompt {
-                let path = if p.is_absolute() {
-                    p.clone()
-                } else {
-                    base.join(p)
-                };
-                let pcm = std::fs::read(&path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| crate::media::prompt::read_wav(&b))
-                    .map_err(|e| {
-                        invalid(
-                            line_of(&format!("\"{}\"", r.name)),
-                            format!("rule '{}': prompt {}: {e}", r.name, path.display()),
-                        )
-                    })?;
-                let prompt = crate::media::prompt::Prompt::from_pcm(&pcm);
-                rule_prompts.insert(
-                    r.name.clone(),
-                    crate::call::PromptRef(std::sync::Arc::new(prompt)),
-                );
+                let prompt = prompt_file::load(base, p).map_err(|e| {
+                    invalid(
+                        line_of(&format!("\"{}\"", r.name)),
+                        format!("rule '{}': prompt {e}", r.name),
+                    )
+                })?;
+                rule_prompts.insert(r.name.clone(), prompt);
             }
         }
         let mut number_menu = HashMap::new();
@@ -610,30 +607,29 @@ impl Dialplan {
                     format!("queue '{}': message_every_s must be at least 5", q.name),
                 ));
             }
-            let full = if path.is_absolute() {
-                path.clone()
-            } else {
-                base.join(path)
-            };
-            let pcm = std::fs::read(&full)
-                .map_err(|e| e.to_string())
-                .and_then(|b| crate::media::prompt::read_wav(&b))
-                .map_err(|e| {
-                    invalid(
-                        at,
-                        format!("queue '{}': message {}: {e}", q.name, full.display()),
-                    )
-                })?;
-            let prompt = crate::call::PromptRef(std::sync::Arc::new(
-                crate::media::prompt::Prompt::from_pcm(&pcm),
-            ));
+            let prompt = prompt_file::load(base, path)
+                .map_err(|e| invalid(at, format!("queue '{}': message {e}", q.name)))?;
             messages.insert(q.name.clone(), (prompt, Duration::from_secs(every)));
+        }
+        let mut timeout_prompts = HashMap::new();
+        for q in &raw.queues {
+            let Some(path) = &q.timeout_prompt else {
+                continue;
+            };
+            let prompt = prompt_file::load(base, path).map_err(|e| {
+                invalid(
+                    line_of("timeout_prompt"),
+                    format!("queue '{}': timeout_prompt {e}", q.name),
+                )
+            })?;
+            timeout_prompts.insert(q.name.clone(), prompt);
         }
         Ok(Dialplan {
             survey,
             record,
             announce,
             messages,
+            timeout_prompts,
             queues,
             answer,
             numbers,
@@ -649,6 +645,11 @@ impl Dialplan {
                 holidays: raw.holidays,
             },
         })
+    }
+
+    /// What `queue` plays to a caller it lets go at its maximum wait, if anything.
+    pub fn timeout_prompt(&self, queue: &str) -> Option<&crate::call::PromptRef> {
+        self.timeout_prompts.get(queue)
     }
 
     /// The key that asks for a callback in `queue`, if it offers one.
@@ -815,7 +816,10 @@ queue = "support"
     fn overflow_needs_a_real_other_queue() {
         let plan = "[[queue]]\nname = \"a\"\nskill = \"a\"\nmax_wait_s = 60\n[[queue]]\nname = \"b\"\nskill = \"b\"\n";
         let e = Dialplan::parse(plan, "o.toml").unwrap_err().to_string();
-        assert_eq!(e, "o.toml:2: queue 'a': max_wait_s needs an overflow queue");
+        assert_eq!(
+            e,
+            "o.toml:2: queue 'a': max_wait_s needs an overflow queue or a timeout_prompt"
+        );
         let plan = plan.replace("max_wait_s = 60", "max_wait_s = 60\noverflow = \"c\"");
         let e = Dialplan::parse(&plan, "o.toml").unwrap_err().to_string();
         assert!(e.starts_with("o.toml:5:") && e.contains("'c'"), "{e}");

@@ -70,17 +70,7 @@ impl SurveyToml {
         }
         let pcm = match &self.prompt {
             None => default_survey(),
-            Some(p) => {
-                let path = if p.is_absolute() {
-                    p.clone()
-                } else {
-                    base.join(p)
-                };
-                let bytes =
-                    std::fs::read(&path).map_err(|e| format!("survey: {}: {e}", path.display()))?;
-                crate::media::prompt::read_wav(&bytes)
-                    .map_err(|e| format!("survey: {}: {e}", path.display()))?
-            }
+            Some(p) => super::prompt_file::read_pcm(base, p).map_err(|e| format!("survey: {e}"))?,
         };
         Ok(Some(Survey {
             queues: self.queues.clone(),
