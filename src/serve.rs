@@ -128,10 +128,27 @@ async fn seed_demo_context(store: &Store, now: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The demo dialplan for a binary run away from its source tree: its recorded prompts are
+/// taken from the source tree when it is still there, else left out (built-in tones play).
+fn builtin_dialplan() -> String {
+    let prompts = concat!(env!("CARGO_MANIFEST_DIR"), "/prompts/");
+    if std::path::Path::new(prompts).is_dir() {
+        return DEFAULT_DIALPLAN.replace("\"../prompts/", &format!("\"{prompts}"));
+    }
+    without_prompts(DEFAULT_DIALPLAN)
+}
+
+fn without_prompts(plan: &str) -> String {
+    plan.lines()
+        .filter(|l| !l.contains("\"../prompts/"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Loads the configured dialplan, falling back to the built-in one for the default path.
 pub fn load_dialplan(cfg: &Config) -> Result<Dialplan, DialplanError> {
     if cfg.dialplan == Config::default().dialplan && !cfg.dialplan.exists() {
-        return Dialplan::parse(DEFAULT_DIALPLAN, "(built-in dialplans/default.toml)");
+        return Dialplan::parse(&builtin_dialplan(), "(built-in dialplans/default.toml)");
     }
     Dialplan::load(&cfg.dialplan)
 }
@@ -416,5 +433,20 @@ async fn expire_recordings(store: Store, dir: std::path::PathBuf, days: u64) {
             Ok(_) => {}
             Err(e) => warn!(error = %e, "could not expire recordings in the history"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_plan_loads_with_and_without_its_recorded_prompts() {
+        let with = Dialplan::parse(&builtin_dialplan(), "built-in").unwrap();
+        assert!(with.announcements("sales").unwrap().voice.is_some());
+        let without = Dialplan::parse(&without_prompts(DEFAULT_DIALPLAN), "built-in").unwrap();
+        let a = without.announcements("sales").unwrap();
+        assert!(a.voice.is_none(), "built-in tones instead");
+        assert!(without.message("sales").is_none());
     }
 }

@@ -135,7 +135,12 @@ fn serve_reloads_on_sighup_and_stops_on_sigterm() {
         env!("CARGO_MANIFEST_DIR"),
         "/dialplans/default.toml"
     ))
-    .unwrap();
+    .unwrap()
+    // The copy lives elsewhere: its prompts are where the demo's are.
+    .replace(
+        "\"../prompts/",
+        concat!("\"", env!("CARGO_MANIFEST_DIR"), "/prompts/"),
+    );
     std::fs::write(&plan, &good).unwrap();
     let db = format!("sqlite://{}/serve.db", dir.path().display());
     let mut child = Command::new(env!("CARGO_BIN_EXE_acd"))

@@ -79,8 +79,15 @@ impl CallManager {
         }
         let prompt = match kind {
             Kind::Position => {
-                let pcm =
-                    crate::media::prompt::position_announcement(position, wait_s.div_ceil(60));
+                let minutes = wait_s.div_ceil(60);
+                let pcm = match self
+                    .dialplan
+                    .announcements(&c.queue)
+                    .and_then(|a| a.voice.as_ref())
+                {
+                    Some(voice) => voice.position_announcement(position, minutes),
+                    None => crate::media::prompt::position_announcement(position, minutes),
+                };
                 self.events.push_back(Event::Announcement {
                     call,
                     position: position as u32,

@@ -6,3 +6,4 @@ pub mod g711;
 pub mod prompt;
 pub mod recorder;
 pub mod rtp;
+pub mod voice;

@@ -73,6 +73,8 @@ struct QueueToml {
     announce_position_s: Option<u64>,
     /// … then every this many (default: the same).
     announce_every_s: Option<u64>,
+    /// A folder of recorded words (`you-are-caller.wav`, `0.wav` …) to speak announcements.
+    announce_voice: Option<std::path::PathBuf>,
     /// A recording played to waiting callers every `message_every_s` ("thank you for holding").
     message: Option<std::path::PathBuf>,
     message_every_s: Option<u64>,
@@ -209,6 +211,8 @@ struct DialplanToml {
 pub struct Announce {
     pub first: Duration,
     pub every: Duration,
+    /// Recorded words to speak it with; `None`: the built-in tones.
+    pub voice: Option<std::sync::Arc<crate::media::voice::Voice>>,
 }
 
 fn yes() -> bool {
@@ -575,6 +579,8 @@ impl Dialplan {
             .map(|q| q.name.clone())
             .collect();
         let mut announce = HashMap::new();
+        let mut voices: HashMap<std::path::PathBuf, std::sync::Arc<crate::media::voice::Voice>> =
+            HashMap::new();
         for q in &raw.queues {
             if let Some(first) = q.announce_position_s {
                 let every = q.announce_every_s.unwrap_or(first);
@@ -587,11 +593,32 @@ impl Dialplan {
                         ),
                     ));
                 }
+                let voice = match &q.announce_voice {
+                    None => None,
+                    Some(dir) => {
+                        let dir = base.join(dir);
+                        match voices.get(&dir) {
+                            Some(v) => Some(std::sync::Arc::clone(v)),
+                            None => {
+                                let v = crate::media::voice::Voice::load(&dir).map_err(|e| {
+                                    invalid(
+                                        line_of("announce_voice"),
+                                        format!("queue '{}': announce_voice {e}", q.name),
+                                    )
+                                })?;
+                                let v = std::sync::Arc::new(v);
+                                voices.insert(dir, std::sync::Arc::clone(&v));
+                                Some(v)
+                            }
+                        }
+                    }
+                };
                 announce.insert(
                     q.name.clone(),
                     Announce {
                         first: Duration::from_secs(first),
                         every: Duration::from_secs(every),
+                        voice,
                     },
                 );
             }

@@ -141,7 +141,12 @@ pub async fn start_opts(
     let base = ports(200);
     cfg.media.rtp_ports = format!("{base}-{}", base + 199);
     let p = dir.path().join("dialplan.toml");
-    std::fs::write(&p, dialplan.unwrap_or(SIMPLE_PLAN)).unwrap();
+    // Plans written here find the demo's recorded prompts where they are.
+    let plan = dialplan.unwrap_or(SIMPLE_PLAN).replace(
+        "\"../prompts/",
+        concat!("\"", env!("CARGO_MANIFEST_DIR"), "/prompts/"),
+    );
+    std::fs::write(&p, plan).unwrap();
     cfg.dialplan = p;
     tweak(&mut cfg);
     let running = serve::start(
