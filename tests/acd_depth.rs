@@ -153,6 +153,10 @@ async fn callback_call(plan: &str, customer_port: u16) -> (Vec<String>, TestServ
     who.success(Duration::from_secs(20)).await;
     let s = srv.status().await;
     assert_eq!(s.status.acd_calls, 1, "the callback still waits in line");
+    assert_eq!(
+        s.queues[0].callbacks, 1,
+        "and shows as one on the wallboard"
+    );
     // An agent comes: the customer is called first, then the agent, then they talk.
     let anna = agent(&srv, "1001", "agent_hangup.xml", 1, true).await;
     customer.success(Duration::from_secs(30)).await;
@@ -160,6 +164,12 @@ async fn callback_call(plan: &str, customer_port: u16) -> (Vec<String>, TestServ
     srv.wait_idle().await;
     let mut kinds = Vec::new();
     while let Ok(ev) = events.try_recv() {
+        if let acd::events::Event::Offered { pop, .. } = &ev {
+            assert!(
+                pop.callback_waited_s.is_some(),
+                "the agent's pop says it is a callback"
+            );
+        }
         let v = serde_json::to_value(&ev).unwrap();
         let kind = v["type"].as_str().unwrap_or("").to_string();
         if ev.call().is_some() && kind != "dtmf" && kind != "context_lookup" {

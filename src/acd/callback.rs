@@ -26,18 +26,18 @@ impl Acd {
     }
 
     /// The customer answered the callback: from now on the agent rings for the queue's ring
-    /// timeout, and a later offer (if this agent does not answer) is an ordinary one.
-    pub fn callback_answered(&mut self, now: Instant, call: CallId) {
+    /// timeout, and a later offer (if this agent does not answer) is an ordinary one. Returns
+    /// that ring timeout.
+    pub fn callback_answered(&mut self, now: Instant, call: CallId) -> Option<Duration> {
         self.callbacks.remove(&call);
-        let Some(o) = self.offers.get_mut(&call) else {
-            return;
-        };
+        let o = self.offers.get_mut(&call)?;
         let ring = self
             .queues
             .get(&o.queue)
             .map_or(Duration::from_secs(15), |q| q.ring_timeout);
         o.deadline = now + ring;
         self.timers.push(Reverse((now + ring, Wake::Ring(call))));
+        Some(ring)
     }
 
     /// The customer did not answer (or could not be reached): the reserved agent is free again,

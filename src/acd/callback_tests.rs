@@ -41,6 +41,12 @@ fn engine(t0: Instant) -> Acd {
 fn a_callback_keeps_its_place_and_its_offer_waits_for_the_customer_then_the_agent() {
     let t0 = Instant::now();
     let mut a = engine(t0);
+    let q = &a.queue_status(t0)[0];
+    assert_eq!(
+        (q.waiting, q.callbacks),
+        (2, 1),
+        "supervisors see the callback waiting"
+    );
     a.agent_online(t0 + secs(5), "anna");
     // Her turn: the agent is reserved for the customer's ring (30 s) plus her own (15 s).
     assert_eq!(decisions(&mut a), vec![offer(1, "anna", 45)]);
@@ -50,7 +56,7 @@ fn a_callback_keeps_its_place_and_its_offer_waits_for_the_customer_then_the_agen
         "no ring timeout while the customer's phone rings"
     );
     // The customer answers at 25 s: the agent's usual 15 s start now.
-    a.callback_answered(t0 + secs(25), 1);
+    assert_eq!(a.callback_answered(t0 + secs(25), 1), Some(secs(15)));
     assert!(!a.is_callback(1));
     a.handle_timeout(t0 + secs(39));
     assert!(decisions(&mut a).is_empty());

@@ -260,6 +260,8 @@ pub struct QueueStatus {
     pub name: String,
     pub skill: String,
     pub waiting: usize,
+    /// Of those waiting, callers who hung up to be called back.
+    pub callbacks: usize,
     pub ringing: usize,
     pub longest_wait_s: u64,
 }

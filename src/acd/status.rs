@@ -20,6 +20,11 @@ impl Acd {
                     name: q.name.clone(),
                     skill: q.skill.clone(),
                     waiting: self.waiting.get(&q.name).map_or(0, |w| w.len()),
+                    callbacks: self.waiting.get(&q.name).map_or(0, |w| {
+                        w.values()
+                            .filter(|c| self.callbacks.contains_key(c))
+                            .count()
+                    }),
                     ringing: self.offers.values().filter(|o| o.queue == q.name).count(),
                     longest_wait_s: waits
                         .map(|w| now.saturating_duration_since(w.enqueued).as_secs())

@@ -34,6 +34,15 @@ pub(super) struct Callback {
     dialing: Option<Dialing>,
     /// The customer answered: from here on the call is like any other.
     pub(super) answered: bool,
+    /// When the caller pressed the key.
+    requested: Instant,
+}
+
+impl Callback {
+    /// How long since the caller asked to be called back.
+    pub(super) fn waited(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.requested)
+    }
 }
 
 struct Dialing {
@@ -134,6 +143,7 @@ impl CallManager {
             attempts: 0,
             dialing: None,
             answered: false,
+            requested: now,
         });
         self.media.push_back(MediaCommand::Stop { call });
         self.events.push_back(Event::CallbackRequested {
@@ -311,8 +321,11 @@ impl CallManager {
             dtmf_pt: n.dtmf_pt,
         }));
         self.events.push_back(Event::CallbackAnswered { call });
-        self.acd.callback_answered(now, call);
-        self.offer_with_pop(now, call, &leg.agent, &dialing.queue, dialing.ring);
+        let ring = self
+            .acd
+            .callback_answered(now, call)
+            .unwrap_or(dialing.ring);
+        self.offer_with_pop(now, call, &leg.agent, &dialing.queue, ring);
     }
 
     /// The customer did not answer this try: free the agent and try again later, or give up.

@@ -114,6 +114,16 @@ fn an_agent_coming_free_first_rings_the_customer_through_the_trunk() {
     assert!(out
         .iter()
         .any(|(p, m)| *p == 7001 && m.starts_with("INVITE")));
+    // The pop tells the agent it is a callback, with the queue's own ring time.
+    let pop = events(&mut r)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Offered { pop, .. } => Some(pop),
+            _ => None,
+        })
+        .expect("offered");
+    assert_eq!(pop.callback_waited_s, Some(0));
+    assert_eq!(pop.ring_timeout_s, 15);
 }
 
 #[test]

@@ -45,6 +45,8 @@ pub struct Pop {
     /// How often the call has been transferred already, and what earlier agents noted.
     pub transfers: u32,
     pub notes: Vec<String>,
+    /// A callback: seconds since the customer asked for it (they are on the line again now).
+    pub callback_waited_s: Option<u64>,
 }
 
 /// Offers waiting for their pop to reach the desk.
@@ -123,6 +125,7 @@ impl CallManager {
             fields: route.map(|r| r.pop.clone()).unwrap_or_default(),
             transfers: c.transfers,
             notes: c.notes.clone(),
+            callback_waited_s: c.callback.as_ref().map(|cb| cb.waited(now).as_secs()),
         };
         self.events.push_back(Event::Offered {
             call,

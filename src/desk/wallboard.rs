@@ -26,6 +26,8 @@ pub fn state_name(s: AgentState) -> &'static str {
 pub struct QueueBoard {
     pub name: String,
     pub waiting: usize,
+    /// Of those waiting, callers to be called back.
+    pub callbacks: usize,
     pub ringing: usize,
     pub longest_wait_s: u64,
     /// Agents with the queue's skill, by state.
@@ -65,6 +67,7 @@ pub fn build(s: &StatusReport, today: &QueueReport) -> Wallboard {
             QueueBoard {
                 name: q.name.clone(),
                 waiting: q.waiting,
+                callbacks: q.callbacks,
                 ringing: q.ringing,
                 longest_wait_s: q.longest_wait_s,
                 agents,

@@ -43,6 +43,8 @@ function showPop(pop, phase) {
   const tr = $("pop-transfers");
   tr.className = pop.transfers > 2 ? "warn" : "mute";
   acd.text(tr, pop.transfers ? "Transferred " + pop.transfers + "×" + (pop.transfers > 2 ? " — apologise and resolve it here" : "") : "");
+  const cb = $("pop-callback");
+  acd.text(cb, pop.callback_waited_s == null ? "" : "Callback: the customer asked to be called back " + Math.max(1, Math.round(pop.callback_waited_s / 60)) + " min ago");
   const notes = $("pop-notes"); notes.innerHTML = "";
   (pop.notes || []).forEach((n) => li(notes, "Note: " + n));
   const f = $("pop-fields"); f.innerHTML = "";

@@ -15,12 +15,13 @@ function render(b) {
     const sl = f.service_level_pct == null ? "—" : Math.round(f.service_level_pct) + " %";
     const slClass = f.service_level_pct == null ? "" : f.service_level_pct >= 80 ? "sl-good" : "sl-bad";
     const agents = Object.entries(x.agents).filter(([, n]) => n > 0).map(([k, n]) => n + " " + (NAMES[k] || k)).join(" · ");
-    t.innerHTML = "<h2></h2><div class='big waiting'></div><div class='mute'>waiting · longest <b class='longest'></b></div>" +
+    t.innerHTML = "<h2></h2><div class='big waiting'></div><div class='mute'>waiting<span class='cbs'></span> · longest <b class='longest'></b></div>" +
       "<div>SL <b class='sl " + slClass + "'></b> · answered <span class='ans'></span> · abandoned <span class='abd'></span></div>" +
       "<div class='mute'>ASA <span class='asa'></span> · abandon <span class='abp'></span></div><div class='mute ag'></div>";
     acd.text(t.querySelector("h2"), x.name);
     acd.text(t.querySelector(".waiting"), x.waiting);
     acd.text(t.querySelector(".longest"), mmss(x.longest_wait_s));
+    acd.text(t.querySelector(".cbs"), x.callbacks ? " (" + x.callbacks + " to call back)" : "");
     acd.text(t.querySelector(".sl"), sl);
     acd.text(t.querySelector(".ans"), x.today.answered);
     acd.text(t.querySelector(".abd"), x.today.abandoned);
