@@ -163,8 +163,13 @@ pub enum Event {
     /// The waiting caller pressed the callback key and was let go, keeping their place.
     CallbackRequested {
         call: CallId,
-        /// Where they will be called.
-        target: String,
+        /// What is kept in the database until the callback is over.
+        saved: std::sync::Arc<crate::call::SavedCallback>,
+    },
+    /// A callback kept from before a restart is back in its queue.
+    CallbackRestored {
+        call: CallId,
+        saved: std::sync::Arc<crate::call::SavedCallback>,
     },
     /// Their turn came: `agent` is kept for them while their phone rings (try `attempt`).
     CallbackDialing {
@@ -216,6 +221,7 @@ impl Event {
             | Event::Recording { call, .. }
             | Event::Overflow { call, .. }
             | Event::CallbackRequested { call, .. }
+            | Event::CallbackRestored { call, .. }
             | Event::CallbackDialing { call, .. }
             | Event::CallbackAnswered { call }
             | Event::CallbackFailed { call, .. }

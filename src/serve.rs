@@ -344,6 +344,14 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         core.events.subscribe(),
         Some(cfg.database.spool_dir.clone()),
     ));
+    // Callbacks promised before a restart, now that the writer follows their events.
+    let callbacks = store.load_callbacks().await?;
+    if !callbacks.is_empty() {
+        let _ = core
+            .input
+            .send(net::Input::RestoreCallbacks(callbacks))
+            .await;
+    }
     let app = crate::desk::start(
         core.clone(),
         Some(store.clone()),

@@ -131,26 +131,8 @@ async fn callback_call(plan: &str, customer_port: u16) -> (Vec<String>, TestServ
         "customer_answer.xml",
         &["-m", "1"],
     );
-    let port = customer_port.to_string();
-    let who = sipp(
-        srv.sip(),
-        srv.dir.path(),
-        "caller_callback.xml",
-        &[
-            "-s",
-            "100",
-            "-key",
-            "caller",
-            "+15551234567",
-            "-key",
-            "contact_port",
-            &port,
-            "-m",
-            "1",
-        ],
-    );
     // The caller is let go (BYE from acd) but keeps their place in the queue.
-    who.success(Duration::from_secs(20)).await;
+    ask_for_callback(&srv, customer_port).await;
     let s = srv.status().await;
     assert_eq!(s.status.acd_calls, 1, "the callback still waits in line");
     assert_eq!(
@@ -177,6 +159,40 @@ async fn callback_call(plan: &str, customer_port: u16) -> (Vec<String>, TestServ
         }
     }
     (kinds, srv)
+}
+
+/// A SIPp caller dials 100, presses 1 and is let go; its Contact names `customer_port`.
+async fn ask_for_callback(srv: &TestServer, customer_port: u16) {
+    let port = customer_port.to_string();
+    let who = sipp(
+        srv.sip(),
+        srv.dir.path(),
+        "caller_callback.xml",
+        &[
+            "-s",
+            "100",
+            "-key",
+            "caller",
+            "+15551234567",
+            "-key",
+            "contact_port",
+            &port,
+            "-m",
+            "1",
+        ],
+    );
+    who.success(Duration::from_secs(20)).await;
+}
+
+/// Waits until the database holds `n` saved callbacks.
+async fn saved_callbacks(store: &acd::context::Store, n: usize) {
+    for _ in 0..100 {
+        if store.load_callbacks().await.unwrap().len() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("expected {n} saved callbacks");
 }
 
 const CALLBACK_PLAN: &str = r#"
@@ -230,4 +246,35 @@ async fn without_a_trunk_the_callback_goes_to_the_contact_of_the_callers_own_cal
         kinds.contains(&"callback_answered".to_string()) && kinds.contains(&"ended".to_string()),
         "{kinds:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_promised_before_a_restart_is_still_made_after_it() {
+    let db = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/acd.db", db.path().display());
+    let customer_port = ports(1);
+    let plan = CALLBACK_PLAN.replace("TRUNK", &format!("trunk = \"127.0.0.1:{customer_port}\""));
+    let first = start(Some(&plan), |c| c.database.url = url.clone()).await;
+    ask_for_callback(&first, customer_port).await;
+    saved_callbacks(&first.running.store, 1).await;
+    // A clean stop (SIGTERM) keeps the promise in the database.
+    first.running.core.shutdown().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    saved_callbacks(&first.running.store, 1).await;
+
+    let second = start(Some(&plan), |c| c.database.url = url.clone()).await;
+    let customer = sipp_on(
+        customer_port,
+        second.sip(),
+        second.dir.path(),
+        "customer_answer.xml",
+        &["-m", "1"],
+    );
+    let anna = agent(&second, "1001", "agent_hangup.xml", 1, true).await;
+    customer.success(Duration::from_secs(30)).await;
+    anna.success(Duration::from_secs(10)).await;
+    second.wait_idle().await;
+    // Kept, then deleted once the customer and the agent have talked.
+    saved_callbacks(&second.running.store, 0).await;
+    assert_eq!(second.status().await.status.totals.connected, 1);
 }

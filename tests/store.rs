@@ -104,6 +104,49 @@ async fn exercise(store: &Store) {
     assert!(store.remove_agent("1001").await.unwrap());
     assert!(!store.remove_agent("1001").await.unwrap());
     assert_eq!(store.list_agents().await.unwrap().len(), 2);
+
+    callbacks(store).await;
+}
+
+/// Saved callbacks: kept once however often saved, tries counted, oldest request first, gone
+/// when deleted.
+async fn callbacks(store: &Store) {
+    let cb = |id: &str, requested: i64| acd::call::SavedCallback {
+        interaction: id.into(),
+        number: "+15551234567".into(),
+        target: "sip:+15551234567@192.0.2.1:5060".into(),
+        peer: "192.0.2.1:5060".parse().unwrap(),
+        queue: "sales".into(),
+        priority: -2,
+        dialed: "100".into(),
+        pcma: true,
+        arrived_at_ms: requested - 30_000,
+        requested_at_ms: requested,
+        attempts: 0,
+    };
+    store.save_callback(&cb("b", 2_000_000)).await.unwrap();
+    store.save_callback(&cb("a", 1_000_000)).await.unwrap();
+    store.save_callback(&cb("a", 1_000_000)).await.unwrap();
+    store.set_callback_attempts("b", 2).await.unwrap();
+    let all = store.load_callbacks().await.unwrap();
+    assert_eq!(
+        all,
+        vec![cb("a", 1_000_000), {
+            let mut b = cb("b", 2_000_000);
+            b.attempts = 2;
+            b
+        }]
+    );
+    store.delete_callback("a").await.unwrap();
+    store.delete_callback("a").await.unwrap();
+    let left: Vec<String> = store
+        .load_callbacks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.interaction)
+        .collect();
+    assert_eq!(left, ["b"]);
 }
 
 #[tokio::test]

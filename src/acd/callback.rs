@@ -20,6 +20,12 @@ impl Acd {
         true
     }
 
+    /// Marks `call`, about to be enqueued, as a callback (one restored after a restart), so its
+    /// first offer already leaves time to ring the customer.
+    pub fn expect_callback(&mut self, call: CallId, dial: Duration) {
+        self.callbacks.insert(call, dial);
+    }
+
     /// Whether `call` is a callback whose customer has not answered yet.
     pub fn is_callback(&self, call: CallId) -> bool {
         self.callbacks.contains_key(&call)

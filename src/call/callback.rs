@@ -4,6 +4,10 @@
 //! trunk, or back to the Contact of their own call) and, once they answer, their new leg
 //! becomes the call's caller leg and the agent is rung with the usual screen pop. A customer
 //! who does not answer is tried again after the retry delay, up to the plan's attempts.
+//!
+//! A callback is a promise to a customer who is no longer on the line, so it is kept in the
+//! database ([`SavedCallback`], written by the history writer from the events) and survives a
+//! restart: [`CallManager::restore_callbacks`] puts it back in its queue.
 
 use super::agent_leg::AgentLeg;
 use super::manager::{CallManager, CallerLeg};
@@ -22,6 +26,27 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
+
+/// A callback as the database keeps it until it is answered, given up or cancelled.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SavedCallback {
+    /// The call's interaction history row (the same row after a restart).
+    pub interaction: String,
+    /// The caller's number, as the pop shows it.
+    pub number: String,
+    /// Where to call: the Request-URI, and the address the INVITE goes to.
+    pub target: String,
+    pub peer: std::net::SocketAddr,
+    pub queue: String,
+    pub priority: i32,
+    pub dialed: String,
+    /// The caller's codec was G.711 A-law (else µ-law).
+    pub pcma: bool,
+    pub arrived_at_ms: i64,
+    pub requested_at_ms: i64,
+    /// Tries made so far.
+    pub attempts: u32,
+}
 
 /// A call whose caller asked to be called back.
 pub(super) struct Callback {
@@ -145,12 +170,155 @@ impl CallManager {
             answered: false,
             requested: now,
         });
+        let unix_ms = self.ep.unix_secs(now) as i64 * 1000;
+        let saved = SavedCallback {
+            interaction: c.interaction.clone(),
+            number: c.caller_number.clone(),
+            target: target.to_string(),
+            peer: peer.addr,
+            queue: c.queue.clone(),
+            priority: c.priority,
+            dialed: c.dialed.clone(),
+            pcma: c.media.codec == crate::sdp::Codec::Pcma,
+            arrived_at_ms: unix_ms - now.saturating_duration_since(c.arrived).as_millis() as i64,
+            requested_at_ms: unix_ms,
+            attempts: 0,
+        };
         self.media.push_back(MediaCommand::Stop { call });
         self.events.push_back(Event::CallbackRequested {
             call,
-            target: target.to_string(),
+            saved: std::sync::Arc::new(saved),
         });
         true
+    }
+
+    /// Callbacks kept from before a restart: each goes back into its queue (after its caller's
+    /// context is looked up again, for the pop), in the order they were asked for.
+    pub fn restore_callbacks(&mut self, now: Instant, saved: Vec<SavedCallback>) {
+        let unix_ms = self.ep.unix_secs(now) as i64 * 1000;
+        let ago = |at_ms: i64| {
+            let d = Duration::from_millis(unix_ms.saturating_sub(at_ms).max(0) as u64);
+            now.checked_sub(d).unwrap_or(now)
+        };
+        for s in saved {
+            let Ok(target) = Uri::parse(&s.target) else {
+                warn!(interaction = %s.interaction, target = %s.target, "saved callback has a bad target; dropped");
+                continue;
+            };
+            let Some((caller_port, agent_port)) = self.ports.take_pair() else {
+                warn!(interaction = %s.interaction, "no free RTP ports to restore a callback");
+                continue;
+            };
+            let id = self.next_call();
+            let span = tracing::info_span!("call", call = id, interaction = %s.interaction);
+            {
+                let _g = span.enter();
+                info!(queue = %s.queue, attempts = s.attempts, "callback restored");
+            }
+            let peer = Peer {
+                transport: Transport::Udp,
+                addr: s.peer,
+            };
+            // The caller's leg ended before the restart: a stand-in that is never signalled
+            // (the customer's answer replaces it).
+            let host = self.contact().uri.host;
+            let mut from = NameAddr::new(Uri::sip(Some(&s.number), &host, None));
+            from.params.set("tag", Some(random_token()));
+            let invite = Request {
+                method: Method::Invite,
+                uri: target.clone(),
+                core: Core {
+                    vias: vec![our_via(Transport::Udp, &self.via_host())],
+                    from,
+                    to: NameAddr::new(Uri::sip(Some(&s.dialed), &host, None)),
+                    call_id: format!("{}@restored.acd", random_token()),
+                    cseq: CSeq {
+                        seq: 1,
+                        method: Method::Invite,
+                    },
+                    max_forwards: Some(70),
+                    contacts: vec![NameAddr::new(target.clone())],
+                    contact_star: false,
+                },
+                headers: Headers::default(),
+                body: Bytes::new(),
+            };
+            let codec = if s.pcma {
+                crate::sdp::Codec::Pcma
+            } else {
+                crate::sdp::Codec::Pcmu
+            };
+            let call = super::manager::Call {
+                span,
+                caller_number: s.number.clone(),
+                queue: s.queue.clone(),
+                priority: s.priority,
+                caller: CallerLeg {
+                    invite_key: TxKey::server(&invite),
+                    dialog: Dialog::as_uas(&invite, &random_token(), peer),
+                    invite,
+                    sdp: Bytes::new(),
+                    answered: true,
+                },
+                agent: None,
+                ringing: Vec::new(),
+                media: crate::sdp::Negotiated {
+                    remote: s.peer,
+                    codec,
+                    codec_pt: codec.pt(),
+                    dtmf_pt: Some(101),
+                    direction: crate::sdp::Direction::SendRecv,
+                },
+                awaiting_answer: false,
+                caller_port,
+                agent_port,
+                arrived: ago(s.arrived_at_ms),
+                connected: None,
+                sdp_version: 1,
+                context: None,
+                dialed: s.dialed.clone(),
+                route: None,
+                ivr: None,
+                rule_prompt: false,
+                agent_hold: false,
+                interaction: s.interaction.clone(),
+                transfers: 0,
+                notes: Vec::new(),
+                survey: None,
+                callback: Some(Callback {
+                    target,
+                    peer,
+                    attempts: s.attempts,
+                    dialing: None,
+                    answered: false,
+                    requested: ago(s.requested_at_ms),
+                }),
+                timed_out: false,
+            };
+            self.calls.insert(id, call);
+            self.events.push_back(Event::CallbackRestored {
+                call: id,
+                saved: std::sync::Arc::new(s),
+            });
+            self.request_context(now, id);
+        }
+        self.process(now);
+    }
+
+    /// Shutting down: a callback whose customer is not on the line stays saved for the next
+    /// start. Its ringing customer leg is cancelled and its agent freed, with no event.
+    pub(super) fn callback_suspend(&mut self, now: Instant, call: CallId) {
+        self.lookup_forget(call);
+        self.pop_forget(call);
+        let Some(mut c) = self.calls.remove(&call) else {
+            return;
+        };
+        let cb = c.callback.take();
+        self.callback_forget(now, cb);
+        self.callback_ended(call);
+        self.acd.call_gone(now, call);
+        self.ports.give(c.caller_port);
+        self.ports.give(c.agent_port);
     }
 
     /// The ACD gave a callback its turn with `agent` kept for it: ring the customer.

@@ -56,7 +56,7 @@ fn waiting_callback() -> Rig {
     assert_eq!(header(&bye, "Call-ID"), "cb1");
     assert!(events(&mut r).iter().any(|e| matches!(
         e,
-        Event::CallbackRequested { target, .. } if target == "sip:+15551234567@127.0.0.1:5099"
+        Event::CallbackRequested { saved, .. } if saved.target == "sip:+15551234567@127.0.0.1:5099"
     )));
     let s = r.status();
     assert_eq!((s.calls, s.acd_calls), (1, 1), "the place in line is kept");
@@ -165,4 +165,71 @@ fn an_unanswered_callback_is_tried_again_after_the_retry_then_given_up() {
     assert_eq!((s.calls, s.acd_calls), (0, 0));
     let all = Rig::with_plan(PLAN).status().free_rtp_ports;
     assert_eq!(s.free_rtp_ports, all, "its ports are back in the pool");
+}
+
+#[test]
+fn a_callback_saved_before_a_restart_is_called_when_an_agent_is_free() {
+    let mut r = Rig::with_plan(PLAN);
+    r.register("1001", 7001);
+    // The rig's clock reads 1,000,000 s since the epoch; the callback was asked for a minute ago.
+    let saved = SavedCallback {
+        interaction: "before-1".into(),
+        number: "+15551234567".into(),
+        target: "sip:+15551234567@127.0.0.1:5099".into(),
+        peer: "127.0.0.1:5099".parse().unwrap(),
+        queue: "sales".into(),
+        priority: 0,
+        dialed: "100".into(),
+        pcma: true,
+        arrived_at_ms: 1_000_000_000 - 90_000,
+        requested_at_ms: 1_000_000_000 - 60_000,
+        attempts: 1,
+    };
+    r.m.restore_callbacks(r.now, vec![saved]);
+    let inv = r.sent(TRUNK, "INVITE");
+    assert!(inv.starts_with("INVITE sip:+15551234567@127.0.0.1:5099 SIP/2.0"));
+    assert!(
+        inv.contains("RTP/AVP 8"),
+        "the caller's codec (A-law) is offered"
+    );
+    let evs = events(&mut r);
+    assert!(evs.iter().any(
+        |e| matches!(e, Event::CallbackRestored { saved, .. } if saved.interaction == "before-1")
+    ));
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, Event::CallbackDialing { attempt: 2, .. })),
+        "the try before the restart counts: {evs:?}"
+    );
+    r.send(TRUNK, &reply(&inv, 200, "cust", true));
+    r.sent(7001, "INVITE");
+    let pop = events(&mut r)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Offered { pop, .. } => Some(pop),
+            _ => None,
+        })
+        .expect("offered");
+    assert_eq!(pop.interaction, "before-1", "the same history row");
+    assert_eq!(pop.callback_waited_s, Some(60));
+}
+
+#[test]
+fn shutting_down_keeps_a_waiting_callback_for_the_next_start() {
+    let mut r = waiting_callback();
+    r.m.shutdown(r.now);
+    let evs = events(&mut r);
+    assert!(
+        !evs.iter().any(|e| matches!(
+            e,
+            Event::Abandoned { .. } | Event::CallbackFailed { .. } | Event::TimedOut { .. }
+        )),
+        "nothing that would delete the saved callback: {evs:?}"
+    );
+    assert!(
+        r.out().iter().all(|(p, _)| *p != CALLER),
+        "nobody to hang up on"
+    );
+    let s = r.status();
+    assert_eq!((s.calls, s.acd_calls), (0, 0));
 }

@@ -469,15 +469,10 @@ impl CallManager {
                 });
             }
         };
-        let Some(caller_port) = self.ports.take() else {
+        let Some((caller_port, agent_port)) = self.ports.take_pair() else {
             return self.refuse(now, &key, &req, 503, "no free RTP ports");
         };
-        let Some(agent_port) = self.ports.take() else {
-            self.ports.give(caller_port);
-            return self.refuse(now, &key, &req, 503, "no free RTP ports");
-        };
-        let id = self.next_call;
-        self.next_call += 1;
+        let id = self.next_call();
         let span = info_span!("call", call = id, sip_call_id = %req.core.call_id);
         let caller_number = caller_number(&req);
         {
@@ -559,6 +554,11 @@ impl CallManager {
         if !late_offer {
             self.start_and_queue(now, id);
         }
+    }
+
+    pub(super) fn next_call(&mut self) -> CallId {
+        self.next_call += 1;
+        self.next_call - 1
     }
 
     /// The caller cancelled before we answered.
@@ -675,7 +675,11 @@ impl CallManager {
     pub fn shutdown(&mut self, now: Instant) {
         let ids: Vec<CallId> = self.calls.keys().copied().collect();
         for id in ids {
-            self.end_call(now, id, Side::System, 503);
+            if self.caller_away(id) {
+                self.callback_suspend(now, id); // kept in the database for the next start
+            } else {
+                self.end_call(now, id, Side::System, 503);
+            }
         }
     }
 

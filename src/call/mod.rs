@@ -18,6 +18,7 @@ mod qualify;
 mod queueing;
 mod survey;
 
+pub use callback::SavedCallback;
 pub use context_lookup::LookupRequest;
 pub use desk::{DeskError, TransferTarget, TRANSFER_HOLD_S};
 pub use manager::{AgentRecord, CallManager, ManagerConfig, Status, Totals};

@@ -21,6 +21,18 @@ impl PortPool {
         self.free.pop_front()
     }
 
+    /// Two ports (a call's caller and agent sides), or none.
+    pub fn take_pair(&mut self) -> Option<(u16, u16)> {
+        let a = self.take()?;
+        match self.take() {
+            Some(b) => Some((a, b)),
+            None => {
+                self.give(a);
+                None
+            }
+        }
+    }
+
     pub fn give(&mut self, port: u16) {
         self.free.push_back(port);
     }

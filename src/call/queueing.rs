@@ -30,6 +30,10 @@ impl CallManager {
 
     /// Joins the call's queue (after its context lookup, or without one).
     pub(super) fn enqueue_call(&mut self, now: Instant, id: CallId) {
+        // A callback restored after a restart was routed before it: back to its queue.
+        if self.caller_away(id) {
+            return self.join_queue(now, id);
+        }
         if let Some(menu) = self.route_call(now, id) {
             return self.start_menu(id, &menu);
         }
@@ -56,6 +60,10 @@ impl CallManager {
             .unwrap_or_default();
         self.acd.require(id, required);
         let pref = preferred.as_ref().map(|(a, d)| (a.as_str(), *d));
+        if self.caller_away(id) {
+            self.acd
+                .expect_callback(id, self.dialplan.callback.dial_timeout);
+        }
         if let Err(e) = self.acd.enqueue_for(now, id, &queue, priority, pref) {
             warn!(call = id, error = %e, "enqueue failed");
             return self.end_call(now, id, Side::System, 503);

@@ -67,6 +67,22 @@ impl HistoryBook {
                 ),
             );
         }
+        // A callback kept over a restart: its row goes on under the same interaction.
+        if let Event::CallbackRestored { call, saved } = ev {
+            self.open.entry(*call).or_insert_with(|| {
+                (
+                    CallRecord {
+                        id: saved.interaction.clone(),
+                        phone: saved.number.clone(),
+                        started_at: saved.arrived_at_ms / 1000,
+                        dialed: saved.dialed.clone(),
+                        queue: Some(saved.queue.clone()),
+                        ..Default::default()
+                    },
+                    Vec::new(),
+                )
+            });
+        }
         let call = ev.call()?;
         let (rec, log) = self.open.get_mut(&call)?;
         let (kind, data) = log_entry(ev);
@@ -167,6 +183,55 @@ enum Item {
         tag: String,
         at: i64,
     },
+    CallbackSave {
+        saved: crate::call::SavedCallback,
+    },
+    CallbackAttempt {
+        interaction: String,
+        attempts: u32,
+    },
+    CallbackDone {
+        interaction: String,
+    },
+}
+
+/// Which open calls are callbacks, so their saved row follows them: kept when asked for,
+/// tries counted, deleted when the callback is over however it ends.
+#[derive(Default)]
+struct CallbackBook {
+    open: HashMap<CallId, String>,
+}
+
+impl CallbackBook {
+    fn apply(&mut self, ev: &Event) -> Option<Item> {
+        match ev {
+            Event::CallbackRequested { call, saved } => {
+                self.open.insert(*call, saved.interaction.clone());
+                Some(Item::CallbackSave {
+                    saved: (**saved).clone(),
+                })
+            }
+            Event::CallbackRestored { call, saved } => {
+                self.open.insert(*call, saved.interaction.clone());
+                None
+            }
+            Event::CallbackDialing { call, attempt, .. } => {
+                self.open.get(call).map(|i| Item::CallbackAttempt {
+                    interaction: i.clone(),
+                    attempts: *attempt,
+                })
+            }
+            Event::CallbackAnswered { call }
+            | Event::CallbackFailed { call, .. }
+            | Event::Abandoned { call, .. }
+            | Event::TimedOut { call, .. }
+            | Event::Ended { call, .. } => self
+                .open
+                .remove(call)
+                .map(|interaction| Item::CallbackDone { interaction }),
+            _ => None,
+        }
+    }
 }
 
 async fn apply(store: &Store, item: &Item) -> Result<(), StoreError> {
@@ -177,6 +242,12 @@ async fn apply(store: &Store, item: &Item) -> Result<(), StoreError> {
             rating,
         } => store.set_rating(interaction, *rating).await,
         Item::Tag { number, tag, at } => store.tag_number(number, tag, *at).await,
+        Item::CallbackSave { saved } => store.save_callback(saved).await,
+        Item::CallbackAttempt {
+            interaction,
+            attempts,
+        } => store.set_callback_attempts(interaction, *attempts).await,
+        Item::CallbackDone { interaction } => store.delete_callback(interaction).await,
     }
 }
 
@@ -375,6 +446,7 @@ pub async fn run_writer(
         }
     };
     let mut book = HistoryBook::default();
+    let mut callbacks = CallbackBook::default();
     let (mut rows, mut log): (Vec<CallRecord>, Vec<EventRow>) = (Vec::new(), Vec::new());
     let flush = |rows: &mut Vec<CallRecord>, log: &mut Vec<EventRow>| {
         if !rows.is_empty() || !log.is_empty() {
@@ -420,6 +492,9 @@ pub async fn run_writer(
                 }
             }
             Ok(ev) => {
+                if let Some(item) = callbacks.apply(&ev) {
+                    hand_over(item);
+                }
                 if let Some((row, entries)) = book.apply(&ev, crate::context::time::unix_now_ms()) {
                     rows.push(row);
                     log.extend(entries);
@@ -441,5 +516,120 @@ pub async fn run_writer(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::SavedCallback;
+
+    fn saved() -> Arc<SavedCallback> {
+        Arc::new(SavedCallback {
+            interaction: "boot-7".into(),
+            number: "+15551234567".into(),
+            target: "sip:+15551234567@192.0.2.1".into(),
+            peer: "192.0.2.1:5060".parse().unwrap(),
+            queue: "sales".into(),
+            priority: 0,
+            dialed: "100".into(),
+            pcma: true,
+            arrived_at_ms: 1_000,
+            requested_at_ms: 61_000,
+            attempts: 0,
+        })
+    }
+
+    fn kind(i: Option<Item>) -> String {
+        i.map(|i| {
+            serde_json::to_value(&i).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_saved_callback_follows_its_call_until_it_is_over() {
+        let mut b = CallbackBook::default();
+        assert_eq!(
+            kind(b.apply(&Event::Abandoned {
+                call: 7,
+                queue: "sales".into(),
+                wait_ms: 1
+            })),
+            ""
+        );
+        let req = Event::CallbackRequested {
+            call: 7,
+            saved: saved(),
+        };
+        assert_eq!(kind(b.apply(&req)), "callback_save");
+        let dial = Event::CallbackDialing {
+            call: 7,
+            agent: "1001".into(),
+            attempt: 2,
+        };
+        assert!(matches!(
+            b.apply(&dial),
+            Some(Item::CallbackAttempt { attempts: 2, .. })
+        ));
+        assert_eq!(
+            kind(b.apply(&Event::CallbackAnswered { call: 7 })),
+            "callback_done"
+        );
+        assert!(
+            b.apply(&Event::Ended {
+                call: 7,
+                agent: "1001".into(),
+                by: crate::events::Side::Agent,
+                talk_ms: 5
+            })
+            .is_none(),
+            "deleted once"
+        );
+        // Restored after a restart: not saved again, but deleted when it ends.
+        assert!(b
+            .apply(&Event::CallbackRestored {
+                call: 9,
+                saved: saved()
+            })
+            .is_none());
+        assert_eq!(
+            kind(b.apply(&Event::CallbackFailed {
+                call: 9,
+                queue: "sales".into(),
+                attempts: 3,
+                wait_ms: 9
+            })),
+            "callback_done"
+        );
+    }
+
+    #[test]
+    fn a_restored_callback_continues_its_history_row() {
+        let mut h = HistoryBook::default();
+        h.apply(
+            &Event::CallbackRestored {
+                call: 9,
+                saved: saved(),
+            },
+            500_000,
+        );
+        let (row, log) = h
+            .apply(
+                &Event::CallbackFailed {
+                    call: 9,
+                    queue: "sales".into(),
+                    attempts: 3,
+                    wait_ms: 9,
+                },
+                501_000,
+            )
+            .expect("finished");
+        assert_eq!((row.id.as_str(), row.started_at), ("boot-7", 1));
+        assert_eq!(row.outcome.as_deref(), Some("callback failed"));
+        assert_eq!(log.len(), 2);
     }
 }

@@ -6,6 +6,7 @@
 
 mod agents;
 pub mod attribution;
+mod callbacks;
 mod caller;
 pub mod e164;
 pub mod history;

@@ -56,6 +56,8 @@ pub enum Input {
     Status(oneshot::Sender<StatusReport>),
     /// A new dialplan (SIGHUP reload); calls in progress keep their queue.
     Dialplan(Box<crate::routing::Dialplan>),
+    /// Callbacks kept in the database from before a restart.
+    RestoreCallbacks(Vec<crate::call::SavedCallback>),
     /// End every call cleanly, then stop; the sender hears when the goodbyes are on the wire.
     Shutdown(oneshot::Sender<()>),
     /// The desk has written a call's pop to the agent (or the agent has no desk open).
@@ -255,6 +257,13 @@ impl Core {
                 Input::Sip(peer, data) => self.manager.handle_sip(now, peer, &data),
                 Input::Media(ev) => self.manager.handle_media(now, ev),
                 Input::Agents(a) => self.manager.set_agents(now, a),
+                Input::RestoreCallbacks(saved) => {
+                    info!(
+                        callbacks = saved.len(),
+                        "callbacks restored from the database"
+                    );
+                    self.manager.restore_callbacks(now, saved);
+                }
                 Input::Context {
                     call,
                     result,

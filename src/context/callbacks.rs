@@ -1,0 +1,90 @@
+//! Saved callbacks: written from the event stream by the history writer, read once at start
+//! so callers who were promised a callback are called after a restart too.
+
+use super::{Store, StoreError};
+use crate::call::SavedCallback;
+use sqlx::Row;
+
+impl Store {
+    /// Keeps a callback (again, if it is already there: the same row).
+    pub async fn save_callback(&self, c: &SavedCallback) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO callbacks (interaction, number, target, peer, queue, priority, dialed, \
+             pcma, arrived_at_ms, requested_at_ms, attempts) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (interaction) DO UPDATE SET attempts = excluded.attempts",
+        )
+        .bind(&c.interaction)
+        .bind(&c.number)
+        .bind(&c.target)
+        .bind(c.peer.to_string())
+        .bind(&c.queue)
+        .bind(i64::from(c.priority))
+        .bind(&c.dialed)
+        .bind(i64::from(c.pcma))
+        .bind(c.arrived_at_ms)
+        .bind(c.requested_at_ms)
+        .bind(i64::from(c.attempts))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records how many tries a callback has had.
+    pub async fn set_callback_attempts(
+        &self,
+        interaction: &str,
+        attempts: u32,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE callbacks SET attempts = $1 WHERE interaction = $2")
+            .bind(i64::from(attempts))
+            .bind(interaction)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The callback is over (answered, given up, or the caller's call ended otherwise).
+    pub async fn delete_callback(&self, interaction: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM callbacks WHERE interaction = $1")
+            .bind(interaction)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every kept callback, oldest request first. Rows that cannot be read are skipped with a
+    /// warning rather than stopping the start.
+    pub async fn load_callbacks(&self) -> Result<Vec<SavedCallback>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT interaction, number, target, peer, queue, priority, dialed, pcma, \
+             arrived_at_ms, requested_at_ms, attempts FROM callbacks \
+             ORDER BY requested_at_ms, interaction",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let interaction: String = r.try_get("interaction")?;
+            let peer: String = r.try_get("peer")?;
+            let Ok(peer) = peer.parse() else {
+                tracing::warn!(%interaction, %peer, "saved callback with a bad address; skipped");
+                continue;
+            };
+            out.push(SavedCallback {
+                number: r.try_get("number")?,
+                target: r.try_get("target")?,
+                peer,
+                queue: r.try_get("queue")?,
+                priority: r.try_get::<i64, _>("priority")? as i32,
+                dialed: r.try_get("dialed")?,
+                pcma: r.try_get::<i64, _>("pcma")? != 0,
+                arrived_at_ms: r.try_get("arrived_at_ms")?,
+                requested_at_ms: r.try_get("requested_at_ms")?,
+                attempts: r.try_get::<i64, _>("attempts")?.clamp(0, u32::MAX as i64) as u32,
+                interaction,
+            });
+        }
+        Ok(out)
+    }
+}
