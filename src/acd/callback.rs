@@ -33,8 +33,13 @@ impl Acd {
 
     /// The customer answered the callback: from now on the agent rings for the queue's ring
     /// timeout, and a later offer (if this agent does not answer) is an ordinary one. Returns
-    /// that ring timeout.
-    pub fn callback_answered(&mut self, now: Instant, call: CallId) -> Option<Duration> {
+    /// the agent kept for the call, its queue and that ring timeout; `None` when no agent is
+    /// kept any more (their phone went away meanwhile): the customer then waits in line.
+    pub fn callback_answered(
+        &mut self,
+        now: Instant,
+        call: CallId,
+    ) -> Option<(String, String, Duration)> {
         self.callbacks.remove(&call);
         let o = self.offers.get_mut(&call)?;
         let ring = self
@@ -43,7 +48,7 @@ impl Acd {
             .map_or(Duration::from_secs(15), |q| q.ring_timeout);
         o.deadline = now + ring;
         self.timers.push(Reverse((now + ring, Wake::Ring(call))));
-        Some(ring)
+        Some((o.agent.clone(), o.queue.clone(), ring))
     }
 
     /// The customer did not answer (or could not be reached): the reserved agent is free again,

@@ -56,7 +56,10 @@ fn a_callback_keeps_its_place_and_its_offer_waits_for_the_customer_then_the_agen
         "no ring timeout while the customer's phone rings"
     );
     // The customer answers at 25 s: the agent's usual 15 s start now.
-    assert_eq!(a.callback_answered(t0 + secs(25), 1), Some(secs(15)));
+    assert_eq!(
+        a.callback_answered(t0 + secs(25), 1),
+        Some(("anna".into(), "sales".into(), secs(15)))
+    );
     assert!(!a.is_callback(1));
     a.handle_timeout(t0 + secs(39));
     assert!(decisions(&mut a).is_empty());

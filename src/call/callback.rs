@@ -70,10 +70,10 @@ impl Callback {
     }
 }
 
+/// One try: the INVITE to the customer (the agent kept for it is named in the leg, for logs;
+/// the ACD keeps the offer itself).
 struct Dialing {
     leg: AgentLeg,
-    queue: String,
-    ring: Duration,
     deadline: Instant,
 }
 
@@ -322,14 +322,7 @@ impl CallManager {
     }
 
     /// The ACD gave a callback its turn with `agent` kept for it: ring the customer.
-    pub(super) fn dial_customer(
-        &mut self,
-        now: Instant,
-        call: CallId,
-        agent: &str,
-        queue: &str,
-        ring: Duration,
-    ) {
+    pub(super) fn dial_customer(&mut self, now: Instant, call: CallId, agent: &str) {
         let via_host = self.via_host();
         let contact = self.contact();
         let dial = self.dialplan.callback.dial_timeout;
@@ -340,6 +333,12 @@ impl CallManager {
         let Some(cb) = c.callback.as_mut() else {
             return;
         };
+        if let Some(d) = cb.dialing.as_mut() {
+            // The agent kept for this try went away and the ACD kept another: the customer's
+            // phone is already ringing, so only who waits for them changes.
+            d.leg.agent = agent.to_string();
+            return;
+        }
         cb.attempts += 1;
         let attempt = cb.attempts;
         let mut from = NameAddr::new(Uri::sip(Some(&c.dialed), &contact.uri.host, None));
@@ -391,8 +390,6 @@ impl CallManager {
                     dialog: None,
                     provisional: false,
                 },
-                queue: queue.to_string(),
-                ring,
                 deadline: now + dial,
             });
         }
@@ -489,11 +486,11 @@ impl CallManager {
             dtmf_pt: n.dtmf_pt,
         }));
         self.events.push_back(Event::CallbackAnswered { call });
-        let ring = self
-            .acd
-            .callback_answered(now, call)
-            .unwrap_or(dialing.ring);
-        self.offer_with_pop(now, call, &leg.agent, &dialing.queue, ring);
+        // Ring the agent kept for them; if that agent's phone went away meanwhile, the customer
+        // waits in line (hold music) for the next one.
+        if let Some((agent, queue, ring)) = self.acd.callback_answered(now, call) {
+            self.offer_with_pop(now, call, &agent, &queue, ring);
+        }
     }
 
     /// The customer did not answer this try: free the agent and try again later, or give up.

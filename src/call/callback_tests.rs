@@ -32,12 +32,19 @@ fn events(r: &mut Rig) -> Vec<Event> {
 
 /// A caller who pressed * and was let go; agent 1001 is registered but on a break.
 fn waiting_callback() -> Rig {
+    waiting_callback_with(&[])
+}
+
+/// Like [`waiting_callback`], with more agents (id, port) registered and on a break.
+fn waiting_callback_with(more: &[(&str, u16)]) -> Rig {
     let mut r = Rig::with_plan(PLAN);
-    r.register("1001", 7001);
-    let pause = crate::acd::DeskCommand::Pause {
-        reason: "lunch".into(),
-    };
-    r.m.acd.desk(r.now, "1001", pause).unwrap();
+    for (id, port) in [("1001", 7001)].iter().chain(more) {
+        r.register(id, *port);
+        let pause = crate::acd::DeskCommand::Pause {
+            reason: "lunch".into(),
+        };
+        r.m.acd.desk(r.now, id, pause).unwrap();
+    }
     r.invite("cb1");
     let ok = r.sent(CALLER, "SIP/2.0 200");
     r.send(CALLER, &format!("ACK sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKcback\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: {}\r\nCall-ID: cb1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n", header(&ok, "To")));
@@ -232,4 +239,56 @@ fn shutting_down_keeps_a_waiting_callback_for_the_next_start() {
     );
     let s = r.status();
     assert_eq!((s.calls, s.acd_calls), (0, 0));
+}
+
+fn ready_1003(r: &mut Rig) {
+    r.m.acd
+        .desk(r.now, "1003", crate::acd::DeskCommand::Ready)
+        .unwrap();
+    r.m.run_decisions(r.now);
+}
+
+#[test]
+fn if_the_kept_agent_goes_away_another_is_kept_without_calling_the_customer_twice() {
+    let mut r = waiting_callback_with(&[("1003", 7003)]);
+    ready(&mut r);
+    let inv = r.sent(TRUNK, "INVITE");
+    // 1001's phone goes away while the customer's rings; 1003 comes back and is kept instead.
+    r.m.acd.agent_offline(r.now, "1001");
+    r.m.run_decisions(r.now);
+    ready_1003(&mut r);
+    assert!(
+        !r.out().iter().any(|(_, m)| m.starts_with("INVITE")),
+        "no second call to the customer, no agent rung yet"
+    );
+    r.send(TRUNK, &reply(&inv, 200, "cust", true));
+    let out = r.out();
+    assert!(out
+        .iter()
+        .any(|(p, m)| *p == 7003 && m.starts_with("INVITE")));
+    assert!(!out
+        .iter()
+        .any(|(p, m)| *p == 7001 && m.starts_with("INVITE")));
+}
+
+#[test]
+fn if_no_agent_is_kept_when_the_customer_answers_they_wait_in_line_for_the_next() {
+    let mut r = waiting_callback_with(&[("1003", 7003)]);
+    ready(&mut r);
+    let inv = r.sent(TRUNK, "INVITE");
+    r.m.acd.agent_offline(r.now, "1001");
+    r.m.run_decisions(r.now);
+    r.send(TRUNK, &reply(&inv, 200, "cust", true));
+    let out = r.out();
+    assert!(out.iter().any(|(p, m)| *p == TRUNK && m.starts_with("ACK")));
+    assert!(!out.iter().any(|(_, m)| m.starts_with("INVITE")));
+    assert_eq!(r.status().acd_calls, 1, "waiting, on hold music");
+    assert!(
+        !events(&mut r)
+            .iter()
+            .any(|e| matches!(e, Event::Offered { .. })),
+        "no pop for an agent who is gone"
+    );
+    ready_1003(&mut r);
+    r.sent(7003, "INVITE");
 }

@@ -343,7 +343,7 @@ impl CallManager {
                     ring_timeout,
                 } => {
                     if self.caller_away(call) {
-                        self.dial_customer(now, call, &agent, &queue, ring_timeout)
+                        self.dial_customer(now, call, &agent)
                     } else {
                         self.offer_with_pop(now, call, &agent, &queue, ring_timeout)
                     }
