@@ -139,6 +139,11 @@ async fn callback_call(plan: &str, customer_port: u16) -> (Vec<String>, TestServ
         s.queues[0].callbacks, 1,
         "and shows as one on the wallboard"
     );
+    let metrics = acd::desk::metrics::render(&Default::default(), &s);
+    assert!(
+        metrics.contains("acd_queue_callbacks{queue=\"sales\"} 1"),
+        "{metrics}"
+    );
     // An agent comes: the customer is called first, then the agent, then they talk.
     let anna = agent(&srv, "1001", "agent_hangup.xml", 1, true).await;
     customer.success(Duration::from_secs(30)).await;

@@ -114,6 +114,15 @@ pub fn render(m: &Metrics, s: &StatusReport) -> String {
             q.waiting
         );
     }
+    out.push_str("# HELP acd_queue_callbacks Of the callers waiting, those to be called back.\n# TYPE acd_queue_callbacks gauge\n");
+    for q in &s.queues {
+        let _ = writeln!(
+            out,
+            "acd_queue_callbacks{{queue=\"{}\"}} {}",
+            label(&q.name),
+            q.callbacks
+        );
+    }
     out.push_str("# HELP acd_queue_longest_wait_seconds Longest current wait per queue.\n# TYPE acd_queue_longest_wait_seconds gauge\n");
     for q in &s.queues {
         let _ = writeln!(
