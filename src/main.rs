@@ -111,6 +111,20 @@ enum AgentsCmd {
         wrapup_s: Option<u32>,
     },
     List,
+    /// Change an agent's skills or wrap-up (a running server routes on it within
+    /// database.reload_s).
+    Set {
+        id: String,
+        /// e.g. sales:5,support:2 (replaces all the agent's skills)
+        #[arg(long)]
+        skills: Option<String>,
+        /// The agent's own after-call seconds
+        #[arg(long, conflicts_with = "queue_wrapup")]
+        wrapup_s: Option<u32>,
+        /// Back to each queue's wrapup_s
+        #[arg(long)]
+        queue_wrapup: bool,
+    },
     Remove {
         id: String,
     },
@@ -266,19 +280,34 @@ async fn run(cli: Cli) -> Result<(), String> {
                     }
                 }
                 AgentsCmd::List => store.list_agents().await.map(|list| {
-                    println!("{:<10} {:<20} {:<11} skills", "id", "name", "role");
+                    println!(
+                        "{:<10} {:<20} {:<11} {:<7} skills",
+                        "id", "name", "role", "wrapup"
+                    );
                     for a in list {
                         let s: Vec<String> =
                             a.skills.iter().map(|(k, l)| format!("{k}:{l}")).collect();
+                        let wrapup = a.wrapup_s.map_or("queue".to_string(), |w| format!("{w}s"));
                         println!(
-                            "{:<10} {:<20} {:<11} {}",
+                            "{:<10} {:<20} {:<11} {:<7} {}",
                             a.id,
                             a.name,
                             a.role.as_str(),
+                            wrapup,
                             s.join(",")
                         );
                     }
                 }),
+                AgentsCmd::Set {
+                    id,
+                    skills,
+                    wrapup_s,
+                    queue_wrapup,
+                } => {
+                    let r = set_agent(&store, &id, skills.as_deref(), wrapup_s, queue_wrapup).await;
+                    store.close().await;
+                    return r;
+                }
                 AgentsCmd::Remove { id } => match store.remove_agent(&id).await {
                     Ok(true) => {
                         println!("removed agent {id}");
@@ -634,5 +663,39 @@ async fn report_queues(
             serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
         ),
     }
+    Ok(())
+}
+
+/// `acd agents set`: new skills and/or wrap-up for one agent.
+async fn set_agent(
+    store: &acd::context::Store,
+    id: &str,
+    skills: Option<&str>,
+    wrapup_s: Option<u32>,
+    queue_wrapup: bool,
+) -> Result<(), String> {
+    if skills.is_none() && wrapup_s.is_none() && !queue_wrapup {
+        return Err("nothing to change: give --skills, --wrapup-s or --queue-wrapup".into());
+    }
+    let missing = || format!("no agent '{id}'");
+    if let Some(s) = skills {
+        let parsed = parse_skills(s).map_err(|e| e.to_string())?;
+        if !store
+            .set_skills(id, &parsed)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Err(missing());
+        }
+    }
+    if (wrapup_s.is_some() || queue_wrapup)
+        && !store
+            .set_wrapup(id, wrapup_s)
+            .await
+            .map_err(|e| e.to_string())?
+    {
+        return Err(missing());
+    }
+    println!("updated agent {id}");
     Ok(())
 }

@@ -72,6 +72,47 @@ fn agents_add_list_remove() {
         "{:?}",
         text(&bad)
     );
+    // A supervisor's change: new skills and the agent's own wrap-up, then back to the queues'.
+    let set = acd(&[
+        "--db",
+        &db,
+        "agents",
+        "set",
+        "1001",
+        "--skills",
+        "support:7",
+        "--wrapup-s",
+        "20",
+    ]);
+    assert!(set.status.success(), "{:?}", text(&set));
+    let (out, _) = text(&acd(&["--db", &db, "agents", "list"]));
+    let line = out.lines().find(|l| l.starts_with("1001")).unwrap();
+    assert!(line.contains("20s") && line.ends_with("support:7"), "{out}");
+    assert!(
+        acd(&["--db", &db, "agents", "set", "1001", "--queue-wrapup"])
+            .status
+            .success()
+    );
+    let (out, _) = text(&acd(&["--db", &db, "agents", "list"]));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("1001") && l.contains("queue")),
+        "{out}"
+    );
+    let nobody = acd(&[
+        "--db", &db, "agents", "set", "nobody", "--skills", "sales:1",
+    ]);
+    assert!(
+        text(&nobody).1.contains("no agent 'nobody'"),
+        "{:?}",
+        text(&nobody)
+    );
+    let nothing = acd(&["--db", &db, "agents", "set", "1001"]);
+    assert!(
+        text(&nothing).1.contains("nothing to change"),
+        "{:?}",
+        text(&nothing)
+    );
     assert!(acd(&["--db", &db, "agents", "remove", "1001"])
         .status
         .success());

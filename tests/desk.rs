@@ -32,6 +32,12 @@ async fn every_endpoint_enforces_its_roles() {
         ("GET", "/api/agents", None, [403, 200, 403, 200]),
         ("DELETE", "/api/agents/nobody", None, [403, 403, 403, 404]),
         (
+            "PATCH",
+            "/api/agents/nobody",
+            Some(json!({"skills": "sales:3"})),
+            [403, 404, 403, 404],
+        ),
+        (
             "POST",
             "/api/agents/1002/state",
             Some(json!({"state": "logout"})),
@@ -105,6 +111,52 @@ async fn every_endpoint_enforces_its_roles() {
         "duplicate id"
     );
     login(http, "1009", "pw-1009").await;
+    // A supervisor changes Nia's skills and gives her own wrap-up; the ACD routes on it.
+    let patch = |body: serde_json::Value| {
+        let b = body.to_string();
+        let tok = tokens[1].clone();
+        async move {
+            request(
+                http,
+                "PATCH",
+                "/api/agents/1009",
+                Some(&tok),
+                Some(("application/json", b.as_bytes())),
+            )
+            .await
+        }
+    };
+    let r = patch(json!({"skills": "support:6", "wrapup_s": 12})).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let listed = get(http, "/api/agents", Some(&tokens[1])).await.json();
+    let nia = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "1009")
+        .unwrap()
+        .clone();
+    assert_eq!(nia["skills"], json!([["support", 6]]));
+    assert_eq!(nia["wrapup_s"], 12);
+    srv.wait_for(
+        "the ACD sees Nia's new skill",
+        Duration::from_secs(5),
+        |s| {
+            s.agents
+                .iter()
+                .any(|a| a.id == "1009" && a.skills == ["support"])
+        },
+    )
+    .await;
+    assert_eq!(patch(json!({"wrapup_s": null})).await.status, 204);
+    let listed = get(http, "/api/agents", Some(&tokens[1])).await.json();
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["id"] == "1009" && a["wrapup_s"].is_null()));
+    assert_eq!(patch(json!({})).await.status, 400, "nothing to change");
+    assert_eq!(patch(json!({"skills": "support:99"})).await.status, 400);
     // The desk socket: agents yes, marketers no.
     let ws = |t: &str| format!("ws://{http}/ws/desk?token={t}");
     assert!(tokio_tungstenite::connect_async(ws(&tokens[0]))

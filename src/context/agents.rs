@@ -52,6 +52,22 @@ fn wrapup_of(r: &sqlx::any::AnyRow) -> Result<Option<std::time::Duration>, sqlx:
         .map(|s| std::time::Duration::from_secs(s as u64)))
 }
 
+async fn insert_skills(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    skills: &[(String, u8)],
+) -> Result<(), StoreError> {
+    for (skill, level) in skills {
+        sqlx::query("INSERT INTO agent_skills (agent_id, skill, level) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(skill)
+            .bind(*level as i32)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 fn valid_id(id: &str) -> Result<(), StoreError> {
     if id.is_empty()
         || id.len() > 64
@@ -191,16 +207,29 @@ impl Store {
         .bind(&c.ha1_sha256)
         .execute(&mut *tx)
         .await?;
-        for (skill, level) in skills {
-            sqlx::query("INSERT INTO agent_skills (agent_id, skill, level) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(skill)
-                .bind(*level as i32)
-                .execute(&mut *tx)
-                .await?;
-        }
+        insert_skills(&mut tx, id, skills).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Replaces an agent's skills and levels; false if there is no such agent. The ACD sees the
+    /// change at the next directory reload (`database.reload_s`), calls in progress keep theirs.
+    pub async fn set_skills(&self, id: &str, skills: &[(String, u8)]) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT id FROM agents WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM agent_skills WHERE agent_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        insert_skills(&mut tx, id, skills).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Removes an agent; false if there was none.

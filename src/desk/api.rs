@@ -383,6 +383,53 @@ pub async fn add_agent(
     Ok((StatusCode::CREATED, Json(json!({"id": a.id}))).into_response())
 }
 
+/// What a supervisor may change about an agent: skills with levels, and their own wrap-up.
+#[derive(Deserialize)]
+pub struct AgentChange {
+    skills: Option<String>,
+    /// Seconds, or `null` for the queues' own.
+    #[serde(default, deserialize_with = "present")]
+    wrapup_s: Option<Option<u32>>,
+}
+
+/// Tells "absent" (`None`) from `null` (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
+}
+
+/// Changes an agent's skills or wrap-up; the ACD routes on it within `database.reload_s`.
+pub async fn change_agent(
+    State(app): State<Arc<App>>,
+    Authed(s, _): Authed,
+    Path(id): Path<String>,
+    body: Body<AgentChange>,
+) -> Result<StatusCode, ApiError> {
+    allow(&s, SUPERVISORS)?;
+    let Json(c) = body?;
+    let st = store(&app)?;
+    if c.skills.is_none() && c.wrapup_s.is_none() {
+        return Err(ApiError::BadRequest(
+            "nothing to change: give skills and/or wrapup_s".into(),
+        ));
+    }
+    let skills = c
+        .skills
+        .as_deref()
+        .map(crate::context::parse_skills)
+        .transpose()?;
+    let found = match skills {
+        Some(sk) => st.set_skills(&id, &sk).await?,
+        None => true,
+    } && match c.wrapup_s {
+        Some(w) => st.set_wrapup(&id, w).await?,
+        None => true,
+    };
+    if !found {
+        return Err(ApiError::NotFound(format!("no agent '{id}'")));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub async fn remove_agent(
     State(app): State<Arc<App>>,
     Authed(s, _): Authed,

@@ -93,7 +93,10 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/me", get(api::me))
         .route("/api/me/state", post(api::my_state))
         .route("/api/agents", get(api::list_agents).post(api::add_agent))
-        .route("/api/agents/:id", delete(api::remove_agent))
+        .route(
+            "/api/agents/:id",
+            delete(api::remove_agent).patch(api::change_agent),
+        )
         .route("/api/agents/:id/state", post(api::agent_state))
         .route("/api/calls/:call/transfer", post(api::transfer))
         .route("/api/interactions/:id", get(api::interaction))
