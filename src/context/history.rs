@@ -54,7 +54,7 @@ impl Store {
                 "INSERT INTO interactions (id, phone, customer_id, started_at, dialed, queue, rule, reason, \
                  campaign, agent_id, outcome, wait_ms, talk_ms, transfers, recording, ticket) VALUES ",
             );
-            placeholders(&mut sql, chunk.len(), 16);
+            placeholders(&mut sql, chunk.len(), 16, self.backend);
             sql.push_str(
                 " ON CONFLICT (id) DO UPDATE SET phone = excluded.phone, customer_id = excluded.customer_id, \
                  started_at = excluded.started_at, dialed = excluded.dialed, queue = excluded.queue, \
@@ -88,7 +88,7 @@ impl Store {
             let mut sql = String::from(
                 "INSERT INTO interaction_events (interaction, seq, at_ms, kind, data) VALUES ",
             );
-            placeholders(&mut sql, chunk.len(), 5);
+            placeholders(&mut sql, chunk.len(), 5, self.backend);
             sql.push_str(" ON CONFLICT DO NOTHING");
             let mut q = sqlx::query(&sql);
             for e in chunk {
@@ -281,14 +281,23 @@ impl Store {
 const ROWS_PER_STATEMENT: usize = 100;
 
 /// `($1, $2, …), (…)` for `rows` rows of `cols` values.
-fn placeholders(sql: &mut String, rows: usize, cols: usize) {
+/// `($1, $2, …), (…)` for `rows` rows of `cols` values. SQLite gets anonymous `?` instead:
+/// SQLite finds a numbered parameter's name by walking a list, so binding n numbered
+/// parameters costs O(n²) — 7 % of acd's CPU under load with 100-row statements.
+fn placeholders(sql: &mut String, rows: usize, cols: usize, backend: super::Backend) {
+    use std::fmt::Write;
     for i in 0..rows {
         sql.push_str(if i == 0 { "(" } else { ", (" });
         for c in 0..cols {
             if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("${}", i * cols + c + 1));
+            match backend {
+                super::Backend::Sqlite => sql.push('?'),
+                super::Backend::Postgres => {
+                    let _ = write!(sql, "${}", i * cols + c + 1);
+                }
+            }
         }
         sql.push(')');
     }
