@@ -250,16 +250,13 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         warn!("listening on all interfaces; advertising 127.0.0.1 — set sip.advertise (--advertise) for phones on other hosts");
     }
     let sip_listen = cfg.sip.listen;
-    // Bind first so an ephemeral port (":0", used by tests) is known before building Contact/Via.
-    let probe = std::net::UdpSocket::bind(sip_listen).map_err(|source| NetError::Bind {
+    // Bind first so an ephemeral port (":0", used by tests) is known before building Contact/Via;
+    // the sockets stay bound, so nothing can take the port in between.
+    let sockets = net::bind_sip(sip_listen).await?;
+    let bound = sockets.local_addr().map_err(|source| NetError::Bind {
         addr: sip_listen,
         source,
     })?;
-    let bound = probe.local_addr().map_err(|source| NetError::Bind {
-        addr: sip_listen,
-        source,
-    })?;
-    drop(probe);
     let mut manager = CallManager::new(
         ManagerConfig {
             advertise,
@@ -313,6 +310,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             lookup_budget: Duration::from_millis(cfg.context.lookup_budget_ms.max(1)),
             http_sources: Arc::new(cfg.context.http.clone()),
         },
+        sockets,
         manager,
     )
     .await?;

@@ -196,7 +196,7 @@ fn serve_reloads_on_sighup_and_stops_on_sigterm() {
         ])
         .args([
             "--rtp-ports",
-            "39000-39100",
+            "19000-19100",
             "--dialplan",
             plan.to_str().unwrap(),
         ])

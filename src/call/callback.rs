@@ -109,17 +109,23 @@ impl CallManager {
         }
         let plan = self.dialplan.callback.clone();
         let (target, peer) = match plan.trunk {
-            Some(addr) => (
-                Uri::sip(
-                    Some(&c.caller_number),
-                    &addr.ip().to_string(),
-                    Some(addr.port()),
-                ),
-                Peer {
-                    transport: Transport::Udp,
-                    addr,
-                },
-            ),
+            // Through the trunk: the caller's number in E.164; a withheld or internal number
+            // cannot be called back that way, so the key does nothing for them.
+            Some(addr) => {
+                let Ok(number) =
+                    crate::context::e164::normalize(&c.caller_number, self.cfg.country)
+                else {
+                    info!(call, caller = %c.caller_number, "no number to call back; key ignored");
+                    return false;
+                };
+                (
+                    Uri::sip(Some(&number), &addr.ip().to_string(), Some(addr.port())),
+                    Peer {
+                        transport: Transport::Udp,
+                        addr,
+                    },
+                )
+            }
             // The remote target (RFC 3261 §12.1.1): the Contact's address when it is an IP
             // literal, else where the call came from (a proxy or SBC in front of the caller).
             None => match c.caller.invite.core.contacts.first() {

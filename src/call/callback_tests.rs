@@ -292,3 +292,30 @@ fn if_no_agent_is_kept_when_the_customer_answers_they_wait_in_line_for_the_next(
     ready_1003(&mut r);
     r.sent(7003, "INVITE");
 }
+
+#[test]
+fn a_withheld_number_cannot_be_called_back_through_the_trunk() {
+    let mut r = Rig::with_plan(PLAN);
+    let sdp = "v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+    let msg = format!(
+        "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKanon\r\nFrom: <sip:anonymous@anonymous.invalid>;tag=a\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: anon1\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:{CALLER}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    r.send(CALLER, &msg);
+    r.sent(CALLER, "SIP/2.0 200");
+    r.m.handle_media(
+        r.now,
+        MediaEvent::Dtmf {
+            call: 1,
+            digit: '*',
+        },
+    );
+    assert!(
+        r.out().is_empty(),
+        "not let go: nobody could call them back"
+    );
+    assert!(!events(&mut r)
+        .iter()
+        .any(|e| matches!(e, Event::CallbackRequested { .. })));
+    assert_eq!(r.status().acd_calls, 1, "still waiting in line");
+}

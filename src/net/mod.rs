@@ -187,15 +187,52 @@ pub struct NetConfig {
     pub persist: Option<mpsc::Sender<(String, Vec<crate::sip::registrar::SavedBinding>)>>,
 }
 
-/// Binds the SIP sockets and starts the core; returns once everything listens.
-pub async fn start(cfg: NetConfig, manager: CallManager) -> Result<CoreHandle, NetError> {
-    let bind_err = |source| NetError::Bind {
+/// SIP's UDP socket and TCP listener, bound to the same port.
+pub struct SipSockets {
+    udp: tokio::net::UdpSocket,
+    tcp: TcpListener,
+}
+
+impl SipSockets {
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.udp.local_addr()
+    }
+}
+
+/// Binds SIP's UDP and TCP on `addr`. For port 0 (tests, ad-hoc runs) it picks a port free for
+/// both: an ephemeral UDP port may already be some TCP connection's, so it tries again.
+pub async fn bind_sip(addr: SocketAddr) -> Result<SipSockets, NetError> {
+    let bind_err = |source| NetError::Bind { addr, source };
+    let tries = if addr.port() == 0 { 50 } else { 1 };
+    let mut last = None;
+    for _ in 0..tries {
+        let udp = sip::bind_udp(addr).map_err(bind_err)?;
+        let port = udp.local_addr().map_err(bind_err)?.port();
+        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+            Ok(tcp) => return Ok(SipSockets { udp, tcp }),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(bind_err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "no port free for UDP and TCP",
+        )
+    })))
+}
+
+/// Starts the core on SIP sockets from [`bind_sip`]; returns once everything listens.
+pub async fn start(
+    cfg: NetConfig,
+    sockets: SipSockets,
+    manager: CallManager,
+) -> Result<CoreHandle, NetError> {
+    let udp = Arc::new(sockets.udp);
+    let tcp = sockets.tcp;
+    let addr = udp.local_addr().map_err(|source| NetError::Bind {
         addr: cfg.sip_listen,
         source,
-    };
-    let udp = Arc::new(sip::bind_udp(cfg.sip_listen).map_err(bind_err)?);
-    let addr = udp.local_addr().map_err(bind_err)?;
-    let tcp = TcpListener::bind(addr).await.map_err(bind_err)?;
+    })?;
     let (tx, rx) = mpsc::channel(65_536);
     let (events, _) = broadcast::channel(4096);
     tokio::spawn(sip::udp_reader(udp.clone(), tx.clone()));

@@ -18,7 +18,9 @@ use tokio::process::{Child, Command};
 
 pub const PASSWORD: &str = "secret1";
 
-static NEXT_PORT: AtomicU16 = AtomicU16::new(32_000);
+/// Below Linux's ephemeral range (32768-60999), so no port handed out here can already be an
+/// outgoing connection's or a `:0` bind's (the test binaries run one after another).
+static NEXT_PORT: AtomicU16 = AtomicU16::new(20_000);
 
 /// A block of `n` loopback ports unique within this test binary.
 pub fn ports(n: u16) -> u16 {
