@@ -96,6 +96,29 @@ fn an_unanswered_callback_frees_the_agent_without_a_miss_and_waits_out_the_retry
 }
 
 #[test]
+fn a_callback_is_not_let_go_at_the_queues_maximum_wait() {
+    let t0 = Instant::now();
+    let mut a = Acd::new(vec![QueueConfig {
+        max_wait: Some(secs(60)),
+        ..QueueConfig::new("sales", "sales")
+    }]);
+    a.enqueue(t0, 1, "sales", 0).unwrap();
+    a.enqueue(t0, 2, "sales", 0).unwrap();
+    assert!(a.callback(2, secs(30)));
+    a.handle_timeout(t0 + secs(60));
+    let out = decisions(&mut a);
+    assert_eq!(
+        out,
+        vec![Decision::WaitedOut {
+            call: 1,
+            queue: "sales".into()
+        }],
+        "only the caller on hold is let go"
+    );
+    assert_eq!(a.position(t0 + secs(60), 2).map(|p| p.0), Some(1));
+}
+
+#[test]
 fn only_waiting_callers_can_ask_for_a_callback() {
     let t0 = Instant::now();
     let mut a = engine(t0);

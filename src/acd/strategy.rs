@@ -124,7 +124,10 @@ impl Acd {
             .as_ref()
             .and_then(|q| self.queues.get(q))
             .is_some_and(|q| q.overflow.is_none());
-        if no_overflow {
+        if no_overflow && self.callbacks.contains_key(&call) {
+            // A callback is a promise, not a caller on hold: it keeps its place.
+            self.max_wait_at.remove(&call);
+        } else if no_overflow {
             // Nowhere to send them: they are let go (the call layer plays the queue's message).
             self.call_gone(now, call);
             if let Some(queue) = queue {
