@@ -319,3 +319,24 @@ fn a_withheld_number_cannot_be_called_back_through_the_trunk() {
         .any(|e| matches!(e, Event::CallbackRequested { .. })));
     assert_eq!(r.status().acd_calls, 1, "still waiting in line");
 }
+
+#[test]
+fn a_caller_on_early_media_is_let_go_with_480_and_kept_for_the_callback() {
+    let plan = PLAN.replace(
+        "callback_key = \"*\"",
+        "callback_key = \"*\"\nanswer = \"early-media\"",
+    );
+    let mut r = Rig::with_plan(&plan);
+    r.invite("em1");
+    r.sent(CALLER, "SIP/2.0 183");
+    r.m.handle_media(
+        r.now,
+        MediaEvent::Dtmf {
+            call: 1,
+            digit: '*',
+        },
+    );
+    let resp = r.sent(CALLER, "SIP/2.0 480");
+    assert!(resp.contains("callback requested"), "{resp}");
+    assert_eq!(r.status().acd_calls, 1, "their place is kept");
+}
