@@ -84,17 +84,52 @@ async fn a_waiting_caller_hears_their_position() {
 name = "sales"
 skill = "sales"
 announce_position_s = 1
-announce_every_s = 5
+announce_every_s = 30
+announce_voice = "../prompts/en"
 [[number]]
 dial = "100"
 queue = "sales"
 "#;
     let srv = start(Some(plan), |_| {}).await;
-    // Nobody is there to answer: the caller waits 4 s and hangs up.
+    // The caller's RTP goes to a socket of ours: we hear what acd plays them.
+    let ear = tokio::net::UdpSocket::bind(("127.0.0.1", ports(2)))
+        .await
+        .unwrap();
+    let rtp_port = ear.local_addr().unwrap().port().to_string();
+    let listening = tokio::spawn(async move {
+        let mut payloads: Vec<Vec<u8>> = Vec::new();
+        let mut buf = [0u8; 2048];
+        while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(3), ear.recv(&mut buf)).await
+        {
+            if n > 12 {
+                payloads.push(buf[12..n].to_vec());
+            }
+        }
+        payloads
+    });
+    // Nobody is there to answer: the caller listens 8 s and hangs up.
     let mut events = srv.running.core.events.subscribe();
-    caller(&srv, "caller.xml", "100", 4000, 1)
-        .success(Duration::from_secs(30))
-        .await;
+    sipp(
+        srv.sip(),
+        srv.dir.path(),
+        "caller_listens.xml",
+        &[
+            "-s",
+            "100",
+            "-key",
+            "caller",
+            "+15551234567",
+            "-key",
+            "rtp_port",
+            &rtp_port,
+            "-d",
+            "8000",
+            "-m",
+            "1",
+        ],
+    )
+    .success(Duration::from_secs(30))
+    .await;
     let s = srv.wait_idle().await;
     let mut heard = Vec::new();
     while let Ok(ev) = events.try_recv() {
@@ -110,11 +145,35 @@ queue = "sales"
         vec![(1, 180)],
         "one announcement: first in line, ~3 min by default"
     );
-    // The announcement went out as RTP to the caller, beyond the chime and hold music.
-    assert!(
-        s.media.once_frames >= 50,
-        "announcement frames sent: {}",
-        s.media.once_frames
+    assert!(s.media.once_frames >= 50, "{:?}", s.media);
+    // What reached the caller holds the spoken announcement, frame for frame, in order:
+    // "you are caller number one … your expected wait is about three minutes".
+    let voice = acd::media::voice::Voice::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts/en"),
+    )
+    .unwrap();
+    let said = acd::media::prompt::Prompt::from_pcm(&voice.position_announcement(1, 3));
+    let want: Vec<&[u8]> = said
+        .frames(acd::sdp::Codec::Pcma)
+        .iter()
+        .map(|f| &f[..])
+        .collect();
+    let got = listening.await.unwrap();
+    let start = got
+        .iter()
+        .position(|p| p.as_slice() == want[0])
+        .expect("the announcement's first frame reached the caller");
+    let run = got[start..]
+        .iter()
+        .zip(&want)
+        .take_while(|(g, w)| g.as_slice() == **w)
+        .count();
+    assert_eq!(
+        run,
+        want.len(),
+        "all {} frames of the announcement, in order (got {} packets)",
+        want.len(),
+        got.len()
     );
 }
 
