@@ -300,6 +300,30 @@ async fn a_caller_who_asks_for_a_callback_is_called_through_the_trunk_and_bridge
         s.status.totals.abandoned, 0,
         "a callback is not an abandoned call"
     );
+    assert!(
+        s.media.relayed_to_agent > 10,
+        "the customer's voice reached the agent: {:?}",
+        s.media
+    );
+    // The queue report counts the callback (from the history the writer keeps).
+    let now = acd::context::time::unix_now();
+    let mut counted = None;
+    for _ in 0..100 {
+        let r = acd::report::queues::report(
+            &srv.running.store,
+            now - 3600,
+            now + 60,
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        if r.total.calls == 1 {
+            counted = Some((r.total.callbacks, r.total.answered));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(counted, Some((1, 1)), "one call, a callback, answered");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

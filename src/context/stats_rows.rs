@@ -16,6 +16,8 @@ pub struct CallStatRow {
     pub transfers: i64,
     /// The same number called again within the FCR window after this call.
     pub repeated: bool,
+    /// The caller asked to be called back.
+    pub callback: bool,
 }
 
 impl Store {
@@ -32,7 +34,9 @@ impl Store {
              CAST(i.transfers AS BIGINT) AS transfers, \
              CASE WHEN EXISTS (SELECT 1 FROM interactions j WHERE j.phone = i.phone \
                AND j.started_at > i.started_at AND j.started_at <= i.started_at + $3) \
-             THEN 1 ELSE 0 END AS repeated \
+             THEN 1 ELSE 0 END AS repeated, \
+             CASE WHEN EXISTS (SELECT 1 FROM interaction_events e WHERE e.interaction = i.id \
+               AND e.kind = 'callback_requested') THEN 1 ELSE 0 END AS callback \
              FROM interactions i WHERE i.started_at >= $1 AND i.started_at < $2 AND i.phone <> ''",
         )
         .bind(since)
@@ -43,6 +47,7 @@ impl Store {
         rows.into_iter()
             .map(|r| {
                 let repeated: i32 = r.try_get("repeated")?;
+                let callback: i32 = r.try_get("callback")?;
                 Ok(CallStatRow {
                     queue: r.try_get("queue")?,
                     agent_id: r.try_get("agent_id")?,
@@ -52,6 +57,7 @@ impl Store {
                     talk_ms: r.try_get("talk_ms")?,
                     transfers: r.try_get("transfers")?,
                     repeated: repeated != 0,
+                    callback: callback != 0,
                 })
             })
             .collect()

@@ -42,12 +42,18 @@ struct Tally {
     talk_ms: i64,
     transfers: i64,
     resolved_first: u64,
+    callbacks: u64,
+    callbacks_failed: u64,
+    timed_out: u64,
 }
 
 impl Tally {
     fn add(&mut self, r: &CallStatRow, t: &Thresholds) {
         self.calls += 1;
         self.transfers += r.transfers;
+        self.callbacks += r.callback as u64;
+        self.callbacks_failed += (r.outcome.as_deref() == Some("callback failed")) as u64;
+        self.timed_out += (r.outcome.as_deref() == Some("timed out")) as u64;
         match r.outcome.as_deref() {
             Some("answered") => {
                 self.answered += 1;
@@ -87,6 +93,11 @@ pub struct Figures {
     pub transfers_per_call: Option<f64>,
     /// Answered calls whose number did not call again within the FCR window, %.
     pub fcr_pct: Option<f64>,
+    /// Callers who asked to be called back, and of those the ones never reached.
+    pub callbacks: u64,
+    pub callbacks_failed: u64,
+    /// Callers let go at a queue's maximum wait (no overflow queue).
+    pub timed_out: u64,
 }
 
 fn ratio(n: f64, d: u64, scale: f64) -> Option<f64> {
@@ -108,6 +119,9 @@ impl From<&Tally> for Figures {
             transfers_per_call: (t.calls > 0)
                 .then(|| (t.transfers as f64 / t.calls as f64 * 100.0).round() / 100.0),
             fcr_pct: ratio(t.resolved_first as f64, t.answered, 100.0),
+            callbacks: t.callbacks,
+            callbacks_failed: t.callbacks_failed,
+            timed_out: t.timed_out,
         }
     }
 }
@@ -172,7 +186,7 @@ fn n(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into())
 }
 
-const HEAD: [&str; 11] = [
+const HEAD: [&str; 14] = [
     "",
     "calls",
     "answered",
@@ -184,9 +198,12 @@ const HEAD: [&str; 11] = [
     "aht_s",
     "xfer/call",
     "fcr%",
+    "callbacks",
+    "cb_failed",
+    "timed_out",
 ];
 
-fn cells(name: &str, f: &Figures) -> [String; 11] {
+fn cells(name: &str, f: &Figures) -> [String; 14] {
     [
         name.to_string(),
         f.calls.to_string(),
@@ -201,6 +218,9 @@ fn cells(name: &str, f: &Figures) -> [String; 11] {
             .map(|x| format!("{x:.2}"))
             .unwrap_or_else(|| "-".into()),
         n(f.fcr_pct),
+        f.callbacks.to_string(),
+        f.callbacks_failed.to_string(),
+        f.timed_out.to_string(),
     ]
 }
 
@@ -295,6 +315,7 @@ mod tests {
             talk_ms: (outcome == "answered").then_some(talk_s * 1000),
             transfers: 0,
             repeated,
+            callback: outcome == "callback failed",
         }
     }
 
@@ -327,6 +348,27 @@ mod tests {
         assert_eq!(r.hours[&9].calls, 5);
         assert_eq!(r.total.calls, 5);
         assert!(table(&r).contains("sales"));
-        assert!(csv(&r).contains("queue,sales,4,2,2,1,33.3,20.0,33.3,150.0,0.00,50.0"));
+        assert!(csv(&r).contains("queue,sales,4,2,2,1,33.3,20.0,33.3,150.0,0.00,50.0,0,0,0"));
+    }
+
+    #[test]
+    fn callbacks_and_callers_let_go_are_counted_and_count_as_unserved() {
+        let rows = vec![
+            CallStatRow {
+                callback: true,
+                ..row("sales", Some("1001"), "answered", 300, 60, false)
+            },
+            row("sales", None, "callback failed", 900, 0, false),
+            row("sales", None, "timed out", 600, 0, false),
+        ];
+        let r = build(&rows, 0, 86_400, Thresholds::default());
+        let s = &r.queues["sales"];
+        assert_eq!((s.callbacks, s.callbacks_failed, s.timed_out), (2, 1, 1));
+        assert_eq!((s.answered, s.abandoned), (1, 2));
+        assert_eq!(
+            s.service_level_pct,
+            Some(0.0),
+            "none of the three served in 20 s"
+        );
     }
 }
