@@ -128,12 +128,14 @@ async fn callbacks(store: &Store) {
     store.save_callback(&cb("a", 1_000_000)).await.unwrap();
     store.save_callback(&cb("a", 1_000_000)).await.unwrap();
     store.set_callback_attempts("b", 2).await.unwrap();
+    store.set_callback_queue("b", "backup").await.unwrap();
     let all = store.load_callbacks().await.unwrap();
     assert_eq!(
         all,
         vec![cb("a", 1_000_000), {
             let mut b = cb("b", 2_000_000);
             b.attempts = 2;
+            b.queue = "backup".into();
             b
         }]
     );

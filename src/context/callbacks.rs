@@ -44,6 +44,20 @@ impl Store {
         Ok(())
     }
 
+    /// The callback moved to another queue (overflow): after a restart it waits there.
+    pub async fn set_callback_queue(
+        &self,
+        interaction: &str,
+        queue: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE callbacks SET queue = $1 WHERE interaction = $2")
+            .bind(queue)
+            .bind(interaction)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The callback is over (answered, given up, or the caller's call ended otherwise).
     pub async fn delete_callback(&self, interaction: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM callbacks WHERE interaction = $1")

@@ -190,6 +190,10 @@ enum Item {
         interaction: String,
         attempts: u32,
     },
+    CallbackQueue {
+        interaction: String,
+        queue: String,
+    },
     CallbackDone {
         interaction: String,
     },
@@ -221,6 +225,10 @@ impl CallbackBook {
                     attempts: *attempt,
                 })
             }
+            Event::Overflow { call, to, .. } => self.open.get(call).map(|i| Item::CallbackQueue {
+                interaction: i.clone(),
+                queue: to.clone(),
+            }),
             Event::CallbackAnswered { call }
             | Event::CallbackFailed { call, .. }
             | Event::Abandoned { call, .. }
@@ -247,6 +255,9 @@ async fn apply(store: &Store, item: &Item) -> Result<(), StoreError> {
             interaction,
             attempts,
         } => store.set_callback_attempts(interaction, *attempts).await,
+        Item::CallbackQueue { interaction, queue } => {
+            store.set_callback_queue(interaction, queue).await
+        }
         Item::CallbackDone { interaction } => store.delete_callback(interaction).await,
     }
 }
@@ -575,6 +586,14 @@ mod tests {
             b.apply(&dial),
             Some(Item::CallbackAttempt { attempts: 2, .. })
         ));
+        let moved = Event::Overflow {
+            call: 7,
+            from: "sales".into(),
+            to: "backup".into(),
+        };
+        assert!(
+            matches!(b.apply(&moved), Some(Item::CallbackQueue { queue, .. }) if queue == "backup")
+        );
         assert_eq!(
             kind(b.apply(&Event::CallbackAnswered { call: 7 })),
             "callback_done"
