@@ -45,6 +45,38 @@ fn cancel_for(invite: &Request) -> Request {
     c
 }
 
+/// A new out-of-dialog INVITE from us (CSeq 1, a fresh Call-ID): the agent legs and the
+/// callbacks to customers are built the same way.
+pub(super) fn new_invite(
+    uri: Uri,
+    via: crate::sip::via::Via,
+    from: NameAddr,
+    to: NameAddr,
+    contact: NameAddr,
+    headers: Headers,
+    body: Bytes,
+) -> Request {
+    Request {
+        method: Method::Invite,
+        uri,
+        core: Core {
+            vias: vec![via],
+            from,
+            to,
+            call_id: format!("{}@acd", random_token()),
+            cseq: CSeq {
+                seq: 1,
+                method: Method::Invite,
+            },
+            max_forwards: Some(70),
+            contacts: vec![contact],
+            contact_star: false,
+        },
+        headers,
+        body,
+    }
+}
+
 impl CallManager {
     /// Rings `agent` for `call`.
     pub(super) fn offer(&mut self, now: Instant, call: CallId, agent: &str, queue: &str) {
@@ -76,25 +108,15 @@ impl CallManager {
         headers.push(HeaderName::UserAgent, crate::sip::msg::PRODUCT);
         headers.push(HeaderName::Other("X-ACD-Queue".into()), queue);
         headers.push(HeaderName::Other("X-ACD-Call".into()), call.to_string());
-        let invite = Request {
-            method: Method::Invite,
-            uri: binding.contact.clone(),
-            core: Core {
-                vias: vec![via],
-                from,
-                to,
-                call_id: format!("{}@acd", random_token()),
-                cseq: CSeq {
-                    seq: 1,
-                    method: Method::Invite,
-                },
-                max_forwards: Some(70),
-                contacts: vec![contact],
-                contact_star: false,
-            },
+        let invite = new_invite(
+            binding.contact.clone(),
+            via,
+            from,
+            to,
+            contact,
             headers,
-            body: Bytes::from(sdp::offer(&local, c.media.codec, 101)),
-        };
+            Bytes::from(sdp::offer(&local, c.media.codec, 101)),
+        );
         info!(%agent, contact = %binding.contact, "offering call");
         drop(_g);
         let key = self.ep.send_request(now, &invite, binding.peer);

@@ -9,7 +9,7 @@
 //! database ([`SavedCallback`], written by the history writer from the events) and survives a
 //! restart: [`CallManager::restore_callbacks`] puts it back in its queue.
 
-use super::agent_leg::AgentLeg;
+use super::agent_leg::{new_invite, AgentLeg};
 use super::manager::{CallManager, CallerLeg};
 use super::{Leg, MediaCommand, MediaStart};
 use crate::acd::CallId;
@@ -17,10 +17,10 @@ use crate::events::Event;
 use crate::sdp::{self, LocalMedia, Sdp};
 use crate::sip::dialog::{our_via, random_token, Dialog};
 use crate::sip::header::HeaderName;
-use crate::sip::msg::{Core, Headers, Request, Response};
+use crate::sip::msg::{Headers, Response};
 use crate::sip::transaction::{Peer, Transport, TxKey};
 use crate::sip::uri::{NameAddr, Uri};
-use crate::sip::via::{CSeq, Method};
+use crate::sip::via::Method;
 use bytes::Bytes;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -230,25 +230,15 @@ impl CallManager {
             let host = self.contact().uri.host;
             let mut from = NameAddr::new(Uri::sip(Some(&s.number), &host, None));
             from.params.set("tag", Some(random_token()));
-            let invite = Request {
-                method: Method::Invite,
-                uri: target.clone(),
-                core: Core {
-                    vias: vec![our_via(Transport::Udp, &self.via_host())],
-                    from,
-                    to: NameAddr::new(Uri::sip(Some(&s.dialed), &host, None)),
-                    call_id: format!("{}@restored.acd", random_token()),
-                    cseq: CSeq {
-                        seq: 1,
-                        method: Method::Invite,
-                    },
-                    max_forwards: Some(70),
-                    contacts: vec![NameAddr::new(target.clone())],
-                    contact_star: false,
-                },
-                headers: Headers::default(),
-                body: Bytes::new(),
-            };
+            let invite = new_invite(
+                target.clone(),
+                our_via(Transport::Udp, &self.via_host()),
+                from,
+                NameAddr::new(Uri::sip(Some(&s.dialed), &host, None)),
+                NameAddr::new(target.clone()),
+                Headers::default(),
+                Bytes::new(),
+            );
             let codec = if s.pcma {
                 crate::sdp::Codec::Pcma
             } else {
@@ -359,25 +349,15 @@ impl CallManager {
         let mut headers = Headers::default();
         headers.push(HeaderName::ContentType, "application/sdp");
         headers.push(HeaderName::UserAgent, crate::sip::msg::PRODUCT);
-        let invite = Request {
-            method: Method::Invite,
-            uri: cb.target.clone(),
-            core: Core {
-                vias: vec![our_via(cb.peer.transport, &via_host)],
-                from,
-                to: NameAddr::new(cb.target.clone()),
-                call_id: format!("{}@acd", random_token()),
-                cseq: CSeq {
-                    seq: 1,
-                    method: Method::Invite,
-                },
-                max_forwards: Some(70),
-                contacts: vec![contact],
-                contact_star: false,
-            },
+        let invite = new_invite(
+            cb.target.clone(),
+            our_via(cb.peer.transport, &via_host),
+            from,
+            NameAddr::new(cb.target.clone()),
+            contact,
             headers,
-            body: Bytes::from(sdp::offer(&local, c.media.codec, 101)),
-        };
+            Bytes::from(sdp::offer(&local, c.media.codec, 101)),
+        );
         {
             let _g = c.span.enter();
             info!(%agent, attempt, target = %cb.target, "calling the customer back");
@@ -431,13 +411,7 @@ impl CallManager {
         match resp.code {
             100..=199 => dialing.leg.provisional = true,
             200..=299 => self.customer_answered(now, call, resp),
-            code => {
-                self.callbacks.by_tx.remove(key);
-                if let Some(cb) = self.calls.get_mut(&call).and_then(|c| c.callback.as_mut()) {
-                    cb.dialing = None;
-                }
-                self.callback_unanswered(now, call, code);
-            }
+            code => self.callback_unanswered(now, call, key, code),
         }
         true
     }
@@ -464,8 +438,7 @@ impl CallManager {
             warn!(call, "customer answered without usable SDP; hanging up");
             let bye = d.request(Method::Bye, &via);
             self.ep.send_request(now, &bye, leg.peer);
-            self.callbacks.by_tx.remove(&leg.key);
-            return self.callback_unanswered(now, call, 488);
+            return self.callback_unanswered(now, call, &leg.key, 488);
         };
         cb.answered = true;
         c.media = n;
@@ -499,19 +472,27 @@ impl CallManager {
         }
     }
 
-    /// The customer did not answer this try: free the agent and try again later, or give up.
-    fn callback_unanswered(&mut self, now: Instant, call: CallId, code: u16) {
-        let plan = self.dialplan.callback.clone();
-        let Some(c) = self.calls.get(&call) else {
+    /// The customer did not answer this try (INVITE `key`): forget the try, free the agent and
+    /// try again later, or give up.
+    fn callback_unanswered(&mut self, now: Instant, call: CallId, key: &TxKey, code: u16) {
+        self.callbacks.by_tx.remove(key);
+        let (max, retry) = (
+            self.dialplan.callback.attempts,
+            self.dialplan.callback.retry,
+        );
+        let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let attempts = c.callback.as_ref().map_or(0, |cb| cb.attempts);
+        let attempts = c.callback.as_mut().map_or(0, |cb| {
+            cb.dialing = None;
+            cb.attempts
+        });
         {
             let _g = c.span.enter();
             info!(code, attempts, "callback not answered");
         }
-        if attempts < plan.attempts {
-            self.acd.callback_unanswered(now, call, plan.retry);
+        if attempts < max {
+            self.acd.callback_unanswered(now, call, retry);
             return self.run_decisions(now);
         }
         let Some(c) = self.calls.remove(&call) else {
@@ -531,13 +512,10 @@ impl CallManager {
 
     /// Our callback INVITE got no answer at all (transaction timeout); false when not one.
     pub(super) fn callback_tx_timeout(&mut self, now: Instant, key: &TxKey) -> bool {
-        let Some(call) = self.callbacks.by_tx.remove(key) else {
+        let Some(&call) = self.callbacks.by_tx.get(key) else {
             return false;
         };
-        if let Some(cb) = self.calls.get_mut(&call).and_then(|c| c.callback.as_mut()) {
-            cb.dialing = None;
-        }
-        self.callback_unanswered(now, call, 408);
+        self.callback_unanswered(now, call, key, 408);
         true
     }
 
@@ -555,9 +533,9 @@ impl CallManager {
                 .filter(|cb| cb.dialing.as_ref().is_some_and(|d| d.deadline == at))
                 .and_then(|cb| cb.dialing.take());
             if let Some(d) = due {
-                self.callbacks.by_tx.remove(&d.leg.key);
+                let key = d.leg.key.clone();
                 self.cancel_leg(now, d.leg);
-                self.callback_unanswered(now, call, 487);
+                self.callback_unanswered(now, call, &key, 487);
             }
         }
     }
