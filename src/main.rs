@@ -208,6 +208,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             if let Some(r) = rtp_ports {
                 cfg.media.rtp_ports = r;
             }
+            // Handlers first: a signal sent as soon as "acd is running" appears must not meet
+            // the default action (SIGHUP would end the process).
+            let signals = Signals::install()?;
             let running = serve::start(
                 &cfg,
                 &Demo {
@@ -243,7 +246,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     sip.port()
                 );
             }
-            wait_for_shutdown(&cfg, &running.core).await?;
+            wait_for_shutdown(&cfg, &running.core, signals).await?;
             println!("shutting down: ending calls");
             running.core.shutdown().await;
             Ok(())
@@ -547,12 +550,30 @@ async fn import(
     Ok(())
 }
 
+/// The signals `serve` answers, listened to from before it says it is running.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, String> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).map_err(|e| e.to_string())?,
+            hup: signal(SignalKind::hangup()).map_err(|e| e.to_string())?,
+        })
+    }
+}
+
 /// Runs until SIGINT or SIGTERM; SIGHUP reloads the dialplan (a bad file is reported and the
 /// running plan kept).
-async fn wait_for_shutdown(cfg: &Config, core: &acd::net::CoreHandle) -> Result<(), String> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+async fn wait_for_shutdown(
+    cfg: &Config,
+    core: &acd::net::CoreHandle,
+    signals: Signals,
+) -> Result<(), String> {
+    let Signals { mut term, mut hup } = signals;
     loop {
         tokio::select! {
             r = tokio::signal::ctrl_c() => return r.map_err(|e| e.to_string()),
