@@ -164,6 +164,27 @@ pub struct MediaConfig {
     pub recordings_dir: PathBuf,
     /// Recordings older than this are deleted (0: kept forever).
     pub recording_retention_days: u64,
+    /// A NAT address (not the SDP's) may be learnt this long after a leg starts or is
+    /// re-signalled; after that only the SDP address can be.
+    pub learn_window_ms: u64,
+    /// Consecutive packets of one stream a NAT source must send before it is learnt.
+    pub learn_probation: u8,
+    /// Which sources besides the SDP address may be learnt: "signalling-ip", "any" or "off".
+    pub nat_learning: crate::media::bridge::NatLearning,
+    /// Follow a locked stream (same SSRC, next sequence numbers) to a new source.
+    pub follow_ssrc: bool,
+}
+
+impl MediaConfig {
+    /// The bridge's learning rules.
+    pub fn learn(&self) -> crate::media::bridge::LearnConfig {
+        crate::media::bridge::LearnConfig {
+            window: std::time::Duration::from_millis(self.learn_window_ms),
+            probation: self.learn_probation.max(1),
+            nat: self.nat_learning,
+            follow_ssrc: self.follow_ssrc,
+        }
+    }
 }
 
 impl Default for Config {
@@ -234,6 +255,10 @@ impl Default for MediaConfig {
             hold_music: None,
             recordings_dir: PathBuf::from("recordings"),
             recording_retention_days: 90,
+            learn_window_ms: 5000,
+            learn_probation: 3,
+            nat_learning: crate::media::bridge::NatLearning::SignallingIp,
+            follow_ssrc: false,
         }
     }
 }

@@ -305,6 +305,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             rtp_timeout: Duration::from_secs(cfg.media.rtp_timeout_s),
             prompts,
             counters: Default::default(),
+            learn: cfg.media.learn(),
             persist: Some(persist_tx),
             store: Some(store.clone()),
             lookup_budget: Duration::from_millis(cfg.context.lookup_budget_ms.max(1)),

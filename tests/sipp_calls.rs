@@ -252,7 +252,7 @@ async fn dialplan_reload_adds_a_number_without_restart() {
     let plan = format!("{QUICK_PLAN}\n[[number]]\ndial = \"300\"\nqueue = \"support\"\n");
     let d = acd::routing::Dialplan::parse(&plan, "reload.toml").unwrap();
     assert!(srv.running.core.set_dialplan(d).await);
-    let call = caller(&srv, "caller.xml", "300", 1000, 1);
+    let call = caller(&srv, "caller_early.xml", "300", 1000, 1);
     call.success(Duration::from_secs(20)).await;
     agent.success(Duration::from_secs(10)).await;
     let s = srv.wait_idle().await;

@@ -299,6 +299,7 @@ impl CallManager {
                     agent_remote: n.remote,
                     agent_codec_pt: n.codec_pt,
                     agent_dtmf_pt: n.dtmf_pt,
+                    agent_signalling: Some(peer.addr.ip()),
                     record,
                 });
                 self.answer_caller(now, call);

@@ -290,6 +290,8 @@ impl CallManager {
                     requested: ago(s.requested_at_ms),
                 }),
                 timed_out: false,
+                // Proven when it was asked for, before the restart.
+                validated: true,
             };
             self.calls.insert(id, call);
             self.events.push_back(Event::CallbackRestored {
@@ -463,6 +465,9 @@ impl CallManager {
             codec: n.codec,
             codec_pt: n.codec_pt,
             dtmf_pt: n.dtmf_pt,
+            caller_signalling: c.caller.dialog.peer.addr.ip(),
+            // We called them and they answered from where we sent the INVITE.
+            validated: true,
         }));
         self.events.push_back(Event::CallbackAnswered { call });
         // Ring the agent kept for them; if that agent's phone went away meanwhile, the customer

@@ -302,6 +302,7 @@ fn a_withheld_number_cannot_be_called_back_through_the_trunk() {
         sdp.len()
     );
     r.send(CALLER, &msg);
+    r.ack_200("anon1");
     r.sent(CALLER, "SIP/2.0 200");
     r.m.handle_media(
         r.now,
@@ -329,6 +330,7 @@ fn a_caller_on_early_media_is_let_go_with_480_and_kept_for_the_callback() {
     let mut r = Rig::with_plan(&plan);
     r.invite("em1");
     r.sent(CALLER, "SIP/2.0 183");
+    r.m.handle_media(r.now, MediaEvent::Validated { call: 1 });
     r.m.handle_media(
         r.now,
         MediaEvent::Dtmf {

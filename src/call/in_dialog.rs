@@ -40,6 +40,16 @@ impl CallManager {
         let offered = Sdp::parse(body).ok()?;
         let neg = offered.negotiate().ok()?;
         c.sdp_version += 1;
+        // A signalled move of the caller's media: the bridge learns the new address (and only
+        // this way may a locked address change).
+        if leg == Leg::Caller && neg.remote != c.media.remote && !neg.remote.ip().is_unspecified() {
+            c.media.remote = neg.remote;
+            self.media.push_back(MediaCommand::Retarget {
+                call,
+                leg,
+                remote: neg.remote,
+            });
+        }
         if leg == Leg::Agent && c.connected.is_some() {
             // The agent put the caller on hold (or took them off it): the caller hears hold
             // music from acd instead of silence, and the bridge resumes on un-hold.
@@ -54,10 +64,17 @@ impl CallManager {
                         agent_remote: neg.remote,
                         agent_codec_pt: neg.codec_pt,
                         agent_dtmf_pt: neg.dtmf_pt,
+                        agent_signalling: c.agent.as_ref().map(|a| a.peer.addr.ip()),
                         record: None,
                     }
                 });
                 self.events.push_back(Event::Hold { call, on: held });
+            } else if !held && !neg.remote.ip().is_unspecified() {
+                self.media.push_back(MediaCommand::Retarget {
+                    call,
+                    leg,
+                    remote: neg.remote,
+                });
             }
         }
         let local = LocalMedia {

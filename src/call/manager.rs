@@ -98,6 +98,9 @@ pub(super) struct Call {
     pub callback: Option<super::callback::Callback>,
     /// The caller waited the queue's maximum and is being let go.
     pub timed_out: bool,
+    /// The caller proved their address (ACK with our tag, or RTP on early media); before that
+    /// the call is not announced, looked up or queued, and acd sends it no media.
+    pub validated: bool,
 }
 
 /// Counters that show nothing is left behind.
@@ -282,6 +285,7 @@ impl CallManager {
             // A late report from media stopped when the caller left for a callback.
             MediaEvent::Timeout { call } | MediaEvent::Failed { call, .. }
                 if self.caller_away(call) => {}
+            MediaEvent::Validated { call } => self.caller_validated(now, call, true),
             MediaEvent::PromptDone { call } => {
                 if !self.waited_out_prompt_done(now, call) && !self.survey_prompt_done(now, call) {
                     self.ivr_prompt_done(now, call)
@@ -493,12 +497,6 @@ impl CallManager {
         let tag = random_token();
         let dialog = Dialog::as_uas(&req, &tag, from);
         let interaction = format!("{}-{id}", self.boot);
-        self.events.push_back(Event::CallArrived {
-            call: id,
-            interaction: interaction.clone(),
-            caller: caller_number.clone(),
-            dialed: dialed.clone(),
-        });
         let code = match route.answer {
             // An offer in a 183 would need reliable provisionals (RFC 3262): late offers get 200.
             _ if late_offer => 200,
@@ -549,10 +547,14 @@ impl CallManager {
                 survey: None,
                 callback: None,
                 timed_out: false,
+                validated: false,
             },
         );
-        if !late_offer {
-            self.start_and_queue(now, id);
+        // Nothing is sent to the caller's media address and nothing is queued until the
+        // caller proves it is there (anti-amplification): the ACK of our 200 (with our To tag,
+        // which a spoofer never saw) or, on early media, their first RTP from that address.
+        if code == 183 {
+            self.start_media(id, false);
         }
     }
 
@@ -595,6 +597,9 @@ impl CallManager {
             return;
         };
         let _g = c.span.clone().entered();
+        if !c.validated {
+            return self.end_unproven(now, call, c, by, code);
+        }
         let via = self.via_host();
         if c.callback.as_ref().is_some_and(|cb| !cb.answered) {
             // The caller left for a callback: nobody to answer or hang up on, maybe a phone
@@ -668,6 +673,32 @@ impl CallManager {
         self.ports.give(c.caller_port);
         self.ports.give(c.agent_port);
         self.media.push_back(MediaCommand::Stop { call });
+    }
+
+    /// A call whose caller never proved their address ends without a trace in the queues or
+    /// the history: a final answer if none was sent, but no BYE (its retransmissions would go
+    /// to an address that may be a spoofing victim), and a `CallRefused` event.
+    fn end_unproven(&mut self, now: Instant, call: CallId, c: Call, by: Side, code: u16) {
+        if !c.caller.answered {
+            let r = Response::to(&c.caller.invite, code, c.caller.dialog.local.tag());
+            self.ep.respond(now, &c.caller.invite_key, &r);
+        }
+        self.by_sip_id.remove(&c.caller.invite.core.call_id);
+        self.by_caller_invite.remove(&c.caller.invite_key);
+        self.ports.give(c.caller_port);
+        self.ports.give(c.agent_port);
+        self.media.push_back(MediaCommand::Stop { call });
+        let reason = match by {
+            Side::Caller => "the caller left before proving their address",
+            _ => "the caller never proved their address (no ACK, no RTP)",
+        };
+        info!(code, reason, "unproven call ended");
+        self.events.push_back(Event::CallRefused {
+            caller: c.caller_number.clone(),
+            dialed: c.dialed.clone(),
+            code,
+            reason: reason.to_string(),
+        });
     }
 
     /// Ends every call (BYE to answered legs, 503 to callers not yet answered, CANCEL to ringing

@@ -39,6 +39,11 @@ pub struct MediaStart {
     pub codec: Codec,
     pub codec_pt: u8,
     pub dtmf_pt: Option<u8>,
+    /// Where the caller's SIP came from: a NAT'd phone's RTP comes from the same IP.
+    pub caller_signalling: std::net::IpAddr,
+    /// The caller's path is proven (their ACK arrived). False on early media: nothing is sent
+    /// to them until their own RTP arrives ([`MediaEvent::Validated`]).
+    pub validated: bool,
 }
 
 /// What the media layer must do.
@@ -53,8 +58,16 @@ pub enum MediaCommand {
         agent_remote: SocketAddr,
         agent_codec_pt: u8,
         agent_dtmf_pt: Option<u8>,
+        /// Where the agent's SIP came from (for NAT learning of their RTP).
+        agent_signalling: Option<std::net::IpAddr>,
         /// Record the conversation to this WAV file (continued if already recording).
         record: Option<std::path::PathBuf>,
+    },
+    /// A re-INVITE or UPDATE moved one leg's media address: it is learnt again.
+    Retarget {
+        call: CallId,
+        leg: Leg,
+        remote: SocketAddr,
     },
     /// Back to hold music (the agent holds, or the caller leaves the menu for the queue).
     Hold { call: CallId },
@@ -70,6 +83,11 @@ pub enum MediaEvent {
     Dtmf {
         call: CallId,
         digit: char,
+    },
+    /// The first RTP from the caller's address arrived: on early media, proof that the caller
+    /// is where their SDP says (until then acd sends them nothing and does not queue them).
+    Validated {
+        call: CallId,
     },
     /// A prompt sent with [`MediaCommand::Play`] has been played to its end.
     PromptDone {

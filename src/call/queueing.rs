@@ -12,8 +12,9 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 impl CallManager {
-    /// The caller's media is known: start prompts and hold music, and join the queue.
-    pub(super) fn start_and_queue(&mut self, now: Instant, id: CallId) {
+    /// Binds the call's RTP ports and starts its media task; `validated` when the caller has
+    /// already proven their address (else the task sends nothing until their RTP arrives).
+    pub(super) fn start_media(&mut self, id: CallId, validated: bool) {
         let Some(c) = self.calls.get(&id) else { return };
         let neg = c.media;
         self.media.push_back(MediaCommand::Start(super::MediaStart {
@@ -24,7 +25,35 @@ impl CallManager {
             codec: neg.codec,
             codec_pt: neg.codec_pt,
             dtmf_pt: neg.dtmf_pt,
+            caller_signalling: c.caller.dialog.peer.addr.ip(),
+            validated,
         }));
+    }
+
+    /// The caller proved their address (the ACK of our 200, or their first RTP on early media,
+    /// where the media task is already running): the call is real now, so it is announced,
+    /// looked up and queued.
+    pub(super) fn caller_validated(&mut self, now: Instant, id: CallId, media_running: bool) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if c.validated {
+            return;
+        }
+        c.validated = true;
+        {
+            let _g = c.span.enter();
+            info!("caller's address proven");
+        }
+        self.events.push_back(Event::CallArrived {
+            call: id,
+            interaction: c.interaction.clone(),
+            caller: c.caller_number.clone(),
+            dialed: c.dialed.clone(),
+        });
+        if !media_running {
+            self.start_media(id, true);
+        }
         self.request_context(now, id);
     }
 
@@ -144,7 +173,9 @@ impl CallManager {
         true
     }
 
-    /// The ACK of a late-offer call carries the caller's answer; without a usable one we hang up.
+    /// The ACK of our 200 proves the caller is where they said (it carries our To tag, which
+    /// only someone who received the 200 knows). A late offer's ACK also carries the caller's
+    /// answer; without a usable one we hang up.
     pub(super) fn on_ack(&mut self, now: Instant, ack: &Request) {
         let Some(&(id, Leg::Caller)) = self.by_sip_id.get(&ack.core.call_id) else {
             return;
@@ -152,17 +183,30 @@ impl CallManager {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
-        if !c.awaiting_answer {
+        if !c.caller.dialog.matches(&ack.core) {
+            warn!(call = id, "ACK with the wrong tags ignored");
             return;
+        }
+        if !c.awaiting_answer {
+            return self.caller_validated(now, id, false);
         }
         match Sdp::parse(&ack.body).and_then(|s| s.negotiate()) {
             Ok(n) => {
                 c.media = n;
                 c.awaiting_answer = false;
-                self.start_and_queue(now, id);
+                self.caller_validated(now, id, false);
             }
             Err(e) => {
                 warn!(call = id, error = %e, "late-offer ACK without a usable answer; hanging up");
+                // The ACK proved the caller's address: they get a BYE like any answered call.
+                c.validated = true;
+                let arrived = Event::CallArrived {
+                    call: id,
+                    interaction: c.interaction.clone(),
+                    caller: c.caller_number.clone(),
+                    dialed: c.dialed.clone(),
+                };
+                self.events.push_back(arrived);
                 self.end_call(now, id, Side::System, 488);
             }
         }

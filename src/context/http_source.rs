@@ -111,6 +111,12 @@ async fn get(url: &Url) -> Result<Vec<u8>, HttpSourceError> {
             return Err(HttpSourceError::TooLarge(MAX_BODY));
         }
     }
+    parse_response(&buf)
+}
+
+/// The body of a whole HTTP/1.1 response (read to EOF), de-chunked; anything malformed is an
+/// error, never a panic (the bytes come from someone else's server).
+fn parse_response(buf: &[u8]) -> Result<Vec<u8>, HttpSourceError> {
     let head_end = buf
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -136,7 +142,9 @@ async fn get(url: &Url) -> Result<Vec<u8>, HttpSourceError> {
     let mut out = Vec::new();
     let mut i = 0;
     loop {
-        let line_end = body[i..]
+        let line_end = body
+            .get(i..)
+            .ok_or(HttpSourceError::Malformed)?
             .windows(2)
             .position(|w| w == b"\r\n")
             .ok_or(HttpSourceError::Malformed)?
@@ -149,11 +157,11 @@ async fn get(url: &Url) -> Result<Vec<u8>, HttpSourceError> {
             return Ok(out);
         }
         let start = line_end + 2;
-        let data = body
-            .get(start..start + size)
-            .ok_or(HttpSourceError::Malformed)?;
+        // A size near usize::MAX from a hostile server must not overflow the arithmetic.
+        let end = start.checked_add(size).ok_or(HttpSourceError::Malformed)?;
+        let data = body.get(start..end).ok_or(HttpSourceError::Malformed)?;
         out.extend_from_slice(data);
-        i = start + size + 2;
+        i = end.checked_add(2).ok_or(HttpSourceError::Malformed)?;
     }
 }
 
@@ -272,6 +280,29 @@ mod tests {
         assert_eq!(ctx.tags, vec!["vip", "x"]);
         assert_eq!(ctx.tickets.len(), 1, "closed tickets are not open ones");
         assert_eq!(ctx.last_agent.map(|a| a.0), Some("1003".to_string()));
+    }
+
+    #[test]
+    fn hostile_responses_are_errors_not_panics() {
+        let ok = parse_response(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        );
+        assert_eq!(ok.unwrap(), b"abc");
+        for bad in [
+            // The data ends right after the chunk: the next size line is past the end.
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc"[..],
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nabc",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"HTTP/1.1 200 OK\r\n",
+            b"garbage\r\n\r\n",
+        ] {
+            assert!(
+                parse_response(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

@@ -58,12 +58,19 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
         "" | "Z" | "z" => 0,
         z => {
             let sign = if z.starts_with('-') { -1 } else { 1 };
-            let z = &z[1..];
+            // Byte slicing only where the bytes are known to be ASCII digits: a zone like
+            // "+1é1" (4 bytes, not 4 characters) must be refused, not split inside a character.
+            let z = z.get(1..)?;
             let (zh, zm) = match z.split_once(':') {
                 Some((a, b)) => (num(a, 2)?, num(b, 2)?),
-                None if z.len() == 4 => (num(&z[..2], 2)?, num(&z[2..], 2)?),
+                None if z.len() == 4 && z.is_ascii() => {
+                    (num(z.get(..2)?, 2)?, num(z.get(2..)?, 2)?)
+                }
                 None => (num(z, 2)?, 0),
             };
+            if zh > 23 || zm > 59 {
+                return None;
+            }
             sign * (zh * 3600 + zm * 60)
         }
     };
@@ -139,6 +146,10 @@ mod tests {
             "2026-11-23T24:00:00Z",
             "23/11/2026",
             "2026-11-23T10:00:00+3",
+            // Once a panic: "1é1" is 4 bytes, and the zone was sliced by bytes.
+            "2026-01-01T10:00+1\u{e9}1",
+            "2026-01-01T10:00:00+99:00",
+            "2026-01-01T10:00:00+",
             "",
             "yesterday",
         ] {

@@ -174,6 +174,21 @@ pub fn render(m: &Metrics, s: &StatusReport) -> String {
         "# HELP acd_rtp_packets_relayed_total RTP packets relayed.\n# TYPE acd_rtp_packets_relayed_total counter\nacd_rtp_packets_relayed_total{{direction=\"to_agent\"}} {}\nacd_rtp_packets_relayed_total{{direction=\"to_caller\"}} {}",
         s.media.relayed_to_agent, s.media.relayed_to_caller
     );
+    let _ = writeln!(
+        out,
+        "# HELP acd_rtp_packets_dropped_total RTP packets the relay refused: from a stranger to a locked leg, a NAT candidate in probation, a payload type not negotiated, not RTP.\n# TYPE acd_rtp_packets_dropped_total counter"
+    );
+    for (reason, n) in &s.media.dropped {
+        let _ = writeln!(
+            out,
+            "acd_rtp_packets_dropped_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP acd_rtp_legs_learned_total RTP legs that locked onto their peer's address.\n# TYPE acd_rtp_legs_learned_total counter\nacd_rtp_legs_learned_total {}",
+        s.media.learned
+    );
     out
 }
 

@@ -2,20 +2,22 @@
 //! while the caller waits, detects RFC 4733 digits, and relays both ways once bridged.
 //!
 //! The relay path does no allocation, no lock and no logging per packet: a fixed buffer per
-//! direction, a payload-type table lookup and one `send_to`.
+//! direction, one [`Bridge::handle_packet`] decision (address check, payload-type map) and one
+//! `send_to`.
 
+use crate::acd::CallId;
 use crate::call::{MediaEvent, MediaStart};
-use crate::media::dtmf::Detector;
+use crate::media::bridge::{Bridge, DropReason, Expect, LearnConfig, Verdict};
 use crate::media::prompt::Prompt;
 use crate::media::recorder::Side;
-use crate::media::rtp::{self, Sender};
+use crate::media::rtp::Sender;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tokio::time::{interval, Instant, MissedTickBehavior};
+use tokio::time::{interval, MissedTickBehavior};
 use tracing::warn;
 
 /// A single-threaded runtime on its own OS thread that runs every call's media task.
@@ -61,11 +63,15 @@ pub struct Prompts {
 /// Packet counters shared by all media tasks of one server (relaxed atomics: no lock per packet).
 #[derive(Debug, Default)]
 pub struct MediaCounters {
-    pub to_agent: std::sync::atomic::AtomicU64,
-    pub to_caller: std::sync::atomic::AtomicU64,
-    pub prompt_frames: std::sync::atomic::AtomicU64,
+    pub to_agent: AtomicU64,
+    pub to_caller: AtomicU64,
+    pub prompt_frames: AtomicU64,
     /// Of those, frames of one-shot prompts (menus, announcements, survey).
-    pub once_frames: std::sync::atomic::AtomicU64,
+    pub once_frames: AtomicU64,
+    /// Packets refused by the bridge, by [`DropReason`] (in `DropReason::ALL` order).
+    pub dropped: [AtomicU64; 4],
+    /// Legs that locked onto their peer's address.
+    pub learned: AtomicU64,
 }
 
 /// A copy of the counters for the status API.
@@ -75,17 +81,39 @@ pub struct MediaCounts {
     pub relayed_to_caller: u64,
     pub prompt_frames: u64,
     pub once_frames: u64,
+    /// Refused packets by reason label (`not_rtp`, `payload_type`, `stranger`, `learning`).
+    pub dropped: Vec<(String, u64)>,
+    pub learned: u64,
+}
+
+impl MediaCounts {
+    /// Packets refused for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped
+            .iter()
+            .find(|(l, _)| l == reason.label())
+            .map_or(0, |(_, n)| *n)
+    }
 }
 
 impl MediaCounters {
     pub fn snapshot(&self) -> MediaCounts {
-        use std::sync::atomic::Ordering::Relaxed;
         MediaCounts {
             relayed_to_agent: self.to_agent.load(Relaxed),
             relayed_to_caller: self.to_caller.load(Relaxed),
             prompt_frames: self.prompt_frames.load(Relaxed),
             once_frames: self.once_frames.load(Relaxed),
+            dropped: DropReason::ALL
+                .iter()
+                .zip(&self.dropped)
+                .map(|(r, n)| (r.label().to_string(), n.load(Relaxed)))
+                .collect(),
+            learned: self.learned.load(Relaxed),
         }
+    }
+
+    fn refused(&self, reason: DropReason) {
+        self.dropped[reason as usize].fetch_add(1, Relaxed);
     }
 }
 
@@ -93,14 +121,17 @@ impl MediaCounters {
 #[derive(Debug)]
 pub enum MediaCtl {
     Bridge {
-        agent_remote: SocketAddr,
-        agent_codec_pt: u8,
-        agent_dtmf_pt: Option<u8>,
+        agent: Expect,
         record: Option<std::path::PathBuf>,
     },
     Hold,
     /// Play this prompt once (interrupting anything else), report `PromptDone`, then stay silent.
     Play(Arc<Prompt>),
+    /// A re-INVITE or UPDATE moved one leg's media: learn its address again.
+    Retarget {
+        side: Side,
+        remote: SocketAddr,
+    },
     Stop,
 }
 
@@ -156,17 +187,16 @@ impl Player {
     }
 }
 
-/// A recording in progress: mixed audio is appended as it settles; the header is written when
-/// the call's media ends (dropped), whichever way it ends.
+/// A recording in progress: mixed audio (from the bridge's recorder) is appended as it settles;
+/// the header is written when the call's media ends.
 struct RecordingFile {
-    rec: crate::media::recorder::Recorder,
     out: std::io::BufWriter<std::fs::File>,
     samples: u32,
     path: std::path::PathBuf,
 }
 
 impl RecordingFile {
-    fn create(path: std::path::PathBuf, codec: crate::sdp::Codec) -> std::io::Result<Self> {
+    fn create(path: std::path::PathBuf) -> std::io::Result<Self> {
         use std::io::Write;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -174,7 +204,6 @@ impl RecordingFile {
         let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
         out.write_all(&crate::media::recorder::wav_header(0))?;
         Ok(RecordingFile {
-            rec: crate::media::recorder::Recorder::new(codec, std::time::Instant::now()),
             out,
             samples: 0,
             path,
@@ -188,13 +217,11 @@ impl RecordingFile {
             self.samples += pcm.len() as u32;
         }
     }
-}
 
-impl Drop for RecordingFile {
-    fn drop(&mut self) {
+    /// Writes the rest and the final header.
+    fn finish(mut self, rest: &[i16]) {
         use std::io::{Seek, Write};
-        let rest = self.rec.finish();
-        self.write(&rest);
+        self.write(rest);
         let header = crate::media::recorder::wav_header(self.samples);
         let done = self
             .out
@@ -214,57 +241,38 @@ pub struct CallMedia {
     pub rtp_timeout: Duration,
     pub prompts: Arc<Prompts>,
     pub counters: Arc<MediaCounters>,
+    pub learn: LearnConfig,
 }
 
-/// Maps payload types from one leg's numbering to the other's.
-struct PtMap([u8; 128]);
-
-impl PtMap {
-    fn identity() -> PtMap {
-        let mut m = [0u8; 128];
-        for (i, v) in m.iter_mut().enumerate() {
-            *v = i as u8;
-        }
-        PtMap(m)
-    }
-
-    #[inline]
-    fn apply(&self, pkt: &mut [u8]) {
-        if pkt.len() >= 12 {
-            let pt = (pkt[1] & 0x7f) as usize;
-            pkt[1] = (pkt[1] & 0x80) | self.0[pt];
-        }
-    }
-}
-
-/// Runs one call's media until Stop, the control channel closing, or RTP inactivity.
+/// Runs one call's media until Stop, the control channel closing, or RTP inactivity. Every
+/// packet goes through the call's [`Bridge`], which decides; this loop only moves bytes.
 pub async fn run_call_media(
     m: CallMedia,
     mut ctl: mpsc::Receiver<MediaCtl>,
     events: mpsc::Sender<crate::net::Input>,
 ) {
+    let call = m.start.call;
     let report = |ev: MediaEvent| {
         let _ = events.try_send(crate::net::Input::Media(ev));
     };
-    let bind = |port| UdpSocket::bind(SocketAddr::new(m.bind_ip, port));
-    let (caller, agent) = match (
-        bind(m.start.caller_port).await,
-        bind(m.start.agent_port).await,
-    ) {
-        (Ok(c), Ok(a)) => (c, a),
-        (Err(e), _) | (_, Err(e)) => {
+    let (caller, agent) = match bind_pair(m.bind_ip, m.start.caller_port, m.start.agent_port).await
+    {
+        Ok(pair) => pair,
+        Err(e) => {
             report(MediaEvent::Failed {
-                call: m.start.call,
+                call,
                 error: format!("bind RTP port: {e}"),
             });
             return;
         }
     };
-    let mut caller_remote = m.start.caller_remote;
-    let mut agent_remote: Option<SocketAddr> = None;
-    let mut bridged = false;
-    let mut to_agent = PtMap::identity();
-    let mut to_caller = PtMap::identity();
+    let expect = Expect {
+        sdp: m.start.caller_remote,
+        signalling: Some(m.start.caller_signalling),
+        codec_pt: m.start.codec_pt,
+        dtmf_pt: m.start.dtmf_pt,
+    };
+    let mut bridge = Bridge::new(Instant::now(), m.learn, expect, m.start.validated);
     let mut sender = Sender::new(rand::random(), m.start.codec_pt);
     let mut player = Player {
         prompts: m.prompts.clone(),
@@ -272,7 +280,6 @@ pub async fn run_call_media(
         playing: Playing::Welcome,
         pos: 0,
     };
-    let mut detector = Detector::default();
     let mut tick = interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut check = interval(Duration::from_secs(1));
@@ -280,33 +287,28 @@ pub async fn run_call_media(
     let mut buf_in = [0u8; 2048];
     let mut buf_out = [0u8; 2048];
     let mut recording: Option<RecordingFile> = None;
-    let mut agent_dtmf: Option<u8> = None;
     loop {
         tokio::select! {
             r = caller.recv_from(&mut buf_in) => {
                 let Ok((n, src)) = r else { continue };
-                last_rx = Instant::now();
-                caller_remote = src; // symmetric RTP: answer where the caller really is
+                let now = Instant::now();
                 let pkt = &mut buf_in[..n];
-                if let (Some(d), Some(pt)) = (m.start.dtmf_pt, rtp::payload_type(pkt)) {
-                    if pt == d {
-                        let ts = rtp::timestamp(pkt).unwrap_or(0);
-                        if let Some(digit) = rtp::payload(pkt).and_then(|p| detector.feed(ts, p)) {
-                            report(MediaEvent::Dtmf { call: m.start.call, digit });
+                let verdict = bridge.handle_packet(now, Side::Caller, src, pkt);
+                note(&bridge, &m.counters, &report, call);
+                match verdict {
+                    Verdict::Drop(r) => m.counters.refused(r),
+                    Verdict::Keep { digit } => {
+                        last_rx = now;
+                        if let Some(digit) = digit {
+                            report(MediaEvent::Dtmf { call, digit });
                         }
                     }
-                }
-                if let (true, Some(r)) = (bridged, recording.as_mut()) {
-                    if rtp::payload_type(pkt).is_some_and(|pt| Some(pt) != m.start.dtmf_pt) {
-                        if let Some(p) = rtp::payload(pkt) {
-                            r.rec.feed(Side::Caller, std::time::Instant::now(), p);
+                    Verdict::Forward { to, digit } => {
+                        last_rx = now;
+                        if let Some(digit) = digit {
+                            report(MediaEvent::Dtmf { call, digit });
                         }
-                    }
-                }
-                if bridged {
-                    if let Some(dst) = agent_remote {
-                        to_agent.apply(pkt);
-                        if agent.send_to(pkt, dst).await.is_ok() {
+                        if agent.send_to(pkt, to).await.is_ok() {
                             m.counters.to_agent.fetch_add(1, Relaxed);
                         }
                     }
@@ -314,31 +316,30 @@ pub async fn run_call_media(
             }
             r = agent.recv_from(&mut buf_out) => {
                 let Ok((n, src)) = r else { continue };
-                if bridged {
-                    agent_remote = Some(src);
-                    let pkt = &mut buf_out[..n];
-                    if let Some(r) = recording.as_mut() {
-                        if rtp::payload_type(pkt).is_some_and(|pt| Some(pt) != agent_dtmf) {
-                            if let Some(p) = rtp::payload(pkt) {
-                                r.rec.feed(Side::Agent, std::time::Instant::now(), p);
-                            }
+                let pkt = &mut buf_out[..n];
+                let verdict = bridge.handle_packet(Instant::now(), Side::Agent, src, pkt);
+                note(&bridge, &m.counters, &report, call);
+                match verdict {
+                    Verdict::Drop(r) => m.counters.refused(r),
+                    Verdict::Keep { .. } => {}
+                    Verdict::Forward { to, .. } => {
+                        if caller.send_to(pkt, to).await.is_ok() {
+                            m.counters.to_caller.fetch_add(1, Relaxed);
                         }
-                    }
-                    to_caller.apply(pkt);
-                    if caller.send_to(pkt, caller_remote).await.is_ok() {
-                        m.counters.to_caller.fetch_add(1, Relaxed);
                     }
                 }
             }
-            _ = tick.tick(), if !bridged => {
+            // Nothing towards a caller who has not proven their address (anti-amplification).
+            _ = tick.tick(), if !bridge.bridged() => {
+                let Some(to) = bridge.send_target(Side::Caller) else { continue };
                 let (frame, done) = player.next();
                 if done {
-                    report(MediaEvent::PromptDone { call: m.start.call });
+                    report(MediaEvent::PromptDone { call });
                 }
                 let Some(frame) = frame else { continue };
                 let mut out = [0u8; 256];
                 let n = sender.packet(&frame, &mut out);
-                if caller.send_to(&out[..n], caller_remote).await.is_ok() {
+                if caller.send_to(&out[..n], to).await.is_ok() {
                     m.counters.prompt_frames.fetch_add(1, Relaxed);
                     if matches!(player.playing, Playing::Once(_)) {
                         m.counters.once_frames.fetch_add(1, Relaxed);
@@ -346,45 +347,61 @@ pub async fn run_call_media(
                 }
             }
             _ = check.tick() => {
-                if let Some(r) = recording.as_mut() {
-                    let ready = r.rec.take_ready(std::time::Instant::now());
-                    r.write(&ready);
+                if let (Some(f), Some(r)) = (recording.as_mut(), bridge.recorder()) {
+                    f.write(&r.take_ready(Instant::now()));
                 }
                 if last_rx.elapsed() > m.rtp_timeout {
-                    report(MediaEvent::Timeout { call: m.start.call });
-                    return;
+                    report(MediaEvent::Timeout { call });
+                    break;
                 }
             }
             c = ctl.recv() => match c {
-                Some(MediaCtl::Bridge { agent_remote: r, agent_codec_pt, agent_dtmf_pt, record }) => {
-                    agent_dtmf = agent_dtmf_pt;
+                Some(MediaCtl::Bridge { agent: a, record }) => {
                     if let (None, Some(path)) = (&recording, record) {
-                        match RecordingFile::create(path.clone(), m.start.codec) {
-                            Ok(f) => recording = Some(f),
+                        match RecordingFile::create(path.clone()) {
+                            Ok(f) => {
+                                recording = Some(f);
+                                bridge.record(Instant::now(), m.start.codec);
+                            }
                             Err(e) => warn!(path = %path.display(), error = %e, "cannot record this call"),
                         }
                     }
-                    agent_remote = Some(r);
-                    to_agent = PtMap::identity();
-                    to_caller = PtMap::identity();
-                    to_agent.0[(m.start.codec_pt & 0x7f) as usize] = agent_codec_pt & 0x7f;
-                    to_caller.0[(agent_codec_pt & 0x7f) as usize] = m.start.codec_pt & 0x7f;
-                    if let (Some(c), Some(a)) = (m.start.dtmf_pt, agent_dtmf_pt) {
-                        to_agent.0[(c & 0x7f) as usize] = a & 0x7f;
-                        to_caller.0[(a & 0x7f) as usize] = c & 0x7f;
-                    }
-                    bridged = true;
+                    bridge.bridge(Instant::now(), a);
                 }
                 Some(MediaCtl::Hold) => {
-                    bridged = false;
+                    bridge.unbridge();
                     player.set(Playing::Hold);
                 }
                 Some(MediaCtl::Play(p)) => {
-                    bridged = false;
+                    bridge.unbridge();
                     player.set(Playing::Once(p));
                 }
-                Some(MediaCtl::Stop) | None => return,
+                Some(MediaCtl::Retarget { side, remote }) => {
+                    bridge.retarget(Instant::now(), side, remote);
+                }
+                Some(MediaCtl::Stop) | None => break,
             },
         }
     }
+    if let Some(f) = recording {
+        let rest = bridge.recorder().map(|r| r.finish()).unwrap_or_default();
+        f.finish(&rest);
+    }
+}
+
+/// Counts a leg that locked and tells the core once the caller proved their address.
+fn note(bridge: &Bridge, counters: &MediaCounters, report: &impl Fn(MediaEvent), call: CallId) {
+    if bridge.last.locked {
+        counters.learned.fetch_add(1, Relaxed);
+    }
+    if bridge.last.validated {
+        report(MediaEvent::Validated { call });
+    }
+}
+
+/// Binds a call's two RTP ports.
+async fn bind_pair(ip: IpAddr, caller: u16, agent: u16) -> std::io::Result<(UdpSocket, UdpSocket)> {
+    let c = UdpSocket::bind(SocketAddr::new(ip, caller)).await?;
+    let a = UdpSocket::bind(SocketAddr::new(ip, agent)).await?;
+    Ok((c, a))
 }

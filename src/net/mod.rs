@@ -177,6 +177,8 @@ pub struct NetConfig {
     pub rtp_timeout: Duration,
     pub prompts: Arc<Prompts>,
     pub counters: Arc<media::MediaCounters>,
+    /// How RTP legs learn their peer's address.
+    pub learn: crate::media::bridge::LearnConfig,
     /// The context store callers are looked up in (none: no lookups).
     pub store: Option<crate::context::Store>,
     /// Abandon a lookup after this long (the call layer has already moved on by then).
@@ -414,6 +416,7 @@ impl Core {
                     rtp_timeout: self.cfg.rtp_timeout,
                     prompts: self.cfg.prompts.clone(),
                     counters: self.cfg.counters.clone(),
+                    learn: self.cfg.learn,
                 };
                 self.media_rt
                     .spawn(media::run_call_media(m, rx, self.input.clone()));
@@ -423,16 +426,27 @@ impl Core {
                 agent_remote,
                 agent_codec_pt,
                 agent_dtmf_pt,
+                agent_signalling,
                 record,
             } => self.control(
                 call,
                 MediaCtl::Bridge {
-                    agent_remote,
-                    agent_codec_pt,
-                    agent_dtmf_pt,
+                    agent: crate::media::bridge::Expect {
+                        sdp: agent_remote,
+                        signalling: agent_signalling,
+                        codec_pt: agent_codec_pt,
+                        dtmf_pt: agent_dtmf_pt,
+                    },
                     record,
                 },
             ),
+            MediaCommand::Retarget { call, leg, remote } => {
+                let side = match leg {
+                    crate::call::Leg::Caller => crate::media::recorder::Side::Caller,
+                    crate::call::Leg::Agent => crate::media::recorder::Side::Agent,
+                };
+                self.control(call, MediaCtl::Retarget { side, remote })
+            }
             MediaCommand::Hold { call } => self.control(call, MediaCtl::Hold),
             MediaCommand::Play { call, prompt } => self.control(call, MediaCtl::Play(prompt.0)),
             MediaCommand::Stop { call } => {

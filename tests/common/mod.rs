@@ -30,7 +30,7 @@ pub fn ports(n: u16) -> u16 {
 pub struct TestServer {
     pub running: Running,
     pub dir: tempfile::TempDir,
-    cfg: Config,
+    pub cfg: Config,
 }
 
 impl TestServer {

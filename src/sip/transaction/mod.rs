@@ -76,6 +76,9 @@ struct Tx {
 struct AckWait {
     call_id: String,
     cseq: u32,
+    /// Our To tag in the 2xx: only an ACK carrying it (someone who received the 2xx) ends the
+    /// wait; a blind spoofer who knows the Call-ID it chose does not.
+    to_tag: Option<String>,
     peer: Peer,
     response: Bytes,
     interval: Duration,
@@ -157,10 +160,16 @@ impl TransactionLayer {
             return self.on_request_retransmit(now, id, &req.method);
         }
         if req.method == Method::Ack {
-            if let Some(id) = self
-                .acks_by_dialog
-                .remove(&(req.core.call_id.clone(), req.core.cseq.seq))
-            {
+            let dialog = (req.core.call_id.clone(), req.core.cseq.seq);
+            if let Some(&id) = self.acks_by_dialog.get(&dialog) {
+                if self
+                    .acks
+                    .get(&id)
+                    .is_some_and(|w| w.to_tag.as_deref() != req.core.to.tag())
+                {
+                    return Incoming::Absorbed;
+                }
+                self.acks_by_dialog.remove(&dialog);
                 self.acks.remove(&id);
             }
             return Incoming::Ack;
@@ -291,6 +300,7 @@ impl TransactionLayer {
         let mut w = AckWait {
             call_id: dialog.0.clone(),
             cseq: dialog.1,
+            to_tag: resp.core.to.tag().map(str::to_string),
             peer,
             response: data,
             interval: self.cfg.t1,

@@ -228,6 +228,10 @@ fn timer_l_and_2xx_retransmission_until_ack() {
     );
     let mut ack = req("ACK", "z9hG4bKother");
     ack.core.cseq.seq = 1;
+    // Without our To tag (a blind spoofer knows only the Call-ID it chose): no effect.
+    assert_eq!(l.on_request(t0, &ack, udp()), Incoming::Absorbed);
+    assert_eq!(run(&mut l, t0, Duration::from_millis(12_000)), vec![11500]);
+    ack.core.to = response_to(&inv, 200).core.to;
     assert_eq!(l.on_request(t0, &ack, udp()), Incoming::Ack);
     assert!(
         run(&mut l, t0, Duration::from_secs(40)).is_empty(),
