@@ -1087,3 +1087,19 @@ fn a_caller_waiting_the_maximum_with_no_overflow_hears_the_timeout_message_and_i
         .any(|e| matches!(e, crate::events::Event::Abandoned { .. })));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_cancel_after_the_final_answer_gets_200_and_changes_nothing() {
+    let mut r = Rig::new();
+    r.register("1001", 7001);
+    r.invite("late-cancel");
+    r.out();
+    // RFC 3261 §9.2: the INVITE transaction exists (its 200 was sent), so 200, not 481.
+    r.send(CALLER, &format!("CANCEL sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKlate-cancel\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: late-cancel\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"));
+    let ok = r.sent(CALLER, "SIP/2.0 200");
+    assert!(ok.contains("CSeq: 1 CANCEL"), "{ok}");
+    assert_eq!(r.status().calls, 1, "the answered call goes on");
+    // A CANCEL for no transaction at all: 481.
+    r.send(CALLER, &format!("CANCEL sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKnone\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: none\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"));
+    r.sent(CALLER, "SIP/2.0 481");
+}

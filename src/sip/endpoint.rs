@@ -209,8 +209,12 @@ impl Endpoint {
                     method: Method::Invite,
                     ..key.clone()
                 };
-                let pending = self.tx.state(&invite) == Some(State::Proceeding);
-                let code = if pending { 200 } else { 481 };
+                // §9.2: a CANCEL matching an INVITE transaction gets 200 even when the INVITE
+                // already has its final response (the CANCEL then has no effect); 481 only when
+                // there is no such transaction.
+                let state = self.tx.state(&invite);
+                let pending = state == Some(State::Proceeding);
+                let code = if state.is_some() { 200 } else { 481 };
                 self.tx
                     .respond(now, &key, &Response::to(&req, code, Some(&random_token())));
                 if pending {

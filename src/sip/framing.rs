@@ -58,14 +58,16 @@ impl StreamFramer {
             return Ok(None);
         }
         self.buf.advance(lead);
-        let Some(head_end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        // The same end-of-header rule as datagrams (a bare-LF blank line counts too), so a
+        // message is answered the same on UDP and TCP.
+        let Some((head_end, body_start)) = super::msg::head_end(&self.buf) else {
             if self.buf.len() > self.max {
                 return Err(FramingError::TooLarge(self.max));
             }
             return Ok(None);
         };
         let body_len = content_length(&self.buf[..head_end])?;
-        let total = head_end + 4 + body_len;
+        let total = body_start + body_len;
         if total > self.max {
             return Err(FramingError::TooLarge(self.max));
         }
@@ -122,6 +124,18 @@ mod tests {
             Some(Frame::Message(Bytes::from_static(m)))
         );
         assert_eq!(f.next_frame().unwrap(), None);
+    }
+
+    #[test]
+    fn a_bare_lf_blank_line_ends_the_header_as_on_udp() {
+        let mut f = StreamFramer::new(1000);
+        f.push(b"OPTIONS sip:a SIP/2.0\nContent-Length: 2\n\nokNEXT");
+        match f.next_frame() {
+            Ok(Some(Frame::Message(m))) => {
+                assert_eq!(&m[..], b"OPTIONS sip:a SIP/2.0\nContent-Length: 2\n\nok")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -159,13 +159,21 @@ pub fn parse(buf: &[u8], stream: bool, limits: &Limits) -> Result<Message, Rejec
         .ok_or_else(|| Rejection::new(400, "empty message"))?;
     let buf = &buf[start..];
     let (head_end, body_start) = find_head_end(buf);
-    let head = std::str::from_utf8(&buf[..head_end])
-        .map_err(|_| Rejection::new(400, "header section is not UTF-8"))?;
+    // Bytes that are not UTF-8 get a 400 like any other defect, so the headers around them are
+    // read (lossily) to find the Via, Call-ID and CSeq to answer with.
+    let (head, utf8_err) = match std::str::from_utf8(&buf[..head_end]) {
+        Ok(h) => (std::borrow::Cow::Borrowed(h), None),
+        Err(_) => (
+            String::from_utf8_lossy(&buf[..head_end]),
+            Some(Rejection::new(400, "header section is not UTF-8")),
+        ),
+    };
     let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let start_line = lines.next().unwrap_or("");
     let (raw, unfold_err) = unfold(lines, limits);
     let mut rej_echo = Vec::new();
     for (n, v) in &raw {
+        // A line that held invalid bytes is not echoed: it would not be what was sent.
         if matches!(
             n,
             HeaderName::Via
@@ -173,7 +181,8 @@ pub fn parse(buf: &[u8], stream: bool, limits: &Limits) -> Result<Message, Rejec
                 | HeaderName::To
                 | HeaderName::CallId
                 | HeaderName::CSeq
-        ) {
+        ) && !v.contains('\u{fffd}')
+        {
             rej_echo.push((n.clone(), v.clone()));
         }
     }
@@ -184,7 +193,7 @@ pub fn parse(buf: &[u8], stream: bool, limits: &Limits) -> Result<Message, Rejec
         }
         r
     };
-    if let Some(e) = unfold_err {
+    if let Some(e) = utf8_err.or(unfold_err) {
         return Err(with_echo(e));
     }
     let body_avail = &buf[body_start.min(buf.len())..];
@@ -199,14 +208,19 @@ pub fn parse(buf: &[u8], stream: bool, limits: &Limits) -> Result<Message, Rejec
     }
 }
 
-fn find_head_end(buf: &[u8]) -> (usize, usize) {
+/// Where the header section ends and the body starts: the first CRLF CRLF, else the first
+/// bare LF LF (tolerated, RFC 4475 §3.1.1.x); the TCP framer uses the same rule.
+pub(crate) fn head_end(buf: &[u8]) -> Option<(usize, usize)> {
     if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-        return (i, i + 4);
+        return Some((i, i + 4));
     }
-    if let Some(i) = buf.windows(2).position(|w| w == b"\n\n") {
-        return (i, i + 2);
-    }
-    (buf.len(), buf.len())
+    buf.windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|i| (i, i + 2))
+}
+
+fn find_head_end(buf: &[u8]) -> (usize, usize) {
+    head_end(buf).unwrap_or((buf.len(), buf.len()))
 }
 
 /// Unfolds continuation lines and splits `name: value`, expanding list headers. On a defect it
@@ -225,11 +239,22 @@ fn unfold_into<'a>(
     limits: &Limits,
     out: &mut Vec<(HeaderName, String)>,
 ) -> Result<(), Rejection> {
+    // Limits are checked without stopping: the 400 they cause must still echo the Via, Call-ID
+    // and CSeq from the lines around the offending one (the message is already bounded by
+    // `max_message`, so reading on costs at most that).
     let mut joined: Vec<String> = Vec::new();
+    let mut first_err = None;
+    let mut skipping = false;
     for line in lines {
         if line.len() > limits.max_line {
-            return Err(Rejection::new(400, "header line too long"));
+            first_err.get_or_insert_with(|| Rejection::new(400, "header line too long"));
+            skipping = true;
+            continue;
         }
+        if line.starts_with([' ', '\t']) && skipping {
+            continue;
+        }
+        skipping = false;
         if line.starts_with([' ', '\t']) {
             match joined.last_mut() {
                 Some(prev) => {
@@ -243,11 +268,32 @@ fn unfold_into<'a>(
         }
     }
     if joined.len() > limits.max_headers {
-        return Err(Rejection::new(400, "too many header lines"));
+        first_err.get_or_insert_with(|| Rejection::new(400, "too many header lines"));
     }
+    if let Some(e) = first_err {
+        // Only the headers an answer needs.
+        joined.retain(|l| {
+            let name = l.split(':').next().unwrap_or("").trim();
+            matches!(
+                HeaderName::parse(name),
+                HeaderName::Via
+                    | HeaderName::From
+                    | HeaderName::To
+                    | HeaderName::CallId
+                    | HeaderName::CSeq
+            )
+        });
+        let _ = split_headers(&joined, out);
+        return Err(e);
+    }
+    split_headers(&joined, out)
+}
+
+/// Splits unfolded `name: value` lines into headers, expanding list headers.
+fn split_headers(joined: &[String], out: &mut Vec<(HeaderName, String)>) -> Result<(), Rejection> {
     out.reserve(joined.len() + 4);
     let mut err = None;
-    for line in &joined {
+    for line in joined {
         let colon = line
             .find(':')
             .ok_or_else(|| Rejection::new(400, "header line without ':'"))?;
@@ -549,6 +595,31 @@ mod tests {
         );
         let again = parse(&r.to_bytes(), false, &Limits::default()).unwrap();
         assert_eq!(again, Message::Request(r));
+    }
+
+    #[test]
+    fn limits_and_bad_bytes_still_get_an_answer_that_echoes_the_via() {
+        let long = format!("X-Long: {}\r\n", "a".repeat(9000));
+        let many: String = (0..200).map(|i| format!("X-{i}: v\r\n")).collect();
+        let cases = [
+            INVITE.replacen("CSeq", &format!("{long}CSeq"), 1),
+            INVITE.replacen("CSeq", &format!("{many}CSeq"), 1),
+        ];
+        for m in cases {
+            let e = parse(m.as_bytes(), false, &Limits::default()).unwrap_err();
+            assert_eq!(e.status, 400, "{e}");
+            assert!(e.answerable(), "{e}");
+            let text = String::from_utf8_lossy(&e.to_bytes()).to_string();
+            assert!(text.contains("Call-ID: abc\r\n"), "{text}");
+        }
+        let mut bad = INVITE
+            .replacen("CSeq", "X-Junk: caf\u{e9}\r\nCSeq", 1)
+            .into_bytes();
+        let at = bad.windows(3).position(|w| w == b"caf").unwrap() + 3;
+        bad[at] = 0xff; // the first byte of 'é' becomes invalid UTF-8
+        let e = parse(&bad, false, &Limits::default()).unwrap_err();
+        assert_eq!((e.status, e.answerable()), (400, true), "{e}");
+        assert!(e.warning.contains("UTF-8"));
     }
 
     #[test]
