@@ -62,6 +62,24 @@ pub struct SipConfig {
     /// Ping registered agent phones with OPTIONS every this many seconds; a phone that does not
     /// answer within 5 s is taken out of the queues until it does (0 turns this off).
     pub qualify_s: u64,
+    /// Requests per second one source (an IPv4 address, an IPv6 /64) may send, per kind; past
+    /// it 503 + Retry-After, past `flood_drop_factor` times it no answer at all (0: unlimited).
+    pub invite_per_s: u32,
+    pub register_per_s: u32,
+    pub options_per_s: u32,
+    pub other_per_s: u32,
+    pub flood_drop_factor: u32,
+    /// Retry-After of every 503 acd sends for load (budgets, caps, overload).
+    pub retry_after_s: u32,
+    /// Trusted peers (trunks, the Kamailio edge): addresses or CIDRs never budgeted or capped.
+    pub trusted: Vec<crate::sip::budget::Cidr>,
+    /// Server transactions alive at once (each ~3 KB, kept up to 32 s); past it 503.
+    pub max_transactions: usize,
+    /// Calls in progress at once, and from one untrusted source address; past them 503.
+    pub max_calls: usize,
+    pub max_calls_per_source: usize,
+    /// TCP connections one source address may hold open.
+    pub tcp_max_per_source: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -218,6 +236,17 @@ impl Default for SipConfig {
             qualify_s: 30,
             auth_max_failures: 20,
             auth_ban_s: 300,
+            invite_per_s: 20,
+            register_per_s: 20,
+            options_per_s: 20,
+            other_per_s: 200,
+            flood_drop_factor: 3,
+            retry_after_s: 5,
+            trusted: Vec::new(),
+            max_transactions: 20_000,
+            max_calls: 10_000,
+            max_calls_per_source: 20,
+            tcp_max_per_source: 32,
         }
     }
 }

@@ -242,6 +242,19 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             ban: Duration::from_secs(cfg.sip.auth_ban_s),
             ..Default::default()
         },
+        budget: crate::sip::budget::BudgetConfig {
+            per_s: [
+                cfg.sip.invite_per_s,
+                cfg.sip.register_per_s,
+                cfg.sip.options_per_s,
+                cfg.sip.other_per_s,
+            ],
+            drop_factor: cfg.sip.flood_drop_factor,
+            retry_after_s: cfg.sip.retry_after_s,
+            allow: cfg.sip.trusted.clone(),
+            ..Default::default()
+        },
+        max_transactions: cfg.sip.max_transactions,
         ..EndpointConfig::default()
     };
     let endpoint = Endpoint::new(ep_cfg, now, unix);
@@ -268,6 +281,9 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
                 .then(|| Duration::from_millis(cfg.context.lookup_budget_ms)),
             country: crate::context::e164::Country::by_iso(&cfg.context.default_country)
                 .map_err(|e| ServeError::Config(e.to_string()))?,
+            max_calls: cfg.sip.max_calls,
+            max_calls_per_source: cfg.sip.max_calls_per_source,
+            retry_after_s: cfg.sip.retry_after_s,
         },
         endpoint,
         dialplan,
@@ -299,6 +315,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             media_bind,
             tcp: TcpLimits {
                 max_connections: cfg.sip.tcp_max_connections,
+                max_per_source: cfg.sip.tcp_max_per_source,
                 idle: Duration::from_secs(cfg.sip.tcp_idle_timeout_s),
                 max_message: cfg.sip.max_message_bytes,
             },
@@ -306,6 +323,8 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             prompts,
             counters: Default::default(),
             learn: cfg.media.learn(),
+            trusted: Arc::new(cfg.sip.trusted.clone()),
+            tcp_counters: Default::default(),
             persist: Some(persist_tx),
             store: Some(store.clone()),
             lookup_budget: Duration::from_millis(cfg.context.lookup_budget_ms.max(1)),

@@ -24,7 +24,8 @@ status_json() {
 }
 printf '[[queue]]\nname = "sales"\nskill = "sales"\n[[number]]\ndial = "100"\nqueue = "sales"\n' > "$work/plan.toml"
 # Load agents are phones without desks: ready as soon as they register.
-printf '[http]\nready_on_register = true\n' > "$work/acd.toml"
+# SIPp stands in for a trunk delivering the load: trusted, so the per-source budgets do not apply.
+printf '[sip]\ntrusted = ["127.0.0.1"]\n[http]\nready_on_register = true\n' > "$work/acd.toml"
 ACD_LOG=warn "$acd" --config "$work/acd.toml" --db "$db" serve --sip-listen 127.0.0.1:15060 --http-listen 127.0.0.1:18080 \
   --dialplan "$work/plan.toml" --rtp-ports 20000-40000 > "$work/acd.log" 2>&1 &
 acd_pid=$!

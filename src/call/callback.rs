@@ -168,6 +168,7 @@ impl CallManager {
         }
         self.by_sip_id.remove(&c.caller.invite.core.call_id);
         self.by_caller_invite.remove(&c.caller.invite_key);
+        Self::release_source(&mut self.per_source, c.source.take());
         c.callback = Some(Callback {
             target: target.clone(),
             peer,
@@ -290,6 +291,7 @@ impl CallManager {
                     requested: ago(s.requested_at_ms),
                 }),
                 timed_out: false,
+                source: None,
                 // Proven when it was asked for, before the restart.
                 validated: true,
             };

@@ -33,6 +33,10 @@ pub struct ManagerConfig {
     pub lookup_budget: Option<std::time::Duration>,
     /// Whose dialling rules turn caller numbers into E.164.
     pub country: &'static crate::context::e164::Country,
+    /// Calls at once, and from one untrusted source address (past them: 503 + Retry-After).
+    pub max_calls: usize,
+    pub max_calls_per_source: usize,
+    pub retry_after_s: u32,
 }
 
 /// One agent as the directory (database) knows it.
@@ -98,6 +102,9 @@ pub(super) struct Call {
     pub callback: Option<super::callback::Callback>,
     /// The caller waited the queue's maximum and is being let go.
     pub timed_out: bool,
+    /// The address the caller's INVITE came from, counted in `per_source` while their leg is
+    /// live (`None` once released, or for calls restored after a restart).
+    pub source: Option<IpAddr>,
     /// The caller proved their address (ACK with our tag, or RTP on early media); before that
     /// the call is not announced, looked up or queued, and acd sends it no media.
     pub validated: bool,
@@ -114,6 +121,10 @@ pub struct Status {
     pub registered_agents: usize,
     pub sip: crate::sip::endpoint::EndpointStats,
     pub totals: Totals,
+    /// New calls refused because `max_calls` were in progress, or because their source
+    /// already had `max_calls_per_source`.
+    pub calls_full: u64,
+    pub source_full: u64,
 }
 
 /// Calls since start, by outcome.
@@ -166,6 +177,11 @@ pub struct CallManager {
     pub(super) recordings: Option<std::path::PathBuf>,
     pub(super) announce_timers: super::announce::AnnounceTimers,
     pub(super) callbacks: super::callback::Callbacks,
+    /// Live caller legs per untrusted source address (bounded: a source past its cap is
+    /// refused, and an entry goes when its count does).
+    pub(super) per_source: HashMap<IpAddr, usize>,
+    calls_full: u64,
+    source_full: u64,
     /// Makes interaction ids unique across restarts of this process.
     boot: String,
 }
@@ -201,6 +217,9 @@ impl CallManager {
             recordings: None,
             announce_timers: Default::default(),
             callbacks: Default::default(),
+            per_source: HashMap::new(),
+            calls_full: 0,
+            source_full: 0,
             boot: random_token().chars().take(8).collect(),
         }
     }
@@ -436,6 +455,34 @@ impl CallManager {
         }
     }
 
+    /// 503 + Retry-After for load: the caller may try again later.
+    fn refuse_busy(&mut self, now: Instant, key: &TxKey, req: &Request, why: &str) {
+        let mut r = Response::to(req, 503, Some(&random_token()));
+        r.headers
+            .push(HeaderName::RetryAfter, self.cfg.retry_after_s.to_string());
+        r.headers
+            .push(HeaderName::Warning, format!("399 acd \"{why}\""));
+        self.ep.respond(now, key, &r);
+        self.events.push_back(Event::CallRefused {
+            caller: caller_number(req),
+            dialed: dialed_number(req),
+            code: 503,
+            reason: why.to_string(),
+        });
+    }
+
+    /// The caller's leg is gone (hung up, let go, or away for a callback): it no longer counts
+    /// against its source address.
+    pub(super) fn release_source(per_source: &mut HashMap<IpAddr, usize>, source: Option<IpAddr>) {
+        let Some(ip) = source else { return };
+        if let Some(n) = per_source.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per_source.remove(&ip);
+            }
+        }
+    }
+
     fn refuse(&mut self, now: Instant, key: &TxKey, req: &Request, code: u16, why: &str) {
         let mut r = Response::to(req, code, Some(&random_token()));
         r.headers
@@ -473,9 +520,25 @@ impl CallManager {
                 });
             }
         };
+        let source = from.addr.ip();
+        let trusted = self.ep.trusted(source);
+        if self.calls.len() >= self.cfg.max_calls {
+            self.calls_full += 1;
+            return self.refuse_busy(now, &key, &req, "too many calls in progress");
+        }
+        if !trusted
+            && self.per_source.get(&source).copied().unwrap_or(0) >= self.cfg.max_calls_per_source
+        {
+            self.source_full += 1;
+            return self.refuse_busy(now, &key, &req, "too many calls from this address");
+        }
         let Some((caller_port, agent_port)) = self.ports.take_pair() else {
             return self.refuse(now, &key, &req, 503, "no free RTP ports");
         };
+        let source = (!trusted).then_some(source);
+        if let Some(ip) = source {
+            *self.per_source.entry(ip).or_default() += 1;
+        }
         let id = self.next_call();
         let span = info_span!("call", call = id, sip_call_id = %req.core.call_id);
         let caller_number = caller_number(&req);
@@ -547,6 +610,7 @@ impl CallManager {
                 survey: None,
                 callback: None,
                 timed_out: false,
+                source,
                 validated: false,
             },
         );
@@ -597,6 +661,7 @@ impl CallManager {
             return;
         };
         let _g = c.span.clone().entered();
+        Self::release_source(&mut self.per_source, c.source.take());
         if !c.validated {
             return self.end_unproven(now, call, c, by, code);
         }
@@ -770,6 +835,8 @@ impl CallManager {
                 .count(),
             sip: self.ep.stats.clone(),
             totals: self.totals.clone(),
+            calls_full: self.calls_full,
+            source_full: self.source_full,
         }
     }
 

@@ -103,6 +103,9 @@ impl Rig {
                 qualify_every: Some(Duration::from_secs(30)),
                 lookup_budget: None,
                 country: crate::context::e164::Country::by_iso("US").unwrap(),
+                max_calls: 100,
+                max_calls_per_source: 3,
+                retry_after_s: 5,
             },
             ep,
             Dialplan::parse(plan, "t").unwrap(),
@@ -1102,4 +1105,61 @@ fn a_cancel_after_the_final_answer_gets_200_and_changes_nothing() {
     // A CANCEL for no transaction at all: 481.
     r.send(CALLER, &format!("CANCEL sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKnone\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: none\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"));
     r.sent(CALLER, "SIP/2.0 481");
+}
+
+#[test]
+fn calls_past_the_per_source_cap_get_503_with_retry_after_until_one_ends() {
+    let mut r = Rig::new(); // max_calls_per_source = 3
+    for i in 0..3 {
+        r.invite(&format!("cap{i}"));
+    }
+    r.out();
+    assert_eq!(r.status().calls, 3);
+    r.invite("cap3");
+    let busy = r.sent(CALLER, "SIP/2.0 503");
+    assert!(header(&busy, "Retry-After") == "5", "{busy}");
+    assert_eq!((r.status().calls, r.status().source_full), (3, 1));
+    // The first caller hangs up: their source has room again.
+    r.m.handle_media(r.now, MediaEvent::Timeout { call: 1 });
+    r.out();
+    assert_eq!(r.status().calls, 2);
+    r.invite("cap4");
+    r.sent(CALLER, "SIP/2.0 200");
+    assert_eq!(r.status().calls, 3);
+}
+
+#[test]
+fn past_the_transaction_cap_new_requests_get_503_and_retransmissions_still_match() {
+    let now = Instant::now();
+    let cfg = EndpointConfig {
+        max_transactions: 2,
+        ..EndpointConfig::default()
+    };
+    let mut ep = Endpoint::new(cfg, now, 1_000_000);
+    let options = |n: u32| {
+        format!("OPTIONS sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5000;branch=z9hG4bKo{n}\r\nFrom: <sip:x@x>;tag=a\r\nTo: <sip:acd@x>\r\nCall-ID: o{n}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+    };
+    let mut answers = Vec::new();
+    for n in [1, 2, 3, 1] {
+        ep.handle_input(now, peer(5000), options(n).as_bytes());
+        while let Some(t) = ep.poll_transmit() {
+            answers.push(
+                String::from_utf8_lossy(&t.data)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            );
+        }
+    }
+    assert_eq!(
+        answers,
+        vec![
+            "SIP/2.0 200 OK",
+            "SIP/2.0 200 OK",
+            "SIP/2.0 503 Service Unavailable",
+            "SIP/2.0 200 OK" // a retransmission of the first: its transaction answers it again
+        ]
+    );
+    assert_eq!(ep.stats.transactions_full, 1);
 }

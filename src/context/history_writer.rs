@@ -21,7 +21,13 @@ use tracing::{info, warn};
 #[derive(Default)]
 pub struct HistoryBook {
     open: HashMap<CallId, (CallRecord, Vec<EventRow>)>,
+    /// Events not logged because their call's log was full (a caller flooding INFO or DTMF).
+    pub truncated: u64,
 }
+
+/// A call's event log holds at most this many events (the rest still shape its row); one more
+/// entry of kind "truncated" marks where logging stopped.
+pub const MAX_EVENTS_PER_CALL: usize = 500;
 
 /// The event as stored in the log: its JSON without the screen pop (the pop repeats the
 /// caller context, which the row and the context store already hold).
@@ -85,14 +91,27 @@ impl HistoryBook {
         }
         let call = ev.call()?;
         let (rec, log) = self.open.get_mut(&call)?;
-        let (kind, data) = log_entry(ev);
-        log.push(EventRow {
-            interaction: rec.id.clone(),
-            seq: log.len() as i32,
-            at_ms: unix_ms,
-            kind,
-            data,
-        });
+        if log.len() < MAX_EVENTS_PER_CALL {
+            let (kind, data) = log_entry(ev);
+            log.push(EventRow {
+                interaction: rec.id.clone(),
+                seq: log.len() as i32,
+                at_ms: unix_ms,
+                kind,
+                data,
+            });
+        } else {
+            if log.len() == MAX_EVENTS_PER_CALL {
+                log.push(EventRow {
+                    interaction: rec.id.clone(),
+                    seq: log.len() as i32,
+                    at_ms: unix_ms,
+                    kind: "truncated".into(),
+                    data: format!("{{\"type\":\"truncated\",\"after\":{MAX_EVENTS_PER_CALL}}}"),
+                });
+            }
+            self.truncated += 1;
+        }
         let r = rec;
         match ev {
             Event::ContextLookup {
@@ -559,6 +578,40 @@ mod tests {
                 .to_string()
         })
         .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_flood_of_digits_cannot_grow_a_calls_event_log_without_bound() {
+        let mut b = HistoryBook::default();
+        let arrived = Event::CallArrived {
+            call: 3,
+            interaction: "i-3".into(),
+            caller: "+15551234567".into(),
+            dialed: "100".into(),
+        };
+        assert!(b.apply(&arrived, 1_000).is_none());
+        for _ in 0..10_000 {
+            b.apply(
+                &Event::Dtmf {
+                    call: 3,
+                    digit: '5',
+                },
+                1_000,
+            );
+        }
+        let (_, log) = b
+            .apply(
+                &Event::Abandoned {
+                    call: 3,
+                    queue: "sales".into(),
+                    wait_ms: 5,
+                },
+                2_000,
+            )
+            .expect("the call is over");
+        assert_eq!(log.len(), MAX_EVENTS_PER_CALL + 1);
+        assert_eq!(log[MAX_EVENTS_PER_CALL].kind, "truncated");
+        assert_eq!(b.truncated, 10_002 - MAX_EVENTS_PER_CALL as u64);
     }
 
     #[test]

@@ -189,7 +189,91 @@ pub fn render(m: &Metrics, s: &StatusReport) -> String {
         "# HELP acd_rtp_legs_learned_total RTP legs that locked onto their peer's address.\n# TYPE acd_rtp_legs_learned_total counter\nacd_rtp_legs_learned_total {}",
         s.media.learned
     );
+    render_limits(&mut out, s);
     out
+}
+
+/// The defences against floods: every cap and budget has a counter here (SECURITY.md).
+fn render_limits(out: &mut String, s: &StatusReport) {
+    use crate::sip::budget::Class;
+    let sip = &s.status.sip;
+    let _ = writeln!(
+        out,
+        "# HELP acd_sip_budget_refused_total Requests over their source's budget, answered 503 + Retry-After.\n# TYPE acd_sip_budget_refused_total counter"
+    );
+    for c in Class::ALL {
+        let _ = writeln!(
+            out,
+            "acd_sip_budget_refused_total{{class=\"{}\"}} {}",
+            c.label(),
+            sip.budget.refused[c as usize]
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP acd_sip_budget_dropped_total Requests far over their source's budget, not answered.\n# TYPE acd_sip_budget_dropped_total counter"
+    );
+    for c in Class::ALL {
+        let _ = writeln!(
+            out,
+            "acd_sip_budget_dropped_total{{class=\"{}\"}} {}",
+            c.label(),
+            sip.budget.dropped[c as usize]
+        );
+    }
+    for (name, help, kind, v) in [
+        (
+            "acd_sip_budget_sources",
+            "Source addresses tracked by the budgets.",
+            "gauge",
+            sip.budget.sources as u64,
+        ),
+        (
+            "acd_sip_budget_evictions_total",
+            "Times the source table filled and its older half was dropped.",
+            "counter",
+            sip.budget.evictions,
+        ),
+        (
+            "acd_sip_transactions",
+            "Live SIP transactions.",
+            "gauge",
+            s.status.transactions as u64,
+        ),
+        (
+            "acd_sip_transactions_full_total",
+            "Requests refused (503) because sip.max_transactions were alive.",
+            "counter",
+            sip.transactions_full,
+        ),
+        (
+            "acd_sip_auth_banned_total",
+            "REGISTERs refused from addresses banned for guessing passwords.",
+            "counter",
+            sip.banned,
+        ),
+        (
+            "acd_sip_auth_failures_total",
+            "Wrong digest answers.",
+            "counter",
+            sip.auth_failures,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP acd_calls_refused_cap_total New calls refused (503) by a cap.\n# TYPE acd_calls_refused_cap_total counter\nacd_calls_refused_cap_total{{cap=\"max_calls\"}} {}\nacd_calls_refused_cap_total{{cap=\"max_calls_per_source\"}} {}",
+        s.status.calls_full, s.status.source_full
+    );
+    let _ = writeln!(
+        out,
+        "# HELP acd_tcp_refused_total TCP connections closed at accept by a cap.\n# TYPE acd_tcp_refused_total counter\nacd_tcp_refused_total{{cap=\"tcp_max_connections\"}} {}\nacd_tcp_refused_total{{cap=\"tcp_max_per_source\"}} {}",
+        s.tcp_refused_total, s.tcp_refused_per_source
+    );
 }
 
 #[cfg(test)]

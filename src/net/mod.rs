@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{info, warn};
 
-pub use sip::TcpLimits;
+pub use sip::{TcpCounters, TcpLimits};
 
 #[derive(Debug, Error)]
 pub enum NetError {
@@ -38,6 +38,9 @@ pub struct StatusReport {
     pub queues: Vec<crate::acd::QueueStatus>,
     pub agents: Vec<crate::acd::AgentStatus>,
     pub media: media::MediaCounts,
+    /// TCP connections refused: all slots taken, and one source's share taken.
+    pub tcp_refused_total: u64,
+    pub tcp_refused_per_source: u64,
 }
 
 /// Everything that reaches the core task.
@@ -179,6 +182,9 @@ pub struct NetConfig {
     pub counters: Arc<media::MediaCounters>,
     /// How RTP legs learn their peer's address.
     pub learn: crate::media::bridge::LearnConfig,
+    /// Trusted peers (not limited per source).
+    pub trusted: Arc<Vec<crate::sip::budget::Cidr>>,
+    pub tcp_counters: Arc<TcpCounters>,
     /// The context store callers are looked up in (none: no lookups).
     pub store: Option<crate::context::Store>,
     /// Abandon a lookup after this long (the call layer has already moved on by then).
@@ -238,7 +244,13 @@ pub async fn start(
     let (tx, rx) = mpsc::channel(65_536);
     let (events, _) = broadcast::channel(4096);
     tokio::spawn(sip::udp_reader(udp.clone(), tx.clone()));
-    tokio::spawn(sip::tcp_acceptor(tcp, tx.clone(), cfg.tcp));
+    tokio::spawn(sip::tcp_acceptor(
+        tcp,
+        tx.clone(),
+        cfg.tcp,
+        cfg.trusted.clone(),
+        cfg.tcp_counters.clone(),
+    ));
     let core = Core {
         manager,
         udp,
@@ -326,6 +338,16 @@ impl Core {
                         queues: self.manager.queue_status(now),
                         agents: self.manager.agent_status(now),
                         media: self.cfg.counters.snapshot(),
+                        tcp_refused_total: self
+                            .cfg
+                            .tcp_counters
+                            .refused_total
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                        tcp_refused_per_source: self
+                            .cfg
+                            .tcp_counters
+                            .refused_per_source
+                            .load(std::sync::atomic::Ordering::Relaxed),
                     });
                 }
                 Input::Dialplan(d) => {

@@ -5,8 +5,10 @@ use super::Input;
 use crate::sip::framing::{Frame, StreamFramer};
 use crate::sip::transaction::{Peer, Transport};
 use bytes::Bytes;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -63,23 +65,65 @@ pub async fn udp_reader(sock: Arc<UdpSocket>, to_core: mpsc::Sender<Input>) {
 #[derive(Clone, Copy, Debug)]
 pub struct TcpLimits {
     pub max_connections: usize,
+    /// Connections one untrusted source address may hold (0: no per-source limit).
+    pub max_per_source: usize,
     pub idle: Duration,
     pub max_message: usize,
 }
 
-pub async fn tcp_acceptor(listener: TcpListener, to_core: mpsc::Sender<Input>, limits: TcpLimits) {
+/// Connections refused by the limits, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct TcpCounters {
+    pub refused_total: AtomicU64,
+    pub refused_per_source: AtomicU64,
+}
+
+/// Open connections per source address; an entry goes with its last connection, so the map
+/// never holds more entries than `max_connections`.
+type PerSource = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+pub async fn tcp_acceptor(
+    listener: TcpListener,
+    to_core: mpsc::Sender<Input>,
+    limits: TcpLimits,
+    trusted: Arc<Vec<crate::sip::budget::Cidr>>,
+    counters: Arc<TcpCounters>,
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_source: PerSource = Arc::default();
     loop {
         let Ok((stream, addr)) = listener.accept().await else {
             continue;
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
+            counters.refused_total.fetch_add(1, Relaxed);
             warn!(%addr, "TCP connection limit reached; closing");
             continue;
         };
-        let to_core = to_core.clone();
+        let ip = addr.ip();
+        let limited = limits.max_per_source > 0 && !trusted.iter().any(|c| c.contains(ip));
+        if limited {
+            let mut m = per_source.lock().unwrap_or_else(|p| p.into_inner());
+            let n = m.entry(ip).or_default();
+            if *n >= limits.max_per_source {
+                counters.refused_per_source.fetch_add(1, Relaxed);
+                debug!(%addr, "TCP connections per source reached; closing");
+                continue;
+            }
+            *n += 1;
+        }
+        let (to_core, per_source) = (to_core.clone(), per_source.clone());
         tokio::spawn(async move {
             connection(stream, addr, to_core, limits).await;
+            if limited {
+                let mut m = per_source.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(n) = m.get_mut(&ip) {
+                    *n -= 1;
+                    if *n == 0 {
+                        m.remove(&ip);
+                    }
+                }
+            }
             drop(permit);
         });
     }

@@ -73,6 +73,10 @@ pub struct EndpointConfig {
     pub nonce_key: Vec<u8>,
     pub nonce_ttl_s: u64,
     pub guard: super::guard::GuardConfig,
+    /// Requests per source per second, by class; the allow-list of trusted peers.
+    pub budget: super::budget::BudgetConfig,
+    /// Server transactions alive at once; past it new requests get 503 (each is kept ~32 s).
+    pub max_transactions: usize,
 }
 
 impl Default for EndpointConfig {
@@ -86,6 +90,8 @@ impl Default for EndpointConfig {
             nonce_key: random_token().into_bytes(),
             nonce_ttl_s: 300,
             guard: Default::default(),
+            budget: Default::default(),
+            max_transactions: 20_000,
         }
     }
 }
@@ -103,6 +109,10 @@ pub struct EndpointStats {
     pub auth_failures: u64,
     /// REGISTERs refused because their source address is banned for guessing passwords.
     pub banned: u64,
+    /// Requests refused (503) or dropped by the per-source budgets.
+    pub budget: super::budget::BudgetStats,
+    /// New requests refused with 503 because `max_transactions` were alive.
+    pub transactions_full: u64,
 }
 
 pub struct Endpoint {
@@ -112,6 +122,7 @@ pub struct Endpoint {
     auth: Authenticator,
     credentials: HashMap<String, Credentials>,
     guard: super::guard::AuthGuard,
+    budgets: super::budget::Budgets,
     epoch: Instant,
     epoch_unix: u64,
     events: VecDeque<EndpointEvent>,
@@ -132,6 +143,7 @@ impl Endpoint {
             ),
             credentials: HashMap::new(),
             guard: super::guard::AuthGuard::new(cfg.guard),
+            budgets: super::budget::Budgets::new(cfg.budget.clone()),
             epoch: now,
             epoch_unix: unix_now,
             events: VecDeque::new(),
@@ -181,7 +193,30 @@ impl Endpoint {
         self.drain_tx_events();
     }
 
+    /// Whether `ip` is a trusted peer (on the budget allow-list: a trunk, the edge proxy).
+    pub fn trusted(&self, ip: std::net::IpAddr) -> bool {
+        self.budgets.trusted(ip)
+    }
+
     fn on_request(&mut self, now: Instant, req: Request, from: Peer) {
+        use super::budget::{Class, Verdict};
+        let class = match req.method {
+            Method::Invite if req.core.to.tag().is_none() => Class::Invite,
+            Method::Register => Class::Register,
+            Method::Options => Class::Options,
+            _ => Class::Other,
+        };
+        let verdict = self.budgets.check(now, from.addr.ip(), class);
+        self.stats.budget = self.budgets.stats.clone();
+        match verdict {
+            Verdict::Accept => {}
+            Verdict::Refuse(after) => return self.overloaded(&req, from, after),
+            Verdict::Drop => return,
+        }
+        if self.tx.len() >= self.cfg.max_transactions && !self.tx.knows(&req) {
+            self.stats.transactions_full += 1;
+            return self.overloaded(&req, from, 5);
+        }
         let key = match self.tx.on_request(now, &req, from) {
             Incoming::New(k) => k,
             Incoming::Ack => {
@@ -245,6 +280,17 @@ impl Endpoint {
         r.headers.push(HeaderName::Allow, ALLOW);
         r.headers.push(HeaderName::Accept, "application/sdp");
         r.headers.push(HeaderName::Supported, "");
+    }
+
+    /// A stateless 503 with Retry-After (nothing is kept for it); ACKs get no answer.
+    fn overloaded(&mut self, req: &Request, from: Peer, retry_after_s: u32) {
+        if req.method == Method::Ack {
+            return;
+        }
+        let mut r = Response::to(req, 503, Some(&random_token()));
+        r.headers
+            .push(HeaderName::RetryAfter, retry_after_s.to_string());
+        self.tx.send_stateless(from, r.to_bytes());
     }
 
     /// Checks every request must pass before its method is considered (416, 420, 415, 406).

@@ -33,6 +33,7 @@ pub enum HeaderName {
     Subject,
     Warning,
     Date,
+    RetryAfter,
     Other(String),
 }
 
@@ -82,6 +83,7 @@ impl HeaderName {
             ("subject", Subject),
             ("warning", Warning),
             ("date", Date),
+            ("retry-after", RetryAfter),
         ];
         for (k, v) in KNOWN {
             if name.eq_ignore_ascii_case(k) {
@@ -121,6 +123,7 @@ impl HeaderName {
             Subject => "Subject",
             Warning => "Warning",
             Date => "Date",
+            RetryAfter => "Retry-After",
             Other(s) => s,
         }
     }

@@ -1,6 +1,7 @@
 //! The SIP stack. Sans-IO: nothing here opens a socket or reads the clock; time is passed in.
 
 pub mod auth;
+pub mod budget;
 pub mod dialog;
 pub mod endpoint;
 pub mod framing;

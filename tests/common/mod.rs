@@ -140,6 +140,12 @@ pub async fn start_opts(
     cfg.sip.qualify_s = 0;
     // Phone-only agents: ready as soon as they register (desk tests turn this off).
     cfg.http.ready_on_register = true;
+    // Every test peer is on loopback: trusted, like a trunk, so budgets and per-source caps do
+    // not shape tests about something else (tests/flood_limits.rs turns this off).
+    cfg.sip.trusted = ["127.0.0.1", "::1"]
+        .iter()
+        .map(|c| acd::sip::budget::Cidr::parse(c).unwrap())
+        .collect();
     let base = ports(200);
     cfg.media.rtp_ports = format!("{base}-{}", base + 199);
     let p = dir.path().join("dialplan.toml");

@@ -153,6 +153,13 @@ impl TransactionLayer {
         self.out.push_back(Transmit { to, data });
     }
 
+    /// Whether `req` belongs to a transaction we hold (a retransmission, an ACK or CANCEL
+    /// for it), which must be handled even when no new transaction may be started.
+    pub fn knows(&self, req: &Request) -> bool {
+        matches!(req.method, Method::Ack | Method::Cancel)
+            || self.by_key.contains_key(&TxKey::server(req))
+    }
+
     /// Feeds an incoming request. Sends 100 Trying at once for a new INVITE.
     pub fn on_request(&mut self, now: Instant, req: &Request, from: Peer) -> Incoming {
         let key = TxKey::server(req);
