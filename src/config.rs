@@ -31,6 +31,9 @@ pub struct Config {
     pub media: MediaConfig,
     pub context: ContextConfig,
     pub reports: ReportsConfig,
+    /// `[[trunk]]`: where PSTN calls come from (believed about the caller's number, and never
+    /// budgeted or capped per source).
+    pub trunk: Vec<crate::call::Trunk>,
     /// Path of the dialplan; the built-in demo plan is used when this default file is absent.
     pub dialplan: PathBuf,
 }
@@ -214,6 +217,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             context: ContextConfig::default(),
             reports: ReportsConfig::default(),
+            trunk: Vec::new(),
             dialplan: PathBuf::from("dialplans/default.toml"),
         }
     }

@@ -77,6 +77,12 @@ enum Cmd {
         /// Evaluate at this ISO-8601 time instead of now.
         #[arg(long)]
         at: Option<String>,
+        /// The address the INVITE comes from (a `[[trunk]]` address makes the number trusted).
+        #[arg(long)]
+        source: Option<std::net::IpAddr>,
+        /// A P-Asserted-Identity number (believed only from a trunk).
+        #[arg(long)]
+        pai: Option<String>,
         #[arg(long)]
         json: bool,
         #[arg(long)]
@@ -363,13 +369,16 @@ async fn run(cli: Cli) -> Result<(), String> {
             from,
             to,
             at,
+            source,
+            pai,
             json,
             dialplan,
         } => {
             if let Some(d) = dialplan {
                 cfg.dialplan = d;
             }
-            route(&cfg, &from, &to, at.as_deref(), json).await
+            let id = acd::call::identify_parts(&from, pai.as_deref(), source, &cfg.trunk);
+            route(&cfg, &id, &to, at.as_deref(), json).await
         }
         Cmd::CheckDialplan { file } => {
             let d = acd::routing::Dialplan::load(&file).map_err(|e| e.to_string())?;
@@ -404,7 +413,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 async fn route(
     cfg: &Config,
-    from: &str,
+    id: &acd::call::Identity,
     to: &str,
     at: Option<&str>,
     json: bool,
@@ -419,6 +428,7 @@ async fn route(
     let plan = serve::load_dialplan(cfg).map_err(|e| e.to_string())?;
     let country = acd::context::e164::Country::by_iso(&cfg.context.default_country)
         .map_err(|e| e.to_string())?;
+    let from = id.number.as_str();
     let number = acd::context::e164::normalize(from, country);
     let context = match &number {
         Ok(n) => {
@@ -449,6 +459,7 @@ async fn route(
     if json {
         let mut v = serde_json::to_value(&d).map_err(|e| e.to_string())?;
         v["caller"] = serde_json::json!(caller);
+        v["identity"] = serde_json::to_value(id).map_err(|e| e.to_string())?;
         v["at"] = serde_json::json!(acd::context::time::format_iso8601(now));
         v["context"] = serde_json::to_value(&context).map_err(|e| e.to_string())?;
         println!(
@@ -460,6 +471,16 @@ async fn route(
     println!(
         "caller {caller} dialling {to} at {}",
         acd::context::time::format_iso8601(now)
+    );
+    println!(
+        "  identity: {} ({}){}",
+        id.number,
+        id.basis,
+        if id.trusted {
+            ""
+        } else {
+            "; no callback through the trunk"
+        }
     );
     println!(
         "→ queue {} (skills {}), priority {}, {}",

@@ -251,7 +251,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             ],
             drop_factor: cfg.sip.flood_drop_factor,
             retry_after_s: cfg.sip.retry_after_s,
-            allow: cfg.sip.trusted.clone(),
+            allow: trusted_peers(cfg),
             ..Default::default()
         },
         max_transactions: cfg.sip.max_transactions,
@@ -284,6 +284,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             max_calls: cfg.sip.max_calls,
             max_calls_per_source: cfg.sip.max_calls_per_source,
             retry_after_s: cfg.sip.retry_after_s,
+            trunks: cfg.trunk.clone(),
         },
         endpoint,
         dialplan,
@@ -323,7 +324,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             prompts,
             counters: Default::default(),
             learn: cfg.media.learn(),
-            trusted: Arc::new(cfg.sip.trusted.clone()),
+            trusted: Arc::new(trusted_peers(cfg)),
             tcp_counters: Default::default(),
             persist: Some(persist_tx),
             store: Some(store.clone()),
@@ -460,6 +461,13 @@ async fn expire_recordings(store: Store, dir: std::path::PathBuf, days: u64) {
             Err(e) => warn!(error = %e, "could not expire recordings in the history"),
         }
     }
+}
+
+/// Peers exempt from per-source budgets and caps: `sip.trusted` and every trunk's addresses.
+fn trusted_peers(cfg: &Config) -> Vec<crate::sip::budget::Cidr> {
+    let mut all = cfg.sip.trusted.clone();
+    all.extend(cfg.trunk.iter().flat_map(|t| t.addresses.iter().copied()));
+    all
 }
 
 #[cfg(test)]

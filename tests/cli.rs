@@ -241,3 +241,40 @@ fn serve_reloads_on_sighup_and_stops_on_sigterm() {
         "{err}"
     );
 }
+
+#[test]
+fn route_says_which_identity_it_used_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("acd.toml");
+    std::fs::write(
+        &cfg,
+        "[[trunk]]\nname = \"carrier\"\naddresses = [\"198.51.100.0/24\"]\n",
+    )
+    .unwrap();
+    let db = format!("sqlite://{}/acd.db", dir.path().display());
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--config",
+            cfg.to_str().unwrap(),
+            "--db",
+            &db,
+            "route",
+            "--from",
+            "+15551230009",
+            "--to",
+            "100",
+        ];
+        args.extend_from_slice(extra);
+        let o = acd(&args);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{err}");
+        out
+    };
+    let out = run(&["--source", "198.51.100.7", "--pai", "+15551230002"]);
+    assert!(
+        out.contains("identity: +15551230002 (P-Asserted-Identity from trunk 'carrier')"),
+        "{out}"
+    );
+    let out = run(&["--source", "203.0.113.5", "--pai", "+15551230002"]);
+    assert!(out.contains("identity: +15551230009 (From header, unverified: 203.0.113.5 is not a trunk (its P-Asserted-Identity was ignored)); no callback through the trunk"), "{out}");
+}

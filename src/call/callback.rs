@@ -14,6 +14,7 @@ use super::manager::{CallManager, CallerLeg};
 use super::{Leg, MediaCommand, MediaStart};
 use crate::acd::CallId;
 use crate::events::Event;
+use crate::routing::callback_policy::Untrusted;
 use crate::sdp::{self, LocalMedia, Sdp};
 use crate::sip::dialog::{our_via, random_token, Dialog};
 use crate::sip::header::HeaderName;
@@ -108,16 +109,32 @@ impl CallManager {
             return false;
         }
         let plan = self.dialplan.callback.clone();
+        let untrusted_contact = plan.policy.untrusted == Untrusted::Contact;
         let (target, peer) = match plan.trunk {
-            // Through the trunk: the caller's number in E.164; a withheld or internal number
-            // cannot be called back that way, so the key does nothing for them.
-            Some(addr) => {
+            // Through the trunk: the caller's number in E.164, vouched for by a trunk, inside
+            // the allowed prefixes and under the day's caps (toll fraud: the number is what
+            // the caller says unless a trunk asserts it). Otherwise the key does nothing.
+            Some(addr) if c.identity.trusted || !untrusted_contact => {
                 let Ok(number) =
                     crate::context::e164::normalize(&c.caller_number, self.cfg.country)
                 else {
                     info!(call, caller = %c.caller_number, "no number to call back; key ignored");
                     return false;
                 };
+                let unix = self.ep.unix_secs(now) as i64;
+                let (trusted, basis) = (c.identity.trusted, c.identity.basis.clone());
+                if let Err(why) = self.callback_ledger.grant_trunk(
+                    &plan.policy,
+                    self.cfg.country.code,
+                    &number,
+                    trusted,
+                    &basis,
+                    unix,
+                ) {
+                    let _g = c.span.enter();
+                    warn!(caller = %number, %why, "callback refused; key ignored");
+                    return false;
+                }
                 (
                     Uri::sip(Some(&number), &addr.ip().to_string(), Some(addr.port())),
                     Peer {
@@ -126,9 +143,17 @@ impl CallManager {
                     },
                 )
             }
-            // The remote target (RFC 3261 §12.1.1): the Contact's address when it is an IP
-            // literal, else where the call came from (a proxy or SBC in front of the caller).
-            None => match c.caller.invite.core.contacts.first() {
+            // An unvouched caller with `untrusted = "contact"`, or no trunk at all: the remote
+            // target (RFC 3261 §12.1.1), the Contact's address when it is an IP literal, else
+            // where the call came from (a proxy or SBC in front of the caller). Only for callers
+            // a trunk vouches for, or when the plan allows it for everyone.
+            _ if !c.identity.trusted && !untrusted_contact => {
+                self.callback_ledger.refused += 1;
+                let _g = c.span.enter();
+                info!(basis = %c.identity.basis, "callback to an unverified caller not allowed; key ignored");
+                return false;
+            }
+            _ => match c.caller.invite.core.contacts.first() {
                 Some(contact) => {
                     let mut peer = c.caller.dialog.peer;
                     let host = contact
@@ -291,6 +316,12 @@ impl CallManager {
                     requested: ago(s.requested_at_ms),
                 }),
                 timed_out: false,
+                // Checked when it was asked for, before the restart.
+                identity: super::Identity {
+                    number: s.number.clone(),
+                    trusted: true,
+                    basis: "a callback promised before a restart".into(),
+                },
                 source: None,
                 // Proven when it was asked for, before the restart.
                 validated: true,

@@ -26,6 +26,16 @@ queue = "sales"
 
 const TRUNK: u16 = 5099;
 
+/// A rig whose callers come from a trunk (127.0.0.1): their numbers are vouched for.
+fn rig(plan: &str) -> Rig {
+    let mut r = Rig::with_plan(plan);
+    r.m.cfg.trunks = vec![Trunk {
+        name: "carrier".into(),
+        addresses: vec![crate::sip::budget::Cidr::parse("127.0.0.1").unwrap()],
+    }];
+    r
+}
+
 fn events(r: &mut Rig) -> Vec<Event> {
     std::iter::from_fn(|| r.m.poll_event()).collect()
 }
@@ -37,7 +47,7 @@ fn waiting_callback() -> Rig {
 
 /// Like [`waiting_callback`], with more agents (id, port) registered and on a break.
 fn waiting_callback_with(more: &[(&str, u16)]) -> Rig {
-    let mut r = Rig::with_plan(PLAN);
+    let mut r = rig(PLAN);
     for (id, port) in [("1001", 7001)].iter().chain(more) {
         r.register(id, *port);
         let pause = crate::acd::DeskCommand::Pause {
@@ -170,13 +180,13 @@ fn an_unanswered_callback_is_tried_again_after_the_retry_then_given_up() {
     );
     let s = r.status();
     assert_eq!((s.calls, s.acd_calls), (0, 0));
-    let all = Rig::with_plan(PLAN).status().free_rtp_ports;
+    let all = rig(PLAN).status().free_rtp_ports;
     assert_eq!(s.free_rtp_ports, all, "its ports are back in the pool");
 }
 
 #[test]
 fn a_callback_saved_before_a_restart_is_called_when_an_agent_is_free() {
-    let mut r = Rig::with_plan(PLAN);
+    let mut r = rig(PLAN);
     r.register("1001", 7001);
     // The rig's clock reads 1,000,000 s since the epoch; the callback was asked for a minute ago.
     let saved = SavedCallback {
@@ -295,7 +305,7 @@ fn if_no_agent_is_kept_when_the_customer_answers_they_wait_in_line_for_the_next(
 
 #[test]
 fn a_withheld_number_cannot_be_called_back_through_the_trunk() {
-    let mut r = Rig::with_plan(PLAN);
+    let mut r = rig(PLAN);
     let sdp = "v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
     let msg = format!(
         "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKanon\r\nFrom: <sip:anonymous@anonymous.invalid>;tag=a\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: anon1\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:{CALLER}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
@@ -327,7 +337,7 @@ fn a_caller_on_early_media_is_let_go_with_480_and_kept_for_the_callback() {
         "callback_key = \"*\"",
         "callback_key = \"*\"\nanswer = \"early-media\"",
     );
-    let mut r = Rig::with_plan(&plan);
+    let mut r = rig(&plan);
     r.invite("em1");
     r.sent(CALLER, "SIP/2.0 183");
     r.m.handle_media(r.now, MediaEvent::Validated { call: 1 });
@@ -341,4 +351,82 @@ fn a_caller_on_early_media_is_let_go_with_480_and_kept_for_the_callback() {
     let resp = r.sent(CALLER, "SIP/2.0 480");
     assert!(resp.contains("callback requested"), "{resp}");
     assert_eq!(r.status().acd_calls, 1, "their place is kept");
+}
+
+/// A caller waiting in `plan`'s sales queue (no trunk vouching for them unless `trunk`), with
+/// 1001 on a break; returns the rig and the call.
+fn waiting(plan: &str, trunk: bool) -> (Rig, CallId) {
+    let mut r = if trunk {
+        rig(plan)
+    } else {
+        Rig::with_plan(plan)
+    };
+    r.register("1001", 7001);
+    let pause = crate::acd::DeskCommand::Pause {
+        reason: "lunch".into(),
+    };
+    r.m.acd.desk(r.now, "1001", pause).unwrap();
+    r.invite("cbq");
+    r.out();
+    let call = events(&mut r)
+        .iter()
+        .find_map(|e| match e {
+            Event::CallArrived { call, .. } => Some(*call),
+            _ => None,
+        })
+        .expect("arrived");
+    (r, call)
+}
+
+fn asked_for_callback(r: &mut Rig) -> bool {
+    events(r)
+        .iter()
+        .any(|e| matches!(e, Event::CallbackRequested { .. }))
+}
+
+#[test]
+fn a_caller_no_trunk_vouches_for_is_never_called_back_through_the_trunk() {
+    let (mut r, call) = waiting(PLAN, false);
+    r.m.handle_media(r.now, MediaEvent::Dtmf { call, digit: '*' });
+    assert!(r.out().is_empty(), "not let go, nothing dialled");
+    assert!(!asked_for_callback(&mut r));
+    assert_eq!(r.status().callbacks_refused, 1);
+    assert_eq!(r.status().acd_calls, 1, "still waiting in line");
+}
+
+#[test]
+fn with_untrusted_contact_an_unverified_caller_is_called_back_at_their_contact_only() {
+    let plan = PLAN.replace("retry_s = 60", "retry_s = 60\nuntrusted = \"contact\"");
+    let (mut r, call) = waiting(&plan, false);
+    r.m.handle_media(r.now, MediaEvent::Dtmf { call, digit: '*' });
+    assert!(asked_for_callback(&mut r));
+    r.out();
+    r.m.acd
+        .desk(r.now, "1001", crate::acd::DeskCommand::Ready)
+        .unwrap();
+    r.m.handle_timeout(r.now);
+    let all = r.out();
+    assert!(
+        all.iter().all(|(p, _)| *p != TRUNK),
+        "nothing through the trunk: {all:#?}"
+    );
+    assert!(
+        all.iter()
+            .any(|(p, m)| *p == CALLER && m.starts_with("INVITE sip:c@127.0.0.1")),
+        "the caller's own Contact is rung: {all:#?}"
+    );
+}
+
+#[test]
+fn a_vouched_number_outside_the_allowed_prefixes_or_over_its_cap_is_refused() {
+    let plan = PLAN.replace("retry_s = 60", "retry_s = 60\nallowed_prefixes = [\"+44\"]");
+    let (mut r, call) = waiting(&plan, true);
+    r.m.handle_media(r.now, MediaEvent::Dtmf { call, digit: '*' });
+    assert!(!asked_for_callback(&mut r), "+1 is outside +44");
+    assert_eq!(r.status().callbacks_refused, 1);
+
+    let plan = PLAN.replace("retry_s = 60", "retry_s = 60\nmax_per_number_per_day = 0");
+    let (mut r, call) = waiting(&plan, true);
+    r.m.handle_media(r.now, MediaEvent::Dtmf { call, digit: '*' });
+    assert!(!asked_for_callback(&mut r), "over the per-number cap");
 }

@@ -37,6 +37,8 @@ pub struct ManagerConfig {
     pub max_calls: usize,
     pub max_calls_per_source: usize,
     pub retry_after_s: u32,
+    /// Where PSTN calls come from: only these are believed about the caller's number.
+    pub trunks: Vec<super::Trunk>,
 }
 
 /// One agent as the directory (database) knows it.
@@ -102,6 +104,8 @@ pub(super) struct Call {
     pub callback: Option<super::callback::Callback>,
     /// The caller waited the queue's maximum and is being let go.
     pub timed_out: bool,
+    /// Who the caller is, and whether a trunk vouches for it (`caller_number` is its number).
+    pub identity: super::Identity,
     /// The address the caller's INVITE came from, counted in `per_source` while their leg is
     /// live (`None` once released, or for calls restored after a restart).
     pub source: Option<IpAddr>,
@@ -125,6 +129,8 @@ pub struct Status {
     /// already had `max_calls_per_source`.
     pub calls_full: u64,
     pub source_full: u64,
+    /// Callback requests refused by the `[callback]` policy (untrusted number, prefix, caps).
+    pub callbacks_refused: u64,
 }
 
 /// Calls since start, by outcome.
@@ -180,6 +186,8 @@ pub struct CallManager {
     /// Live caller legs per untrusted source address (bounded: a source past its cap is
     /// refused, and an entry goes when its count does).
     pub(super) per_source: HashMap<IpAddr, usize>,
+    /// Callbacks granted today (per-number and per-day caps).
+    pub(super) callback_ledger: crate::routing::callback_policy::CallbackLedger,
     calls_full: u64,
     source_full: u64,
     /// Makes interaction ids unique across restarts of this process.
@@ -218,6 +226,7 @@ impl CallManager {
             announce_timers: Default::default(),
             callbacks: Default::default(),
             per_source: HashMap::new(),
+            callback_ledger: Default::default(),
             calls_full: 0,
             source_full: 0,
             boot: random_token().chars().take(8).collect(),
@@ -541,10 +550,11 @@ impl CallManager {
         }
         let id = self.next_call();
         let span = info_span!("call", call = id, sip_call_id = %req.core.call_id);
-        let caller_number = caller_number(&req);
+        let identity = super::identify(&req, from.addr.ip(), &self.cfg.trunks);
+        let caller_number = identity.number.clone();
         {
             let _g = span.enter();
-            info!(caller = %caller_number, %dialed, queue = %route.queue, "call arrived");
+            info!(caller = %caller_number, trusted = identity.trusted, basis = %identity.basis, %dialed, queue = %route.queue, "call arrived");
         }
         let local = LocalMedia {
             ip: self.cfg.advertise,
@@ -610,6 +620,7 @@ impl CallManager {
                 survey: None,
                 callback: None,
                 timed_out: false,
+                identity,
                 source,
                 validated: false,
             },
@@ -837,6 +848,7 @@ impl CallManager {
             totals: self.totals.clone(),
             calls_full: self.calls_full,
             source_full: self.source_full,
+            callbacks_refused: self.callback_ledger.refused,
         }
     }
 
@@ -871,12 +883,7 @@ fn dialed_number(req: &Request) -> String {
         .to_string()
 }
 
-/// The caller's number: From user part (E.164 normalisation comes with the context store).
+/// The caller's claimed number, for refusals (E.164 normalisation comes with the context store).
 fn caller_number(req: &Request) -> String {
-    req.core
-        .from
-        .uri
-        .user
-        .clone()
-        .unwrap_or_else(|| req.core.from.uri.host.clone())
+    super::identity::from_number(req)
 }

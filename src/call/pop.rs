@@ -47,6 +47,10 @@ pub struct Pop {
     pub notes: Vec<String>,
     /// A callback: seconds since the customer asked for it (they are on the line again now).
     pub callback_waited_s: Option<u64>,
+    /// Whether a trunk vouches for the caller's number, and where it came from: an unverified
+    /// number is only what the caller claims (ask before discussing their account).
+    pub caller_verified: bool,
+    pub caller_basis: String,
 }
 
 /// Offers waiting for their pop to reach the desk.
@@ -126,6 +130,8 @@ impl CallManager {
             transfers: c.transfers,
             notes: c.notes.clone(),
             callback_waited_s: c.callback.as_ref().map(|cb| cb.waited(now).as_secs()),
+            caller_verified: c.identity.trusted,
+            caller_basis: c.identity.basis.clone(),
         };
         self.events.push_back(Event::Offered {
             call,

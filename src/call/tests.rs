@@ -106,6 +106,7 @@ impl Rig {
                 max_calls: 100,
                 max_calls_per_source: 3,
                 retry_after_s: 5,
+                trunks: Vec::new(),
             },
             ep,
             Dialplan::parse(plan, "t").unwrap(),

@@ -258,6 +258,12 @@ fn render_limits(out: &mut String, s: &StatusReport) {
             "counter",
             sip.auth_failures,
         ),
+        (
+            "acd_callbacks_refused_total",
+            "Callback requests refused by the [callback] policy (unverified number, prefix, daily caps).",
+            "counter",
+            s.status.callbacks_refused,
+        ),
     ] {
         let _ = writeln!(
             out,

@@ -2,11 +2,13 @@
 //! known caller elsewhere, and the queues' settings. Loaded from TOML and validated up front;
 //! errors name the file and line.
 
+pub mod callback_policy;
 mod menu;
 mod prompt_file;
 pub mod rules;
 pub mod survey;
 
+pub use callback_policy::CallbackPolicy;
 pub use menu::{Menu, Target, AGENT_FALLBACK_S};
 
 use crate::acd::QueueConfig;
@@ -114,6 +116,18 @@ struct CallbackToml {
     attempts: u32,
     #[serde(default = "default_callback_retry")]
     retry_s: u64,
+    /// Numbers a callback may dial through the trunk start with one of these (E.164, "+44");
+    /// empty: the configured country's calling code.
+    #[serde(default)]
+    allowed_prefixes: Vec<String>,
+    /// A caller whose number no trunk vouches for: "refuse" (the key does nothing), or
+    /// "contact" (called back only at their own call's Contact, never through the trunk).
+    #[serde(default)]
+    untrusted: callback_policy::Untrusted,
+    #[serde(default = "callback_policy::default_per_number")]
+    max_per_number_per_day: u32,
+    #[serde(default = "callback_policy::default_per_day")]
+    max_per_day: u32,
 }
 
 fn default_dial() -> u64 {
@@ -138,6 +152,8 @@ pub struct CallbackPlan {
     pub attempts: u32,
     /// Wait between tries (the caller keeps their place meanwhile).
     pub retry: Duration,
+    /// Who may be called back, where, and how often (toll-fraud limits).
+    pub policy: CallbackPolicy,
 }
 
 impl Default for CallbackPlan {
@@ -147,6 +163,7 @@ impl Default for CallbackPlan {
             dial_timeout: Duration::from_secs(default_dial()),
             attempts: default_attempts(),
             retry: Duration::from_secs(default_callback_retry()),
+            policy: CallbackPolicy::default(),
         }
     }
 }
@@ -447,6 +464,13 @@ impl Dialplan {
                     dial_timeout: Duration::from_secs(c.dial_timeout_s),
                     attempts: c.attempts,
                     retry: Duration::from_secs(c.retry_s),
+                    policy: CallbackPolicy::new(
+                        &c.allowed_prefixes,
+                        c.untrusted,
+                        c.max_per_number_per_day,
+                        c.max_per_day,
+                    )
+                    .map_err(|m| invalid(line_of("allowed_prefixes"), m))?,
                 }
             }
         };

@@ -32,6 +32,9 @@ function showPop(pop, phase) {
   $("pop-empty").classList.add("hidden");
   $("pop-body").classList.remove("hidden");
   acd.text($("pop-caller"), pop.caller);
+  const idn = $("pop-identity");
+  idn.className = pop.caller_verified ? "mute" : "warn";
+  acd.text(idn, pop.caller_verified ? "Number verified (" + pop.caller_basis + ")" : "Number not verified: the caller's own claim — check who they are before discussing their account");
   const c = pop.customer;
   acd.text($("pop-customer"), c ? c.name + (c.email ? " · " + c.email : "") + " · customer " + c.id : "Unknown caller");
   acd.text($("pop-route"), (pop.route.reason || "no rule matched") + " → " + pop.route.queue + (pop.route.rule ? " (rule " + pop.route.rule + ")" : ""));
