@@ -232,3 +232,13 @@ impl Event {
         }
     }
 }
+
+/// An event as durable consumers (the history writer, the callback book) receive it: stamped
+/// by the core when it happened, with a sequence number that orders every event of the server
+/// (so any one call's events are in order too), not when a consumer got round to it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stamped {
+    pub at_ms: i64,
+    pub seq: u64,
+    pub event: Event,
+}

@@ -310,6 +310,8 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
     } else {
         advertise
     };
+    // Created before the core so the writer misses nothing, not even the first events.
+    let (durable_tx, durable_rx) = tokio::sync::mpsc::channel(net::DURABLE_QUEUE);
     let core = net::start(
         NetConfig {
             sip_listen: bound,
@@ -327,6 +329,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             trusted: Arc::new(trusted_peers(cfg)),
             tcp_counters: Default::default(),
             persist: Some(persist_tx),
+            durable: Some(durable_tx),
             store: Some(store.clone()),
             lookup_budget: Duration::from_millis(cfg.context.lookup_budget_ms.max(1)),
             http_sources: Arc::new(cfg.context.http.clone()),
@@ -360,7 +363,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
     }
     tokio::spawn(crate::context::history_writer::run_writer(
         store.clone(),
-        core.events.subscribe(),
+        durable_rx,
         Some(cfg.database.spool_dir.clone()),
     ));
     // Callbacks promised before a restart, now that the writer follows their events.

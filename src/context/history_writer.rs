@@ -13,7 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 /// Calls in progress, folded from events; hands back a row and its event log when a call is
@@ -460,7 +460,7 @@ async fn sink(store: Store, mut rx: mpsc::Receiver<Item>, spool: SharedSpool) {
 /// to `spool_dir` while the database is away. The event intake never waits on the database.
 pub async fn run_writer(
     store: Store,
-    mut events: broadcast::Receiver<Event>,
+    mut events: mpsc::Receiver<crate::events::Stamped>,
     spool_dir: Option<PathBuf>,
 ) {
     let spool: SharedSpool = Arc::new(Mutex::new(Spool::open(spool_dir)));
@@ -498,14 +498,23 @@ pub async fn run_writer(
                 }
             }
         };
+        let Some(crate::events::Stamped {
+            at_ms, event: ev, ..
+        }) = ev
+        else {
+            flush(&mut rows, &mut log);
+            drop(tx);
+            let _ = sink_task.await;
+            return;
+        };
         match ev {
-            Ok(Event::SurveyRating {
+            Event::SurveyRating {
                 interaction,
                 number,
                 rating,
                 complaint,
                 ..
-            }) => {
+            } => {
                 // The call's row may still be in the batch: it goes first.
                 flush(&mut rows, &mut log);
                 hand_over(Item::Rating {
@@ -513,7 +522,7 @@ pub async fn run_writer(
                     rating,
                 });
                 if complaint {
-                    let at = crate::context::time::unix_now();
+                    let at = at_ms / 1000;
                     hand_over(Item::Tag {
                         number,
                         tag: "complaint".into(),
@@ -521,29 +530,18 @@ pub async fn run_writer(
                     });
                 }
             }
-            Ok(ev) => {
+            ev => {
                 if let Some(item) = callbacks.apply(&ev) {
                     hand_over(item);
                 }
-                if let Some((row, entries)) = book.apply(&ev, crate::context::time::unix_now_ms()) {
+                // Stamped by the core when it happened, not when it reached us.
+                if let Some((row, entries)) = book.apply(&ev, at_ms) {
                     rows.push(row);
                     log.extend(entries);
                     if rows.len() >= BATCH {
                         flush(&mut rows, &mut log);
                     }
                 }
-            }
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                warn!(
-                    missed = n,
-                    "history writer fell behind; some calls are not in the history"
-                )
-            }
-            Err(broadcast::error::RecvError::Closed) => {
-                flush(&mut rows, &mut log);
-                drop(tx);
-                let _ = sink_task.await;
-                return;
             }
         }
     }

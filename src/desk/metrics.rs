@@ -272,6 +272,11 @@ fn render_limits(out: &mut String, s: &StatusReport) {
     }
     let _ = writeln!(
         out,
+        "# HELP acd_history_events_overflowed_total Events for the history writer that waited beyond its channel (none lost).\n# TYPE acd_history_events_overflowed_total counter\nacd_history_events_overflowed_total {}\n# HELP acd_history_events_waiting Events waiting for the history writer's channel.\n# TYPE acd_history_events_waiting gauge\nacd_history_events_waiting {}\n# HELP acd_history_events_lost_total Events lost past the overflow cap (the writer was stuck).\n# TYPE acd_history_events_lost_total counter\nacd_history_events_lost_total {}",
+        s.events_overflowed, s.events_waiting, s.events_lost
+    );
+    let _ = writeln!(
+        out,
         "# HELP acd_calls_refused_cap_total New calls refused (503) by a cap.\n# TYPE acd_calls_refused_cap_total counter\nacd_calls_refused_cap_total{{cap=\"max_calls\"}} {}\nacd_calls_refused_cap_total{{cap=\"max_calls_per_source\"}} {}",
         s.status.calls_full, s.status.source_full
     );

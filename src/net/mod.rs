@@ -1,6 +1,7 @@
 //! The only place with sockets and real time. The core task owns the [`CallManager`] and feeds it
 //! bytes, media events and `Instant::now()`; transports and media tasks talk to it over channels.
 
+pub mod durable;
 pub mod media;
 mod sip;
 
@@ -31,6 +32,12 @@ pub enum NetError {
     },
 }
 
+/// Events held for the history writer beyond its channel before any is lost (~1 KB each).
+const MAX_EVENT_OVERFLOW: usize = 1_000_000;
+
+/// Capacity of the lossless channel to the history writer.
+pub const DURABLE_QUEUE: usize = 65_536;
+
 /// A snapshot for the status API.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct StatusReport {
@@ -41,6 +48,11 @@ pub struct StatusReport {
     /// TCP connections refused: all slots taken, and one source's share taken.
     pub tcp_refused_total: u64,
     pub tcp_refused_per_source: u64,
+    /// Events for the history writer that waited for room, still wait, or were lost past the
+    /// overflow cap.
+    pub events_overflowed: u64,
+    pub events_waiting: usize,
+    pub events_lost: u64,
 }
 
 /// Everything that reaches the core task.
@@ -191,6 +203,9 @@ pub struct NetConfig {
     pub lookup_budget: Duration,
     /// External context sources asked in parallel with the store.
     pub http_sources: Arc<Vec<crate::context::http_source::HttpSource>>,
+    /// The lossless channel to the history writer and callback book (none: no durable
+    /// consumer, as in tests that drive the core alone).
+    pub durable: Option<mpsc::Sender<crate::events::Stamped>>,
     /// Where changed registrations go to be saved (a writer task that owns the store).
     pub persist: Option<mpsc::Sender<(String, Vec<crate::sip::registrar::SavedBinding>)>>,
 }
@@ -258,6 +273,7 @@ pub async fn start(
         tcp_pending: HashMap::new(),
         media: HashMap::new(),
         media_rt: media::MediaRuntime::start().map_err(|source| NetError::Media { source })?,
+        durable: durable::DurableQueue::new(cfg.durable.clone(), MAX_EVENT_OVERFLOW),
         input: tx.clone(),
         events: events.clone(),
         cfg,
@@ -279,6 +295,7 @@ struct Core {
     tcp_pending: HashMap<SocketAddr, Vec<Bytes>>,
     media: HashMap<crate::acd::CallId, mpsc::Sender<MediaCtl>>,
     media_rt: media::MediaRuntime,
+    durable: durable::DurableQueue,
     input: mpsc::Sender<Input>,
     events: broadcast::Sender<Event>,
     cfg: NetConfig,
@@ -348,6 +365,9 @@ impl Core {
                             .tcp_counters
                             .refused_per_source
                             .load(std::sync::atomic::Ordering::Relaxed),
+                        events_overflowed: self.durable.overflowed,
+                        events_waiting: self.durable.waiting(),
+                        events_lost: self.durable.lost,
                     });
                 }
                 Input::Dialplan(d) => {
@@ -421,8 +441,11 @@ impl Core {
         while let Some(cmd) = self.manager.poll_media() {
             self.media_command(cmd);
         }
+        self.durable.pump();
+        let at_ms = crate::context::time::unix_now_ms();
         while let Some(ev) = self.manager.poll_event() {
             info!(target: "acd::events", event = %serde_json::to_string(&ev).unwrap_or_default());
+            self.durable.push(at_ms, ev.clone());
             let _ = self.events.send(ev);
         }
     }
