@@ -93,8 +93,11 @@ impl CallManager {
         };
         let _g = c.span.enter();
         let via = our_via(binding.peer.transport, &via_host);
-        let mut from = NameAddr::new(Uri::sip(Some(&c.caller_number), &contact.uri.host, None));
-        from.display = Some(format!("\"{}\"", c.caller_number.replace('"', "")));
+        // The number is the caller's to write: escaped (RFC 3261 §25) so it cannot break the
+        // agent's From, and quoted as the display name.
+        let user = crate::sip::uri::escape_user(&c.caller_number);
+        let mut from = NameAddr::new(Uri::sip(Some(&user), &contact.uri.host, None));
+        from.display = Some(crate::sip::uri::quote_display(&c.caller_number));
         from.params.set("tag", Some(random_token()));
         let to = NameAddr::new(Uri::sip(Some(agent), &contact.uri.host, None));
         let local = LocalMedia {

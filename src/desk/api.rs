@@ -1,7 +1,7 @@
 //! REST handlers. Each one names the roles it serves; an agent reaches only its own state,
 //! pops and calls, a marketer only reports, and only an admin manages agents.
 
-use super::auth::{password_matches, Session};
+use super::auth::{password_matches, Gate, Session};
 use super::{ApiError, App};
 use crate::acd::{CallId, DeskCommand};
 use crate::call::{DeskError, TransferTarget};
@@ -23,10 +23,24 @@ type Body<T> = Result<Json<T>, JsonRejection>;
 /// The session behind a request: `Authorization: Bearer TOKEN`, or `?token=` (WebSockets).
 pub struct Authed(pub Session, pub String);
 
+/// A stand-in stored hash for unknown ids (no password matches it).
+const UNKNOWN_HA1: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The bearer token: from `Authorization` only, except on a WebSocket upgrade, where browsers
+/// cannot set headers. A token in the query of an ordinary request would leak into proxy logs,
+/// history and `Referer`, so it is not accepted there.
 fn token_of(parts: &Parts) -> Option<String> {
     if let Some(h) = parts.headers.get(header::AUTHORIZATION) {
         let v = h.to_str().ok()?;
         return v.strip_prefix("Bearer ").map(|t| t.trim().to_string());
+    }
+    let upgrade = parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrade {
+        return None;
     }
     parts.uri.query().and_then(|q| {
         q.split('&')
@@ -94,21 +108,25 @@ pub async fn login(
     if l.id.len() > 64 || l.password.len() > 256 {
         return Err(ApiError::BadRequest("id or password too long".into()));
     }
-    if let Some(wait) = app.limiter.blocked(now, ip, &l.id) {
-        return Err(ApiError::TooManyAttempts(wait));
+    match app.limiter.check(now, ip, &l.id) {
+        Gate::Blocked(wait) => return Err(ApiError::TooManyAttempts(wait)),
+        Gate::Go(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
+        Gate::Go(_) => {}
     }
     let found = store(&app)?.agent_login(&l.id).await?;
-    let ok = found
-        .as_ref()
-        .filter(|a| a.realm == app.cfg.realm)
-        .is_some_and(|a| password_matches(&a.id, &a.realm, &l.password, &a.ha1_sha256));
+    // An unknown id costs the same hash as a wrong password, so timing tells nothing.
+    let (id, realm, ha1) = match found.as_ref().filter(|a| a.realm == app.cfg.realm) {
+        Some(a) => (a.id.as_str(), a.realm.as_str(), a.ha1_sha256.as_str()),
+        None => (l.id.as_str(), app.cfg.realm.as_str(), UNKNOWN_HA1),
+    };
+    let ok = password_matches(id, realm, &l.password, ha1) && found.is_some();
     let Some(a) = found.filter(|_| ok) else {
         app.limiter.failed(now, ip, &l.id);
         tracing::warn!(id = %l.id, ?ip, "desk log-in failed");
         // The same answer for an unknown id and a wrong password.
         return Err(ApiError::Unauthorized("wrong id or password".into()));
     };
-    app.limiter.succeeded(&a.id);
+    app.limiter.succeeded(ip, &a.id);
     let token = app.sessions.open(now, &a.id, &a.name, a.role);
     Ok(Json(
         json!({"token": token, "agent": a.id, "name": a.name, "role": a.role}),
@@ -562,7 +580,11 @@ pub async fn metrics(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or_else(|| ApiError::Unauthorized("send Authorization: Bearer <token>".into()))?;
-    let scrape = app.cfg.metrics_token.as_deref() == Some(token);
+    let scrape = app
+        .cfg
+        .metrics_token
+        .as_deref()
+        .is_some_and(|t| crate::sip::auth::constant_eq(t.as_bytes(), token.as_bytes()));
     if !scrape {
         let s = app
             .sessions

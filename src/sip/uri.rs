@@ -349,6 +349,44 @@ impl fmt::Display for Uri {
     }
 }
 
+/// A user part safe to put in a URI we send (RFC 3261 §25.1 `user`): unreserved and
+/// user-unreserved characters as they are, `%XX` escapes kept, everything else percent-escaped.
+/// A caller's From user is theirs to write; it must not break the URI in an agent's INVITE.
+pub fn escape_user(user: &str) -> String {
+    let mut out = String::with_capacity(user.len());
+    let b = user.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let hex = |x: u8| x.is_ascii_hexdigit();
+        let keep = c.is_ascii_alphanumeric()
+            || b"-_.!~*'()&=+$,;?/".contains(&c)
+            || (c == b'%' && i + 2 < b.len() && hex(b[i + 1]) && hex(b[i + 2]));
+        if keep {
+            out.push(c as char);
+        } else {
+            out.push_str(&format!("%{c:02X}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// A quoted-string display name (RFC 3261 §25.1): `"` and `\` escaped, control characters
+/// dropped, so any text (a caller's number, a customer's name) stays one well-formed token.
+pub fn quote_display(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for ch in text.chars().filter(|c| !c.is_control()) {
+        if ch == '"' || ch == '\\' {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out.push('"');
+    out
+}
+
 /// `[display] <uri> ;params` or a bare addr-spec, as used by From, To, Contact and Route.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NameAddr {
@@ -426,6 +464,26 @@ impl fmt::Display for NameAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn caller_text_is_escaped_before_it_goes_into_our_messages() {
+        assert_eq!(escape_user("+15551234567"), "+15551234567");
+        assert_eq!(escape_user("a b\\c\"d<e>@f"), "a%20b%5Cc%22d%3Ce%3E%40f");
+        assert_eq!(escape_user("x%41y%zz"), "x%41y%25zz");
+        assert_eq!(
+            quote_display("Ann \"The\" \\ O"),
+            "\"Ann \\\"The\\\" \\\\ O\""
+        );
+        assert_eq!(quote_display("a\r\nb"), "\"ab\"");
+        // What we build parses back to the same user.
+        let na = NameAddr::parse(&format!(
+            "{} <sip:{}@acd>",
+            quote_display("x\\"),
+            escape_user("a b\\")
+        ))
+        .unwrap();
+        assert_eq!(na.uri.user.as_deref(), Some("a%20b%5C"));
+    }
 
     #[test]
     fn sip_uri_with_port_params_and_ipv6() {
