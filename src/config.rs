@@ -83,6 +83,10 @@ pub struct SipConfig {
     pub max_calls_per_source: usize,
     /// TCP connections one source address may hold open.
     pub tcp_max_per_source: usize,
+    /// Overload control: a new request (INVITE, REGISTER, OPTIONS) that waited longer than this
+    /// in the core's queue gets 503 + Retry-After instead of being served; calls in progress
+    /// are never shed (0: never shed).
+    pub overload_delay_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -251,6 +255,7 @@ impl Default for SipConfig {
             max_calls: 10_000,
             max_calls_per_source: 20,
             tcp_max_per_source: 32,
+            overload_delay_ms: 200,
         }
     }
 }

@@ -328,6 +328,8 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             learn: cfg.media.learn(),
             trusted: Arc::new(trusted_peers(cfg)),
             tcp_counters: Default::default(),
+            overload_delay: Duration::from_millis(cfg.sip.overload_delay_ms),
+            lane_counters: Default::default(),
             persist: Some(persist_tx),
             durable: Some(durable_tx),
             store: Some(store.clone()),

@@ -1,7 +1,8 @@
 # Shared by the load scripts (source it): builds acd, adds AGENTS agents to a fresh SQLite store,
 # starts `acd serve` on 127.0.0.1:15060 (HTTP 18080) with a one-queue plan (100 → sales), starts
 # one SIPp UAS on port 15070 running $AGENT_SCENARIO (extra flags in $AGENT_FLAGS) for all the
-# agents' phones, and registers every agent to it. Sets: root, work, acd, acd_pid, hz, ticks().
+# agents' phones, and registers every agent to it. ACD_WRAP and SIPP_WRAP prefix acd's and the
+# UAS's command (e.g. `taskset -c 0`). Extra acd.toml lines come from ACD_TOML. Sets: root, work, acd, acd_pid, hz, ticks().
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 work=$(mktemp -d /tmp/acd-load.XXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
@@ -25,12 +26,12 @@ status_json() {
 printf '[[queue]]\nname = "sales"\nskill = "sales"\n[[number]]\ndial = "100"\nqueue = "sales"\n' > "$work/plan.toml"
 # Load agents are phones without desks: ready as soon as they register.
 # SIPp stands in for a trunk delivering the load: trusted, so the per-source budgets do not apply.
-printf '[sip]\ntrusted = ["127.0.0.1"]\n[http]\nready_on_register = true\n' > "$work/acd.toml"
-ACD_LOG=warn "$acd" --config "$work/acd.toml" --db "$db" serve --sip-listen 127.0.0.1:15060 --http-listen 127.0.0.1:18080 \
+printf '[sip]\ntrusted = ["127.0.0.1"]\n%b\n[http]\nready_on_register = true\n' "${ACD_TOML:-}" > "$work/acd.toml"
+ACD_LOG=warn ${ACD_WRAP:-} "$acd" --config "$work/acd.toml" --db "$db" serve --sip-listen 127.0.0.1:15060 --http-listen 127.0.0.1:18080 \
   --dialplan "$work/plan.toml" --rtp-ports 20000-40000 > "$work/acd.log" 2>&1 &
 acd_pid=$!
 sleep 1
 # shellcheck disable=SC2086
-sipp -sf "$AGENT_SCENARIO" -i 127.0.0.1 -p 15070 -mp 16000 -nostdin -buff_size 4194304 $AGENT_FLAGS \
+${SIPP_WRAP:-} sipp -sf "$AGENT_SCENARIO" -i 127.0.0.1 -p 15070 -mp 16000 -nostdin -buff_size 4194304 $AGENT_FLAGS \
   > "$work/agents.log" 2>&1 &
 python3 "$root/benches/load/register_agents.py" 127.0.0.1:15060 3000 "$AGENTS" loadpw 15070

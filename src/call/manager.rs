@@ -122,6 +122,8 @@ pub struct Status {
     pub stale_agent_legs: usize,
     pub transactions: usize,
     pub free_rtp_ports: usize,
+    /// RTP ports skipped because they would not bind (another program holds them).
+    pub rtp_bind_failures: u64,
     pub registered_agents: usize,
     pub sip: crate::sip::endpoint::EndpointStats,
     pub totals: Totals,
@@ -282,6 +284,18 @@ impl CallManager {
 
     pub fn handle_sip(&mut self, now: Instant, from: Peer, data: &[u8]) {
         self.ep.handle_input(now, from, data);
+        self.process(now);
+    }
+
+    /// Makes the port pool bind every RTP port as it is taken (see [`super::ports`]).
+    pub fn set_port_binder(&mut self, binder: Box<dyn super::ports::PortBinder>) {
+        self.ports.set_binder(binder);
+    }
+
+    /// A new request that waited past the overload threshold: 503 + Retry-After unless it
+    /// belongs to a transaction already running.
+    pub fn shed_sip(&mut self, now: Instant, from: Peer, data: &[u8]) {
+        self.ep.shed(now, from, data, self.cfg.retry_after_s);
         self.process(now);
     }
 
@@ -839,6 +853,7 @@ impl CallManager {
             stale_agent_legs: self.stale.len(),
             transactions: self.ep.tx.len(),
             free_rtp_ports: self.ports.available(),
+            rtp_bind_failures: self.ports.bind_failures,
             registered_agents: self
                 .agents
                 .keys()

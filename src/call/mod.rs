@@ -14,7 +14,7 @@ mod in_dialog;
 mod ivr;
 mod manager;
 mod pop;
-mod ports;
+pub mod ports;
 mod qualify;
 mod queueing;
 mod survey;

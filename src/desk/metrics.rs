@@ -259,6 +259,42 @@ fn render_limits(out: &mut String, s: &StatusReport) {
             sip.auth_failures,
         ),
         (
+            "acd_sip_overload_shed_total",
+            "New requests answered 503 + Retry-After because they waited past sip.overload_delay_ms.",
+            "counter",
+            sip.shed,
+        ),
+        (
+            "acd_sip_overload_waiting",
+            "New requests waiting for the core now.",
+            "gauge",
+            s.fresh_waiting as u64,
+        ),
+        (
+            "acd_sip_overload_dropped_total",
+            "New UDP requests dropped unanswered because their queue was full.",
+            "counter",
+            s.fresh_dropped,
+        ),
+        (
+            "acd_sip_dialog_dropped_total",
+            "In-dialog UDP messages dropped because their queue was full.",
+            "counter",
+            s.dialog_dropped,
+        ),
+        (
+            "acd_rtp_port_bind_failures_total",
+            "RTP ports skipped because they would not bind (held by another program).",
+            "counter",
+            s.status.rtp_bind_failures,
+        ),
+        (
+            "acd_rtp_digits_dropped_total",
+            "Digits not reported because the core was behind and the call's backlog was full.",
+            "counter",
+            s.media.digits_dropped,
+        ),
+        (
             "acd_callbacks_refused_total",
             "Callback requests refused by the [callback] policy (unverified number, prefix, daily caps).",
             "counter",

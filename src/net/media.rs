@@ -11,6 +11,7 @@ use crate::media::bridge::{Bridge, DropReason, Expect, LearnConfig, Verdict};
 use crate::media::prompt::Prompt;
 use crate::media::recorder::Side;
 use crate::media::rtp::Sender;
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -72,6 +73,8 @@ pub struct MediaCounters {
     pub dropped: [AtomicU64; 4],
     /// Legs that locked onto their peer's address.
     pub learned: AtomicU64,
+    /// Digits not reported because the core was behind and the call's backlog was full.
+    pub digits_dropped: AtomicU64,
 }
 
 /// A copy of the counters for the status API.
@@ -84,6 +87,7 @@ pub struct MediaCounts {
     /// Refused packets by reason label (`not_rtp`, `payload_type`, `stranger`, `learning`).
     pub dropped: Vec<(String, u64)>,
     pub learned: u64,
+    pub digits_dropped: u64,
 }
 
 impl MediaCounts {
@@ -109,6 +113,7 @@ impl MediaCounters {
                 .map(|(r, n)| (r.label().to_string(), n.load(Relaxed)))
                 .collect(),
             learned: self.learned.load(Relaxed),
+            digits_dropped: self.digits_dropped.load(Relaxed),
         }
     }
 
@@ -234,9 +239,46 @@ impl RecordingFile {
     }
 }
 
+/// Digits one call may have waiting for a busy core before further ones are dropped.
+const MAX_WAITING_DIGITS: usize = 32;
+
+/// A call's media events on their way to the core. Nothing here waits for the core and nothing
+/// is lost: `PromptDone`, `Timeout`, `Validated` and `Failed` happen a few times per call and
+/// always queue; only digits, which a caller can send as fast as packets, have a cap.
+#[derive(Default)]
+struct Outbox {
+    q: VecDeque<MediaEvent>,
+}
+
+impl Outbox {
+    fn push(&mut self, ev: MediaEvent, counters: &MediaCounters) {
+        let digits = self
+            .q
+            .iter()
+            .filter(|e| matches!(e, MediaEvent::Dtmf { .. }))
+            .count();
+        if matches!(ev, MediaEvent::Dtmf { .. }) && digits >= MAX_WAITING_DIGITS {
+            counters.digits_dropped.fetch_add(1, Relaxed);
+            return;
+        }
+        self.q.push_back(ev);
+    }
+
+    /// Hands over everything still waiting, waiting for room: used as the task ends.
+    async fn flush(&mut self, to: &mpsc::Sender<crate::net::Input>) {
+        while let Some(ev) = self.q.pop_front() {
+            if to.send(crate::net::Input::Media(ev)).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
 /// Everything a call's media task starts with.
 pub struct CallMedia {
     pub start: MediaStart,
+    /// The caller and agent sockets, bound when their ports were taken (none: bind now).
+    pub bound: Option<(std::net::UdpSocket, std::net::UdpSocket)>,
     pub bind_ip: IpAddr,
     pub rtp_timeout: Duration,
     pub prompts: Arc<Prompts>,
@@ -252,17 +294,17 @@ pub async fn run_call_media(
     events: mpsc::Sender<crate::net::Input>,
 ) {
     let call = m.start.call;
-    let report = |ev: MediaEvent| {
-        let _ = events.try_send(crate::net::Input::Media(ev));
+    let mut outbox = Outbox::default();
+    let pair = match m.bound {
+        Some((c, a)) => UdpSocket::from_std(c).and_then(|c| Ok((c, UdpSocket::from_std(a)?))),
+        None => bind_pair(m.bind_ip, m.start.caller_port, m.start.agent_port).await,
     };
-    let (caller, agent) = match bind_pair(m.bind_ip, m.start.caller_port, m.start.agent_port).await
-    {
+    let (caller, agent) = match pair {
         Ok(pair) => pair,
         Err(e) => {
-            report(MediaEvent::Failed {
-                call,
-                error: format!("bind RTP port: {e}"),
-            });
+            let error = format!("bind RTP port: {e}");
+            outbox.push(MediaEvent::Failed { call, error }, &m.counters);
+            outbox.flush(&events).await;
             return;
         }
     };
@@ -289,24 +331,29 @@ pub async fn run_call_media(
     let mut recording: Option<RecordingFile> = None;
     loop {
         tokio::select! {
+            Ok(permit) = events.reserve(), if !outbox.q.is_empty() => {
+                if let Some(ev) = outbox.q.pop_front() {
+                    permit.send(crate::net::Input::Media(ev));
+                }
+            }
             r = caller.recv_from(&mut buf_in) => {
                 let Ok((n, src)) = r else { continue };
                 let now = Instant::now();
                 let pkt = &mut buf_in[..n];
                 let verdict = bridge.handle_packet(now, Side::Caller, src, pkt);
-                note(&bridge, &m.counters, &report, call);
+                note(&bridge, &m.counters, &mut outbox, call);
                 match verdict {
                     Verdict::Drop(r) => m.counters.refused(r),
                     Verdict::Keep { digit } => {
                         last_rx = now;
                         if let Some(digit) = digit {
-                            report(MediaEvent::Dtmf { call, digit });
+                            outbox.push(MediaEvent::Dtmf { call, digit }, &m.counters);
                         }
                     }
                     Verdict::Forward { to, digit } => {
                         last_rx = now;
                         if let Some(digit) = digit {
-                            report(MediaEvent::Dtmf { call, digit });
+                            outbox.push(MediaEvent::Dtmf { call, digit }, &m.counters);
                         }
                         if agent.send_to(pkt, to).await.is_ok() {
                             m.counters.to_agent.fetch_add(1, Relaxed);
@@ -318,7 +365,7 @@ pub async fn run_call_media(
                 let Ok((n, src)) = r else { continue };
                 let pkt = &mut buf_out[..n];
                 let verdict = bridge.handle_packet(Instant::now(), Side::Agent, src, pkt);
-                note(&bridge, &m.counters, &report, call);
+                note(&bridge, &m.counters, &mut outbox, call);
                 match verdict {
                     Verdict::Drop(r) => m.counters.refused(r),
                     Verdict::Keep { .. } => {}
@@ -334,7 +381,7 @@ pub async fn run_call_media(
                 let Some(to) = bridge.send_target(Side::Caller) else { continue };
                 let (frame, done) = player.next();
                 if done {
-                    report(MediaEvent::PromptDone { call });
+                    outbox.push(MediaEvent::PromptDone { call }, &m.counters);
                 }
                 let Some(frame) = frame else { continue };
                 let mut out = [0u8; 256];
@@ -351,7 +398,7 @@ pub async fn run_call_media(
                     f.write(&r.take_ready(Instant::now()));
                 }
                 if last_rx.elapsed() > m.rtp_timeout {
-                    report(MediaEvent::Timeout { call });
+                    outbox.push(MediaEvent::Timeout { call }, &m.counters);
                     break;
                 }
             }
@@ -387,15 +434,16 @@ pub async fn run_call_media(
         let rest = bridge.recorder().map(|r| r.finish()).unwrap_or_default();
         f.finish(&rest);
     }
+    outbox.flush(&events).await;
 }
 
 /// Counts a leg that locked and tells the core once the caller proved their address.
-fn note(bridge: &Bridge, counters: &MediaCounters, report: &impl Fn(MediaEvent), call: CallId) {
+fn note(bridge: &Bridge, counters: &MediaCounters, outbox: &mut Outbox, call: CallId) {
     if bridge.last.locked {
         counters.learned.fetch_add(1, Relaxed);
     }
     if bridge.last.validated {
-        report(MediaEvent::Validated { call });
+        outbox.push(MediaEvent::Validated { call }, counters);
     }
 }
 

@@ -2,10 +2,13 @@
 //! bytes, media events and `Instant::now()`; transports and media tasks talk to it over channels.
 
 pub mod durable;
+mod input;
+pub mod lanes;
 pub mod media;
+mod rtp_ports;
 mod sip;
 
-use crate::call::{AgentRecord, CallManager, MediaCommand, MediaEvent};
+use crate::call::{CallManager, MediaCommand};
 use crate::events::Event;
 use crate::sip::transaction::Transport;
 use bytes::Bytes;
@@ -19,6 +22,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{info, warn};
 
+pub use input::{Input, StatusReport};
 pub use sip::{TcpCounters, TcpLimits};
 
 #[derive(Debug, Error)]
@@ -37,69 +41,6 @@ const MAX_EVENT_OVERFLOW: usize = 1_000_000;
 
 /// Capacity of the lossless channel to the history writer.
 pub const DURABLE_QUEUE: usize = 65_536;
-
-/// A snapshot for the status API.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct StatusReport {
-    pub status: crate::call::Status,
-    pub queues: Vec<crate::acd::QueueStatus>,
-    pub agents: Vec<crate::acd::AgentStatus>,
-    pub media: media::MediaCounts,
-    /// TCP connections refused: all slots taken, and one source's share taken.
-    pub tcp_refused_total: u64,
-    pub tcp_refused_per_source: u64,
-    /// Events for the history writer that waited for room, still wait, or were lost past the
-    /// overflow cap.
-    pub events_overflowed: u64,
-    pub events_waiting: usize,
-    pub events_lost: u64,
-}
-
-/// Everything that reaches the core task.
-pub enum Input {
-    Sip(crate::sip::transaction::Peer, Bytes),
-    Media(MediaEvent),
-    Agents(Vec<AgentRecord>),
-    /// The answer to a caller context lookup.
-    Context {
-        call: crate::acd::CallId,
-        result: Result<crate::context::CallerContext, String>,
-        sources: Vec<crate::context::SourceReport>,
-    },
-    TcpOpen(SocketAddr, mpsc::Sender<Bytes>),
-    TcpClosed(SocketAddr),
-    Status(oneshot::Sender<StatusReport>),
-    /// A new dialplan (SIGHUP reload); calls in progress keep their queue.
-    Dialplan(Box<crate::routing::Dialplan>),
-    /// Callbacks kept in the database from before a restart.
-    RestoreCallbacks(Vec<crate::call::SavedCallback>),
-    /// End every call cleanly, then stop; the sender hears when the goodbyes are on the wire.
-    Shutdown(oneshot::Sender<()>),
-    /// The desk has written a call's pop to the agent (or the agent has no desk open).
-    PopDelivered {
-        call: crate::acd::CallId,
-        agent: String,
-    },
-    /// An agent's desk opened (its first socket) or closed (its last).
-    DeskOpen {
-        agent: String,
-        open: bool,
-    },
-    /// An agent's choice at the desk.
-    Desk {
-        agent: String,
-        cmd: crate::acd::DeskCommand,
-        reply: oneshot::Sender<Result<(), crate::call::DeskError>>,
-    },
-    /// A blind transfer asked for at the desk.
-    Transfer {
-        agent: String,
-        call: crate::acd::CallId,
-        target: crate::call::TransferTarget,
-        note: String,
-        reply: oneshot::Sender<Result<u32, crate::call::DeskError>>,
-    },
-}
 
 /// A handle to a running core, for the HTTP layer and tests.
 #[derive(Clone)]
@@ -197,6 +138,10 @@ pub struct NetConfig {
     /// Trusted peers (not limited per source).
     pub trusted: Arc<Vec<crate::sip::budget::Cidr>>,
     pub tcp_counters: Arc<TcpCounters>,
+    /// A new request that waited longer than this for the core is answered 503 + Retry-After
+    /// (zero: never shed).
+    pub overload_delay: Duration,
+    pub lane_counters: Arc<lanes::LaneCounters>,
     /// The context store callers are looked up in (none: no lookups).
     pub store: Option<crate::context::Store>,
     /// Abandon a lookup after this long (the call layer has already moved on by then).
@@ -248,7 +193,7 @@ pub async fn bind_sip(addr: SocketAddr) -> Result<SipSockets, NetError> {
 pub async fn start(
     cfg: NetConfig,
     sockets: SipSockets,
-    manager: CallManager,
+    mut manager: CallManager,
 ) -> Result<CoreHandle, NetError> {
     let udp = Arc::new(sockets.udp);
     let tcp = sockets.tcp;
@@ -256,18 +201,22 @@ pub async fn start(
         addr: cfg.sip_listen,
         source,
     })?;
-    let (tx, rx) = mpsc::channel(65_536);
+    let (tx, inbox, rx) = lanes::lanes(cfg.lane_counters.clone());
     let (events, _) = broadcast::channel(4096);
-    tokio::spawn(sip::udp_reader(udp.clone(), tx.clone()));
+    tokio::spawn(sip::udp_reader(udp.clone(), inbox.clone()));
     tokio::spawn(sip::tcp_acceptor(
         tcp,
         tx.clone(),
+        inbox.clone(),
         cfg.tcp,
         cfg.trusted.clone(),
         cfg.tcp_counters.clone(),
     ));
+    let rtp = rtp_ports::Stash::new(cfg.media_bind);
+    manager.set_port_binder(Box::new(rtp.clone()));
     let core = Core {
         manager,
+        rtp,
         udp,
         tcp: HashMap::new(),
         tcp_pending: HashMap::new(),
@@ -275,6 +224,7 @@ pub async fn start(
         media_rt: media::MediaRuntime::start().map_err(|source| NetError::Media { source })?,
         durable: durable::DurableQueue::new(cfg.durable.clone(), MAX_EVENT_OVERFLOW),
         input: tx.clone(),
+        inbox,
         events: events.clone(),
         cfg,
     };
@@ -289,6 +239,8 @@ pub async fn start(
 
 struct Core {
     manager: CallManager,
+    /// RTP sockets bound as their ports were taken, waiting for their media task.
+    rtp: rtp_ports::Stash,
     udp: Arc<UdpSocket>,
     tcp: HashMap<SocketAddr, mpsc::Sender<Bytes>>,
     /// Messages waiting for an outbound TCP connection being opened.
@@ -297,29 +249,31 @@ struct Core {
     media_rt: media::MediaRuntime,
     durable: durable::DurableQueue,
     input: mpsc::Sender<Input>,
+    inbox: lanes::SipInbox,
     events: broadcast::Sender<Event>,
     cfg: NetConfig,
 }
 
 impl Core {
-    async fn run(mut self, mut rx: mpsc::Receiver<Input>) {
+    /// Reads the lanes in priority order (timers, control, dialog, fresh; see [`lanes`]) and
+    /// sheds fresh requests that waited past the overload threshold.
+    async fn run(mut self, mut rx: lanes::Lanes) {
         loop {
             let deadline = self.manager.poll_timeout();
-            let input = match deadline {
-                Some(at) => {
-                    let at = tokio::time::Instant::from_std(at);
-                    tokio::select! {
-                        i = rx.recv() => i,
-                        _ = tokio::time::sleep_until(at) => {
-                            self.manager.handle_timeout(Instant::now());
-                            self.flush().await;
-                            continue;
-                        }
-                    }
+            let input = match rx.next(deadline, self.cfg.overload_delay).await {
+                None => return,
+                Some(lanes::Next::Timer) => {
+                    self.manager.handle_timeout(Instant::now());
+                    self.flush().await;
+                    continue;
                 }
-                None => rx.recv().await,
+                Some(lanes::Next::Shed(f)) => {
+                    self.manager.shed_sip(Instant::now(), f.peer, &f.data);
+                    self.flush().await;
+                    continue;
+                }
+                Some(lanes::Next::Input(i)) => i,
             };
-            let Some(input) = input else { return };
             let now = Instant::now();
             match input {
                 Input::Sip(peer, data) => self.manager.handle_sip(now, peer, &data),
@@ -368,6 +322,17 @@ impl Core {
                         events_overflowed: self.durable.overflowed,
                         events_waiting: self.durable.waiting(),
                         events_lost: self.durable.lost,
+                        fresh_waiting: self.inbox.fresh_waiting(),
+                        fresh_dropped: self
+                            .cfg
+                            .lane_counters
+                            .fresh_dropped
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                        dialog_dropped: self
+                            .cfg
+                            .lane_counters
+                            .dialog_dropped
+                            .load(std::sync::atomic::Ordering::Relaxed),
                     });
                 }
                 Input::Dialplan(d) => {
@@ -421,6 +386,7 @@ impl Core {
                             tokio::spawn(sip::connect_out(
                                 t.to.addr,
                                 self.input.clone(),
+                                self.inbox.clone(),
                                 self.cfg.tcp,
                             ));
                         }
@@ -455,7 +421,12 @@ impl Core {
             MediaCommand::Start(start) => {
                 let (tx, rx) = mpsc::channel(8);
                 self.media.insert(start.call, tx);
+                let bound = self
+                    .rtp
+                    .take(start.caller_port)
+                    .zip(self.rtp.take(start.agent_port));
                 let m = CallMedia {
+                    bound,
                     start,
                     bind_ip: self.cfg.media_bind,
                     rtp_timeout: self.cfg.rtp_timeout,

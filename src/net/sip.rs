@@ -1,6 +1,8 @@
 //! SIP transports: one UDP socket and one TCP listener on the same address. Received messages go
-//! to the core as [`Input::Sip`]; TCP connections register a writer so answers go back on them.
+//! to the core through its [`SipInbox`] lanes; TCP connections register a writer (on the control
+//! lane) so answers go back on them.
 
+use super::lanes::SipInbox;
 use super::Input;
 use crate::sip::framing::{Frame, StreamFramer};
 use crate::sip::transaction::{Peer, Transport};
@@ -37,8 +39,8 @@ pub fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(sock.into())
 }
 
-/// Reads datagrams forever; a full core queue drops the datagram (UDP loss, the peer retransmits).
-pub async fn udp_reader(sock: Arc<UdpSocket>, to_core: mpsc::Sender<Input>) {
+/// Reads datagrams forever; a full lane drops the datagram (UDP loss, the peer retransmits).
+pub async fn udp_reader(sock: Arc<UdpSocket>, inbox: SipInbox) {
     let mut buf = vec![0u8; 65_536];
     loop {
         match sock.recv_from(&mut buf).await {
@@ -47,10 +49,9 @@ pub async fn udp_reader(sock: Arc<UdpSocket>, to_core: mpsc::Sender<Input>) {
                     transport: Transport::Udp,
                     addr: from,
                 };
-                if to_core
-                    .try_send(Input::Sip(peer, Bytes::copy_from_slice(&buf[..n])))
+                if inbox
+                    .offer(peer, Bytes::copy_from_slice(&buf[..n]))
                     .is_err()
-                    && to_core.is_closed()
                 {
                     return;
                 }
@@ -85,6 +86,7 @@ type PerSource = Arc<Mutex<HashMap<IpAddr, usize>>>;
 pub async fn tcp_acceptor(
     listener: TcpListener,
     to_core: mpsc::Sender<Input>,
+    inbox: SipInbox,
     limits: TcpLimits,
     trusted: Arc<Vec<crate::sip::budget::Cidr>>,
     counters: Arc<TcpCounters>,
@@ -112,9 +114,9 @@ pub async fn tcp_acceptor(
             }
             *n += 1;
         }
-        let (to_core, per_source) = (to_core.clone(), per_source.clone());
+        let (to_core, inbox, per_source) = (to_core.clone(), inbox.clone(), per_source.clone());
         tokio::spawn(async move {
-            connection(stream, addr, to_core, limits).await;
+            connection(stream, addr, to_core, inbox, limits).await;
             if limited {
                 let mut m = per_source.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(n) = m.get_mut(&ip) {
@@ -131,9 +133,14 @@ pub async fn tcp_acceptor(
 
 /// Opens a connection to a peer we must send to but have no connection with (§18.1.1).
 /// Failure is reported as [`Input::TcpClosed`], so queued messages are dropped with a warning.
-pub async fn connect_out(addr: SocketAddr, to_core: mpsc::Sender<Input>, limits: TcpLimits) {
+pub async fn connect_out(
+    addr: SocketAddr,
+    to_core: mpsc::Sender<Input>,
+    inbox: SipInbox,
+    limits: TcpLimits,
+) {
     match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await {
-        Ok(Ok(stream)) => connection(stream, addr, to_core, limits).await,
+        Ok(Ok(stream)) => connection(stream, addr, to_core, inbox, limits).await,
         Ok(Err(e)) => {
             debug!(%addr, error = %e, "TCP connect failed");
             let _ = to_core.send(Input::TcpClosed(addr)).await;
@@ -149,6 +156,7 @@ async fn connection(
     stream: TcpStream,
     addr: SocketAddr,
     to_core: mpsc::Sender<Input>,
+    inbox: SipInbox,
     limits: TcpLimits,
 ) {
     let _ = stream.set_nodelay(true);
@@ -183,7 +191,7 @@ async fn connection(
         loop {
             match framer.next_frame() {
                 Ok(Some(Frame::Message(m))) => {
-                    if to_core.send(Input::Sip(peer, m)).await.is_err() {
+                    if inbox.deliver(peer, m).await.is_err() {
                         break 'conn;
                     }
                 }

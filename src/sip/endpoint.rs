@@ -113,6 +113,8 @@ pub struct EndpointStats {
     pub budget: super::budget::BudgetStats,
     /// New requests refused with 503 because `max_transactions` were alive.
     pub transactions_full: u64,
+    /// New requests answered 503 because they waited too long in the core's queue (overload).
+    pub shed: u64,
 }
 
 pub struct Endpoint {
@@ -190,6 +192,24 @@ impl Endpoint {
             }
             Message::Request(req) => self.on_request(now, req, from),
         }
+        self.drain_tx_events();
+    }
+
+    /// Answers a new request that waited too long for the core with a stateless 503 +
+    /// Retry-After, at the cost of one parse. A retransmission of a request whose transaction
+    /// exists is handled as usual (it is cheap, and answering it 503 would contradict the
+    /// answer already sent).
+    pub fn shed(&mut self, now: Instant, from: Peer, data: &[u8], retry_after_s: u32) {
+        let Ok(Message::Request(req)) = parse(data, from.transport.reliable(), &self.cfg.limits)
+        else {
+            return self.handle_input(now, from, data);
+        };
+        if req.method == Method::Ack || self.tx.knows(&req) {
+            return self.handle_input(now, from, data);
+        }
+        self.stats.received += 1;
+        self.stats.shed += 1;
+        self.overloaded(&req, from, retry_after_s);
         self.drain_tx_events();
     }
 
@@ -483,3 +503,7 @@ impl Endpoint {
         self.events.pop_front()
     }
 }
+
+#[cfg(test)]
+#[path = "endpoint_tests.rs"]
+mod tests;

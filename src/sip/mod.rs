@@ -7,6 +7,7 @@ pub mod endpoint;
 pub mod framing;
 pub mod guard;
 pub mod header;
+pub mod lane;
 pub mod msg;
 pub mod registrar;
 pub mod status;

@@ -1,0 +1,78 @@
+//! Overload shedding at the endpoint: what a request that waited too long for the core gets.
+
+use super::*;
+use crate::sip::transaction::Transport;
+
+fn peer() -> Peer {
+    Peer {
+        transport: Transport::Udp,
+        addr: "127.0.0.1:5000".parse().unwrap(),
+    }
+}
+
+fn invite(branch: &str) -> String {
+    format!(
+        "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5000;branch=z9hG4bK{branch}\r\n\
+         From: <sip:caller@x>;tag=a\r\nTo: <sip:100@x>\r\nCall-ID: {branch}\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:caller@127.0.0.1:5000>\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+fn answers(ep: &mut Endpoint) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(t) = ep.poll_transmit() {
+        out.push(String::from_utf8_lossy(&t.data).into_owned());
+    }
+    out
+}
+
+#[test]
+fn a_shed_invite_gets_503_with_retry_after_and_starts_nothing() {
+    let now = Instant::now();
+    let mut ep = Endpoint::new(EndpointConfig::default(), now, 1_000_000);
+    ep.shed(now, peer(), invite("shed1").as_bytes(), 7);
+    let out = answers(&mut ep);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].starts_with("SIP/2.0 503 "), "{}", out[0]);
+    assert!(out[0].contains("\r\nRetry-After: 7\r\n"), "{}", out[0]);
+    assert!(out[0].contains("branch=z9hG4bKshed1"), "{}", out[0]);
+    assert_eq!(ep.stats.shed, 1);
+    assert_eq!(ep.tx.len(), 0, "no transaction is kept for a shed request");
+    assert!(
+        ep.poll_event().is_none(),
+        "the call layer never hears of it"
+    );
+}
+
+#[test]
+fn a_retransmission_of_a_running_transaction_is_not_shed() {
+    let now = Instant::now();
+    let mut ep = Endpoint::new(EndpointConfig::default(), now, 1_000_000);
+    ep.handle_input(now, peer(), invite("run1").as_bytes());
+    let first = answers(&mut ep);
+    assert!(first.iter().all(|m| !m.starts_with("SIP/2.0 503")));
+    while ep.poll_event().is_some() {}
+    // Its retransmission waited too long in the queue, but it belongs to a live transaction.
+    ep.shed(now, peer(), invite("run1").as_bytes(), 7);
+    let again = answers(&mut ep);
+    assert!(
+        again.iter().all(|m| !m.starts_with("SIP/2.0 503")),
+        "{again:?}"
+    );
+    assert_eq!(ep.stats.shed, 0);
+}
+
+#[test]
+fn shedding_never_answers_an_ack_or_garbage_with_503() {
+    let now = Instant::now();
+    let mut ep = Endpoint::new(EndpointConfig::default(), now, 1_000_000);
+    let ack = invite("ack1")
+        .replace("INVITE sip", "ACK sip")
+        .replace("1 INVITE", "1 ACK");
+    ep.shed(now, peer(), ack.as_bytes(), 7);
+    ep.shed(now, peer(), b"\xff\xfe garbage", 7);
+    assert!(answers(&mut ep)
+        .iter()
+        .all(|m| !m.starts_with("SIP/2.0 503")));
+    assert_eq!(ep.stats.shed, 0);
+}
