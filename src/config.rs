@@ -76,7 +76,8 @@ pub struct SipConfig {
     pub retry_after_s: u32,
     /// Trusted peers (trunks, the Kamailio edge): addresses or CIDRs never budgeted or capped.
     pub trusted: Vec<crate::sip::budget::Cidr>,
-    /// Server transactions alive at once (each ~3 KB, kept up to 32 s); past it 503.
+    /// Server transactions alive at once for new work (each ~1-3 KB, kept up to 32 s); past
+    /// it 503. In-dialog requests (BYE, re-INVITE) may use twice as many.
     pub max_transactions: usize,
     /// Calls in progress at once, and from one untrusted source address; past them 503.
     pub max_calls: usize,
@@ -251,11 +252,11 @@ impl Default for SipConfig {
             flood_drop_factor: 3,
             retry_after_s: 5,
             trusted: Vec::new(),
-            max_transactions: 20_000,
+            max_transactions: 100_000,
             max_calls: 10_000,
             max_calls_per_source: 20,
             tcp_max_per_source: 32,
-            overload_delay_ms: 200,
+            overload_delay_ms: 50,
         }
     }
 }

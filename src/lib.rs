@@ -6,6 +6,8 @@ pub mod config;
 pub mod context;
 pub mod desk;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod media;
 pub mod net;
 pub mod report;

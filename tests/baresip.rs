@@ -9,14 +9,14 @@ use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::Command;
 
-/// Writes a baresip config dir for `user` (from ../shared/peers/baresip, ports made unique).
+/// Writes a baresip config dir for `user` (from tests/data/baresip, a copy of shared/peers/baresip; ports made unique).
 fn baresip_dir(srv: &TestServer, user: &str) -> std::path::PathBuf {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peers/baresip");
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/baresip");
     let dir = srv.dir.path().join(format!("baresip-{user}"));
     std::fs::create_dir_all(&dir).unwrap();
     let base = ports(60);
     let config = std::fs::read_to_string(shared.join("config"))
-        .expect("shared/peers/baresip/config")
+        .expect("tests/data/baresip/config")
         .lines()
         .map(|l| {
             let key = l.split_whitespace().next().unwrap_or("");

@@ -1,5 +1,5 @@
 //! RFC 4475 and RFC 5118 torture messages sent over UDP (and TCP where framing matters) to a
-//! running acd; each gets the answer ../shared/sip-torture/EXPECTED.tsv gives, and the server
+//! running acd; each gets the answer tests/data/sip-torture/EXPECTED.tsv gives (copied from shared/sip-torture), and the server
 //! answers a valid OPTIONS after every one.
 
 mod common;
@@ -92,7 +92,7 @@ fn table() -> HashMap<&'static str, Expect> {
 }
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/sip-torture")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sip-torture")
 }
 
 /// RFC 5118 files use bare LF, some lack the blank line, some declare a wrong Content-Length:
@@ -170,8 +170,8 @@ async fn every_torture_message_gets_the_expected_answer_over_udp() {
     let srv = common::start(None, |_| {}).await;
     let server = srv.sip();
     let table = table();
-    let tsv =
-        std::fs::read_to_string(corpus().join("EXPECTED.tsv")).expect("shared/sip-torture present");
+    let tsv = std::fs::read_to_string(corpus().join("EXPECTED.tsv"))
+        .expect("tests/data/sip-torture present");
     let mut failures = Vec::new();
     let mut checked = 0;
     let socket = std::sync::Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Overload control (issue 11 item 4): SIPp callers at the sustainable RATE for SECONDS, then at
 # 2×RATE for SECONDS, against one acd with AGENTS agents (one SIPp UAS answers for them all).
-# acd runs on CPU 0 and the SIPp processes on CPU 1, so acd, not the generator, saturates.
+# acd runs on CPU 0 and the SIPp processes on CPU 1, so acd, not the generator, saturates; with
+# CPU_QUOTA (default 0.5) acd is also held to that share of its CPU by a cgroup (v1 `cpu` or v2),
+# so that twice its sustainable rate is still a rate one SIPp core can offer.
 # For each phase: calls offered, answered and completed (BYE answered), callers refused with
 # 503 (each must carry Retry-After, or SIPp counts the call as failed), failed calls, and
 # acd's shed counter from /metrics.
@@ -9,12 +11,27 @@
 # usage: benches/load/overload.sh [RATE=800] [SECONDS=60] [HOLD_MS=100]
 # needs: sip-tester, python3, curl, taskset (util-linux). Loopback only.
 set -euo pipefail
-RATE=${1:-800}; SECS=${2:-60}; HOLD=${3:-100}; AGENTS=${AGENTS:-600}
+RATE=${1:-800}; SECS=${2:-60}; HOLD=${3:-100}; AGENTS=${AGENTS:-600}; QUOTA=${CPU_QUOTA:-0.5}
 AGENT_SCENARIO="$(cd "$(dirname "$0")/../.." && pwd)/benches/load/agent_uas.xml"
 AGENT_FLAGS="-max_socket 65000"
 ACD_WRAP="taskset -c 0"; SIPP_WRAP="taskset -c 1"
 . "$(dirname "$0")/common.sh"
-metric() { curl -s 127.0.0.1:18080/metrics | awk -v m="$1" '$1==m {print $2}'; }
+quota_us=$(python3 -c "print(int(float('$QUOTA') * 100000))")
+if [ -d /sys/fs/cgroup/cpu ] && [ ! -f /sys/fs/cgroup/cgroup.controllers ]; then
+  cg=/sys/fs/cgroup/cpu/acd-overload-$$; mkdir -p "$cg"
+  echo 100000 > "$cg/cpu.cfs_period_us"; echo "$quota_us" > "$cg/cpu.cfs_quota_us"
+else
+  cg=/sys/fs/cgroup/acd-overload-$$; mkdir -p "$cg"; echo "$quota_us 100000" > "$cg/cpu.max"
+fi
+echo "$acd_pid" > "$cg/cgroup.procs"
+echo "== acd held to $QUOTA of CPU 0 ($cg)"
+token=""
+metric() {
+  [ -n "$token" ] || token=$(curl -s -X POST -H 'Content-Type: application/json' \
+    -d '{"id":"loadadmin","password":"loadpw"}' 127.0.0.1:18080/api/login |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  curl -s -H "Authorization: Bearer $token" 127.0.0.1:18080/metrics | awk -v m="$1" '$1==m {print $2}'
+}
 phase() {
   local rate=$1 name=$2 calls=$(( $1 * SECS ))
   local shed0 t0 s0 s1 t1 shed1
@@ -57,4 +74,5 @@ PY
 }
 phase "$RATE" sustainable
 phase $((RATE * 2)) double
+kill "$acd_pid"; sleep 1; rmdir "$cg" 2>/dev/null || true
 echo "logs in $work"

@@ -139,7 +139,11 @@ impl Country {
 fn digits_of(raw: &str) -> Result<(bool, String), E164Error> {
     let mut s = raw.trim();
     for scheme in ["tel:", "sip:", "sips:"] {
-        if s.len() >= scheme.len() && s[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        // `get`, not indexing: the caller's From user may put a multi-byte character across
+        // the prefix's end (found by fuzzing; it used to panic the core on a lookup).
+        if s.get(..scheme.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+        {
             s = &s[scheme.len()..];
         }
     }
@@ -254,6 +258,9 @@ mod tests {
     #[test]
     fn not_numbers_and_wrong_lengths_are_errors() {
         assert_eq!(n("alice", "US"), Err(E164Error::NotANumber("alice".into())));
+        // A multi-byte character across the end of where "sips:" would be (a caller's From).
+        assert_eq!(n("abcч1", "US"), Err(E164Error::NotANumber("abcч1".into())));
+        assert_eq!(n("sipч", "US"), Err(E164Error::NotANumber("sipч".into())));
         assert_eq!(
             n("sip:anonymous@anonymous.invalid", "US"),
             Err(E164Error::NotANumber(

@@ -116,7 +116,7 @@ async fn get(url: &Url) -> Result<Vec<u8>, HttpSourceError> {
 
 /// The body of a whole HTTP/1.1 response (read to EOF), de-chunked; anything malformed is an
 /// error, never a panic (the bytes come from someone else's server).
-fn parse_response(buf: &[u8]) -> Result<Vec<u8>, HttpSourceError> {
+pub fn parse_response(buf: &[u8]) -> Result<Vec<u8>, HttpSourceError> {
     let head_end = buf
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

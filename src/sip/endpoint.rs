@@ -91,7 +91,7 @@ impl Default for EndpointConfig {
             nonce_ttl_s: 300,
             guard: Default::default(),
             budget: Default::default(),
-            max_transactions: 20_000,
+            max_transactions: 100_000,
         }
     }
 }
@@ -233,7 +233,15 @@ impl Endpoint {
             Verdict::Refuse(after) => return self.overloaded(&req, from, after),
             Verdict::Drop => return,
         }
-        if self.tx.len() >= self.cfg.max_transactions && !self.tx.knows(&req) {
+        // New work stops at the cap; requests inside a dialog (BYE, re-INVITE, INFO: they end
+        // or keep calls already admitted) have the same again as headroom, so a table full of
+        // new calls never strands a hang-up.
+        let cap = if req.core.to.tag().is_some() {
+            self.cfg.max_transactions.saturating_mul(2)
+        } else {
+            self.cfg.max_transactions
+        };
+        if self.tx.len() >= cap && !self.tx.knows(&req) {
             self.stats.transactions_full += 1;
             return self.overloaded(&req, from, 5);
         }

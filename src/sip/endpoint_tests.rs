@@ -76,3 +76,30 @@ fn shedding_never_answers_an_ack_or_garbage_with_503() {
         .all(|m| !m.starts_with("SIP/2.0 503")));
     assert_eq!(ep.stats.shed, 0);
 }
+
+#[test]
+fn a_full_transaction_table_refuses_new_calls_but_not_hang_ups() {
+    let now = Instant::now();
+    let cfg = EndpointConfig {
+        max_transactions: 1,
+        ..EndpointConfig::default()
+    };
+    let mut ep = Endpoint::new(cfg, now, 1_000_000);
+    ep.handle_input(now, peer(), invite("full1").as_bytes());
+    answers(&mut ep);
+    while ep.poll_event().is_some() {}
+    ep.handle_input(now, peer(), invite("full2").as_bytes());
+    let refused = answers(&mut ep);
+    assert!(ep.poll_event().is_none(), "a refused INVITE starts nothing");
+    assert!(refused[0].starts_with("SIP/2.0 503"), "{refused:?}");
+    let bye = invite("full3")
+        .replace("INVITE sip", "BYE sip")
+        .replace("1 INVITE", "2 BYE")
+        .replace("To: <sip:100@x>", "To: <sip:100@x>;tag=ours");
+    ep.handle_input(now, peer(), bye.as_bytes());
+    assert!(ep.poll_event().is_some(), "the BYE reaches the call layer");
+    assert!(answers(&mut ep)
+        .iter()
+        .all(|m| !m.starts_with("SIP/2.0 503")));
+    assert_eq!(ep.stats.transactions_full, 1);
+}

@@ -269,6 +269,9 @@ impl TransactionLayer {
             (Kind::InviteServer, 200..=299) => {
                 if let Some(tx) = self.txs.get_mut(&id) {
                     tx.state = State::Accepted;
+                    // Accepted never resends (the 2xx is the UAS core's to retransmit, kept
+                    // in its AckWait): 32 s of holding a copy would only cost memory.
+                    tx.last = Bytes::new();
                 }
                 self.arm(id, Timer::L, cfg.t1 * 64, now);
                 self.start_2xx_retransmit(now, resp, peer, data);
