@@ -34,8 +34,20 @@ pub struct Config {
     /// `[[trunk]]`: where PSTN calls come from (believed about the caller's number, and never
     /// budgeted or capped per source).
     pub trunk: Vec<crate::call::Trunk>,
+    /// The server certificate for SIP over TLS and HTTPS (`[tls]`).
+    pub tls: TlsConfig,
     /// Path of the dialplan; the built-in demo plan is used when this default file is absent.
     pub dialplan: PathBuf,
+}
+
+/// Where the certificate comes from; both files are read again on SIGHUP.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -43,6 +55,8 @@ pub struct Config {
 pub struct SipConfig {
     /// UDP and TCP, same port.
     pub listen: SocketAddr,
+    /// SIP over TLS (`[tls]` must name a certificate); usually port 5061. None: no TLS.
+    pub tls_listen: Option<SocketAddr>,
     /// Address written into Via, Contact and SDP. Defaults to the listen address, or 127.0.0.1
     /// when listening on all interfaces (set it to the LAN address for phones on other hosts).
     pub advertise: Option<IpAddr>,
@@ -151,6 +165,9 @@ impl ReportsConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// Serve the desk over HTTPS with the `[tls]` certificate, with HSTS (false: plain HTTP,
+    /// for a reverse proxy that terminates TLS, or loopback).
+    pub https: bool,
     /// Desk sessions last this long after log-in.
     pub session_ttl_s: u64,
     /// Failed desk log-ins allowed per address or account within `login_window_s`.
@@ -223,6 +240,7 @@ impl Default for Config {
             context: ContextConfig::default(),
             reports: ReportsConfig::default(),
             trunk: Vec::new(),
+            tls: TlsConfig::default(),
             dialplan: PathBuf::from("dialplans/default.toml"),
         }
     }
@@ -232,6 +250,7 @@ impl Default for SipConfig {
     fn default() -> Self {
         SipConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            tls_listen: None,
             advertise: None,
             realm: "acd".into(),
             auth_algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
@@ -265,6 +284,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            https: false,
             session_ttl_s: 12 * 3600,
             login_failures: 5,
             login_window_s: 300,

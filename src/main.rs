@@ -227,8 +227,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
             let sip = running.core.sip_addr;
+            let tls = running
+                .sip_tls_addr
+                .map(|a| format!(", SIP {a} (TLS)"))
+                .unwrap_or_default();
+            let scheme = if cfg.http.https { "https" } else { "http" };
             println!(
-                "acd is running: SIP {sip} (UDP+TCP), HTTP http://{}",
+                "acd is running: SIP {sip} (UDP+TCP){tls}, HTTP {scheme}://{}",
                 running.http_addr
             );
             if let Some(pw) = &running.demo_password {
@@ -243,7 +248,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     println!("  desk user {id} ({name}) password: {pw}");
                 }
                 println!(
-                    "  agent desk http://{0}/desk · wallboard http://{0}/wallboard",
+                    "  agent desk {scheme}://{0}/desk · wallboard {scheme}://{0}/wallboard",
                     running.http_addr
                 );
                 println!(
@@ -252,7 +257,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     sip.port()
                 );
             }
-            wait_for_shutdown(&cfg, &running.core, signals).await?;
+            wait_for_shutdown(&cfg, &running, signals).await?;
             println!("shutting down: ending calls");
             running.core.shutdown().await;
             Ok(())
@@ -587,11 +592,11 @@ impl Signals {
     }
 }
 
-/// Runs until SIGINT or SIGTERM; SIGHUP reloads the dialplan (a bad file is reported and the
-/// running plan kept).
+/// Runs until SIGINT or SIGTERM; SIGHUP reloads the dialplan and the TLS certificates (a bad
+/// file is reported and the running one kept).
 async fn wait_for_shutdown(
     cfg: &Config,
-    core: &acd::net::CoreHandle,
+    running: &serve::Running,
     signals: Signals,
 ) -> Result<(), String> {
     let Signals { mut term, mut hup } = signals;
@@ -599,13 +604,21 @@ async fn wait_for_shutdown(
         tokio::select! {
             r = tokio::signal::ctrl_c() => return r.map_err(|e| e.to_string()),
             _ = term.recv() => return Ok(()),
-            _ = hup.recv() => match serve::load_dialplan(cfg) {
-                Ok(d) => {
-                    core.set_dialplan(d).await;
-                    println!("dialplan reloaded from {}", cfg.dialplan.display());
+            _ = hup.recv() => {
+                match serve::load_dialplan(cfg) {
+                    Ok(d) => {
+                        running.core.set_dialplan(d).await;
+                        println!("dialplan reloaded from {}", cfg.dialplan.display());
+                    }
+                    Err(e) => eprintln!("dialplan not reloaded, keeping the running one: {e}"),
                 }
-                Err(e) => eprintln!("dialplan not reloaded, keeping the running one: {e}"),
-            },
+                for c in &running.certs {
+                    match c.reload() {
+                        Ok(()) => println!("certificate reloaded from {}", c.cert_path().display()),
+                        Err(e) => eprintln!("certificate not reloaded, keeping the running one: {e}"),
+                    }
+                }
+            }
         }
     }
 }

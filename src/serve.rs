@@ -49,6 +49,10 @@ pub struct Demo {
 pub struct Running {
     pub core: CoreHandle,
     pub http_addr: SocketAddr,
+    /// The SIP-over-TLS address, when TLS is on.
+    pub sip_tls_addr: Option<SocketAddr>,
+    /// Certificates to read again on SIGHUP (SIP's and the desk's).
+    pub certs: Vec<crate::net::tls::CertStore>,
     pub store: Store,
     /// The demo agents' password, when seeded.
     pub demo_password: Option<String>,
@@ -270,10 +274,30 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         addr: sip_listen,
         source,
     })?;
+    let sip_tls = match cfg.sip.tls_listen {
+        None => None,
+        Some(addr) => {
+            let certs = load_certs(cfg, &[])?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| NetError::Bind { addr, source })?;
+            Some(net::SipTls { listener, certs })
+        }
+    };
+    let sip_tls_addr = match &sip_tls {
+        Some(t) => Some(t.listener.local_addr().map_err(|source| NetError::Bind {
+            addr: sip_listen,
+            source,
+        })?),
+        None => None,
+    };
+    let mut certs: Vec<crate::net::tls::CertStore> =
+        sip_tls.iter().map(|t| t.certs.clone()).collect();
     let mut manager = CallManager::new(
         ManagerConfig {
             advertise,
             sip_port: bound.port(),
+            tls_port: sip_tls_addr.map(|a| a.port()),
             rtp_low,
             rtp_high,
             qualify_every: (cfg.sip.qualify_s > 0).then(|| Duration::from_secs(cfg.sip.qualify_s)),
@@ -330,6 +354,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             tcp_counters: Default::default(),
             overload_delay: Duration::from_millis(cfg.sip.overload_delay_ms),
             lane_counters: Default::default(),
+            sip_tls,
             persist: Some(persist_tx),
             durable: Some(durable_tx),
             store: Some(store.clone()),
@@ -389,14 +414,23 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             login_window: Duration::from_secs(cfg.http.login_window_s),
         },
     );
-    tokio::spawn(async move {
-        let svc = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let _ = axum::serve(listener, svc).await;
-    });
-    info!(%http_addr, "HTTP listening");
+    if cfg.http.https {
+        let https = load_certs(cfg, &[b"http/1.1"])?;
+        certs.push(https.clone());
+        tokio::spawn(crate::desk::https::serve(listener, app, https));
+        info!(%http_addr, "HTTPS listening");
+    } else {
+        tokio::spawn(async move {
+            let svc = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let _ = axum::serve(listener, svc).await;
+        });
+        info!(%http_addr, "HTTP listening");
+    }
     Ok(Running {
         core,
         http_addr,
+        sip_tls_addr,
+        certs,
         store,
         demo_password,
     })
@@ -466,6 +500,16 @@ async fn expire_recordings(store: Store, dir: std::path::PathBuf, days: u64) {
             Err(e) => warn!(error = %e, "could not expire recordings in the history"),
         }
     }
+}
+
+/// The `[tls]` certificate, for a listener offering `alpn`.
+fn load_certs(cfg: &Config, alpn: &[&[u8]]) -> Result<crate::net::tls::CertStore, ServeError> {
+    let (Some(cert), Some(key)) = (&cfg.tls.cert, &cfg.tls.key) else {
+        return Err(ServeError::Config(
+            "sip.tls_listen and http.https need [tls] cert and key (PEM files)".into(),
+        ));
+    };
+    crate::net::tls::CertStore::load(cert, key, alpn).map_err(|e| ServeError::Config(e.to_string()))
 }
 
 /// Peers exempt from per-source budgets and caps: `sip.trusted` and every trunk's addresses.

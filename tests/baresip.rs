@@ -4,58 +4,10 @@
 mod common;
 
 use common::*;
-use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::process::Command;
-
-/// Writes a baresip config dir for `user` (from tests/data/baresip, a copy of shared/peers/baresip; ports made unique).
-fn baresip_dir(srv: &TestServer, user: &str) -> std::path::PathBuf {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/baresip");
-    let dir = srv.dir.path().join(format!("baresip-{user}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let base = ports(60);
-    let config = std::fs::read_to_string(shared.join("config"))
-        .expect("tests/data/baresip/config")
-        .lines()
-        .map(|l| {
-            let key = l.split_whitespace().next().unwrap_or("");
-            match key {
-                "sip_listen" => format!("sip_listen\t\t127.0.0.1:{base}"),
-                "rtp_ports" => format!("rtp_ports\t\t{}-{}", base + 10, base + 49),
-                "cons_listen" => format!("cons_listen\t\t127.0.0.1:{}", base + 2),
-                "ctrl_tcp_listen" => format!("ctrl_tcp_listen\t\t127.0.0.1:{}", base + 4),
-                _ => l.to_string(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(dir.join("config"), config + "\n").unwrap();
-    std::fs::write(
-        dir.join("accounts"),
-        format!(
-            "<sip:{user}@127.0.0.1:{}>;auth_pass={PASSWORD};answermode=auto;audio_codecs=PCMA,PCMU;regint=600;ptime=20\n",
-            srv.sip().port()
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.join("contacts"), "").unwrap();
-    dir
-}
 
 fn spawn_baresip(srv: &TestServer, user: &str) -> tokio::process::Child {
-    let dir = baresip_dir(srv, user);
-    let log = std::fs::File::create(srv.dir.path().join(format!("baresip-{user}.log"))).unwrap();
-    Command::new("baresip")
-        .arg("-f")
-        .arg(&dir)
-        .arg("-v")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("baresip is installed (apt-get install baresip-core)")
+    baresip::spawn(srv, user, &baresip::Phone::default())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

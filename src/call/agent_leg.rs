@@ -85,8 +85,8 @@ impl CallManager {
             self.acd.agent_offline(now, agent);
             return;
         };
-        let via_host = self.via_host();
-        let contact = self.contact();
+        let via_host = self.via_host_on(binding.peer.transport);
+        let contact = self.contact_on(binding.peer.transport);
         let Some(c) = self.calls.get(&call) else {
             self.acd.call_gone(now, call);
             return;

@@ -10,7 +10,7 @@ use crate::sip::endpoint::{Endpoint, EndpointEvent, ALLOW};
 use crate::sip::header::HeaderName;
 use crate::sip::msg::{Request, Response};
 use crate::sip::registrar::{Reachability, SavedBinding};
-use crate::sip::transaction::{Peer, Transmit, TxKey};
+use crate::sip::transaction::{Peer, Transmit, Transport, TxKey};
 use crate::sip::uri::{NameAddr, Uri};
 use crate::sip::via::Method;
 use bytes::Bytes;
@@ -25,6 +25,8 @@ pub struct ManagerConfig {
     /// The address we put in Via, Contact and SDP.
     pub advertise: IpAddr,
     pub sip_port: u16,
+    /// The SIP-over-TLS port, when TLS is on: TLS legs name it in their Via and Contact.
+    pub tls_port: Option<u16>,
     pub rtp_low: u16,
     pub rtp_high: u16,
     /// Ping registered agent phones with OPTIONS this often (`None`: never).
@@ -236,20 +238,40 @@ impl CallManager {
     }
 
     pub(super) fn via_host(&self) -> String {
+        self.via_host_on(Transport::Udp)
+    }
+
+    /// Our sent-by for messages on `transport` (TLS has its own port).
+    pub(super) fn via_host_on(&self, transport: Transport) -> String {
         let ip = match self.cfg.advertise {
             IpAddr::V6(v6) => format!("[{v6}]"),
             v4 => v4.to_string(),
         };
-        format!("{ip}:{}", self.cfg.sip_port)
+        let port = match (transport, self.cfg.tls_port) {
+            (Transport::Tls, Some(p)) => p,
+            _ => self.cfg.sip_port,
+        };
+        format!("{ip}:{port}")
     }
 
     pub(super) fn contact(&self) -> NameAddr {
+        self.contact_on(Transport::Udp)
+    }
+
+    /// Our Contact for a dialog on `transport`: a TLS peer is told to come back over TLS, to
+    /// the TLS port (RFC 3261 §26.2.1; `transport=tls` rather than `sips:`, which would demand
+    /// TLS on every hop, as phones expect).
+    pub(super) fn contact_on(&self, transport: Transport) -> NameAddr {
         let (host, port) = self
-            .via_host()
+            .via_host_on(transport)
             .rsplit_once(':')
             .map(|(h, p)| (h.to_string(), p.parse().ok()))
             .unwrap_or_default();
-        NameAddr::new(Uri::sip(Some("acd"), &host, port))
+        let mut uri = Uri::sip(Some("acd"), &host, port);
+        if transport == Transport::Tls && self.cfg.tls_port.is_some() {
+            uri.params.set("transport", Some("tls".to_string()));
+        }
+        NameAddr::new(uri)
     }
 
     /// Replaces the agent directory: credentials for digest, skills for the ACD.
@@ -455,7 +477,7 @@ impl CallManager {
                         return self.reply(now, &key, &req, 488);
                     };
                     let mut r = Response::to(&req, 200, None);
-                    r.core.contacts.push(self.contact());
+                    r.core.contacts.push(self.contact_on(from.transport));
                     r.headers.push(HeaderName::ContentType, "application/sdp");
                     r.body = sdp;
                     self.ep.respond(now, &key, &r);
@@ -591,7 +613,7 @@ impl CallManager {
             AnswerMode::EarlyMedia => 183,
         };
         let mut r = Response::to(&req, code, Some(&tag));
-        r.core.contacts.push(self.contact());
+        r.core.contacts.push(self.contact_on(from.transport));
         r.headers.push(HeaderName::Allow, ALLOW);
         r.headers.push(HeaderName::ContentType, "application/sdp");
         r.body = sdp.clone();

@@ -105,8 +105,8 @@ impl CallManager {
     }
 
     fn options_for(&self, agent: &str, contact: Uri, transport: Transport) -> Request {
-        let me = self.contact();
-        let via = our_via(transport, &self.via_host());
+        let me = self.contact_on(transport);
+        let via = our_via(transport, &self.via_host_on(transport));
         let mut from = me.clone();
         from.params.set("tag", Some(random_token()));
         Request {

@@ -98,6 +98,7 @@ impl Rig {
             ManagerConfig {
                 advertise: "127.0.0.1".parse().unwrap(),
                 sip_port: 5060,
+                tls_port: Some(5061),
                 rtp_low: 20000,
                 rtp_high: 20100,
                 qualify_every: Some(Duration::from_secs(30)),
@@ -1172,4 +1173,20 @@ fn past_the_transaction_cap_new_requests_get_503_and_retransmissions_still_match
         ]
     );
     assert_eq!(ep.stats.transactions_full, 1);
+}
+
+#[test]
+fn tls_dialogs_name_the_tls_port_and_transport() {
+    use crate::sip::transaction::Transport;
+    let r = Rig::new();
+    assert_eq!(
+        r.m.contact_on(Transport::Tls).to_string(),
+        "<sip:acd@127.0.0.1:5061;transport=tls>"
+    );
+    assert_eq!(r.m.via_host_on(Transport::Tls), "127.0.0.1:5061");
+    assert_eq!(
+        r.m.contact_on(Transport::Udp).to_string(),
+        "<sip:acd@127.0.0.1:5060>"
+    );
+    assert_eq!(r.m.via_host_on(Transport::Tcp), "127.0.0.1:5060");
 }

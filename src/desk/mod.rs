@@ -5,6 +5,7 @@
 mod api;
 pub mod auth;
 mod error;
+pub mod https;
 pub mod hub;
 pub mod metrics;
 mod pages;

@@ -7,6 +7,7 @@ pub mod lanes;
 pub mod media;
 mod rtp_ports;
 mod sip;
+pub mod tls;
 
 use crate::call::{CallManager, MediaCommand};
 use crate::events::Event;
@@ -142,6 +143,8 @@ pub struct NetConfig {
     /// (zero: never shed).
     pub overload_delay: Duration,
     pub lane_counters: Arc<lanes::LaneCounters>,
+    /// SIP over TLS: its listener and certificate (none: no TLS).
+    pub sip_tls: Option<SipTls>,
     /// The context store callers are looked up in (none: no lookups).
     pub store: Option<crate::context::Store>,
     /// Abandon a lookup after this long (the call layer has already moved on by then).
@@ -153,6 +156,12 @@ pub struct NetConfig {
     pub durable: Option<mpsc::Sender<crate::events::Stamped>>,
     /// Where changed registrations go to be saved (a writer task that owns the store).
     pub persist: Option<mpsc::Sender<(String, Vec<crate::sip::registrar::SavedBinding>)>>,
+}
+
+/// The SIP-over-TLS listener and the certificate it presents.
+pub struct SipTls {
+    pub listener: TcpListener,
+    pub certs: tls::CertStore,
 }
 
 /// SIP's UDP socket and TCP listener, bound to the same port.
@@ -191,7 +200,7 @@ pub async fn bind_sip(addr: SocketAddr) -> Result<SipSockets, NetError> {
 
 /// Starts the core on SIP sockets from [`bind_sip`]; returns once everything listens.
 pub async fn start(
-    cfg: NetConfig,
+    mut cfg: NetConfig,
     sockets: SipSockets,
     mut manager: CallManager,
 ) -> Result<CoreHandle, NetError> {
@@ -204,8 +213,21 @@ pub async fn start(
     let (tx, inbox, rx) = lanes::lanes(cfg.lane_counters.clone());
     let (events, _) = broadcast::channel(4096);
     tokio::spawn(sip::udp_reader(udp.clone(), inbox.clone()));
+    if let Some(t) = cfg.sip_tls.take() {
+        info!(addr = ?t.listener.local_addr().ok(), cert = %t.certs.cert_path().display(), "SIP listening on TLS");
+        tokio::spawn(sip::tcp_acceptor(
+            t.listener,
+            Some(t.certs),
+            tx.clone(),
+            inbox.clone(),
+            cfg.tcp,
+            cfg.trusted.clone(),
+            cfg.tcp_counters.clone(),
+        ));
+    }
     tokio::spawn(sip::tcp_acceptor(
         tcp,
+        None,
         tx.clone(),
         inbox.clone(),
         cfg.tcp,
@@ -375,6 +397,16 @@ impl Core {
                         warn!(to = %t.to.addr, error = %e, "udp send");
                     }
                 }
+                // No outbound TLS: a TLS peer is reached on the connection it opened (phones
+                // register over it and keep it up), never by dialling it.
+                Transport::Tls => match self.tcp.get(&t.to.addr) {
+                    Some(w) => {
+                        let _ = w.try_send(t.data);
+                    }
+                    None => {
+                        warn!(to = %t.to.addr, "no TLS connection to this peer; message dropped")
+                    }
+                },
                 Transport::Tcp => match self.tcp.get(&t.to.addr) {
                     Some(w) => {
                         let _ = w.try_send(t.data);

@@ -17,6 +17,9 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, warn};
 
+/// A TLS client must finish its handshake within this.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
 /// Socket buffer for the SIP UDP socket: bursts of thousands of messages must queue in the
 /// kernel, not be dropped there (the default ~208 KB overflows at a few thousand calls/s).
 const UDP_BUFFER: usize = 4 << 20;
@@ -83,8 +86,12 @@ pub struct TcpCounters {
 /// never holds more entries than `max_connections`.
 type PerSource = Arc<Mutex<HashMap<IpAddr, usize>>>;
 
+/// Accepts SIP connections: plain TCP, or TLS when `tls` holds a certificate (the handshake
+/// must finish within 10 s; the same connection caps apply to both).
+#[allow(clippy::too_many_arguments)]
 pub async fn tcp_acceptor(
     listener: TcpListener,
+    tls: Option<super::tls::CertStore>,
     to_core: mpsc::Sender<Input>,
     inbox: SipInbox,
     limits: TcpLimits,
@@ -115,8 +122,17 @@ pub async fn tcp_acceptor(
             *n += 1;
         }
         let (to_core, inbox, per_source) = (to_core.clone(), inbox.clone(), per_source.clone());
+        let acceptor = tls.as_ref().map(|t| t.acceptor());
         tokio::spawn(async move {
-            connection(stream, addr, to_core, inbox, limits).await;
+            let _ = stream.set_nodelay(true);
+            match acceptor {
+                None => connection(stream, addr, Transport::Tcp, to_core, inbox, limits).await,
+                Some(a) => match tokio::time::timeout(HANDSHAKE, a.accept(stream)).await {
+                    Ok(Ok(s)) => connection(s, addr, Transport::Tls, to_core, inbox, limits).await,
+                    Ok(Err(e)) => debug!(%addr, error = %e, "TLS handshake failed"),
+                    Err(_) => debug!(%addr, "TLS handshake timed out"),
+                },
+            }
             if limited {
                 let mut m = per_source.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(n) = m.get_mut(&ip) {
@@ -140,7 +156,10 @@ pub async fn connect_out(
     limits: TcpLimits,
 ) {
     match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await {
-        Ok(Ok(stream)) => connection(stream, addr, to_core, inbox, limits).await,
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            connection(stream, addr, Transport::Tcp, to_core, inbox, limits).await
+        }
         Ok(Err(e)) => {
             debug!(%addr, error = %e, "TCP connect failed");
             let _ = to_core.send(Input::TcpClosed(addr)).await;
@@ -152,15 +171,18 @@ pub async fn connect_out(
     }
 }
 
-async fn connection(
-    stream: TcpStream,
+/// One SIP connection (TCP or TLS) until it closes, idles out or breaks framing.
+async fn connection<S>(
+    stream: S,
     addr: SocketAddr,
+    transport: Transport,
     to_core: mpsc::Sender<Input>,
     inbox: SipInbox,
     limits: TcpLimits,
-) {
-    let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Bytes>(256);
     if to_core
         .send(Input::TcpOpen(addr, tx.clone()))
@@ -171,15 +193,12 @@ async fn connection(
     }
     let writer = tokio::spawn(async move {
         while let Some(b) = rx.recv().await {
-            if wr.write_all(&b).await.is_err() {
+            if wr.write_all(&b).await.is_err() || wr.flush().await.is_err() {
                 break;
             }
         }
     });
-    let peer = Peer {
-        transport: Transport::Tcp,
-        addr,
-    };
+    let peer = Peer { transport, addr };
     let mut framer = StreamFramer::new(limits.max_message);
     let mut buf = vec![0u8; 16_384];
     'conn: loop {

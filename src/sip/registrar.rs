@@ -52,6 +52,7 @@ impl SavedBinding {
         let left = self.expires_at.checked_sub(unix_now).filter(|l| *l > 0)?;
         let transport = match self.transport.as_str() {
             "TCP" => super::transaction::Transport::Tcp,
+            "TLS" => super::transaction::Transport::Tls,
             _ => super::transaction::Transport::Udp,
         };
         Some(Binding {

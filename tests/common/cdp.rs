@@ -31,6 +31,11 @@ pub fn chromium() -> Option<&'static str> {
 impl Browser {
     /// Starts headless Chromium with a fresh profile and opens one 1280×860 tab.
     pub async fn start() -> Browser {
+        Browser::start_with(&[]).await
+    }
+
+    /// Like [`Browser::start`], with extra Chromium flags.
+    pub async fn start_with(extra: &[&str]) -> Browser {
         let exe = chromium().expect("chromium is installed (apt-get install chromium)");
         let profile = tempfile::tempdir().unwrap();
         let child = Command::new(exe)
@@ -47,6 +52,7 @@ impl Browser {
                 "--remote-debugging-port=0",
                 "--window-size=1280,860",
             ])
+            .args(extra)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdout(std::process::Stdio::null())

@@ -2,6 +2,7 @@
 //! SQLite database and the demo agents, plus helpers to run SIPp and baresip against it.
 #![allow(dead_code)]
 
+pub mod baresip;
 pub mod cdp;
 pub mod desk;
 pub mod http;

@@ -1,0 +1,70 @@
+//! A real softphone for tests: baresip with a config made from tests/data/baresip (a copy of
+//! shared/peers/baresip), its ports made unique, registering to a test server as `user`.
+
+use super::*;
+use std::path::Path;
+use std::process::Stdio;
+use tokio::process::Command;
+
+/// How the phone registers.
+#[derive(Default)]
+pub struct Phone {
+    /// Register over TLS to this port (SIP/TLS), trusting this CA file.
+    pub tls: Option<(u16, PathBuf)>,
+}
+
+/// Writes a baresip config dir for `user`.
+pub fn dir(srv: &TestServer, user: &str, phone: &Phone) -> PathBuf {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/baresip");
+    let dir = srv.dir.path().join(format!("baresip-{user}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = ports(60);
+    let mut config = std::fs::read_to_string(shared.join("config"))
+        .expect("tests/data/baresip/config")
+        .lines()
+        .map(|l| {
+            let key = l.split_whitespace().next().unwrap_or("");
+            match key {
+                "sip_listen" => format!("sip_listen\t\t127.0.0.1:{base}"),
+                "rtp_ports" => format!("rtp_ports\t\t{}-{}", base + 10, base + 49),
+                "cons_listen" => format!("cons_listen\t\t127.0.0.1:{}", base + 2),
+                "ctrl_tcp_listen" => format!("ctrl_tcp_listen\t\t127.0.0.1:{}", base + 4),
+                _ => l.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let server = match &phone.tls {
+        Some((port, ca)) => {
+            config.push_str(&format!("\nsip_cafile\t\t{}", ca.display()));
+            format!("127.0.0.1:{port};transport=tls")
+        }
+        None => format!("127.0.0.1:{}", srv.sip().port()),
+    };
+    std::fs::write(dir.join("config"), config + "\n").unwrap();
+    std::fs::write(
+        dir.join("accounts"),
+        format!(
+            "<sip:{user}@{server}>;auth_pass={PASSWORD};answermode=auto;audio_codecs=PCMA,PCMU;regint=600;ptime=20\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("contacts"), "").unwrap();
+    dir
+}
+
+/// Starts baresip for `user`; its log is `baresip-<user>.log` in the server's directory.
+pub fn spawn(srv: &TestServer, user: &str, phone: &Phone) -> tokio::process::Child {
+    let dir = dir(srv, user, phone);
+    let log = std::fs::File::create(srv.dir.path().join(format!("baresip-{user}.log"))).unwrap();
+    Command::new("baresip")
+        .arg("-f")
+        .arg(&dir)
+        .arg("-v")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("baresip is installed (apt-get install baresip-core)")
+}
