@@ -7,4 +7,5 @@ pub mod g711;
 pub mod prompt;
 pub mod recorder;
 pub mod rtp;
+pub mod srtp;
 pub mod voice;
