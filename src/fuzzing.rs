@@ -102,6 +102,11 @@ pub fn sdp(data: &[u8]) {
         port: 20000,
         session_id: 1,
         version: 1,
+        srtp: offer
+            .media
+            .iter()
+            .any(|m| m.proto.starts_with("RTP/SAVP"))
+            .then(crate::media::srtp::MasterKey::random),
     };
     let ours = answer(&local, &offer, &n);
     assert!(

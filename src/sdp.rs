@@ -1,4 +1,5 @@
-//! SDP offer/answer (RFC 3264) for one audio stream: PCMU, PCMA and telephone-event.
+//! SDP offer/answer (RFC 3264) for one audio stream: PCMU, PCMA and telephone-event, over RTP
+//! (`RTP/AVP`) or SRTP with SDES keys (`RTP/SAVP` + `a=crypto`, RFC 4568).
 //!
 //! We accept the offerer's first codec we support (their preference order), keep their
 //! telephone-event payload type, and reject other streams with port 0 in the same m-line order.
@@ -18,6 +19,8 @@ pub enum SdpError {
     NoCommonCodec,
     #[error("malformed SDP line: {0}")]
     Malformed(String),
+    #[error("SRTP offered without a crypto line we take (AES_CM_128_HMAC_SHA1_80, inline key)")]
+    NoCommonCrypto,
 }
 
 /// Media direction attribute.
@@ -50,6 +53,28 @@ pub struct MediaLine {
     pub rtpmap: Vec<(u8, String)>,
     pub conn: Option<IpAddr>,
     pub direction: Direction,
+    /// `a=crypto` lines: tag, suite, key parameters.
+    pub crypto: Vec<(u32, String, String)>,
+}
+
+impl MediaLine {
+    fn is_secure(&self) -> bool {
+        self.proto.starts_with("RTP/SAVP")
+    }
+
+    /// An RTP audio stream we can take: plain or SRTP profile.
+    fn is_rtp_audio(&self) -> bool {
+        self.kind == "audio"
+            && self.port != 0
+            && (self.proto.starts_with("RTP/AVP") || self.is_secure())
+    }
+}
+
+/// The peer's SRTP key for a stream (what it sends with) and the tag to answer under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Crypto {
+    pub tag: u32,
+    pub key: crate::media::srtp::MasterKey,
 }
 
 /// The parts of a session description we act on.
@@ -90,6 +115,8 @@ pub struct Negotiated {
     /// RFC 4733 payload type, if both sides do it.
     pub dtmf_pt: Option<u8>,
     pub direction: Direction,
+    /// SRTP: the peer's key (none: plain RTP).
+    pub srtp: Option<Crypto>,
 }
 
 impl Sdp {
@@ -137,13 +164,21 @@ impl Sdp {
                         rtpmap: Vec::new(),
                         conn: None,
                         direction: Direction::SendRecv,
+                        crypto: Vec::new(),
                     });
                 }
                 "a" => {
                     let Some(m) = sdp.media.last_mut() else {
                         continue;
                     };
-                    if let Some(rm) = v.strip_prefix("rtpmap:") {
+                    if let Some(c) = v.strip_prefix("crypto:") {
+                        let mut it = c.split_ascii_whitespace();
+                        if let (Some(Ok(tag)), Some(suite), Some(params)) =
+                            (it.next().map(str::parse), it.next(), it.next())
+                        {
+                            m.crypto.push((tag, suite.to_string(), params.to_string()));
+                        }
+                    } else if let Some(rm) = v.strip_prefix("rtpmap:") {
                         if let Some((pt, enc)) = rm.split_once(' ') {
                             if let Ok(pt) = pt.parse() {
                                 m.rtpmap.push((pt, enc.to_string()));
@@ -170,8 +205,22 @@ impl Sdp {
         let m = self
             .media
             .iter()
-            .find(|m| m.kind == "audio" && m.port != 0 && m.proto.starts_with("RTP/AVP"))
+            .find(|m| m.is_rtp_audio())
             .ok_or(SdpError::NoAudio)?;
+        let srtp = if m.is_secure() {
+            let c = m
+                .crypto
+                .iter()
+                .filter(|(_, suite, _)| suite == crate::media::srtp::SUITE)
+                .find_map(|(tag, _, params)| {
+                    crate::media::srtp::MasterKey::from_inline(params)
+                        .ok()
+                        .map(|key| Crypto { tag: *tag, key })
+                });
+            Some(c.ok_or(SdpError::NoCommonCrypto)?)
+        } else {
+            None
+        };
         let ip = m.conn.or(self.conn).ok_or(SdpError::NoConnection)?;
         let name_of = |pt: u8| -> Option<String> {
             m.rtpmap
@@ -204,6 +253,7 @@ impl Sdp {
             codec_pt,
             dtmf_pt: dtmf,
             direction: m.direction,
+            srtp,
         })
     }
 }
@@ -223,18 +273,45 @@ pub struct LocalMedia {
     pub port: u16,
     pub session_id: u64,
     pub version: u64,
+    /// Our SRTP key for this stream (none: plain RTP).
+    pub srtp: Option<crate::media::srtp::MasterKey>,
+}
+
+/// `RTP/AVP`, or `RTP/SAVP` when we have a key.
+fn profile(local: &LocalMedia) -> &'static str {
+    if local.srtp.is_some() {
+        "RTP/SAVP"
+    } else {
+        "RTP/AVP"
+    }
+}
+
+/// Our `a=crypto` line under `tag`, if we encrypt.
+fn crypto_line(local: &LocalMedia, tag: u32) -> String {
+    local
+        .srtp
+        .map(|k| {
+            format!(
+                "a=crypto:{tag} {} {}\r\n",
+                crate::media::srtp::SUITE,
+                k.to_inline()
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// Builds our offer (to an agent) for the caller's codec plus telephone-event 101.
 pub fn offer(local: &LocalMedia, codec: Codec, dtmf_pt: u8) -> String {
     let mut s = header(local);
     s.push_str(&format!(
-        "m=audio {} RTP/AVP {} {dtmf_pt}\r\na=rtpmap:{} {}/8000\r\na=rtpmap:{dtmf_pt} telephone-event/8000\r\na=fmtp:{dtmf_pt} 0-16\r\na=ptime:20\r\na=sendrecv\r\n",
+        "m=audio {} {} {} {dtmf_pt}\r\na=rtpmap:{} {}/8000\r\na=rtpmap:{dtmf_pt} telephone-event/8000\r\na=fmtp:{dtmf_pt} 0-16\r\na=ptime:20\r\na=sendrecv\r\n",
         local.port,
+        profile(local),
         codec.pt(),
         codec.pt(),
         codec.name()
     ));
+    s.push_str(&crypto_line(local, 1));
     s
 }
 
@@ -243,9 +320,11 @@ pub fn offer(local: &LocalMedia, codec: Codec, dtmf_pt: u8) -> String {
 pub fn offer_any(local: &LocalMedia, dtmf_pt: u8) -> String {
     let mut s = header(local);
     s.push_str(&format!(
-        "m=audio {} RTP/AVP 0 8 {dtmf_pt}\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:{dtmf_pt} telephone-event/8000\r\na=fmtp:{dtmf_pt} 0-16\r\na=ptime:20\r\na=sendrecv\r\n",
-        local.port
+        "m=audio {} {} 0 8 {dtmf_pt}\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:{dtmf_pt} telephone-event/8000\r\na=fmtp:{dtmf_pt} 0-16\r\na=ptime:20\r\na=sendrecv\r\n",
+        local.port,
+        profile(local)
     ));
+    s.push_str(&crypto_line(local, 1));
     s
 }
 
@@ -254,8 +333,7 @@ pub fn answer(local: &LocalMedia, offered: &Sdp, n: &Negotiated) -> String {
     let mut s = header(local);
     let mut audio_done = false;
     for m in &offered.media {
-        let is_ours =
-            !audio_done && m.kind == "audio" && m.port != 0 && m.proto.starts_with("RTP/AVP");
+        let is_ours = !audio_done && m.is_rtp_audio();
         if !is_ours {
             s.push_str(&format!(
                 "m={} 0 {} {}\r\n",
@@ -271,7 +349,12 @@ pub fn answer(local: &LocalMedia, offered: &Sdp, n: &Negotiated) -> String {
             Direction::RecvOnly => Direction::SendOnly,
             d => d,
         };
-        s.push_str(&format!("m=audio {} RTP/AVP {}", local.port, n.codec_pt));
+        s.push_str(&format!(
+            "m=audio {} {} {}",
+            local.port,
+            profile(local),
+            n.codec_pt
+        ));
         if let Some(d) = n.dtmf_pt {
             s.push_str(&format!(" {d}"));
         }
@@ -286,6 +369,9 @@ pub fn answer(local: &LocalMedia, offered: &Sdp, n: &Negotiated) -> String {
             ));
         }
         s.push_str(&format!("a=ptime:20\r\na={}\r\n", dir.attr()));
+        if let Some(c) = n.srtp {
+            s.push_str(&crypto_line(local, c.tag));
+        }
     }
     s
 }
@@ -316,6 +402,7 @@ mod tests {
             port: 20000,
             session_id: 1,
             version: 1,
+            srtp: None,
         };
         let a = answer(&local, &s, &n);
         assert!(a.contains("m=audio 20000 RTP/AVP 8 101\r\n"));
@@ -335,5 +422,73 @@ mod tests {
         let s = Sdp::parse(b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 49217 RTP/AVP 18\r\n").unwrap();
         assert_eq!(s.negotiate(), Err(SdpError::NoCommonCodec));
         assert!(Sdp::parse(b"v=0\r\nm=audio x RTP/AVP 0\r\n").is_err());
+    }
+
+    #[test]
+    fn srtp_offers_are_answered_with_our_key_under_their_tag() {
+        use crate::media::srtp::MasterKey;
+        let theirs = MasterKey::random();
+        let offer = format!(
+            "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/SAVP 0 101\r\n\
+             a=rtpmap:101 telephone-event/8000\r\n\
+             a=crypto:2 AES_CM_256_HMAC_SHA1_80 inline:AAAA\r\n\
+             a=crypto:7 AES_CM_128_HMAC_SHA1_80 {}|2^31\r\n",
+            theirs.to_inline()
+        );
+        let sdp = Sdp::parse(offer.as_bytes()).unwrap();
+        let n = sdp.negotiate().unwrap();
+        assert_eq!(
+            n.srtp,
+            Some(Crypto {
+                tag: 7,
+                key: theirs
+            })
+        );
+        let ours = MasterKey::random();
+        let local = LocalMedia {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 20000,
+            session_id: 1,
+            version: 1,
+            srtp: Some(ours),
+        };
+        let a = answer(&local, &sdp, &n);
+        assert!(a.contains("m=audio 20000 RTP/SAVP 0 101\r\n"), "{a}");
+        assert!(
+            a.contains(&format!(
+                "a=crypto:7 AES_CM_128_HMAC_SHA1_80 {}\r\n",
+                ours.to_inline()
+            )),
+            "{a}"
+        );
+        // And our answer reads back as the same key.
+        let back = Sdp::parse(a.as_bytes()).unwrap().negotiate().unwrap();
+        assert_eq!(back.srtp.map(|c| c.key), Some(ours));
+        // An offer for us (an agent) carries tag 1.
+        let o = offer_plain_or_not(&local);
+        assert!(
+            o.contains("RTP/SAVP") && o.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"),
+            "{o}"
+        );
+    }
+
+    fn offer_plain_or_not(local: &LocalMedia) -> String {
+        offer(local, Codec::Pcmu, 101)
+    }
+
+    #[test]
+    fn srtp_without_a_suite_we_take_is_refused_and_plain_stays_plain() {
+        let only256 = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:AAAA\r\n";
+        assert_eq!(
+            Sdp::parse(only256.as_bytes()).unwrap().negotiate(),
+            Err(SdpError::NoCommonCrypto)
+        );
+        let bad_key = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:short\r\n";
+        assert_eq!(
+            Sdp::parse(bad_key.as_bytes()).unwrap().negotiate(),
+            Err(SdpError::NoCommonCrypto)
+        );
+        let plain = Sdp::parse(SIPP.as_bytes()).unwrap().negotiate().unwrap();
+        assert_eq!(plain.srtp, None);
     }
 }

@@ -1,4 +1,5 @@
-//! Encrypted transports against real peers: baresip registers and takes a call over SIP/TLS;
+//! Encrypted transports against real peers: baresip registers and takes a call over SIP/TLS
+//! with SRTP (SDES) media;
 //! a rustls client checks the certificate acd presents and that a reload swaps it; headless
 //! Chromium logs in to the desk over HTTPS (WebSocket included), and every answer carries HSTS.
 
@@ -195,9 +196,21 @@ async fn baresip_registers_and_takes_a_call_over_tls() {
     let s = t.srv.wait_idle().await;
     let _ = p.kill().await;
     let log = log();
+    if std::env::var_os("ACD_SHOW_BARESIP").is_some() {
+        eprintln!("{log}");
+    }
     assert!(
         s.media.relayed_to_agent > 20 && s.media.relayed_to_caller > 20,
         "audio both ways: {:?}\n{log}",
+        s.media
+    );
+    // The agent leg was SRTP (baresip insists: srtp-mand) and every packet from the phone
+    // authenticated.
+    assert!(log.contains("SRTP is Enabled"), "baresip did SRTP:\n{log}");
+    assert_eq!(
+        s.media.dropped(acd::media::bridge::DropReason::Srtp),
+        0,
+        "{:?}",
         s.media
     );
 }

@@ -25,6 +25,8 @@ pub(super) struct AgentLeg {
     /// Set once the agent answered.
     pub dialog: Option<Dialog>,
     pub provisional: bool,
+    /// Our SRTP key in the offer (agents registered over TLS get SRTP).
+    pub srtp: Option<crate::media::srtp::MasterKey>,
 }
 
 /// An agent leg we gave up on (ring timeout, caller left) whose INVITE may still be answered.
@@ -100,11 +102,15 @@ impl CallManager {
         from.display = Some(crate::sip::uri::quote_display(&c.caller_number));
         from.params.set("tag", Some(random_token()));
         let to = NameAddr::new(Uri::sip(Some(agent), &contact.uri.host, None));
+        // SRTP towards phones that registered over TLS, where the SDES key stays secret.
+        let srtp = (binding.peer.transport == crate::sip::transaction::Transport::Tls)
+            .then(crate::media::srtp::MasterKey::random);
         let local = LocalMedia {
             ip: self.cfg.advertise,
             port: c.agent_port,
             session_id: call,
             version: 1,
+            srtp,
         };
         let mut headers = Headers::default();
         headers.push(HeaderName::ContentType, "application/sdp");
@@ -134,6 +140,7 @@ impl CallManager {
                 peer: binding.peer,
                 dialog: None,
                 provisional: false,
+                srtp,
             };
             if c.agent.is_none() {
                 c.agent = Some(leg);
@@ -267,7 +274,14 @@ impl CallManager {
                 let ack = d.ack(leg.invite.core.cseq.seq, &via);
                 let peer = leg.peer;
                 self.ep.send_ack(&ack, peer);
-                let answer = Sdp::parse(&resp.body).and_then(|s| s.negotiate());
+                // We offered SRTP: a plain answer is as unusable as none.
+                let answer =
+                    Sdp::parse(&resp.body)
+                        .and_then(|s| s.negotiate())
+                        .and_then(|n| match (leg.srtp, n.srtp) {
+                            (Some(_), None) => Err(crate::sdp::SdpError::NoCommonCrypto),
+                            _ => Ok(n),
+                        });
                 let Ok(n) = answer else {
                     warn!(
                         call,
@@ -279,6 +293,14 @@ impl CallManager {
                 };
                 leg.dialog = Some(d);
                 let agent = leg.agent.clone();
+                let agent_srtp =
+                    leg.srtp
+                        .zip(n.srtp)
+                        .map(|(ours, theirs)| crate::media::srtp::SrtpKeys {
+                            theirs: theirs.key,
+                            ours,
+                        });
+                c.agent_srtp = agent_srtp;
                 c.connected = Some(now);
                 let wait_ms = now.saturating_duration_since(c.arrived).as_millis() as u64;
                 {
@@ -303,6 +325,7 @@ impl CallManager {
                     agent_codec_pt: n.codec_pt,
                     agent_dtmf_pt: n.dtmf_pt,
                     agent_signalling: Some(peer.addr.ip()),
+                    agent_srtp,
                     record,
                 });
                 self.answer_caller(now, call);

@@ -290,7 +290,10 @@ impl CallManager {
                     codec_pt: codec.pt(),
                     dtmf_pt: Some(101),
                     direction: crate::sdp::Direction::SendRecv,
+                    srtp: None,
                 },
+                caller_key: None,
+                agent_srtp: None,
                 awaiting_answer: false,
                 caller_port,
                 agent_port,
@@ -379,6 +382,8 @@ impl CallManager {
             port: c.caller_port,
             session_id: call,
             version: c.sdp_version + 1,
+            // The customer is dialled through a trunk or at their Contact: plain RTP.
+            srtp: None,
         };
         c.sdp_version += 1;
         let mut headers = Headers::default();
@@ -410,6 +415,7 @@ impl CallManager {
                     peer,
                     dialog: None,
                     provisional: false,
+                    srtp: None,
                 },
                 deadline: now + dial,
             });
@@ -501,6 +507,7 @@ impl CallManager {
             caller_signalling: c.caller.dialog.peer.addr.ip(),
             // We called them and they answered from where we sent the INVITE.
             validated: true,
+            caller_srtp: None,
         }));
         self.events.push_back(Event::CallbackAnswered { call });
         // Ring the agent kept for them; if that agent's phone went away meanwhile, the customer

@@ -65,6 +65,7 @@ impl CallManager {
                         agent_codec_pt: neg.codec_pt,
                         agent_dtmf_pt: neg.dtmf_pt,
                         agent_signalling: c.agent.as_ref().map(|a| a.peer.addr.ip()),
+                        agent_srtp: c.agent_srtp,
                         record: None,
                     }
                 });
@@ -86,6 +87,15 @@ impl CallManager {
             },
             session_id: call,
             version: c.sdp_version,
+            // The keys agreed first stay for the call's life (a re-offer with a new key of
+            // its own is answered, but media keeps the first keys: documented limitation).
+            srtp: if neg.srtp.is_none() {
+                None
+            } else if leg == Leg::Caller {
+                c.caller_key
+            } else {
+                c.agent_srtp.map(|k| k.ours)
+            },
         };
         Some(Bytes::from(sdp::answer(&local, &offered, &neg)))
     }

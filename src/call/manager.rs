@@ -73,6 +73,10 @@ pub(super) struct Call {
     /// Other agents ringing for this call at the same time (ring-all).
     pub ringing: Vec<AgentLeg>,
     pub media: Negotiated,
+    /// Our SRTP key on the caller leg (when the caller offered SRTP; `media.srtp` has theirs).
+    pub caller_key: Option<crate::media::srtp::MasterKey>,
+    /// The answered agent leg's SRTP keys (kept for un-hold and re-INVITEs).
+    pub agent_srtp: Option<crate::media::srtp::SrtpKeys>,
     /// Late offer: our SDP went in the 200, the caller's answer comes in the ACK.
     pub awaiting_answer: bool,
     /// From the route; kept for joining the queue once a late offer is answered.
@@ -565,6 +569,21 @@ impl CallManager {
                 });
             }
         };
+        // SDES puts the media keys in the SDP: only a TLS hop keeps them secret (RFC 4568 §8.3).
+        if offer.as_ref().is_some_and(|(_, n)| n.srtp.is_some()) && from.transport != Transport::Tls
+        {
+            let reason = "SRTP keys (SDES) are accepted only over SIP/TLS";
+            let mut r = Response::to(&req, 488, Some(&random_token()));
+            r.headers
+                .push(HeaderName::Warning, format!("399 acd \"{reason}\""));
+            self.ep.respond(now, &key, &r);
+            return self.events.push_back(Event::CallRefused {
+                caller: caller_number(&req),
+                dialed,
+                code: 488,
+                reason: reason.into(),
+            });
+        }
         let source = from.addr.ip();
         let trusted = self.ep.trusted(source);
         if self.calls.len() >= self.cfg.max_calls {
@@ -592,11 +611,16 @@ impl CallManager {
             let _g = span.enter();
             info!(caller = %caller_number, trusted = identity.trusted, basis = %identity.basis, %dialed, queue = %route.queue, "call arrived");
         }
+        let caller_key = offer
+            .as_ref()
+            .and_then(|(_, n)| n.srtp)
+            .map(|_| crate::media::srtp::MasterKey::random());
         let local = LocalMedia {
             ip: self.cfg.advertise,
             port: caller_port,
             session_id: id,
             version: 1,
+            srtp: caller_key,
         };
         let (sdp, neg) = match &offer {
             Some((offered, neg)) => (sdp::answer(&local, offered, neg), *neg),
@@ -638,6 +662,8 @@ impl CallManager {
                 agent: None,
                 ringing: Vec::new(),
                 media: neg,
+                caller_key,
+                agent_srtp: None,
                 awaiting_answer: late_offer,
                 caller_port,
                 agent_port,
@@ -906,6 +932,7 @@ const PENDING_MEDIA: Negotiated = Negotiated {
     codec_pt: 0,
     dtmf_pt: Some(101),
     direction: Direction::SendRecv,
+    srtp: None,
 };
 
 /// The dialled number: the Request-URI user part without parameters.

@@ -46,6 +46,8 @@ pub struct MediaStart {
     /// The caller's path is proven (their ACK arrived). False on early media: nothing is sent
     /// to them until their own RTP arrives ([`MediaEvent::Validated`]).
     pub validated: bool,
+    /// The caller leg is SRTP (SDES over TLS) with these keys.
+    pub caller_srtp: Option<crate::media::srtp::SrtpKeys>,
 }
 
 /// What the media layer must do.
@@ -62,6 +64,8 @@ pub enum MediaCommand {
         agent_dtmf_pt: Option<u8>,
         /// Where the agent's SIP came from (for NAT learning of their RTP).
         agent_signalling: Option<std::net::IpAddr>,
+        /// The agent leg is SRTP with these keys.
+        agent_srtp: Option<crate::media::srtp::SrtpKeys>,
         /// Record the conversation to this WAV file (continued if already recording).
         record: Option<std::path::PathBuf>,
     },

@@ -27,6 +27,12 @@ impl CallManager {
             dtmf_pt: neg.dtmf_pt,
             caller_signalling: c.caller.dialog.peer.addr.ip(),
             validated,
+            caller_srtp: neg.srtp.zip(c.caller_key).map(|(theirs, ours)| {
+                crate::media::srtp::SrtpKeys {
+                    theirs: theirs.key,
+                    ours,
+                }
+            }),
         }));
     }
 

@@ -1190,3 +1190,73 @@ fn tls_dialogs_name_the_tls_port_and_transport() {
     );
     assert_eq!(r.m.via_host_on(Transport::Tcp), "127.0.0.1:5060");
 }
+
+/// A caller's INVITE offering SRTP with `key`, on `transport`.
+fn srtp_invite(
+    r: &mut Rig,
+    call_id: &str,
+    transport: crate::sip::transaction::Transport,
+    key: &crate::media::srtp::MasterKey,
+) {
+    let sdp = SDP.replace("RTP/AVP", "RTP/SAVP")
+        + &format!("a=crypto:3 AES_CM_128_HMAC_SHA1_80 {}\r\n", key.to_inline());
+    let msg = format!(
+        "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/{} 127.0.0.1:{CALLER};branch=z9hG4bK{call_id}\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:{CALLER}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        transport.as_str(),
+        sdp.len()
+    );
+    let from = Peer {
+        transport,
+        addr: format!("127.0.0.1:{CALLER}").parse().unwrap(),
+    };
+    r.m.handle_sip(r.now, from, msg.as_bytes());
+}
+
+#[test]
+fn srtp_keys_are_taken_only_over_tls() {
+    use crate::sip::transaction::Transport;
+    let theirs = crate::media::srtp::MasterKey::random();
+    let mut r = Rig::new();
+    srtp_invite(&mut r, "srtp-udp", Transport::Udp, &theirs);
+    let refused = r.sent(CALLER, "SIP/2.0 488");
+    assert!(refused.contains("only over SIP/TLS"), "{refused}");
+    assert_eq!(r.status().calls, 0);
+
+    srtp_invite(&mut r, "srtp-tls", Transport::Tls, &theirs);
+    let ok = r.sent(CALLER, "SIP/2.0 200");
+    assert!(
+        ok.contains("m=audio ") && ok.contains(" RTP/SAVP 0 101\r\n"),
+        "{ok}"
+    );
+    assert!(
+        ok.contains("a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:"),
+        "{ok}"
+    );
+    assert!(ok.contains(";transport=tls"), "TLS Contact: {ok}");
+    let ours = crate::sdp::Sdp::parse(ok.split("\r\n\r\n").nth(1).unwrap().as_bytes())
+        .unwrap()
+        .negotiate()
+        .unwrap()
+        .srtp
+        .unwrap()
+        .key;
+    assert_ne!(ours, theirs, "our own key, not an echo of theirs");
+    let ack = format!(
+        "ACK sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:{CALLER};branch=z9hG4bKsack\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: {}\r\nCall-ID: srtp-tls\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+        header(&ok, "To")
+    );
+    let from = Peer {
+        transport: Transport::Tls,
+        addr: format!("127.0.0.1:{CALLER}").parse().unwrap(),
+    };
+    r.m.handle_sip(r.now, from, ack.as_bytes());
+    let start = std::iter::from_fn(|| r.m.poll_media()).find_map(|c| match c {
+        MediaCommand::Start(s) => Some(s),
+        _ => None,
+    });
+    let keys = start
+        .expect("media starts")
+        .caller_srtp
+        .expect("an SRTP leg");
+    assert_eq!((keys.theirs, keys.ours), (theirs, ours));
+}

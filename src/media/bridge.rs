@@ -71,14 +71,17 @@ pub enum DropReason {
     Stranger,
     /// From a NAT candidate still in probation.
     Learning,
+    /// On an SRTP leg: failed authentication or replayed (checked before the bridge sees it).
+    Srtp,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 4] = [
+    pub const ALL: [DropReason; 5] = [
         DropReason::NotRtp,
         DropReason::Payload,
         DropReason::Stranger,
         DropReason::Learning,
+        DropReason::Srtp,
     ];
 
     pub fn label(self) -> &'static str {
@@ -87,6 +90,7 @@ impl DropReason {
             DropReason::Payload => "payload_type",
             DropReason::Stranger => "stranger",
             DropReason::Learning => "learning",
+            DropReason::Srtp => "srtp",
         }
     }
 }

@@ -36,7 +36,7 @@ pub enum SrtpError {
 }
 
 /// A master key and salt, as carried in `inline:` (RFC 4568 §6.1).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct MasterKey {
     pub key: [u8; 16],
     pub salt: [u8; 14],
@@ -94,6 +94,14 @@ impl MasterKey {
             base64::engine::general_purpose::STANDARD.encode(raw)
         )
     }
+}
+
+/// Both keys of one SRTP leg: the peer's (from its SDP: what it sends with, so what we
+/// unprotect with) and ours (in our SDP: what we protect with).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SrtpKeys {
+    pub theirs: MasterKey,
+    pub ours: MasterKey,
 }
 
 /// Session keys (RFC 3711 §4.3, key derivation rate 0).

@@ -129,7 +129,7 @@ fn the_rollover_counter_follows_a_sequence_wrap() {
 #[test]
 fn inline_keys_round_trip_and_bad_ones_are_refused() {
     let k = MasterKey::random();
-    assert_eq!(MasterKey::from_inline(&k.to_inline()), Ok(k.clone()));
+    assert_eq!(MasterKey::from_inline(&k.to_inline()), Ok(k));
     let with_lifetime = format!("{}|2^31", k.to_inline());
     assert_eq!(MasterKey::from_inline(&with_lifetime), Ok(k));
     for bad in [

@@ -11,6 +11,7 @@ use crate::media::bridge::{Bridge, DropReason, Expect, LearnConfig, Verdict};
 use crate::media::prompt::Prompt;
 use crate::media::recorder::Side;
 use crate::media::rtp::Sender;
+use crate::media::srtp::{Srtp, SrtpKeys};
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -70,7 +71,7 @@ pub struct MediaCounters {
     /// Of those, frames of one-shot prompts (menus, announcements, survey).
     pub once_frames: AtomicU64,
     /// Packets refused by the bridge, by [`DropReason`] (in `DropReason::ALL` order).
-    pub dropped: [AtomicU64; 4],
+    pub dropped: [AtomicU64; 5],
     /// Legs that locked onto their peer's address.
     pub learned: AtomicU64,
     /// Digits not reported because the core was behind and the call's backlog was full.
@@ -128,6 +129,8 @@ pub enum MediaCtl {
     Bridge {
         agent: Expect,
         record: Option<std::path::PathBuf>,
+        /// The agent leg is SRTP with these keys.
+        srtp: Option<SrtpKeys>,
     },
     Hold,
     /// Play this prompt once (interrupting anything else), report `PromptDone`, then stay silent.
@@ -329,6 +332,12 @@ pub async fn run_call_media(
     let mut buf_in = [0u8; 2048];
     let mut buf_out = [0u8; 2048];
     let mut recording: Option<RecordingFile> = None;
+    // SRTP contexts per leg: (what the peer sends us, what we send it).
+    let mut caller_srtp = m
+        .start
+        .caller_srtp
+        .map(|k| (Srtp::new(&k.theirs), Srtp::new(&k.ours)));
+    let mut agent_srtp: Option<(Srtp, Srtp, SrtpKeys)> = None;
     loop {
         tokio::select! {
             Ok(permit) = events.reserve(), if !outbox.q.is_empty() => {
@@ -339,6 +348,7 @@ pub async fn run_call_media(
             r = caller.recv_from(&mut buf_in) => {
                 let Ok((n, src)) = r else { continue };
                 let now = Instant::now();
+                let Some(n) = open(&mut caller_srtp, &mut buf_in[..n], &m.counters) else { continue };
                 let pkt = &mut buf_in[..n];
                 let verdict = bridge.handle_packet(now, Side::Caller, src, pkt);
                 note(&bridge, &m.counters, &mut outbox, call);
@@ -355,7 +365,8 @@ pub async fn run_call_media(
                         if let Some(digit) = digit {
                             outbox.push(MediaEvent::Dtmf { call, digit }, &m.counters);
                         }
-                        if agent.send_to(pkt, to).await.is_ok() {
+                        let Some(n) = seal(agent_srtp.as_mut().map(|a| &mut a.1), &mut buf_in, n) else { continue };
+                        if agent.send_to(&buf_in[..n], to).await.is_ok() {
                             m.counters.to_agent.fetch_add(1, Relaxed);
                         }
                     }
@@ -363,6 +374,8 @@ pub async fn run_call_media(
             }
             r = agent.recv_from(&mut buf_out) => {
                 let Ok((n, src)) = r else { continue };
+                let mut agent_rx = agent_srtp.as_mut().map(|a| &mut a.0);
+                let Some(n) = open_with(&mut agent_rx, &mut buf_out[..n], &m.counters) else { continue };
                 let pkt = &mut buf_out[..n];
                 let verdict = bridge.handle_packet(Instant::now(), Side::Agent, src, pkt);
                 note(&bridge, &m.counters, &mut outbox, call);
@@ -370,7 +383,8 @@ pub async fn run_call_media(
                     Verdict::Drop(r) => m.counters.refused(r),
                     Verdict::Keep { .. } => {}
                     Verdict::Forward { to, .. } => {
-                        if caller.send_to(pkt, to).await.is_ok() {
+                        let Some(n) = seal(caller_srtp.as_mut().map(|c| &mut c.1), &mut buf_out, n) else { continue };
+                        if caller.send_to(&buf_out[..n], to).await.is_ok() {
                             m.counters.to_caller.fetch_add(1, Relaxed);
                         }
                     }
@@ -386,6 +400,7 @@ pub async fn run_call_media(
                 let Some(frame) = frame else { continue };
                 let mut out = [0u8; 256];
                 let n = sender.packet(&frame, &mut out);
+                let Some(n) = seal(caller_srtp.as_mut().map(|c| &mut c.1), &mut out, n) else { continue };
                 if caller.send_to(&out[..n], to).await.is_ok() {
                     m.counters.prompt_frames.fetch_add(1, Relaxed);
                     if matches!(player.playing, Playing::Once(_)) {
@@ -403,7 +418,13 @@ pub async fn run_call_media(
                 }
             }
             c = ctl.recv() => match c {
-                Some(MediaCtl::Bridge { agent: a, record }) => {
+                Some(MediaCtl::Bridge { agent: a, record, srtp }) => {
+                    // New keys make new contexts; the same keys (un-hold) keep their state.
+                    agent_srtp = match (agent_srtp.take(), srtp) {
+                        (Some(cur), Some(k)) if cur.2 == k => Some(cur),
+                        (_, Some(k)) => Some((Srtp::new(&k.theirs), Srtp::new(&k.ours), k)),
+                        (_, None) => None,
+                    };
                     if let (None, Some(path)) = (&recording, record) {
                         match RecordingFile::create(path.clone()) {
                             Ok(f) => {
@@ -444,6 +465,38 @@ fn note(bridge: &Bridge, counters: &MediaCounters, outbox: &mut Outbox, call: Ca
     }
     if bridge.last.validated {
         outbox.push(MediaEvent::Validated { call }, counters);
+    }
+}
+
+/// Decrypts an SRTP packet in place when the leg is SRTP; `None` (counted) when it fails
+/// authentication or is replayed. Plain legs pass the packet through.
+fn open(leg: &mut Option<(Srtp, Srtp)>, pkt: &mut [u8], counters: &MediaCounters) -> Option<usize> {
+    let mut rx = leg.as_mut().map(|l| &mut l.0);
+    open_with(&mut rx, pkt, counters)
+}
+
+fn open_with(
+    rx: &mut Option<&mut Srtp>,
+    pkt: &mut [u8],
+    counters: &MediaCounters,
+) -> Option<usize> {
+    match rx {
+        None => Some(pkt.len()),
+        Some(rx) => match rx.unprotect(pkt) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                counters.refused(DropReason::Srtp);
+                None
+            }
+        },
+    }
+}
+
+/// Encrypts `buf[..n]` in place for an SRTP leg; the new length, or `None` when it does not fit.
+fn seal(tx: Option<&mut Srtp>, buf: &mut [u8], n: usize) -> Option<usize> {
+    match tx {
+        None => Some(n),
+        Some(tx) => tx.protect(buf, n).ok(),
     }
 }
 

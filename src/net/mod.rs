@@ -475,10 +475,12 @@ impl Core {
                 agent_codec_pt,
                 agent_dtmf_pt,
                 agent_signalling,
+                agent_srtp,
                 record,
             } => self.control(
                 call,
                 MediaCtl::Bridge {
+                    srtp: agent_srtp,
                     agent: crate::media::bridge::Expect {
                         sdp: agent_remote,
                         signalling: agent_signalling,

@@ -9,7 +9,9 @@ use tokio::process::Command;
 /// How the phone registers.
 #[derive(Default)]
 pub struct Phone {
-    /// Register over TLS to this port (SIP/TLS), trusting this CA file.
+    /// Register over TLS to this port (SIP/TLS), trusting this CA file. Such a phone also
+    /// loads baresip's srtp module and does SRTP with SDES keys (acd offers SRTP to phones
+    /// registered over TLS).
     pub tls: Option<(u16, PathBuf)>,
 }
 
@@ -34,18 +36,24 @@ pub fn dir(srv: &TestServer, user: &str, phone: &Phone) -> PathBuf {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let server = match &phone.tls {
+    let (server, media) = match &phone.tls {
         Some((port, ca)) => {
-            config.push_str(&format!("\nsip_cafile\t\t{}", ca.display()));
-            format!("127.0.0.1:{port};transport=tls")
+            config.push_str(&format!(
+                "\nsip_cafile\t\t{}\nmodule\t\t\tsrtp.so",
+                ca.display()
+            ));
+            (
+                format!("127.0.0.1:{port};transport=tls"),
+                ";mediaenc=srtp-mand",
+            )
         }
-        None => format!("127.0.0.1:{}", srv.sip().port()),
+        None => (format!("127.0.0.1:{}", srv.sip().port()), ""),
     };
     std::fs::write(dir.join("config"), config + "\n").unwrap();
     std::fs::write(
         dir.join("accounts"),
         format!(
-            "<sip:{user}@{server}>;auth_pass={PASSWORD};answermode=auto;audio_codecs=PCMA,PCMU;regint=600;ptime=20\n"
+            "<sip:{user}@{server}>;auth_pass={PASSWORD};answermode=auto;audio_codecs=PCMA,PCMU;regint=600;ptime=20{media}\n"
         ),
     )
     .unwrap();
