@@ -1,5 +1,8 @@
 //! The caller context store against real SQLite and PostgreSQL (ACD_TEST_POSTGRES_URL).
 
+#[path = "common/pg.rs"]
+mod pg;
+
 use acd::context::{Campaign, InteractionRecord, Store, TicketRecord};
 
 const NOW: i64 = 1_795_000_000;
@@ -179,10 +182,7 @@ async fn sqlite_lookup() {
 
 #[tokio::test]
 async fn postgres_lookup() {
-    let Ok(url) = std::env::var("ACD_TEST_POSTGRES_URL") else {
-        eprintln!("ACD_TEST_POSTGRES_URL not set: PostgreSQL context test skipped");
-        return;
-    };
+    let url = pg::url().await;
     let name = format!("acd_ctx_{:x}", rand::random::<u32>());
     Store::create_database(&url, &name)
         .await
@@ -342,10 +342,7 @@ async fn sqlite_history() {
 
 #[tokio::test]
 async fn postgres_history() {
-    let Ok(url) = std::env::var("ACD_TEST_POSTGRES_URL") else {
-        eprintln!("ACD_TEST_POSTGRES_URL not set: PostgreSQL history test skipped");
-        return;
-    };
+    let url = pg::url().await;
     let name = format!("acd_hist_{:x}", rand::random::<u32>());
     Store::create_database(&url, &name)
         .await

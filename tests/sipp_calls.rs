@@ -170,10 +170,7 @@ async fn rfc4733_digit_from_the_caller_is_detected_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_call_with_postgresql_as_the_store() {
-    let Ok(url) = std::env::var("ACD_TEST_POSTGRES_URL") else {
-        eprintln!("ACD_TEST_POSTGRES_URL not set: PostgreSQL call test skipped");
-        return;
-    };
+    let url = common::pg::url().await;
     let name = format!("acd_call_{:x}", rand::random::<u32>());
     acd::context::Store::create_database(&url, &name)
         .await
@@ -657,10 +654,7 @@ async fn a_locked_sqlite_database_does_not_hold_the_caller() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_postgresql_does_not_hold_the_caller() {
-    let Ok(url) = std::env::var("ACD_TEST_POSTGRES_URL") else {
-        eprintln!("ACD_TEST_POSTGRES_URL not set: PostgreSQL outage test skipped");
-        return;
-    };
+    let url = common::pg::url().await;
     let name = format!("acd_outage_{:x}", rand::random::<u32>());
     acd::context::Store::create_database(&url, &name)
         .await

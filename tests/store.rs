@@ -1,5 +1,8 @@
-//! The store against real databases: SQLite always, PostgreSQL when ACD_TEST_POSTGRES_URL is set
-//! (CI sets it). Each PostgreSQL run gets a fresh database so runs never see each other's rows.
+//! The store against real databases: SQLite, and PostgreSQL (ACD_TEST_POSTGRES_URL, or the
+//! machine's own on 127.0.0.1:5432). Each PostgreSQL run gets a fresh database so runs never see each other's rows.
+
+#[path = "common/pg.rs"]
+mod pg;
 
 use acd::context::{parse_skills, Store, StoreError};
 use acd::sip::auth::Credentials;
@@ -179,10 +182,7 @@ async fn skills_and_urls_are_validated() {
 
 #[tokio::test]
 async fn postgres_store_behaves_like_sqlite() {
-    let Ok(url) = std::env::var("ACD_TEST_POSTGRES_URL") else {
-        eprintln!("ACD_TEST_POSTGRES_URL not set: PostgreSQL test skipped");
-        return;
-    };
+    let url = pg::url().await;
     let name = format!("acd_test_{:x}", rand::random::<u32>());
     Store::create_database(&url, &name)
         .await

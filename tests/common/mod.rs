@@ -6,6 +6,7 @@ pub mod baresip;
 pub mod cdp;
 pub mod desk;
 pub mod http;
+pub mod pg;
 
 use acd::config::Config;
 use acd::net::StatusReport;
