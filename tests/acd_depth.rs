@@ -183,6 +183,8 @@ fn from_trunk(c: &mut acd::config::Config) {
     c.trunk = vec![acd::call::Trunk {
         name: "carrier".into(),
         addresses: vec![acd::sip::budget::Cidr::parse("127.0.0.1").unwrap()],
+        username: None,
+        password: None,
     }];
 }
 

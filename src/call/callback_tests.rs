@@ -32,6 +32,8 @@ fn rig(plan: &str) -> Rig {
     r.m.cfg.trunks = vec![Trunk {
         name: "carrier".into(),
         addresses: vec![crate::sip::budget::Cidr::parse("127.0.0.1").unwrap()],
+        username: None,
+        password: None,
     }];
     r
 }

@@ -16,11 +16,25 @@ pub struct Trunk {
     pub name: String,
     /// Source addresses or networks of the trunk's signalling.
     pub addresses: Vec<Cidr>,
+    /// Digest credentials the trunk must also prove on every INVITE (a 401 challenge first):
+    /// for carriers that can authenticate, and for trunk addresses shared with others.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
 }
 
 impl Trunk {
     pub fn contains(&self, ip: IpAddr) -> bool {
         self.addresses.iter().any(|c| c.contains(ip))
+    }
+
+    /// The credentials to check, when the trunk has them.
+    pub fn credentials(&self, realm: &str) -> Option<crate::sip::auth::Credentials> {
+        match (&self.username, &self.password) {
+            (Some(u), Some(p)) => Some(crate::sip::auth::Credentials::from_password(u, realm, p)),
+            _ => None,
+        }
     }
 }
 
@@ -146,6 +160,8 @@ mod tests {
         vec![Trunk {
             name: "carrier".into(),
             addresses: vec![Cidr::parse("198.51.100.0/24").unwrap()],
+            username: None,
+            password: None,
         }]
     }
 

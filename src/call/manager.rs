@@ -569,6 +569,16 @@ impl CallManager {
                 });
             }
         };
+        // A trunk with credentials proves them on every INVITE (401 first, RFC 3261 §22.2).
+        let trunk = self.cfg.trunks.iter().find(|t| t.contains(from.addr.ip()));
+        if let Some((user, creds)) = trunk.and_then(|t| {
+            let creds = t.credentials(self.ep.realm())?;
+            Some((t.username.clone().unwrap_or_default(), creds))
+        }) {
+            if !self.ep.authorize(now, &key, &req, from, (&user, &creds)) {
+                return;
+            }
+        }
         // SDES puts the media keys in the SDP: only a TLS hop keeps them secret (RFC 4568 §8.3).
         if offer.as_ref().is_some_and(|(_, n)| n.srtp.is_some()) && from.transport != Transport::Tls
         {

@@ -213,6 +213,51 @@ impl Endpoint {
         self.drain_tx_events();
     }
 
+    /// Checks a request's digest against `user`'s `creds` (a trunk's): true when it proves them. Else
+    /// the request is answered 401 with fresh challenges (its transaction ends), a wrong
+    /// answer counts towards the source's ban like a wrong REGISTER, and a banned source gets
+    /// 403.
+    pub fn authorize(
+        &mut self,
+        now: Instant,
+        key: &TxKey,
+        req: &Request,
+        from: Peer,
+        (user, creds): (&str, &Credentials),
+    ) -> bool {
+        let tag = random_token();
+        if self.guard.is_banned(from.addr.ip(), now) {
+            self.stats.banned += 1;
+            self.tx
+                .respond(now, key, &Response::to(req, 403, Some(&tag)));
+            return false;
+        }
+        let secs = self.unix_secs(now);
+        let authz = req.headers.get(&HeaderName::Authorization);
+        let method = req.method.as_str().to_string();
+        match self
+            .auth
+            .verify(secs, &method, authz, |u| (u == user).then(|| creds.clone()))
+        {
+            Ok(_) => {
+                self.guard.succeeded(from.addr.ip());
+                true
+            }
+            Err(e) => {
+                self.stats.auth_failures += u64::from(authz.is_some());
+                if matches!(e, AuthError::Rejected | AuthError::Replay) {
+                    self.guard.failed(from.addr.ip(), now);
+                }
+                let mut r = Response::to(req, 401, Some(&tag));
+                for c in self.auth.challenges(secs, e == AuthError::Stale) {
+                    r.headers.push(HeaderName::WwwAuthenticate, c);
+                }
+                self.tx.respond(now, key, &r);
+                false
+            }
+        }
+    }
+
     /// Whether `ip` is a trusted peer (on the budget allow-list: a trunk, the edge proxy).
     pub fn trusted(&self, ip: std::net::IpAddr) -> bool {
         self.budgets.trusted(ip)
