@@ -327,6 +327,9 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         );
     }
     manager.restore_bindings(now, saved);
+    // The day's trunk-callback caps count what was granted before a restart.
+    let day = (unix as i64).div_euclid(86_400);
+    manager.restore_callback_grants(now, store.callback_grants(day).await?);
     let (persist_tx, persist_rx) = tokio::sync::mpsc::channel(4096);
     tokio::spawn(save_bindings(store.clone(), persist_rx));
     let media_bind = if sip_listen.ip().is_unspecified() {

@@ -8,6 +8,22 @@ use acd::context::{parse_skills, Store, StoreError};
 use acd::sip::auth::Credentials;
 
 async fn exercise(store: &Store) {
+    // Callback grants count once per interaction (a replayed history batch adds nothing), per
+    // number and day.
+    for (i, n, d) in [
+        ("a", "+1555", 7),
+        ("a", "+1555", 7),
+        ("b", "+1555", 7),
+        ("c", "+1666", 7),
+        ("d", "+1555", 8),
+    ] {
+        store.save_callback_grant(i, n, d).await.unwrap();
+    }
+    assert_eq!(
+        store.callback_grants(7).await.unwrap(),
+        vec![("+1555".to_string(), 2), ("+1666".to_string(), 1)]
+    );
+    assert_eq!(store.callback_grants(9).await.unwrap(), vec![]);
     let skills = parse_skills("sales:5,support:2").unwrap();
     store
         .add_agent("1001", "Anna", "acd", "s3cret", &skills)
@@ -126,6 +142,7 @@ async fn callbacks(store: &Store) {
         arrived_at_ms: requested - 30_000,
         requested_at_ms: requested,
         attempts: 0,
+        granted: None,
     };
     store.save_callback(&cb("b", 2_000_000)).await.unwrap();
     store.save_callback(&cb("a", 1_000_000)).await.unwrap();

@@ -47,6 +47,11 @@ pub struct SavedCallback {
     pub requested_at_ms: i64,
     /// Tries made so far.
     pub attempts: u32,
+    /// The E.164 number this callback counted against the day's caps (trunk callbacks), kept
+    /// in `callback_grants` so a restart does not reset the caps. None for Contact callbacks
+    /// and for callbacks restored after a restart (already counted).
+    #[serde(default)]
+    pub granted: Option<String>,
 }
 
 /// A call whose caller asked to be called back.
@@ -110,6 +115,7 @@ impl CallManager {
         }
         let plan = self.dialplan.callback.clone();
         let untrusted_contact = plan.policy.untrusted == Untrusted::Contact;
+        let mut granted = None;
         let (target, peer) = match plan.trunk {
             // Through the trunk: the caller's number in E.164, vouched for by a trunk, inside
             // the allowed prefixes and under the day's caps (toll fraud: the number is what
@@ -135,6 +141,7 @@ impl CallManager {
                     warn!(caller = %number, %why, "callback refused; key ignored");
                     return false;
                 }
+                granted = Some(number.clone());
                 (
                     Uri::sip(Some(&number), &addr.ip().to_string(), Some(addr.port())),
                     Peer {
@@ -215,6 +222,7 @@ impl CallManager {
             arrived_at_ms: unix_ms - now.saturating_duration_since(c.arrived).as_millis() as i64,
             requested_at_ms: unix_ms,
             attempts: 0,
+            granted,
         };
         self.media.push_back(MediaCommand::Stop { call });
         self.events.push_back(Event::CallbackRequested {
@@ -226,6 +234,12 @@ impl CallManager {
 
     /// Callbacks kept from before a restart: each goes back into its queue (after its caller's
     /// context is looked up again, for the pop), in the order they were asked for.
+    /// Today's trunk callbacks granted before a restart, so the day's caps hold across it.
+    pub fn restore_callback_grants(&mut self, now: Instant, granted: Vec<(String, u32)>) {
+        let day = (self.ep.unix_secs(now) as i64).div_euclid(86_400);
+        self.callback_ledger.restore(day, granted);
+    }
+
     pub fn restore_callbacks(&mut self, now: Instant, saved: Vec<SavedCallback>) {
         let unix_ms = self.ep.unix_secs(now) as i64 * 1000;
         let ago = |at_ms: i64| {

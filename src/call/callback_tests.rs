@@ -203,6 +203,7 @@ fn a_callback_saved_before_a_restart_is_called_when_an_agent_is_free() {
         arrived_at_ms: 1_000_000_000 - 90_000,
         requested_at_ms: 1_000_000_000 - 60_000,
         attempts: 1,
+        granted: None,
     };
     r.m.restore_callbacks(r.now, vec![saved]);
     let inv = r.sent(TRUNK, "INVITE");
@@ -431,4 +432,27 @@ fn a_vouched_number_outside_the_allowed_prefixes_or_over_its_cap_is_refused() {
     let (mut r, call) = waiting(&plan, true);
     r.m.handle_media(r.now, MediaEvent::Dtmf { call, digit: '*' });
     assert!(!asked_for_callback(&mut r), "over the per-number cap");
+}
+
+#[test]
+fn the_days_caps_count_callbacks_granted_before_a_restart() {
+    // Three callbacks to this number were granted today before the restart (the default cap).
+    let (mut r, call) = waiting(PLAN, true);
+    r.m.restore_callback_grants(r.now, vec![("+15551234567".into(), 3)]);
+    r.m.handle_media(r.now, MediaEvent::Dtmf { call, digit: '*' });
+    assert!(!asked_for_callback(&mut r), "a fourth is refused");
+    assert_eq!(r.status().callbacks_refused, 1);
+    // Another number's grants do not count against this one.
+    let (mut r, call) = waiting(PLAN, true);
+    r.m.restore_callback_grants(r.now, vec![("+15559999999".into(), 3)]);
+    r.m.handle_media(r.now, MediaEvent::Dtmf { call, digit: '*' });
+    let granted = events(&mut r).into_iter().find_map(|e| match e {
+        Event::CallbackRequested { saved, .. } => saved.granted.clone(),
+        _ => None,
+    });
+    assert_eq!(
+        granted.as_deref(),
+        Some("+15551234567"),
+        "counted for the next restart"
+    );
 }

@@ -96,8 +96,45 @@ impl Store {
                 arrived_at_ms: r.try_get("arrived_at_ms")?,
                 requested_at_ms: r.try_get("requested_at_ms")?,
                 attempts: r.try_get::<i64, _>("attempts")?.clamp(0, u32::MAX as i64) as u32,
+                granted: None,
                 interaction,
             });
+        }
+        Ok(out)
+    }
+
+    /// Counts a trunk callback against its day's caps (once per interaction).
+    pub async fn save_callback_grant(
+        &self,
+        interaction: &str,
+        number: &str,
+        day: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO callback_grants (interaction, number, day) VALUES ($1, $2, $3) \
+             ON CONFLICT (interaction) DO NOTHING",
+        )
+        .bind(interaction)
+        .bind(number)
+        .bind(day)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Trunk callbacks granted on `day` (days since the epoch, UTC), per number.
+    pub async fn callback_grants(&self, day: i64) -> Result<Vec<(String, u32)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT number, COUNT(*) AS n FROM callback_grants WHERE day = $1 \
+             GROUP BY number ORDER BY number",
+        )
+        .bind(day)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let n: i64 = r.try_get("n")?;
+            out.push((r.try_get("number")?, n.clamp(0, u32::MAX as i64) as u32));
         }
         Ok(out)
     }

@@ -269,7 +269,18 @@ async fn apply(store: &Store, item: &Item) -> Result<(), StoreError> {
             rating,
         } => store.set_rating(interaction, *rating).await,
         Item::Tag { number, tag, at } => store.tag_number(number, tag, *at).await,
-        Item::CallbackSave { saved } => store.save_callback(saved).await,
+        Item::CallbackSave { saved } => {
+            store.save_callback(saved).await?;
+            match &saved.granted {
+                Some(number) => {
+                    let day = saved.requested_at_ms.div_euclid(86_400_000);
+                    store
+                        .save_callback_grant(&saved.interaction, number, day)
+                        .await
+                }
+                None => Ok(()),
+            }
+        }
         Item::CallbackAttempt {
             interaction,
             attempts,
@@ -565,6 +576,7 @@ mod tests {
             arrived_at_ms: 1_000,
             requested_at_ms: 61_000,
             attempts: 0,
+            granted: None,
         })
     }
 

@@ -103,6 +103,13 @@ pub struct CallbackLedger {
 }
 
 impl CallbackLedger {
+    /// The counts of `day` (days since the epoch, UTC) as saved before a restart.
+    pub fn restore(&mut self, day: i64, granted: Vec<(String, u32)>) {
+        self.day = day;
+        self.total = granted.iter().map(|(_, n)| *n).sum();
+        self.per_number = granted.into_iter().collect();
+    }
+
     /// Grants (and counts) a trunk callback to `number` at `unix_s`, or says why not.
     pub fn grant_trunk(
         &mut self,
