@@ -47,6 +47,11 @@ enum Cmd {
         /// Password for the demo agents (random and printed if not given).
         #[arg(long)]
         demo_password: Option<String>,
+        /// On SIGTERM, drain instead of ending calls: take no new calls (503), let those in
+        /// progress finish, then stop (a second SIGTERM or Ctrl-C ends them at once). SIGUSR1
+        /// drains and stops whatever this flag says.
+        #[arg(long)]
+        drain: bool,
     },
     /// Manage agents.
     Agents {
@@ -198,6 +203,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             rtp_ports,
             demo,
             demo_password,
+            drain,
         } => {
             if let Some(a) = sip_listen {
                 cfg.sip.listen = a;
@@ -257,7 +263,16 @@ async fn run(cli: Cli) -> Result<(), String> {
                     sip.port()
                 );
             }
-            wait_for_shutdown(&cfg, &running, signals).await?;
+            let mut signals = signals;
+            let why = wait_for_shutdown(&cfg, &running, &mut signals).await?;
+            if why == Stop::Drain || (drain && why == Stop::Term) {
+                println!("draining: no new calls; waiting for the calls in progress to end");
+                tokio::select! {
+                    _ = running.core.drain() => println!("drained"),
+                    _ = signals.term.recv() => println!("second signal: ending the calls left"),
+                    _ = tokio::signal::ctrl_c() => println!("second signal: ending the calls left"),
+                }
+            }
             println!("shutting down: ending calls");
             running.core.shutdown().await;
             Ok(())
@@ -580,6 +595,18 @@ async fn import(
 struct Signals {
     term: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
+    usr1: tokio::signal::unix::Signal,
+}
+
+/// Why `serve` is stopping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// Ctrl-C: end the calls now.
+    Interrupt,
+    /// SIGTERM: end them now, or drain with `--drain`.
+    Term,
+    /// SIGUSR1: drain, then stop.
+    Drain,
 }
 
 impl Signals {
@@ -588,22 +615,24 @@ impl Signals {
         Ok(Signals {
             term: signal(SignalKind::terminate()).map_err(|e| e.to_string())?,
             hup: signal(SignalKind::hangup()).map_err(|e| e.to_string())?,
+            usr1: signal(SignalKind::user_defined1()).map_err(|e| e.to_string())?,
         })
     }
 }
 
-/// Runs until SIGINT or SIGTERM; SIGHUP reloads the dialplan and the TLS certificates (a bad
-/// file is reported and the running one kept).
+/// Runs until SIGINT, SIGTERM or SIGUSR1 and says which; SIGHUP reloads the dialplan and the
+/// TLS certificates (a bad file is reported and the running one kept).
 async fn wait_for_shutdown(
     cfg: &Config,
     running: &serve::Running,
-    signals: Signals,
-) -> Result<(), String> {
-    let Signals { mut term, mut hup } = signals;
+    signals: &mut Signals,
+) -> Result<Stop, String> {
+    let Signals { term, hup, usr1 } = signals;
     loop {
         tokio::select! {
-            r = tokio::signal::ctrl_c() => return r.map_err(|e| e.to_string()),
-            _ = term.recv() => return Ok(()),
+            r = tokio::signal::ctrl_c() => return r.map(|()| Stop::Interrupt).map_err(|e| e.to_string()),
+            _ = term.recv() => return Ok(Stop::Term),
+            _ = usr1.recv() => return Ok(Stop::Drain),
             _ = hup.recv() => {
                 match serve::load_dialplan(cfg) {
                     Ok(d) => {

@@ -278,3 +278,42 @@ fn route_says_which_identity_it_used_and_why() {
     let out = run(&["--source", "203.0.113.5", "--pai", "+15551230002"]);
     assert!(out.contains("identity: +15551230009 (From header, unverified: 203.0.113.5 is not a trunk (its P-Asserted-Identity was ignored)); no callback through the trunk"), "{out}");
 }
+
+/// `serve --drain` turns SIGTERM into a drain (no call here, so it is over at once), and
+/// SIGUSR1 drains whatever the flag says; both then stop cleanly.
+#[test]
+fn serve_drains_on_sigterm_with_drain_and_on_sigusr1() {
+    use std::io::{BufRead, BufReader};
+    for (flag, sig) in [(Some("--drain"), "-TERM"), (None, "-USR1")] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}/serve.db", dir.path().display());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_acd"))
+            .args(["--db", &db, "serve", "--sip-listen", "127.0.0.1:0"])
+            .args(["--http-listen", "127.0.0.1:0", "--rtp-ports", "19200-19300"])
+            .args(flag)
+            .env("ACD_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = out.next().unwrap().unwrap();
+        assert!(first.starts_with("acd is running"), "{first}");
+        assert!(Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+        let rest: Vec<String> = out.map_while(Result::ok).collect();
+        assert_eq!(
+            rest,
+            [
+                "draining: no new calls; waiting for the calls in progress to end",
+                "drained",
+                "shutting down: ending calls"
+            ],
+            "{flag:?} {sig}"
+        );
+        assert!(child.wait().unwrap().success());
+    }
+}

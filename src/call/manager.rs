@@ -130,6 +130,8 @@ pub struct Status {
     pub free_rtp_ports: usize,
     /// RTP ports skipped because they would not bind (another program holds them).
     pub rtp_bind_failures: u64,
+    /// The node is draining: no new calls.
+    pub draining: bool,
     pub registered_agents: usize,
     pub sip: crate::sip::endpoint::EndpointStats,
     pub totals: Totals,
@@ -196,6 +198,8 @@ pub struct CallManager {
     pub(super) per_source: HashMap<IpAddr, usize>,
     /// Callbacks granted today (per-number and per-day caps).
     pub(super) callback_ledger: crate::routing::callback_policy::CallbackLedger,
+    /// New calls are refused (503) while the ones in progress finish (see `drain`).
+    pub(super) draining: bool,
     calls_full: u64,
     source_full: u64,
     /// Makes interaction ids unique across restarts of this process.
@@ -235,6 +239,7 @@ impl CallManager {
             callbacks: Default::default(),
             per_source: HashMap::new(),
             callback_ledger: Default::default(),
+            draining: false,
             calls_full: 0,
             source_full: 0,
             boot: random_token().chars().take(8).collect(),
@@ -596,6 +601,9 @@ impl CallManager {
         }
         let source = from.addr.ip();
         let trusted = self.ep.trusted(source);
+        if self.draining {
+            return self.refuse_busy(now, &key, &req, "draining: this node takes no new calls");
+        }
         if self.calls.len() >= self.cfg.max_calls {
             self.calls_full += 1;
             return self.refuse_busy(now, &key, &req, "too many calls in progress");
@@ -922,6 +930,7 @@ impl CallManager {
             calls_full: self.calls_full,
             source_full: self.source_full,
             callbacks_refused: self.callback_ledger.refused,
+            draining: self.draining,
         }
     }
 

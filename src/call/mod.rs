@@ -9,6 +9,7 @@ mod announce;
 mod callback;
 mod context_lookup;
 mod desk;
+mod drain;
 mod identity;
 mod in_dialog;
 mod ivr;

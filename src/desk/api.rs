@@ -79,7 +79,7 @@ pub fn allow(s: &Session, roles: &[Role]) -> Result<(), ApiError> {
 
 /// Roles that take calls at a desk.
 const CALL_TAKERS: &[Role] = &[Role::Agent, Role::Supervisor, Role::Admin];
-const SUPERVISORS: &[Role] = &[Role::Supervisor, Role::Admin];
+pub(super) const SUPERVISORS: &[Role] = &[Role::Supervisor, Role::Admin];
 
 fn store(app: &App) -> Result<&crate::context::Store, ApiError> {
     app.store
@@ -87,7 +87,7 @@ fn store(app: &App) -> Result<&crate::context::Store, ApiError> {
         .ok_or_else(|| ApiError::Unavailable("no database configured".into()))
 }
 
-fn core_gone() -> ApiError {
+pub(super) fn core_gone() -> ApiError {
     ApiError::Unavailable("the call core is not running".into())
 }
 

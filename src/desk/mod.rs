@@ -4,6 +4,7 @@
 
 mod api;
 pub mod auth;
+mod drain;
 mod error;
 pub mod https;
 pub mod hub;
@@ -104,6 +105,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/interactions/:id/disposition", post(api::disposition))
         .route("/api/wallboard", get(api::wallboard))
         .route("/api/status", get(api::status))
+        .route("/api/drain", post(drain::start).delete(drain::stop))
         .route("/api/reports/campaigns", get(api::campaign_report))
         .route("/api/reports/queues", get(api::queue_report))
         .route("/metrics", get(api::metrics))

@@ -47,6 +47,11 @@ pub enum Input {
     RestoreCallbacks(Vec<crate::call::SavedCallback>),
     /// End every call cleanly, then stop; the sender hears when the goodbyes are on the wire.
     Shutdown(oneshot::Sender<()>),
+    /// Start (`on`) or stop draining; `done` hears once no call is left to finish.
+    Drain {
+        on: bool,
+        done: Option<oneshot::Sender<()>>,
+    },
     /// The desk has written a call's pop to the agent (or the agent has no desk open).
     PopDelivered {
         call: crate::acd::CallId,

@@ -2,6 +2,7 @@
 //! bytes, media events and `Instant::now()`; transports and media tasks talk to it over channels.
 
 pub mod durable;
+mod handle;
 mod input;
 pub mod lanes;
 pub mod media;
@@ -23,6 +24,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{info, warn};
 
+pub use handle::CoreHandle;
 pub use input::{Input, StatusReport};
 pub use sip::{TcpCounters, TcpLimits};
 
@@ -42,89 +44,6 @@ const MAX_EVENT_OVERFLOW: usize = 1_000_000;
 
 /// Capacity of the lossless channel to the history writer.
 pub const DURABLE_QUEUE: usize = 65_536;
-
-/// A handle to a running core, for the HTTP layer and tests.
-#[derive(Clone)]
-pub struct CoreHandle {
-    pub input: mpsc::Sender<Input>,
-    pub events: broadcast::Sender<Event>,
-    pub sip_addr: SocketAddr,
-}
-
-impl CoreHandle {
-    /// Ends all calls (BYE / 503 / CANCEL) and stops the core.
-    pub async fn shutdown(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.input.send(Input::Shutdown(tx)).await.is_ok() {
-            let _ = rx.await;
-        }
-    }
-
-    /// Swaps the dialplan without touching calls in progress.
-    pub async fn set_dialplan(&self, d: crate::routing::Dialplan) -> bool {
-        self.input.send(Input::Dialplan(Box::new(d))).await.is_ok()
-    }
-
-    /// Tells the core the pop for `call` reached `agent`'s desk, so the phone may ring.
-    pub fn pop_delivered(&self, call: crate::acd::CallId, agent: &str) {
-        let _ = self.input.try_send(Input::PopDelivered {
-            call,
-            agent: agent.to_string(),
-        });
-    }
-
-    /// Tells the core whether `agent` has a desk open (their phone then waits for the pop).
-    pub fn desk_open(&self, agent: &str, open: bool) {
-        let _ = self.input.try_send(Input::DeskOpen {
-            agent: agent.to_string(),
-            open,
-        });
-    }
-
-    /// Applies an agent's desk choice; `None` if the core is gone.
-    pub async fn desk(
-        &self,
-        agent: &str,
-        cmd: crate::acd::DeskCommand,
-    ) -> Option<Result<(), crate::call::DeskError>> {
-        let (reply, rx) = oneshot::channel();
-        let agent = agent.to_string();
-        self.input
-            .send(Input::Desk { agent, cmd, reply })
-            .await
-            .ok()?;
-        rx.await.ok()
-    }
-
-    /// Sends `agent`'s caller on; the answer is the call's transfer count.
-    pub async fn transfer(
-        &self,
-        agent: &str,
-        call: crate::acd::CallId,
-        target: crate::call::TransferTarget,
-        note: String,
-    ) -> Option<Result<u32, crate::call::DeskError>> {
-        let (reply, rx) = oneshot::channel();
-        let agent = agent.to_string();
-        self.input
-            .send(Input::Transfer {
-                agent,
-                call,
-                target,
-                note,
-                reply,
-            })
-            .await
-            .ok()?;
-        rx.await.ok()
-    }
-
-    pub async fn status(&self) -> Option<StatusReport> {
-        let (tx, rx) = oneshot::channel();
-        self.input.send(Input::Status(tx)).await.ok()?;
-        rx.await.ok()
-    }
-}
 
 /// Socket-level settings.
 pub struct NetConfig {
@@ -249,6 +168,7 @@ pub async fn start(
         inbox,
         events: events.clone(),
         cfg,
+        drain_waiters: Vec::new(),
     };
     tokio::spawn(core.run(rx));
     info!(%addr, "SIP listening on UDP and TCP");
@@ -274,6 +194,8 @@ struct Core {
     inbox: lanes::SipInbox,
     events: broadcast::Sender<Event>,
     cfg: NetConfig,
+    /// Who waits for a drain to finish.
+    drain_waiters: Vec<oneshot::Sender<()>>,
 }
 
 impl Core {
@@ -377,6 +299,13 @@ impl Core {
                 } => {
                     let _ = reply.send(self.manager.transfer(now, &agent, call, target, note));
                 }
+                Input::Drain { on, done } => {
+                    self.manager.set_draining(on);
+                    if !on {
+                        self.drain_waiters.clear();
+                    }
+                    self.drain_waiters.extend(done);
+                }
                 Input::Shutdown(done) => {
                     self.manager.shutdown(now);
                     self.flush().await;
@@ -445,6 +374,11 @@ impl Core {
             info!(target: "acd::events", event = %serde_json::to_string(&ev).unwrap_or_default());
             self.durable.push(at_ms, ev.clone());
             let _ = self.events.send(ev);
+        }
+        if !self.drain_waiters.is_empty() && self.manager.drained() {
+            for w in self.drain_waiters.drain(..) {
+                let _ = w.send(());
+            }
         }
     }
 
