@@ -13,6 +13,7 @@ use super::agent_leg::{new_invite, AgentLeg};
 use super::manager::{CallManager, CallerLeg};
 use super::{Leg, MediaCommand, MediaStart};
 use crate::acd::CallId;
+use crate::context::SavedCallback;
 use crate::events::Event;
 use crate::routing::callback_policy::Untrusted;
 use crate::sdp::{self, LocalMedia, Sdp};
@@ -27,32 +28,6 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
-
-/// A callback as the database keeps it until it is answered, given up or cancelled.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SavedCallback {
-    /// The call's interaction history row (the same row after a restart).
-    pub interaction: String,
-    /// The caller's number, as the pop shows it.
-    pub number: String,
-    /// Where to call: the Request-URI, and the address the INVITE goes to.
-    pub target: String,
-    pub peer: std::net::SocketAddr,
-    pub queue: String,
-    pub priority: i32,
-    pub dialed: String,
-    /// The caller's codec was G.711 A-law (else µ-law).
-    pub pcma: bool,
-    pub arrived_at_ms: i64,
-    pub requested_at_ms: i64,
-    /// Tries made so far.
-    pub attempts: u32,
-    /// The E.164 number this callback counted against the day's caps (trunk callbacks), kept
-    /// in `callback_grants` so a restart does not reset the caps. None for Contact callbacks
-    /// and for callbacks restored after a restart (already counted).
-    #[serde(default)]
-    pub granted: Option<String>,
-}
 
 /// A call whose caller asked to be called back.
 pub(super) struct Callback {

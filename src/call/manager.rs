@@ -1,10 +1,10 @@
 use super::agent_leg::{AgentLeg, StaleLeg};
 use super::{Leg, MediaCommand, MediaEvent, PortPool};
 use crate::acd::{Acd, CallId, Decision};
+use crate::context::AgentRecord;
 use crate::events::{Event, Side};
 use crate::routing::{AnswerMode, Dialplan};
 use crate::sdp::{self, Direction, LocalMedia, Negotiated, Sdp};
-use crate::sip::auth::Credentials;
 use crate::sip::dialog::{random_token, Dialog};
 use crate::sip::endpoint::{Endpoint, EndpointEvent, ALLOW};
 use crate::sip::header::HeaderName;
@@ -16,7 +16,7 @@ use crate::sip::via::Method;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tracing::{info, info_span, warn, Span};
 
 /// Settings the call layer needs from the config.
@@ -41,17 +41,6 @@ pub struct ManagerConfig {
     pub retry_after_s: u32,
     /// Where PSTN calls come from: only these are believed about the caller's number.
     pub trunks: Vec<super::Trunk>,
-}
-
-/// One agent as the directory (database) knows it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AgentRecord {
-    pub id: String,
-    pub name: String,
-    pub credentials: Credentials,
-    pub skills: HashMap<String, u8>,
-    /// The agent's own after-call time (wins over the queue's).
-    pub wrapup: Option<Duration>,
 }
 
 pub(super) struct CallerLeg {

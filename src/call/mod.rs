@@ -20,11 +20,12 @@ mod qualify;
 mod queueing;
 mod survey;
 
-pub use callback::SavedCallback;
+pub use crate::context::{AgentRecord, SavedCallback};
+pub use crate::media::prompt::PromptRef;
 pub use context_lookup::LookupRequest;
 pub use desk::{DeskError, TransferTarget, TRANSFER_HOLD_S};
 pub use identity::{identify, identify_parts, Identity, Trunk};
-pub use manager::{AgentRecord, CallManager, ManagerConfig, Status, Totals};
+pub use manager::{CallManager, ManagerConfig, Status, Totals};
 pub use pop::{Pop, PopCampaign, PopRoute};
 pub use ports::PortPool;
 
@@ -110,18 +111,6 @@ pub enum MediaEvent {
         error: String,
     },
 }
-
-/// A loaded prompt, shared by the dialplan and the media tasks; equal when it is the same one.
-#[derive(Clone, Debug)]
-pub struct PromptRef(pub std::sync::Arc<crate::media::prompt::Prompt>);
-
-impl PartialEq for PromptRef {
-    fn eq(&self, other: &Self) -> bool {
-        std::sync::Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl Eq for PromptRef {}
 
 /// Which leg of a call a SIP dialog belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,10 +1,20 @@
 //! Agents and their skills.
 
 use super::{Store, StoreError};
-use crate::call::AgentRecord;
 use crate::sip::auth::Credentials;
 use sqlx::Row;
 use std::collections::HashMap;
+
+/// One agent as the directory (database) knows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentRecord {
+    pub id: String,
+    pub name: String,
+    pub credentials: Credentials,
+    pub skills: HashMap<String, u8>,
+    /// The agent's own after-call time (wins over the queue's).
+    pub wrapup: Option<std::time::Duration>,
+}
 
 /// An agent as listed by `acd agents list`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

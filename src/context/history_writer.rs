@@ -203,7 +203,7 @@ enum Item {
         at: i64,
     },
     CallbackSave {
-        saved: crate::call::SavedCallback,
+        saved: crate::context::SavedCallback,
     },
     CallbackAttempt {
         interaction: String,
@@ -561,7 +561,7 @@ pub async fn run_writer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::SavedCallback;
+    use crate::context::SavedCallback;
 
     fn saved() -> Arc<SavedCallback> {
         Arc::new(SavedCallback {

@@ -18,7 +18,8 @@ mod registrations;
 pub mod stats_rows;
 pub mod time;
 
-pub use agents::{parse_skills, AgentLogin, AgentRow, Role};
+pub use agents::{parse_skills, AgentLogin, AgentRecord, AgentRow, Role};
+pub use callbacks::SavedCallback;
 pub use caller::{
     CallerContext, CampaignSend, Customer, PastInteraction, SourceReport, Ticket,
     MAX_CAMPAIGN_WINDOW_S,

@@ -229,6 +229,18 @@ pub fn default_hold_music() -> Vec<i16> {
     v
 }
 
+/// A loaded prompt, shared by the dialplan and the media tasks; equal when it is the same one.
+#[derive(Clone, Debug)]
+pub struct PromptRef(pub std::sync::Arc<Prompt>);
+
+impl PartialEq for PromptRef {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for PromptRef {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! IVR menus: a prompt, DTMF options that lead to a queue or another menu, a timeout, a number
 //! of retries, an invalid-input prompt, and a default queue when the caller does not choose.
 
-use crate::call::PromptRef;
+use crate::media::prompt::PromptRef;
 use crate::media::prompt::{default_invalid, default_menu, Prompt};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};

@@ -261,14 +261,14 @@ pub struct Dialplan {
     /// Queues that announce position and expected wait.
     announce: HashMap<String, Announce>,
     /// What callers hear before being let go at a queue's maximum wait (no overflow).
-    timeout_prompts: HashMap<String, crate::call::PromptRef>,
+    timeout_prompts: HashMap<String, crate::media::prompt::PromptRef>,
     /// Queues that play a recorded message to waiting callers, and how often.
-    messages: HashMap<String, (crate::call::PromptRef, Duration)>,
+    messages: HashMap<String, (crate::media::prompt::PromptRef, Duration)>,
     answer: HashMap<String, AnswerMode>,
     numbers: HashMap<String, (String, i32)>,
     number_menu: HashMap<String, String>,
     menus: HashMap<String, Menu>,
-    rule_prompts: HashMap<String, crate::call::PromptRef>,
+    rule_prompts: HashMap<String, crate::media::prompt::PromptRef>,
     rules: Vec<rules::Rule>,
     calendar: rules::Calendar,
 }
@@ -288,7 +288,7 @@ pub struct Decision {
     pub fallback_s: u64,
     /// A recording the rule plays before hold music.
     #[serde(skip)]
-    pub prompt: Option<crate::call::PromptRef>,
+    pub prompt: Option<crate::media::prompt::PromptRef>,
     /// Extra fields for the agent's screen pop.
     pub pop: std::collections::BTreeMap<String, String>,
     /// Skills beyond the queue's the agent must have, with minimum levels.
@@ -699,7 +699,7 @@ impl Dialplan {
     }
 
     /// What `queue` plays to a caller it lets go at its maximum wait, if anything.
-    pub fn timeout_prompt(&self, queue: &str) -> Option<&crate::call::PromptRef> {
+    pub fn timeout_prompt(&self, queue: &str) -> Option<&crate::media::prompt::PromptRef> {
         self.timeout_prompts.get(queue)
     }
 
@@ -709,7 +709,7 @@ impl Dialplan {
     }
 
     /// The recording `queue` plays to waiting callers and how often, if any.
-    pub fn message(&self, queue: &str) -> Option<&(crate::call::PromptRef, Duration)> {
+    pub fn message(&self, queue: &str) -> Option<&(crate::media::prompt::PromptRef, Duration)> {
         self.messages.get(queue)
     }
 

@@ -1,7 +1,7 @@
 //! Prompts named in the dialplan: WAV files relative to the dialplan's folder, read and checked
 //! when the plan loads so a bad file is an error with a line number, never a silent call.
 
-use crate::call::PromptRef;
+use crate::media::prompt::PromptRef;
 use crate::media::prompt::{read_wav, Prompt};
 use std::path::Path;
 use std::sync::Arc;

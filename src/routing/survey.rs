@@ -2,7 +2,7 @@
 //! hears "rate us 1 to 5" and answers with a key. A low rating tags the caller `complaint`, which
 //! a rule can route to management next time.
 
-use crate::call::PromptRef;
+use crate::media::prompt::PromptRef;
 use crate::media::prompt::{default_survey, Prompt};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
