@@ -33,6 +33,18 @@ pub fn line_of(text: &str, needle: &str) -> usize {
         .map_or(1, |i| i + 1)
 }
 
+/// The 1-based line of the first `needle` at or after byte `from` (a table's start, from a
+/// `toml::Spanned`), else the line `from` is on: where a value of that table came from.
+pub fn line_after(text: &str, from: usize, needle: &str) -> usize {
+    let from = from.min(text.len());
+    let from = (0..=from)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    let at = text[from..].find(needle).map_or(from, |i| from + i);
+    text[..at].matches('\n').count() + 1
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -41,5 +53,11 @@ mod tests {
         assert_eq!(e.0, 2);
         assert_eq!(super::line_of("x\ny = 1\n", "y ="), 2);
         assert_eq!(super::line_of("x\n", "nope"), 1);
+        let t = "a = 1\n[[q]]\nname = \"x\"\n[[q]]\nname = \"y\"\n";
+        assert_eq!(
+            super::line_after(t, t.find("[[q]]\nname = \"y").unwrap(), "name"),
+            5
+        );
+        assert_eq!(super::line_after(t, 6, "nope"), 2);
     }
 }

@@ -202,14 +202,16 @@ struct NumberToml {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DialplanToml {
+    // Spanned: a semantic error names the line in the table it is about, not the first
+    // occurrence of the key anywhere in the file.
     #[serde(default, rename = "queue")]
-    queues: Vec<QueueToml>,
+    queues: Vec<toml::Spanned<QueueToml>>,
     #[serde(default, rename = "number")]
-    numbers: Vec<NumberToml>,
+    numbers: Vec<toml::Spanned<NumberToml>>,
     #[serde(default, rename = "rule")]
-    rules: Vec<rules::Rule>,
+    rules: Vec<toml::Spanned<rules::Rule>>,
     #[serde(default, rename = "menu")]
-    menus: Vec<menu::MenuToml>,
+    menus: Vec<toml::Spanned<menu::MenuToml>>,
     /// Local time for rule `hours`/`weekdays`/`holiday`, as `+HH:MM` east of UTC.
     #[serde(default)]
     utc_offset: Option<String>,
@@ -315,24 +317,36 @@ impl Dialplan {
         };
         let raw: DialplanToml = crate::toml_source::parse(text).map_err(|(l, m)| invalid(l, m))?;
         let line_of = |needle: &str| crate::toml_source::line_of(text, needle);
+        // Tables with where they start; `line_in(start, key)`: the line of `key` in that table.
+        fn split<T>(v: Vec<toml::Spanned<T>>) -> (Vec<usize>, Vec<T>) {
+            v.into_iter()
+                .map(|s| (s.span().start, s.into_inner()))
+                .unzip()
+        }
+        let (queue_at, raw_queues) = split(raw.queues);
+        let (number_at, raw_numbers) = split(raw.numbers);
+        let (rule_at, raw_rules) = split(raw.rules);
+        let (menu_at, raw_menus) = split(raw.menus);
+        let line_in =
+            |from: usize, needle: &str| crate::toml_source::line_after(text, from, needle);
         let mut queues = Vec::new();
         let mut answer = HashMap::new();
-        for q in &raw.queues {
+        for (qi, q) in raw_queues.iter().enumerate() {
             if q.name.is_empty() || q.skill.is_empty() {
                 return Err(invalid(
-                    line_of("[[queue]]"),
+                    line_in(queue_at[qi], "[[queue]]"),
                     "queue needs a name and a skill".into(),
                 ));
             }
             if answer.insert(q.name.clone(), q.answer).is_some() {
                 return Err(invalid(
-                    line_of(&format!("\"{}\"", q.name)),
+                    line_in(queue_at[qi], "name"),
                     format!("queue '{}' is defined twice", q.name),
                 ));
             }
             if q.ring_timeout_s == 0 || q.ring_timeout_s > 300 {
                 return Err(invalid(
-                    line_of("ring_timeout_s"),
+                    line_in(queue_at[qi], "ring_timeout_s"),
                     format!("queue '{}': ring_timeout_s must be 1..=300", q.name),
                 ));
             }
@@ -363,8 +377,8 @@ impl Dialplan {
                 weight: q.weight,
             });
         }
-        for q in &raw.queues {
-            let at = line_of(&format!("\"{}\"", q.name));
+        for (qi, q) in raw_queues.iter().enumerate() {
+            let at = line_in(queue_at[qi], "name");
             if q.leave_empty && q.overflow.is_none() {
                 return Err(invalid(
                     at,
@@ -390,7 +404,7 @@ impl Dialplan {
                 }
                 (_, Some(o)) if !answer.contains_key(o) || o == &q.name => {
                     return Err(invalid(
-                        line_of(&format!("overflow = \"{o}\"")),
+                        line_in(queue_at[qi], "overflow"),
                         format!(
                             "queue '{}': overflow to unknown or same queue '{o}'",
                             q.name
@@ -400,10 +414,10 @@ impl Dialplan {
                 _ => {}
             }
         }
-        for q in &raw.queues {
+        for (qi, q) in raw_queues.iter().enumerate() {
             let mut last = 0;
             for w in &q.widen {
-                let at = line_of(&format!("after_s = {}", w.after_s));
+                let at = line_in(queue_at[qi], &format!("after_s = {}", w.after_s));
                 if w.after_s <= last {
                     return Err(invalid(
                         at,
@@ -423,7 +437,7 @@ impl Dialplan {
             }
         }
         let mut callback_keys = HashMap::new();
-        for q in &raw.queues {
+        for (qi, q) in raw_queues.iter().enumerate() {
             let Some(key) = &q.callback_key else { continue };
             let mut chars = key.chars();
             match (chars.next(), chars.next()) {
@@ -432,7 +446,7 @@ impl Dialplan {
                 }
                 _ => {
                     return Err(invalid(
-                        line_of("callback_key"),
+                        line_in(queue_at[qi], "callback_key"),
                         format!(
                             "queue '{}': callback_key '{key}' must be one of 0-9, * or #",
                             q.name
@@ -475,11 +489,11 @@ impl Dialplan {
             }
         };
         let mut numbers = HashMap::new();
-        for n in &raw.numbers {
-            let at = line_of(&format!("\"{}\"", n.dial));
+        for (ni, n) in raw_numbers.iter().enumerate() {
+            let at = line_in(number_at[ni], "dial");
             if !answer.contains_key(&n.queue) {
                 return Err(invalid(
-                    line_of(&format!("queue = \"{}\"", n.queue)),
+                    line_in(number_at[ni], "queue"),
                     format!("number '{}' routes to unknown queue '{}'", n.dial, n.queue),
                 ));
             }
@@ -507,8 +521,8 @@ impl Dialplan {
                 ));
             }
         }
-        for r in &raw.rules {
-            let at = line_of(&format!("\"{}\"", r.name));
+        for (ri, r) in raw_rules.iter().enumerate() {
+            let at = line_in(rule_at[ri], "name");
             let bad = |msg: String| invalid(at, format!("rule '{}': {msg}", r.name));
             if let Some(q) = &r.then.queue {
                 if !answer.contains_key(q) {
@@ -547,31 +561,31 @@ impl Dialplan {
             }
         }
         let menu_names: std::collections::HashSet<&str> =
-            raw.menus.iter().map(|m| m.name.as_str()).collect();
+            raw_menus.iter().map(|m| m.name.as_str()).collect();
         let base = Path::new(file).parent().unwrap_or(Path::new("."));
         let mut menus = HashMap::new();
-        for m in &raw.menus {
+        for (mi, m) in raw_menus.iter().enumerate() {
             let built = m
                 .build(base, |q| answer.contains_key(q), |n| menu_names.contains(n))
                 .map_err(|e| {
                     invalid(
-                        line_of(&format!("\"{}\"", m.name)),
+                        line_in(menu_at[mi], "name"),
                         format!("menu '{}': {e}", m.name),
                     )
                 })?;
             if menus.insert(m.name.clone(), built).is_some() {
                 return Err(invalid(
-                    line_of(&format!("\"{}\"", m.name)),
+                    line_in(menu_at[mi], "name"),
                     format!("menu '{}' is defined twice", m.name),
                 ));
             }
         }
         let mut rule_prompts = HashMap::new();
-        for r in &raw.rules {
+        for (ri, r) in raw_rules.iter().enumerate() {
             if let Some(p) = &r.then.prompt {
                 let prompt = prompt_file::load(base, p).map_err(|e| {
                     invalid(
-                        line_of(&format!("\"{}\"", r.name)),
+                        line_in(rule_at[ri], "name"),
                         format!("rule '{}': prompt {e}", r.name),
                     )
                 })?;
@@ -579,11 +593,11 @@ impl Dialplan {
             }
         }
         let mut number_menu = HashMap::new();
-        for n in &raw.numbers {
+        for (ni, n) in raw_numbers.iter().enumerate() {
             if let Some(m) = &n.menu {
                 if !menus.contains_key(m) {
                     return Err(invalid(
-                        line_of(&format!("menu = \"{m}\"")),
+                        line_in(number_at[ni], "menu"),
                         format!("number '{}' uses unknown menu '{m}'", n.dial),
                     ));
                 }
@@ -596,8 +610,7 @@ impl Dialplan {
                 .map_err(|e| invalid(line_of("[survey]"), e))?,
             None => None,
         };
-        let record = raw
-            .queues
+        let record = raw_queues
             .iter()
             .filter(|q| q.record)
             .map(|q| q.name.clone())
@@ -605,12 +618,12 @@ impl Dialplan {
         let mut announce = HashMap::new();
         let mut voices: HashMap<std::path::PathBuf, std::sync::Arc<crate::media::voice::Voice>> =
             HashMap::new();
-        for q in &raw.queues {
+        for (qi, q) in raw_queues.iter().enumerate() {
             if let Some(first) = q.announce_position_s {
                 let every = q.announce_every_s.unwrap_or(first);
                 if first == 0 || every < 5 {
                     return Err(invalid(
-                        line_of("announce_"),
+                        line_in(queue_at[qi], "announce_"),
                         format!(
                             "queue '{}': announce_position_s must be at least 1 and announce_every_s at least 5",
                             q.name
@@ -626,7 +639,7 @@ impl Dialplan {
                             None => {
                                 let v = crate::media::voice::Voice::load(&dir).map_err(|e| {
                                     invalid(
-                                        line_of("announce_voice"),
+                                        line_in(queue_at[qi], "announce_voice"),
                                         format!("queue '{}': announce_voice {e}", q.name),
                                     )
                                 })?;
@@ -648,10 +661,10 @@ impl Dialplan {
             }
         }
         let mut messages = HashMap::new();
-        for q in &raw.queues {
+        for (qi, q) in raw_queues.iter().enumerate() {
             let Some(path) = &q.message else { continue };
             let every = q.message_every_s.unwrap_or(45);
-            let at = line_of("message");
+            let at = line_in(queue_at[qi], "message");
             if every < 5 {
                 return Err(invalid(
                     at,
@@ -663,13 +676,13 @@ impl Dialplan {
             messages.insert(q.name.clone(), (prompt, Duration::from_secs(every)));
         }
         let mut timeout_prompts = HashMap::new();
-        for q in &raw.queues {
+        for (qi, q) in raw_queues.iter().enumerate() {
             let Some(path) = &q.timeout_prompt else {
                 continue;
             };
             let prompt = prompt_file::load(base, path).map_err(|e| {
                 invalid(
-                    line_of("timeout_prompt"),
+                    line_in(queue_at[qi], "timeout_prompt"),
                     format!("queue '{}': timeout_prompt {e}", q.name),
                 )
             })?;
@@ -687,7 +700,7 @@ impl Dialplan {
             number_menu,
             menus,
             rule_prompts,
-            rules: raw.rules,
+            rules: raw_rules,
             cross_queue: raw.cross_queue,
             callback,
             callback_keys,
@@ -861,6 +874,20 @@ queue = "support"
         .unwrap_err()
         .to_string();
         assert!(e.starts_with("x.toml:4:") && e.contains("colour"), "{e}");
+    }
+
+    /// The error names the line in the table at fault, not the key's first use in the file.
+    #[test]
+    fn errors_point_at_the_table_at_fault() {
+        let plan = "[[queue]]\nname = \"a\"\nskill = \"a\"\nring_timeout_s = 20\n\
+                    [[queue]]\nname = \"b\"\nskill = \"b\"\nring_timeout_s = 0\n\
+                    [[number]]\ndial = \"1\"\nqueue = \"a\"\n\
+                    [[number]]\ndial = \"2\"\nqueue = \"zz\"\n";
+        let e = Dialplan::parse(plan, "p.toml").unwrap_err().to_string();
+        assert!(e.starts_with("p.toml:8: queue 'b'"), "{e}");
+        let plan = plan.replace("ring_timeout_s = 0", "ring_timeout_s = 30");
+        let e = Dialplan::parse(&plan, "p.toml").unwrap_err().to_string();
+        assert_eq!(e, "p.toml:14: number '2' routes to unknown queue 'zz'");
     }
 
     #[test]
