@@ -212,9 +212,12 @@ struct DialplanToml {
     rules: Vec<toml::Spanned<rules::Rule>>,
     #[serde(default, rename = "menu")]
     menus: Vec<toml::Spanned<menu::MenuToml>>,
-    /// Local time for rule `hours`/`weekdays`/`holiday`, as `+HH:MM` east of UTC.
+    /// Local time for rule `hours`/`weekdays`/`holiday`, as `+HH:MM` east of UTC…
     #[serde(default)]
     utc_offset: Option<String>,
+    /// …or as an IANA zone, which follows daylight saving (`Europe/Berlin`).
+    #[serde(default)]
+    timezone: Option<String>,
     /// Local dates `YYYY-MM-DD`.
     #[serde(default)]
     holidays: Vec<String>,
@@ -513,6 +516,21 @@ impl Dialplan {
                 )
             })?,
         };
+        let zone = match &raw.timezone {
+            None => None,
+            Some(_) if raw.utc_offset.is_some() => {
+                return Err(invalid(
+                    line_of("timezone"),
+                    "set timezone or utc_offset, not both".into(),
+                ))
+            }
+            Some(name) => Some(rules::Zone::get(name).ok_or_else(|| {
+                invalid(
+                    line_of("timezone"),
+                    format!("timezone '{name}' is not an IANA time zone (e.g. Europe/Berlin)"),
+                )
+            })?),
+        };
         for h in &raw.holidays {
             if crate::context::time::parse_iso8601(h).is_none() || h.len() != 10 {
                 return Err(invalid(
@@ -706,6 +724,7 @@ impl Dialplan {
             callback_keys,
             calendar: rules::Calendar {
                 utc_offset_min,
+                zone,
                 holidays: raw.holidays,
             },
         })

@@ -69,11 +69,39 @@ pub struct Rule {
 /// How the plan reads clocks and calendars.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Calendar {
-    /// Minutes east of UTC for `hours` and `weekdays`.
+    /// Minutes east of UTC for `hours` and `weekdays` (when no `zone`).
     pub utc_offset_min: i64,
+    /// An IANA zone (`timezone = "Europe/Berlin"`): local time follows its daylight saving.
+    pub zone: Option<Zone>,
     /// Local dates `YYYY-MM-DD`.
     pub holidays: Vec<String>,
 }
+
+/// A named IANA time zone; equal when the names are.
+#[derive(Clone, Debug)]
+pub struct Zone {
+    pub name: String,
+    pub tz: jiff::tz::TimeZone,
+}
+
+impl Zone {
+    /// The zone called `name`, if the time zone database has it.
+    pub fn get(name: &str) -> Option<Zone> {
+        let tz = jiff::tz::TimeZone::get(name).ok()?;
+        Some(Zone {
+            name: name.to_string(),
+            tz,
+        })
+    }
+}
+
+impl PartialEq for Zone {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Zone {}
 
 /// What evaluation is given.
 pub struct Input<'a> {
@@ -108,7 +136,16 @@ pub struct Matched {
     pub skills: Vec<String>,
 }
 
+/// Minute of the day, weekday (0 = Monday) and date, in the plan's local time.
 fn local(now: i64, cal: &Calendar) -> (i64, i64, String) {
+    if let Some(z) = &cal.zone {
+        if let Ok(t) = jiff::Timestamp::from_second(now) {
+            let l = t.to_zoned(z.tz.clone());
+            let minute = i64::from(l.hour()) * 60 + i64::from(l.minute());
+            let weekday = i64::from(l.weekday().to_monday_zero_offset());
+            return (minute, weekday, l.date().to_string());
+        }
+    }
     let t = now + cal.utc_offset_min * 60;
     let days = t.div_euclid(86_400);
     let minute = t.rem_euclid(86_400) / 60;
@@ -541,6 +578,44 @@ then = { queue = "night", reason = "holiday" }
         // Christmas, midday local.
         let xmas = crate::context::time::parse_iso8601("2026-12-25T09:00:00Z").unwrap();
         assert_eq!(decide(None, "100", xmas).rule.as_deref(), Some("christmas"));
+    }
+
+    /// An IANA zone follows daylight saving: 06:30 UTC is 08:30 in a Berlin summer (open) and
+    /// 07:30 in its winter (after hours), which no fixed offset gets right both times.
+    #[test]
+    fn an_iana_timezone_follows_daylight_saving() {
+        let berlin = PLAN.replace("utc_offset = \"+03:00\"", "timezone = \"Europe/Berlin\"");
+        let plan = Dialplan::parse(&berlin, "t.toml").unwrap();
+        let at = |iso: &str| {
+            let now = crate::context::time::parse_iso8601(iso).unwrap();
+            plan.decide(&Input {
+                dialed: "100",
+                caller: "+15550000000",
+                context: None,
+                now,
+            })
+            .unwrap()
+            .rule
+        };
+        // Wednesdays both.
+        assert_eq!(at("2026-07-01T06:30:00Z"), None, "08:30 CEST: open");
+        assert_eq!(
+            at("2026-01-14T06:30:00Z").as_deref(),
+            Some("after-hours"),
+            "07:30 CET: closed"
+        );
+        for (bad, want) in [
+            ("timezone = \"Mars/Olympus\"", "not an IANA time zone"),
+            (
+                "timezone = \"Europe/Berlin\"\nutc_offset = \"+01:00\"",
+                "not both",
+            ),
+        ] {
+            let e = Dialplan::parse(&PLAN.replace("utc_offset = \"+03:00\"", bad), "t.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want) && e.starts_with("t.toml:"), "{e}");
+        }
     }
 
     #[test]
