@@ -204,6 +204,11 @@ pub fn iso8601(data: &[u8]) {
 /// One fuzz target: bytes in, nothing out, never a panic.
 pub type Target = fn(&[u8]);
 
+/// Prompt WAVs (operators drop in files from other systems).
+pub fn wav(data: &[u8]) {
+    let _ = crate::media::prompt::read_wav(data);
+}
+
 /// Every target by name, for the seed runner and the fuzz crate.
 pub const TARGETS: &[(&str, Target)] = &[
     ("sip_message", sip_message),
@@ -216,4 +221,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("http_response", http_response),
     ("rtp_bridge", rtp_bridge),
     ("iso8601", iso8601),
+    ("wav", wav),
 ];

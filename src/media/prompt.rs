@@ -65,43 +65,79 @@ impl Prompt {
     }
 }
 
-/// Reads PCM samples from an 8 kHz mono 16-bit WAV file.
+/// Reads an 8 kHz mono WAV to 16-bit samples: linear PCM (16-bit), or the G.711 WAVs
+/// telephony prompts usually come as (A-law, µ-law), plain or in the WAVE_EXTENSIBLE header
+/// newer tools write. A data chunk whose length runs past the file (a recorder that never
+/// patched it) is read to the end. Other rates or channel counts are refused with what the
+/// file is, so it can be converted (`sox in.wav -r 8000 -c 1 -b 16 out.wav`).
 pub fn read_wav(b: &[u8]) -> Result<Vec<i16>, String> {
     if b.len() < 12 || &b[0..4] != b"RIFF" || &b[8..12] != b"WAVE" {
         return Err("not a RIFF/WAVE file".into());
     }
     let mut i = 12;
-    let mut fmt_ok = false;
+    let mut encoding: Option<Encoding> = None;
     while i + 8 <= b.len() {
         let id = &b[i..i + 4];
         let len = u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize;
-        let body = b.get(i + 8..i + 8 + len).ok_or("truncated chunk")?;
-        if id == b"fmt " {
-            if body.len() < 16 {
-                return Err("short fmt chunk".into());
-            }
-            let format = u16::from_le_bytes([body[0], body[1]]);
-            let channels = u16::from_le_bytes([body[2], body[3]]);
-            let rate = u32::from_le_bytes([body[4], body[5], body[6], body[7]]);
-            let bits = u16::from_le_bytes([body[14], body[15]]);
-            if format != 1 || channels != 1 || rate != 8000 || bits != 16 {
-                return Err(format!(
-                    "format {format}, {channels} channel(s), {rate} Hz, {bits} bit"
-                ));
-            }
-            fmt_ok = true;
-        } else if id == b"data" {
-            if !fmt_ok {
-                return Err("data before fmt".into());
-            }
-            return Ok(body
-                .chunks_exact(2)
-                .map(|s| i16::from_le_bytes([s[0], s[1]]))
-                .collect());
+        let end = i.saturating_add(8).saturating_add(len);
+        if id == b"data" {
+            let e = encoding.ok_or("data before fmt")?;
+            let body = &b[i + 8..end.min(b.len())];
+            return Ok(match e {
+                Encoding::Pcm16 => body
+                    .chunks_exact(2)
+                    .map(|s| i16::from_le_bytes([s[0], s[1]]))
+                    .collect(),
+                Encoding::Alaw => body.iter().map(|&x| super::g711::alaw_decode(x)).collect(),
+                Encoding::Ulaw => body.iter().map(|&x| super::g711::ulaw_decode(x)).collect(),
+            });
         }
-        i += 8 + len + (len & 1);
+        let body = b.get(i + 8..end).ok_or("truncated chunk")?;
+        if id == b"fmt " {
+            encoding = Some(fmt_chunk(body)?);
+        }
+        i = end + (len & 1);
     }
     Err("no data chunk".into())
+}
+
+/// Sample encodings a prompt may come in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Encoding {
+    Pcm16,
+    Alaw,
+    Ulaw,
+}
+
+fn fmt_chunk(body: &[u8]) -> Result<Encoding, String> {
+    if body.len() < 16 {
+        return Err("short fmt chunk".into());
+    }
+    let mut format = u16::from_le_bytes([body[0], body[1]]);
+    let channels = u16::from_le_bytes([body[2], body[3]]);
+    let rate = u32::from_le_bytes([body[4], body[5], body[6], body[7]]);
+    let bits = u16::from_le_bytes([body[14], body[15]]);
+    // WAVE_FORMAT_EXTENSIBLE: the real format is the first two bytes of the subformat GUID.
+    if format == 0xFFFE {
+        let sub = body.get(24..26).ok_or("short WAVE_EXTENSIBLE fmt chunk")?;
+        format = u16::from_le_bytes([sub[0], sub[1]]);
+    }
+    let e = match (format, bits) {
+        (1, 16) => Encoding::Pcm16,
+        (6, 8) => Encoding::Alaw,
+        (7, 8) => Encoding::Ulaw,
+        _ => {
+            return Err(format!(
+                "format {format} with {bits} bit samples (16-bit PCM, A-law or µ-law wanted)"
+            ))
+        }
+    };
+    if channels != 1 || rate != 8000 {
+        return Err(format!(
+            "{channels} channel(s) at {rate} Hz (8 kHz mono wanted)"
+        ));
+    }
+    Ok(e)
 }
 
 /// Writes 8 kHz mono 16-bit PCM as WAV.
@@ -261,5 +297,67 @@ mod tests {
         w[24..28].copy_from_slice(&16000u32.to_le_bytes());
         assert!(read_wav(&w).unwrap_err().contains("16000 Hz"));
         assert!(read_wav(b"nope").is_err());
+        let mut stereo = write_wav(&[0; 10]);
+        stereo[22..24].copy_from_slice(&2u16.to_le_bytes());
+        assert!(read_wav(&stereo).unwrap_err().contains("2 channel(s)"));
+    }
+
+    /// A G.711 WAV as telephony tools write it: `format` 6 (A-law) or 7 (µ-law), 8-bit,
+    /// optionally inside a WAVE_EXTENSIBLE header, optionally with a data length never patched.
+    fn g711_wav(format: u16, samples: &[u8], extensible: bool, data_len: u32) -> Vec<u8> {
+        let mut fmt = Vec::new();
+        let tag = if extensible { 0xFFFEu16 } else { format };
+        fmt.extend_from_slice(&tag.to_le_bytes());
+        fmt.extend_from_slice(&1u16.to_le_bytes());
+        fmt.extend_from_slice(&8000u32.to_le_bytes());
+        fmt.extend_from_slice(&8000u32.to_le_bytes());
+        fmt.extend_from_slice(&1u16.to_le_bytes());
+        fmt.extend_from_slice(&8u16.to_le_bytes());
+        if extensible {
+            fmt.extend_from_slice(&22u16.to_le_bytes());
+            fmt.extend_from_slice(&8u16.to_le_bytes());
+            fmt.extend_from_slice(&0u32.to_le_bytes());
+            fmt.extend_from_slice(&format.to_le_bytes());
+            fmt.extend_from_slice(&[0u8; 14]);
+        }
+        let mut w = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
+        w.extend_from_slice(&(fmt.len() as u32).to_le_bytes());
+        w.extend_from_slice(&fmt);
+        w.extend_from_slice(b"data");
+        w.extend_from_slice(&data_len.to_le_bytes());
+        w.extend_from_slice(samples);
+        w
+    }
+
+    #[test]
+    fn g711_and_extensible_wavs_are_read() {
+        let pcm: Vec<i16> = (0..400).map(|i| ((i * 97) % 8000 - 4000) as i16).collect();
+        let alaw: Vec<u8> = pcm
+            .iter()
+            .map(|&s| super::super::g711::alaw_encode(s))
+            .collect();
+        let ulaw: Vec<u8> = pcm
+            .iter()
+            .map(|&s| super::super::g711::ulaw_encode(s))
+            .collect();
+        let want_a: Vec<i16> = alaw
+            .iter()
+            .map(|&x| super::super::g711::alaw_decode(x))
+            .collect();
+        let want_u: Vec<i16> = ulaw
+            .iter()
+            .map(|&x| super::super::g711::ulaw_decode(x))
+            .collect();
+        let n = alaw.len() as u32;
+        assert_eq!(read_wav(&g711_wav(6, &alaw, false, n)).unwrap(), want_a);
+        assert_eq!(read_wav(&g711_wav(7, &ulaw, true, n)).unwrap(), want_u);
+        // A recorder that never patched the data length: read to the end of the file.
+        assert_eq!(
+            read_wav(&g711_wav(7, &ulaw, false, u32::MAX)).unwrap(),
+            want_u
+        );
+        // 8-bit linear PCM is not a telephony format we take.
+        let e = read_wav(&g711_wav(1, &alaw, false, n)).unwrap_err();
+        assert!(e.contains("format 1 with 8 bit"), "{e}");
     }
 }
