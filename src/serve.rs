@@ -404,6 +404,10 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             .send(net::Input::RestoreCallbacks(callbacks))
             .await;
     }
+    // Desk sessions of the previous run: agents and supervisors stay logged in.
+    let sessions = store
+        .load_sessions(crate::context::time::unix_now())
+        .await?;
     let app = crate::desk::start(
         core.clone(),
         Some(store.clone()),
@@ -416,6 +420,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             login_failures: cfg.http.login_failures,
             login_window: Duration::from_secs(cfg.http.login_window_s),
         },
+        sessions,
     );
     if cfg.http.https {
         let https = load_certs(cfg, &[b"http/1.1"])?;

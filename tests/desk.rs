@@ -578,3 +578,34 @@ async fn tokens_only_in_the_header_and_every_page_forbids_framing_and_foreign_sc
         assert!(h.contains("x-frame-options: deny"), "{page}: {h}");
     }
 }
+
+/// A restart (an upgrade) keeps the desk logged in: the same token still works afterwards,
+/// and logging out then ends it for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desk_sessions_survive_a_restart() {
+    let srv = common::start(None, |_| {}).await;
+    let token = login(srv.running.http_addr, "1001", PASSWORD).await;
+    // The session reaches the database off the request path.
+    let now = acd::context::time::unix_now();
+    for _ in 0..100 {
+        if !srv
+            .running
+            .store
+            .load_sessions(now)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let srv = srv.restart().await;
+    let http = srv.running.http_addr;
+    let me = get(http, "/api/me", Some(&token)).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(me.json()["agent"], "1001");
+    let out = post(http, "/api/logout", Some(&token), &serde_json::json!({})).await;
+    assert!(out.status < 300, "{}", out.body);
+    assert_eq!(get(http, "/api/me", Some(&token)).await.status, 401);
+}

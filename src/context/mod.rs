@@ -15,6 +15,7 @@ pub mod http_source;
 pub mod import;
 mod records;
 mod registrations;
+mod sessions;
 pub mod stats_rows;
 pub mod time;
 
@@ -26,6 +27,7 @@ pub use caller::{
 };
 pub use history::{CallRecord, EventRow, InteractionRow};
 pub use records::{Campaign, InteractionRecord, SendRow, TicketRecord};
+pub use sessions::SavedSession;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;

@@ -1,7 +1,8 @@
 //! REST handlers. Each one names the roles it serves; an agent reaches only its own state,
 //! pops and calls, a marketer only reports, and only an admin manages agents.
 
-use super::auth::{password_matches, Gate, Session};
+use super::auth::{password_matches, Gate};
+use super::sessions::Session;
 use super::{ApiError, App};
 use crate::acd::{CallId, DeskCommand};
 use crate::call::{DeskError, TransferTarget};

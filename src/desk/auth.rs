@@ -2,76 +2,10 @@
 //! SHA-256 HA1, so no plain password is ever kept), a session token, roles, and a limit on
 //! failed log-ins per address and per account.
 
-use crate::context::Role;
 use crate::sip::auth::{ha1, Algorithm};
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// A logged-in desk user.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Session {
-    pub agent: String,
-    pub name: String,
-    pub role: Role,
-    #[serde(skip)]
-    pub expires: Instant,
-}
-
-/// Tokens → sessions, in memory: a restart asks everyone to log in again.
-pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
-    ttl: Duration,
-}
-
-impl Sessions {
-    pub fn new(ttl: Duration) -> Sessions {
-        Sessions {
-            map: Mutex::new(HashMap::new()),
-            ttl,
-        }
-    }
-
-    /// Opens a session and returns its token (256 random bits).
-    pub fn open(&self, now: Instant, agent: &str, name: &str, role: Role) -> String {
-        let token: String = (0..4)
-            .map(|_| format!("{:016x}", rand::random::<u64>()))
-            .collect();
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, s| s.expires > now);
-        map.insert(
-            token.clone(),
-            Session {
-                agent: agent.to_string(),
-                name: name.to_string(),
-                role,
-                expires: now + self.ttl,
-            },
-        );
-        token
-    }
-
-    pub fn get(&self, now: Instant, token: &str) -> Option<Session> {
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(token).filter(|s| s.expires > now).cloned()
-    }
-
-    pub fn close(&self, token: &str) {
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(token);
-    }
-
-    /// Ends every session of an agent (removed or role changed).
-    pub fn close_agent(&self, agent: &str) {
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|_, s| s.agent != agent);
-    }
-}
 
 /// Whether `password` is `id`'s, given the stored SHA-256 HA1 for `realm`. Constant time.
 pub fn password_matches(id: &str, realm: &str, password: &str, stored_ha1: &str) -> bool {
@@ -240,17 +174,5 @@ mod tests {
             l.check(t0, Some("192.0.2.5".parse().unwrap()), "1001"),
             Gate::Go(Duration::from_secs(5))
         );
-    }
-
-    #[test]
-    fn sessions_expire_and_close() {
-        let s = Sessions::new(Duration::from_secs(10));
-        let t0 = Instant::now();
-        let tok = s.open(t0, "1001", "Anna", Role::Agent);
-        assert_eq!(tok.len(), 64);
-        assert_eq!(s.get(t0, &tok).map(|x| x.agent), Some("1001".into()));
-        assert!(s.get(t0 + Duration::from_secs(10), &tok).is_none());
-        s.close(&tok);
-        assert!(s.get(t0, &tok).is_none());
     }
 }

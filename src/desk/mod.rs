@@ -10,6 +10,7 @@ pub mod https;
 pub mod hub;
 pub mod metrics;
 mod pages;
+pub mod sessions;
 pub mod wallboard;
 mod ws;
 
@@ -58,7 +59,7 @@ pub struct App {
     pub core: CoreHandle,
     pub store: Option<Store>,
     pub cfg: DeskConfig,
-    pub sessions: auth::Sessions,
+    pub sessions: sessions::Sessions,
     pub limiter: auth::LoginLimiter,
     pub hub: Arc<hub::Hub>,
 }
@@ -67,11 +68,22 @@ pub struct App {
 const MAX_BODY: usize = 16 * 1024;
 
 /// Starts the hub on the core's event stream and returns the routes.
-pub fn start(core: CoreHandle, store: Option<Store>, cfg: DeskConfig) -> Router {
+/// The desk's router; `saved` are the sessions left by the previous run (with a store, new
+/// ones are saved as they open, so a restart keeps everyone logged in).
+pub fn start(
+    core: CoreHandle,
+    store: Option<Store>,
+    cfg: DeskConfig,
+    saved: Vec<crate::context::SavedSession>,
+) -> Router {
     let hub = hub::Hub::new(core.clone());
     tokio::spawn(hub.clone().run(core.events.subscribe()));
+    let sessions = match &store {
+        Some(st) => sessions::Sessions::persistent(cfg.session_ttl, st.clone(), saved),
+        None => sessions::Sessions::new(cfg.session_ttl),
+    };
     let app = Arc::new(App {
-        sessions: auth::Sessions::new(cfg.session_ttl),
+        sessions,
         limiter: auth::LoginLimiter::new(cfg.login_failures, cfg.login_window),
         core,
         store,
