@@ -362,14 +362,11 @@ async fn a_callback_promised_before_a_restart_is_still_made_after_it() {
     saved_callbacks(&first.running.store, 1).await;
     // The grant is counted in the database too, so the day's caps survive the restart.
     let day = acd::context::time::unix_now().div_euclid(86_400);
-    let mut grants = Vec::new();
-    for _ in 0..100 {
-        grants = first.running.store.callback_grants(day).await.unwrap();
-        if !grants.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let grants = common::eventually("the grant in the database", || async {
+        let g = first.running.store.callback_grants(day).await.unwrap();
+        (!g.is_empty()).then_some(g)
+    })
+    .await;
     assert_eq!(grants, vec![("+15551234567".to_string(), 1)]);
     // A clean stop (SIGTERM) keeps the promise in the database.
     first.running.core.shutdown().await;

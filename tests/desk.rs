@@ -587,19 +587,11 @@ async fn desk_sessions_survive_a_restart() {
     let token = login(srv.running.http_addr, "1001", PASSWORD).await;
     // The session reaches the database off the request path.
     let now = acd::context::time::unix_now();
-    for _ in 0..100 {
-        if !srv
-            .running
-            .store
-            .load_sessions(now)
-            .await
-            .unwrap()
-            .is_empty()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::eventually("the session in the database", || async {
+        let saved = srv.running.store.load_sessions(now).await.unwrap();
+        (!saved.is_empty()).then_some(())
+    })
+    .await;
     let srv = srv.restart().await;
     let http = srv.running.http_addr;
     let me = get(http, "/api/me", Some(&token)).await;

@@ -18,20 +18,9 @@ async fn an_agent_sees_the_pop_before_the_phone_rings_and_files_a_disposition() 
     let http = srv.running.http_addr;
     let _phone = phone(&srv, "1001", "agent_answer.xml", &["-m", "1", "-trace_msg"]).await;
     let mut b = Browser::start().await;
-    b.goto(&format!("http://{http}/desk")).await;
-    b.wait(
-        "!document.getElementById('login-box').classList.contains('hidden')",
-        Duration::from_secs(5),
-    )
-    .await;
-    b.type_into("#login-id", "1001").await;
-    b.type_into("#login-pw", PASSWORD).await;
-    b.click("#login-btn").await;
-    b.wait(
-        "!document.getElementById('desk').classList.contains('hidden')",
-        Duration::from_secs(5),
-    )
-    .await;
+    let desk = format!("http://{http}/desk");
+    b.log_in_to_desk(&desk, "1001", PASSWORD, Duration::from_secs(5))
+        .await;
     assert_eq!(b.text("#state").await, "Logged out");
     b.click("#ready").await;
     b.wait(

@@ -282,19 +282,11 @@ async fn registrations_survive_a_restart() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    for _ in 0..100 {
-        if !srv
-            .running
-            .store
-            .load_bindings(unix)
-            .await
-            .unwrap()
-            .is_empty()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the binding in the database", || async {
+        let saved = srv.running.store.load_bindings(unix).await.unwrap();
+        (!saved.is_empty()).then_some(())
+    })
+    .await;
     let srv = srv.restart().await;
     let s = srv
         .wait_for(

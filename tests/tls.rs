@@ -271,20 +271,9 @@ async fn chromium_uses_the_desk_over_https_with_its_websocket() {
     let http = t.srv.running.http_addr;
     // A self-signed test certificate: the browser is told to accept it.
     let mut b = Browser::start_with(&["--ignore-certificate-errors"]).await;
-    b.goto(&format!("https://{http}/desk")).await;
-    b.wait(
-        "!document.getElementById('login-box').classList.contains('hidden')",
-        Duration::from_secs(10),
-    )
-    .await;
-    b.type_into("#login-id", "1001").await;
-    b.type_into("#login-pw", PASSWORD).await;
-    b.click("#login-btn").await;
-    b.wait(
-        "!document.getElementById('desk').classList.contains('hidden')",
-        Duration::from_secs(10),
-    )
-    .await;
+    let desk = format!("https://{http}/desk");
+    b.log_in_to_desk(&desk, "1001", PASSWORD, Duration::from_secs(10))
+        .await;
     b.wait(
         "document.getElementById('conn').textContent.includes('live')",
         Duration::from_secs(10),

@@ -51,19 +51,16 @@ async fn a_trunk_proves_its_password_and_its_asserted_number_is_believed() {
     assert_eq!(s.status.totals.arrived, 1, "{:?}", s.status.totals);
     assert_eq!(s.status.sip.auth_failures, 0);
     // The history files the call under the asserted number: the trunk vouched for it.
-    let mut ids = Vec::new();
-    for _ in 0..100 {
-        ids = srv
+    let ids = eventually("the call in the history", || async {
+        let ids = srv
             .running
             .store
             .interactions_of("+15557654321")
             .await
             .unwrap();
-        if !ids.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (!ids.is_empty()).then_some(ids)
+    })
+    .await;
     assert_eq!(
         ids.len(),
         1,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bridged-call load: SIPp callers → acd → N registered agents (one SIPp UAS stands in for all of
 # them) and back, measuring acd's CPU per call; then the same SIPp caller through Kamailio's
-# stateful relay (shared/peers/kamailio) for comparison, in the same run.
+# stateful relay (benches/load/kamailio.cfg, a copy of shared/peers/kamailio) for comparison,
+# in the same run.
 #
 # usage: benches/load/bridged_calls.sh [RATE=300] [CALLS=6000] [HOLD_MS=100]
 # needs: sip-tester, kamailio, python3; run from anywhere. Loopback only.
@@ -37,7 +38,7 @@ sipp -sf "$root/benches/load/agent_uas.xml" -i 127.0.0.1 -p 5070 -mp 16000 -nost
 # Record-Route on the relay path so ACK and BYE go through Kamailio too: the whole dialog is
 # proxied statefully, as acd handles the whole call (both legs).
 sed 's|\$du = "sip:127.0.0.1:5070";|record_route(); $du = "sip:127.0.0.1:5070";|' \
-  "$root/../shared/peers/kamailio/kamailio.cfg" > "$work/kamailio.cfg"
+  "$root/benches/load/kamailio.cfg" > "$work/kamailio.cfg"
 kamailio -f "$work/kamailio.cfg" -DD -E -m 1024 -M 16 -Y "$work/kam" > "$work/kam.log" 2>&1 &
 sleep 2
 kpids=$(pgrep -f "kamailio -f $work" | tr '\n' ' ')

@@ -550,18 +550,7 @@ impl CallManager {
         let offer = match Sdp::parse(&req.body).and_then(|s| s.negotiate().map(|n| (s, n))) {
             _ if late_offer => None,
             Ok(x) => Some(x),
-            Err(e) => {
-                let mut r = Response::to(&req, 488, Some(&random_token()));
-                r.headers
-                    .push(HeaderName::Warning, format!("399 acd \"{e}\""));
-                self.ep.respond(now, &key, &r);
-                return self.events.push_back(Event::CallRefused {
-                    caller: caller_number(&req),
-                    dialed,
-                    code: 488,
-                    reason: e.to_string(),
-                });
-            }
+            Err(e) => return self.refuse(now, &key, &req, 488, &e.to_string()),
         };
         // A trunk with credentials proves them on every INVITE (401 first, RFC 3261 §22.2).
         let trunk = self.cfg.trunks.iter().find(|t| t.contains(from.addr.ip()));
@@ -576,17 +565,8 @@ impl CallManager {
         // SDES puts the media keys in the SDP: only a TLS hop keeps them secret (RFC 4568 §8.3).
         if offer.as_ref().is_some_and(|(_, n)| n.srtp.is_some()) && from.transport != Transport::Tls
         {
-            let reason = "SRTP keys (SDES) are accepted only over SIP/TLS";
-            let mut r = Response::to(&req, 488, Some(&random_token()));
-            r.headers
-                .push(HeaderName::Warning, format!("399 acd \"{reason}\""));
-            self.ep.respond(now, &key, &r);
-            return self.events.push_back(Event::CallRefused {
-                caller: caller_number(&req),
-                dialed,
-                code: 488,
-                reason: reason.into(),
-            });
+            let why = "SRTP keys (SDES) are accepted only over SIP/TLS";
+            return self.refuse(now, &key, &req, 488, why);
         }
         let source = from.addr.ip();
         let trusted = self.ep.trusted(source);

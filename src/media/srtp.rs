@@ -307,18 +307,29 @@ impl Srtp {
         }
         let len = buf.len() - TAG_LEN;
         let (head, ssrc, seq) = rtp_header(&buf[..len]).ok_or(SrtpError::NotRtp)?;
-        let keys = self.keys.clone();
-        let s = self.stream(ssrc, seq);
-        let index = s.estimate(seq);
-        if s.seen(index) {
+        // A stream's state is created only once a packet of it authenticates: a stranger's
+        // made-up SSRCs can neither evict a real stream nor reset its counters.
+        let known = self.streams.iter().position(|s| s.ssrc == ssrc);
+        let mut stream = known.map_or_else(|| Stream::new(ssrc, seq), |i| self.streams[i]);
+        let index = stream.estimate(seq);
+        if stream.seen(index) {
             return Err(SrtpError::Replay);
         }
-        let tag = keys.tag(&buf[..len], (index >> 16) as u32);
+        let tag = self.keys.tag(&buf[..len], (index >> 16) as u32);
         if !crate::sip::auth::constant_eq(&tag, &buf[len..]) {
             return Err(SrtpError::Auth);
         }
-        s.accept(index);
-        keys.crypt(ssrc, index, &mut buf[head..len]);
+        stream.accept(index);
+        match known {
+            Some(i) => self.streams[i] = stream,
+            None => {
+                if self.streams.len() >= MAX_STREAMS {
+                    self.streams.remove(0);
+                }
+                self.streams.push(stream);
+            }
+        }
+        self.keys.crypt(ssrc, index, &mut buf[head..len]);
         Ok(len)
     }
 }

@@ -170,20 +170,27 @@ impl Endpoint {
 
     /// Feeds one datagram or one framed stream message.
     pub fn handle_input(&mut self, now: Instant, from: Peer, data: &[u8]) {
+        match parse(data, from.transport.reliable(), &self.cfg.limits) {
+            Ok(msg) => self.handle_message(now, from, msg),
+            Err(rej) => self.reject(from, rej),
+        }
+    }
+
+    /// A message that does not parse: a stateless 400 when its Via can be echoed, else dropped.
+    fn reject(&mut self, from: Peer, rej: super::msg::Rejection) {
         self.stats.received += 1;
-        let msg = match parse(data, from.transport.reliable(), &self.cfg.limits) {
-            Ok(m) => m,
-            Err(rej) => {
-                if rej.answerable() {
-                    self.stats.rejected += 1;
-                    debug!(%from.addr, status = rej.status, warning = %rej.warning, "rejected");
-                    self.tx.send_stateless(from, Bytes::from(rej.to_bytes()));
-                } else {
-                    self.stats.dropped += 1;
-                }
-                return;
-            }
-        };
+        if rej.answerable() {
+            self.stats.rejected += 1;
+            debug!(%from.addr, status = rej.status, warning = %rej.warning, "rejected");
+            self.tx.send_stateless(from, Bytes::from(rej.to_bytes()));
+        } else {
+            self.stats.dropped += 1;
+        }
+    }
+
+    /// One parsed message.
+    fn handle_message(&mut self, now: Instant, from: Peer, msg: Message) {
+        self.stats.received += 1;
         match msg {
             Message::Response(resp) => {
                 if !self.tx.on_response(now, resp) {
@@ -200,12 +207,13 @@ impl Endpoint {
     /// exists is handled as usual (it is cheap, and answering it 503 would contradict the
     /// answer already sent).
     pub fn shed(&mut self, now: Instant, from: Peer, data: &[u8], retry_after_s: u32) {
-        let Ok(Message::Request(req)) = parse(data, from.transport.reliable(), &self.cfg.limits)
-        else {
-            return self.handle_input(now, from, data);
+        let req = match parse(data, from.transport.reliable(), &self.cfg.limits) {
+            Ok(Message::Request(req)) => req,
+            Ok(msg) => return self.handle_message(now, from, msg),
+            Err(rej) => return self.reject(from, rej),
         };
         if req.method == Method::Ack || self.tx.knows(&req) {
-            return self.handle_input(now, from, data);
+            return self.handle_message(now, from, Message::Request(req));
         }
         self.stats.received += 1;
         self.stats.shed += 1;

@@ -133,6 +133,24 @@ impl Browser {
         }
     }
 
+    /// Opens the desk at `url`, logs in as `id` and waits until the desk shows.
+    pub async fn log_in_to_desk(&mut self, url: &str, id: &str, password: &str, limit: Duration) {
+        self.goto(url).await;
+        self.wait(
+            "!document.getElementById('login-box').classList.contains('hidden')",
+            limit,
+        )
+        .await;
+        self.type_into("#login-id", id).await;
+        self.type_into("#login-pw", password).await;
+        self.click("#login-btn").await;
+        self.wait(
+            "!document.getElementById('desk').classList.contains('hidden')",
+            limit,
+        )
+        .await;
+    }
+
     pub async fn goto(&mut self, url: &str) {
         self.call("Page.navigate", json!({"url": url})).await;
         self.wait(

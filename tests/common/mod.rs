@@ -332,3 +332,19 @@ pub fn caller_from(
         ],
     )
 }
+
+/// Polls `check` every 20 ms until it yields a value (for what the server writes off the
+/// request path); panics naming `what` after 5 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..250 {
+        if let Some(v) = check().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
