@@ -36,6 +36,8 @@ pub struct Config {
     pub trunk: Vec<crate::call::Trunk>,
     /// The server certificate for SIP over TLS and HTTPS (`[tls]`).
     pub tls: TlsConfig,
+    /// Calls across restarts (`[calls]`).
+    pub calls: CallsConfig,
     /// Path of the dialplan; the built-in demo plan is used when this default file is absent.
     pub dialplan: PathBuf,
 }
@@ -48,6 +50,35 @@ pub struct TlsConfig {
     pub cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub key: Option<PathBuf>,
+}
+
+/// What happens to calls in progress when acd stops.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsConfig {
+    /// Write a snapshot of every call as it changes, so a process that dies (crash, OOM kill)
+    /// is followed by one that takes its calls over.
+    pub snapshots: bool,
+    /// On SIGTERM: `end` every call (BYE, 503, CANCEL), or `resume`: leave them to the next
+    /// start, which takes them over (an upgrade callers do not hear; needs `snapshots`).
+    pub shutdown: ShutdownMode,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        CallsConfig {
+            snapshots: true,
+            shutdown: ShutdownMode::End,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShutdownMode {
+    #[default]
+    End,
+    Resume,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -241,6 +272,7 @@ impl Default for Config {
             reports: ReportsConfig::default(),
             trunk: Vec::new(),
             tls: TlsConfig::default(),
+            calls: CallsConfig::default(),
             dialplan: PathBuf::from("dialplans/default.toml"),
         }
     }

@@ -171,6 +171,12 @@ pub enum Event {
         call: CallId,
         saved: std::sync::Arc<crate::call::SavedCallback>,
     },
+    /// A call saved by a process that did not stop cleanly was taken over by this one (or, when
+    /// it could not be, is ended next).
+    CallResumed {
+        call: CallId,
+        snapshot: std::sync::Arc<crate::call::CallSnapshot>,
+    },
     /// Their turn came: `agent` is kept for them while their phone rings (try `attempt`).
     CallbackDialing {
         call: CallId,
@@ -222,6 +228,7 @@ impl Event {
             | Event::Overflow { call, .. }
             | Event::CallbackRequested { call, .. }
             | Event::CallbackRestored { call, .. }
+            | Event::CallResumed { call, .. }
             | Event::CallbackDialing { call, .. }
             | Event::CallbackAnswered { call }
             | Event::CallbackFailed { call, .. }

@@ -1,6 +1,6 @@
 //! The `acd` command line: thin, everything lives in the library.
 
-use acd::config::Config;
+use acd::config::{Config, ShutdownMode};
 use acd::context::{parse_skills, Store};
 use acd::serve::{self, Demo};
 use clap::{Parser, Subcommand};
@@ -264,7 +264,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                 );
             }
             let mut signals = signals;
+            let mut running = running;
             let why = wait_for_shutdown(&cfg, &running, &mut signals).await?;
+            // An upgrade callers do not hear: the next start takes the calls over.
+            if why == Stop::Term && !drain && cfg.calls.shutdown == ShutdownMode::Resume {
+                println!("shutting down: calls in progress are left to the next start");
+                running.stop(true).await;
+                return Ok(());
+            }
             if why == Stop::Drain || (drain && why == Stop::Term) {
                 println!("draining: no new calls; waiting for the calls in progress to end");
                 tokio::select! {
@@ -274,7 +281,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
             }
             println!("shutting down: ending calls");
-            running.core.shutdown().await;
+            running.stop(false).await;
             Ok(())
         }
         Cmd::Agents { cmd } => {

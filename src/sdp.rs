@@ -24,7 +24,7 @@ pub enum SdpError {
 }
 
 /// Media direction attribute.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Direction {
     SendRecv,
     SendOnly,
@@ -85,7 +85,7 @@ pub struct Sdp {
 }
 
 /// G.711 codecs we terminate and relay.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Codec {
     Pcmu,
     Pcma,

@@ -56,6 +56,8 @@ pub struct Running {
     pub store: Store,
     /// The demo agents' password, when seeded.
     pub demo_password: Option<String>,
+    /// The call snapshot writer; it ends once the core has stopped and its writes are done.
+    pub snapshot_writer: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The demo agents: id, name, skills.
@@ -339,6 +341,15 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
     };
     // Created before the core so the writer misses nothing, not even the first events.
     let (durable_tx, durable_rx) = tokio::sync::mpsc::channel(net::DURABLE_QUEUE);
+    let (snapshots, snapshot_writer) = if cfg.calls.snapshots {
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::context::snapshots::SNAPSHOT_QUEUE);
+        let writer = tokio::spawn(crate::context::snapshots::run_writer(store.clone(), rx));
+        (Some(tx), Some(writer))
+    } else {
+        (None, None)
+    };
+    // Calls left by the last process, read before the writer can change the table.
+    let saved_calls = store.load_snapshots().await?;
     let core = net::start(
         NetConfig {
             sip_listen: bound,
@@ -360,6 +371,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             sip_tls,
             persist: Some(persist_tx),
             durable: Some(durable_tx),
+            snapshots,
             store: Some(store.clone()),
             lookup_budget: Duration::from_millis(cfg.context.lookup_budget_ms.max(1)),
             http_sources: Arc::new(cfg.context.http.clone()),
@@ -404,6 +416,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             .send(net::Input::RestoreCallbacks(callbacks))
             .await;
     }
+    resume_calls(&store, &core, saved_calls).await?;
     // Desk sessions of the previous run: agents and supervisors stay logged in.
     let sessions = store
         .load_sessions(crate::context::time::unix_now())
@@ -441,7 +454,66 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         certs,
         store,
         demo_password,
+        snapshot_writer,
     })
+}
+
+/// Takes over the calls a process that did not stop cleanly left (agents, registrations and
+/// callbacks are back by now, and the history writer follows). Snapshots that cannot be read
+/// are deleted: nothing can be done for their calls.
+async fn resume_calls(
+    store: &Store,
+    core: &CoreHandle,
+    saved: Vec<crate::context::snapshots::LoadedSnapshot>,
+) -> Result<(), ServeError> {
+    if saved.is_empty() {
+        return Ok(());
+    }
+    let mut calls = Vec::with_capacity(saved.len());
+    let mut unreadable = Vec::new();
+    for (interaction, s) in saved {
+        match s {
+            Ok(s) => calls.push(s),
+            Err(e) => {
+                warn!(%interaction, error = %e, "call snapshot unreadable; deleted");
+                unreadable.push(interaction);
+            }
+        }
+    }
+    let keys: Vec<&str> = unreadable.iter().map(String::as_str).collect();
+    store.delete_snapshots(&keys).await?;
+    let n = calls.len();
+    if let Some(r) = core.resume(calls).await {
+        info!(
+            saved = n,
+            resumed = r.resumed,
+            ended = r.ended,
+            unreadable = r.unreadable,
+            "calls from the last run taken over"
+        );
+    }
+    Ok(())
+}
+
+impl Running {
+    /// Stops the server: ends its calls (or, with `hand_over`, leaves them to the next start)
+    /// and waits until their snapshots are written, so the next start finds exactly the calls
+    /// it must take over.
+    pub async fn stop(&mut self, hand_over: bool) {
+        if hand_over {
+            self.core.hand_over().await;
+        } else {
+            self.core.shutdown().await;
+        }
+        if let Some(w) = self.snapshot_writer.take() {
+            if tokio::time::timeout(Duration::from_secs(10), w)
+                .await
+                .is_err()
+            {
+                warn!("call snapshots still being written after 10 s; stopping anyway");
+            }
+        }
+    }
 }
 
 /// Writes changed registrations; a database outage costs only the restore after a restart.

@@ -508,25 +508,7 @@ impl Acd {
                 None => Err(refused),
             };
         }
-        self.seq += 1;
-        let age_ms = self
-            .queues
-            .get(queue)
-            .and_then(|q| q.age)
-            .map_or(NO_AGEING_MS, |a| a.as_millis().max(1) as i64);
-        let epoch = *self.epoch.get_or_insert(now);
-        let arrival_ms = now.saturating_duration_since(epoch).as_millis() as i64;
-        let key = (
-            Reverse(
-                (priority as i64)
-                    .saturating_mul(age_ms)
-                    .saturating_sub(arrival_ms),
-            ),
-            self.seq,
-        );
-        self.insert_waiting(call, queue, key, now);
-        self.arm_max_wait(now, call, queue);
-        self.arm_widen(now, call, queue);
+        self.place(call, queue, priority, now);
         if let Some((agent, fallback)) = preferred.filter(|(a, _)| self.agents.contains_key(*a)) {
             self.reserved
                 .insert(call, (agent.to_string(), now + fallback));
@@ -538,6 +520,30 @@ impl Acd {
         }
         self.dispatch_queue(now, queue);
         Ok(())
+    }
+
+    /// Puts `call` in line as if it joined `queue` at `joined` (now, or before a restart):
+    /// its place, its maximum wait and its widening steps all count from then.
+    pub(super) fn place(&mut self, call: CallId, queue: &str, priority: i32, joined: Instant) {
+        self.seq += 1;
+        let age_ms = self
+            .queues
+            .get(queue)
+            .and_then(|q| q.age)
+            .map_or(NO_AGEING_MS, |a| a.as_millis().max(1) as i64);
+        let epoch = *self.epoch.get_or_insert(joined);
+        let arrival_ms = joined.saturating_duration_since(epoch).as_millis() as i64;
+        let key = (
+            Reverse(
+                (priority as i64)
+                    .saturating_mul(age_ms)
+                    .saturating_sub(arrival_ms),
+            ),
+            self.seq,
+        );
+        self.insert_waiting(call, queue, key, joined);
+        self.arm_max_wait(joined, call, queue);
+        self.arm_widen(joined, call, queue);
     }
 
     fn insert_waiting(&mut self, call: CallId, queue: &str, key: Key, enqueued: Instant) {

@@ -15,6 +15,7 @@ mod callback;
 mod dispatch;
 mod engine;
 mod presence;
+mod resume;
 mod status;
 mod strategy;
 mod timers;

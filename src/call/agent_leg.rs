@@ -27,6 +27,8 @@ pub(super) struct AgentLeg {
     pub provisional: bool,
     /// Our SRTP key in the offer (agents registered over TLS get SRTP).
     pub srtp: Option<crate::media::srtp::MasterKey>,
+    /// The agent's media as their answer (or a later re-offer) set it, once answered.
+    pub media: Option<crate::sdp::Negotiated>,
 }
 
 /// An agent leg we gave up on (ring timeout, caller left) whose INVITE may still be answered.
@@ -37,7 +39,7 @@ pub(super) struct StaleLeg {
 }
 
 /// CANCEL for a pending INVITE (§9.1): same Request-URI, Call-ID, From, To, CSeq number, top Via.
-fn cancel_for(invite: &Request) -> Request {
+pub(super) fn cancel_for(invite: &Request) -> Request {
     let mut c = invite.clone();
     c.method = Method::Cancel;
     c.core.cseq.method = Method::Cancel;
@@ -108,7 +110,7 @@ impl CallManager {
         let local = LocalMedia {
             ip: self.cfg.advertise,
             port: c.agent_port,
-            session_id: call,
+            session_id: c.sdp_session,
             version: 1,
             srtp,
         };
@@ -141,6 +143,7 @@ impl CallManager {
                 dialog: None,
                 provisional: false,
                 srtp,
+                media: None,
             };
             if c.agent.is_none() {
                 c.agent = Some(leg);
@@ -200,7 +203,10 @@ impl CallManager {
         if resp.code >= 200 && self.qualify_answered(now, &key) {
             return;
         }
-        if resp.core.cseq.method != Method::Invite || self.callback_response(now, &key, &resp) {
+        if resp.core.cseq.method != Method::Invite
+            || self.callback_response(now, &key, &resp)
+            || self.reinvite_response(now, &key, &resp)
+        {
             return;
         }
         if let Some(&call) = self.by_agent_tx.get(&key) {
@@ -292,6 +298,7 @@ impl CallManager {
                     return self.fail_agent_leg(now, call, 488);
                 };
                 leg.dialog = Some(d);
+                leg.media = Some(n);
                 let agent = leg.agent.clone();
                 let agent_srtp =
                     leg.srtp
@@ -373,7 +380,7 @@ impl CallManager {
 
     /// One of our requests got no answer at all.
     pub(super) fn on_agent_timeout(&mut self, now: Instant, key: &TxKey) {
-        if self.callback_tx_timeout(now, key) {
+        if self.callback_tx_timeout(now, key) || self.reinvite_timeout(now, key) {
             return;
         }
         if let Some(&call) = self.by_agent_tx.get(key) {

@@ -288,6 +288,7 @@ impl CallManager {
                 agent_port,
                 arrived: ago(s.arrived_at_ms),
                 connected: None,
+                sdp_session: id,
                 sdp_version: 1,
                 context: None,
                 dialed: s.dialed.clone(),
@@ -405,6 +406,7 @@ impl CallManager {
                     dialog: None,
                     provisional: false,
                     srtp: None,
+                    media: None,
                 },
                 deadline: now + dial,
             });

@@ -50,6 +50,14 @@ impl CallManager {
                 remote: neg.remote,
             });
         }
+        if leg == Leg::Agent {
+            if let Some(m) = c.agent.as_mut().and_then(|a| a.media.as_mut()) {
+                m.direction = neg.direction;
+                if !neg.remote.ip().is_unspecified() {
+                    m.remote = neg.remote;
+                }
+            }
+        }
         if leg == Leg::Agent && c.connected.is_some() {
             // The agent put the caller on hold (or took them off it): the caller hears hold
             // music from acd instead of silence, and the bridge resumes on un-hold.
@@ -85,7 +93,7 @@ impl CallManager {
             } else {
                 c.agent_port
             },
-            session_id: call,
+            session_id: c.sdp_session,
             version: c.sdp_version,
             // The keys agreed first stay for the call's life (a re-offer with a new key of
             // its own is answered, but media keeps the first keys: documented limitation).

@@ -21,6 +21,13 @@ pub(super) struct IvrState {
     deadline: Option<Instant>,
 }
 
+impl IvrState {
+    /// The menu the caller is in (what a snapshot keeps: the menu is replayed on resume).
+    pub(super) fn menu(&self) -> &str {
+        &self.menu
+    }
+}
+
 #[derive(Default)]
 pub(super) struct IvrTimers {
     heap: BinaryHeap<Reverse<(Instant, CallId)>>,

@@ -74,7 +74,9 @@ pub(super) struct Call {
     pub agent_port: u16,
     pub arrived: Instant,
     pub connected: Option<Instant>,
-    /// Our o= version, bumped with every new SDP we send on this call.
+    /// Our o= session id (kept for the call's life, across a resume) and version, bumped
+    /// with every new SDP we send on this call.
+    pub sdp_session: u64,
     pub sdp_version: u64,
     /// What the context store knows about the caller (for routing, the pop and the history).
     pub context: Option<crate::context::CallerContext>,
@@ -193,6 +195,9 @@ pub struct CallManager {
     source_full: u64,
     /// Makes interaction ids unique across restarts of this process.
     boot: String,
+    pub(super) snapshots: super::snapshot::Snapshots,
+    /// Re-INVITEs sent to resumed calls' legs: their 2xx are ACKed and may move media.
+    pub(super) reinvites: HashMap<TxKey, super::resume::Reinvite>,
 }
 
 impl CallManager {
@@ -232,6 +237,8 @@ impl CallManager {
             calls_full: 0,
             source_full: 0,
             boot: random_token().chars().take(8).collect(),
+            snapshots: Default::default(),
+            reinvites: HashMap::new(),
         }
     }
 
@@ -474,6 +481,8 @@ impl CallManager {
                     let Some(sdp) = self.reoffer_answer(call, leg, &req.body) else {
                         return self.reply(now, &key, &req, 488);
                     };
+                    // A new SDP version and maybe a moved address: the snapshot follows.
+                    self.snapshot_mark(call);
                     let mut r = Response::to(&req, 200, None);
                     r.core.contacts.push(self.contact_on(from.transport));
                     r.headers.push(HeaderName::ContentType, "application/sdp");
@@ -656,6 +665,7 @@ impl CallManager {
                 agent_port,
                 arrived: now,
                 connected: None,
+                sdp_session: id,
                 sdp_version: 1,
                 agent_hold: false,
                 context: None,
@@ -722,6 +732,9 @@ impl CallManager {
         };
         let _g = c.span.clone().entered();
         Self::release_source(&mut self.per_source, c.source.take());
+        if !self.reinvites.is_empty() {
+            self.reinvites.retain(|_, r| r.call != call);
+        }
         if !c.validated {
             return self.end_unproven(now, call, c, by, code);
         }
@@ -861,6 +874,9 @@ impl CallManager {
     pub fn poll_event(&mut self) -> Option<Event> {
         let ev = self.events.pop_front()?;
         self.totals.count(&ev);
+        if let Some(call) = ev.call() {
+            self.snapshot_mark(call);
+        }
         Some(ev)
     }
 

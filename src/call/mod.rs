@@ -18,6 +18,8 @@ mod pop;
 pub mod ports;
 mod qualify;
 mod queueing;
+mod resume;
+pub mod snapshot;
 mod survey;
 
 pub use crate::context::{AgentRecord, SavedCallback};
@@ -28,6 +30,8 @@ pub use identity::{identify, identify_parts, Identity, Trunk};
 pub use manager::{CallManager, ManagerConfig, Status, Totals};
 pub use pop::{Pop, PopCampaign, PopRoute};
 pub use ports::PortPool;
+pub use resume::ResumeReport;
+pub use snapshot::{CallSnapshot, SnapshotWrite};
 
 use crate::acd::CallId;
 use crate::sdp::Codec;
@@ -123,6 +127,8 @@ pub enum Leg {
 mod callback_tests;
 #[cfg(test)]
 mod pop_tests;
+#[cfg(test)]
+mod resume_tests;
 #[cfg(test)]
 mod survey_tests;
 #[cfg(test)]

@@ -74,6 +74,20 @@ impl PortPool {
         None
     }
 
+    /// `port` itself, when it is free and binds: a call resumed after a restart keeps the
+    /// ports its SDP named, so the phones' media arrives where it always did.
+    pub fn take_exact(&mut self, port: u16) -> bool {
+        let Some(i) = self.free.iter().position(|&p| p == port) else {
+            return false;
+        };
+        if !self.binder.as_mut().is_none_or(|b| b.bind(port)) {
+            self.bind_failures += 1;
+            return false;
+        }
+        self.free.remove(i);
+        true
+    }
+
     /// Two ports (a call's caller and agent sides), or none.
     pub fn take_pair(&mut self) -> Option<(u16, u16)> {
         let a = self.take()?;

@@ -10,7 +10,7 @@ use crate::sip::transaction::{Peer, Transport};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-const PLAN: &str = r#"
+pub(super) const PLAN: &str = r#"
 [[queue]]
 name = "sales"
 skill = "sales"
@@ -844,7 +844,7 @@ default = "billing"
 options = { "1" = "sales" }
 "#;
 
-fn menu_rig() -> Rig {
+pub(super) fn menu_rig() -> Rig {
     let mut r = Rig::with_plan(MENU_PLAN);
     r.m.cfg.qualify_every = None; // the rig's phones do not answer OPTIONS
     r.register("1001", 7001);

@@ -2,13 +2,13 @@
 //! about a caller, read with indexed queries on one connection.
 
 use super::{Store, StoreError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 /// How far back campaign sends are read at all; each campaign's own window then applies.
 pub const MAX_CAMPAIGN_WINDOW_S: i64 = 90 * 24 * 3600;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Customer {
     pub id: String,
     pub name: String,
@@ -16,7 +16,7 @@ pub struct Customer {
 }
 
 /// A campaign message this number received, still inside the campaign's attribution window.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CampaignSend {
     pub campaign: String,
     pub sent_at: i64,
@@ -26,7 +26,7 @@ pub struct CampaignSend {
     pub window_minutes: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
     pub id: String,
     pub status: String,
@@ -36,7 +36,7 @@ pub struct Ticket {
 }
 
 /// One earlier call, for the pop and for "last agent" routing.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PastInteraction {
     pub started_at: i64,
     pub queue: Option<String>,
@@ -46,7 +46,7 @@ pub struct PastInteraction {
 }
 
 /// Who is calling, as far as the store knows.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallerContext {
     /// E.164.
     pub number: String,

@@ -37,6 +37,13 @@ fn log_entry(ev: &Event) -> (String, String) {
             call, agent, queue, ..
         } => serde_json::json!({"type": "offered", "call": call, "agent": agent, "queue": queue})
             .to_string(),
+        // The snapshot is the call's whole state (SIP messages included): its phase says enough.
+        Event::CallResumed { call, snapshot } => serde_json::json!({
+            "type": "call_resumed",
+            "call": call,
+            "phase": serde_json::to_value(&snapshot.phase).ok().and_then(|p| p.get("phase").cloned()),
+        })
+        .to_string(),
         other => serde_json::to_string(other).unwrap_or_default(),
     };
     // Internally tagged: the text starts with {"type":"<kind>".
@@ -88,6 +95,12 @@ impl HistoryBook {
                     Vec::new(),
                 )
             });
+        }
+        // A call taken over after a crash: its row goes on from what the snapshot kept.
+        if let Event::CallResumed { call, snapshot } = ev {
+            self.open
+                .entry(*call)
+                .or_insert_with(|| (resumed_record(snapshot), Vec::new()));
         }
         let call = ev.call()?;
         let (rec, log) = self.open.get_mut(&call)?;
@@ -182,6 +195,40 @@ impl HistoryBook {
             _ => {}
         }
         None
+    }
+}
+
+/// The history row of a resumed call as far as it had got: the routing, the context and (for a
+/// connected call) the agent and wait are those of the call before the restart.
+fn resumed_record(s: &crate::call::CallSnapshot) -> CallRecord {
+    use crate::call::snapshot::SavedPhase;
+    let ctx = s.context.as_ref();
+    let (agent_id, wait_ms) = match &s.phase {
+        SavedPhase::Connected {
+            agent,
+            connected_ms,
+            ..
+        } => (
+            Some(agent.agent.clone()),
+            Some(connected_ms.saturating_sub(s.arrived_ms) as i64),
+        ),
+        _ => (None, None),
+    };
+    CallRecord {
+        id: s.interaction.clone(),
+        phone: ctx.map_or_else(|| s.caller_number.clone(), |c| c.number.clone()),
+        customer_id: ctx.and_then(|c| c.customer.as_ref().map(|x| x.id.clone())),
+        started_at: (s.arrived_ms / 1000) as i64,
+        dialed: s.dialed.clone(),
+        queue: Some(s.queue.clone()),
+        rule: s.route.as_ref().and_then(|r| r.rule.clone()),
+        reason: s.route.as_ref().map(|r| r.reason.clone()),
+        campaign: ctx.and_then(|c| c.campaigns.first().map(|x| x.campaign.clone())),
+        agent_id,
+        wait_ms,
+        transfers: s.transfers as i32,
+        ticket: ctx.and_then(|c| c.tickets.first().map(|t| t.id.clone())),
+        ..Default::default()
     }
 }
 

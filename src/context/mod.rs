@@ -16,6 +16,7 @@ pub mod import;
 mod records;
 mod registrations;
 mod sessions;
+pub mod snapshots;
 pub mod stats_rows;
 pub mod time;
 

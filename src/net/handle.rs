@@ -22,6 +22,25 @@ impl CoreHandle {
         }
     }
 
+    /// Stops the core leaving its calls to the next start (`shutdown = "resume"`): their
+    /// latest snapshots are handed to the writer, nothing is sent to the phones.
+    pub async fn hand_over(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.input.send(Input::HandOver(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Takes over calls saved by an earlier process; the report says how many were resumed.
+    pub async fn resume(
+        &self,
+        saved: Vec<crate::call::CallSnapshot>,
+    ) -> Option<crate::call::ResumeReport> {
+        let (tx, rx) = oneshot::channel();
+        self.input.send(Input::Resume(saved, tx)).await.ok()?;
+        rx.await.ok()
+    }
+
     /// Starts or stops draining (no new calls; those in progress finish).
     pub async fn set_draining(&self, on: bool) -> bool {
         self.input

@@ -47,6 +47,13 @@ pub enum Input {
     RestoreCallbacks(Vec<crate::call::SavedCallback>),
     /// End every call cleanly, then stop; the sender hears when the goodbyes are on the wire.
     Shutdown(oneshot::Sender<()>),
+    /// Stop without ending calls: the next start resumes them from their snapshots.
+    HandOver(oneshot::Sender<()>),
+    /// Calls saved by an earlier process, to take over.
+    Resume(
+        Vec<crate::call::CallSnapshot>,
+        oneshot::Sender<crate::call::ResumeReport>,
+    ),
     /// Start (`on`) or stop draining; `done` hears once no call is left to finish.
     Drain {
         on: bool,

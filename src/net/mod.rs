@@ -75,6 +75,8 @@ pub struct NetConfig {
     pub durable: Option<mpsc::Sender<crate::events::Stamped>>,
     /// Where changed registrations go to be saved (a writer task that owns the store).
     pub persist: Option<mpsc::Sender<(String, Vec<crate::sip::registrar::SavedBinding>)>>,
+    /// Where call snapshots go to be written (none: calls are not snapshotted).
+    pub snapshots: Option<mpsc::Sender<crate::call::SnapshotWrite>>,
 }
 
 /// The SIP-over-TLS listener and the certificate it presents.
@@ -155,6 +157,7 @@ pub async fn start(
     ));
     let rtp = rtp_ports::Stash::new(cfg.media_bind);
     manager.set_port_binder(Box::new(rtp.clone()));
+    manager.set_snapshots(cfg.snapshots.is_some());
     let core = Core {
         manager,
         rtp,
@@ -169,6 +172,7 @@ pub async fn start(
         events: events.clone(),
         cfg,
         drain_waiters: Vec::new(),
+        snapshot_backlog: HashMap::new(),
     };
     tokio::spawn(core.run(rx));
     info!(%addr, "SIP listening on UDP and TCP");
@@ -196,6 +200,9 @@ struct Core {
     cfg: NetConfig,
     /// Who waits for a drain to finish.
     drain_waiters: Vec<oneshot::Sender<()>>,
+    /// Snapshots the writer's channel had no room for: the latest per call, sent first next
+    /// time (so an older state never overtakes a newer one).
+    snapshot_backlog: HashMap<String, crate::call::SnapshotWrite>,
 }
 
 impl Core {
@@ -309,8 +316,20 @@ impl Core {
                 Input::Shutdown(done) => {
                     self.manager.shutdown(now);
                     self.flush().await;
+                    self.finish_snapshots().await;
                     let _ = done.send(());
                     return;
+                }
+                Input::HandOver(done) => {
+                    self.manager.hand_over(now);
+                    self.flush().await;
+                    self.finish_snapshots().await;
+                    let _ = done.send(());
+                    return;
+                }
+                Input::Resume(saved, reply) => {
+                    let report = self.manager.resume(now, saved);
+                    let _ = reply.send(report);
                 }
             }
             self.flush().await;
@@ -375,9 +394,53 @@ impl Core {
             self.durable.push(at_ms, ev.clone());
             let _ = self.events.send(ev);
         }
+        self.send_snapshots();
         if !self.drain_waiters.is_empty() && self.manager.drained() {
             for w in self.drain_waiters.drain(..) {
                 let _ = w.send(());
+            }
+        }
+    }
+
+    /// Hands changed calls' snapshots to their writer, never blocking the core: past the
+    /// channel's room the latest per call waits here.
+    fn send_snapshots(&mut self) {
+        use mpsc::error::TrySendError;
+        let Some(tx) = self.cfg.snapshots.clone() else {
+            return;
+        };
+        let now = Instant::now();
+        while let Some(w) = self.manager.poll_snapshot(now) {
+            if self.snapshot_backlog.is_empty() {
+                match tx.try_send(w) {
+                    Ok(()) | Err(TrySendError::Closed(_)) => {}
+                    Err(TrySendError::Full(w)) => {
+                        self.snapshot_backlog.insert(w.interaction.clone(), w);
+                    }
+                }
+            } else {
+                self.snapshot_backlog.insert(w.interaction.clone(), w);
+            }
+        }
+        while let Some(k) = self.snapshot_backlog.keys().next().cloned() {
+            let Some(w) = self.snapshot_backlog.remove(&k) else {
+                break;
+            };
+            if let Err(TrySendError::Full(w)) = tx.try_send(w) {
+                self.snapshot_backlog.insert(k, w);
+                break;
+            }
+        }
+    }
+
+    /// Stopping: whatever waits in the backlog goes to the writer (waiting for room now).
+    async fn finish_snapshots(&mut self) {
+        let Some(tx) = self.cfg.snapshots.clone() else {
+            return;
+        };
+        for (_, w) in self.snapshot_backlog.drain() {
+            if tx.send(w).await.is_err() {
+                break;
             }
         }
     }

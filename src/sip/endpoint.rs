@@ -168,6 +168,25 @@ impl Endpoint {
         self.epoch_unix + now.saturating_duration_since(self.epoch).as_secs()
     }
 
+    /// Wall-clock milliseconds matching `now` (snapshots keep times that outlive the process).
+    pub fn unix_ms(&self, now: Instant) -> u64 {
+        self.epoch_unix * 1000 + now.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    /// The `Instant` a wall-clock time in milliseconds corresponds to, for times saved by an
+    /// earlier process (never later than `now`, never before the clock can say).
+    pub fn instant_of_unix_ms(&self, now: Instant, unix_ms: u64) -> Instant {
+        let ago = self.unix_ms(now).saturating_sub(unix_ms);
+        now.checked_sub(std::time::Duration::from_millis(ago))
+            .unwrap_or(now)
+    }
+
+    /// Sends a response with no server transaction behind it: the final answer to an INVITE
+    /// received by an earlier process, which a resumed call cannot take over.
+    pub fn respond_stateless(&mut self, resp: &Response, to: Peer) {
+        self.tx.send_stateless(to, resp.to_bytes());
+    }
+
     /// Feeds one datagram or one framed stream message.
     pub fn handle_input(&mut self, now: Instant, from: Peer, data: &[u8]) {
         match parse(data, from.transport.reliable(), &self.cfg.limits) {

@@ -41,8 +41,8 @@ impl TestServer {
     }
 
     /// Stops this server (ending its calls) and starts a new one on the same database.
-    pub async fn restart(self) -> TestServer {
-        self.running.core.shutdown().await;
+    pub async fn restart(mut self) -> TestServer {
+        self.running.stop(false).await;
         self.running.store.close().await;
         let running = serve::start(&self.cfg, &Demo::default())
             .await

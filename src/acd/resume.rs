@@ -1,0 +1,51 @@
+//! Taking calls back after a restart (issue 12): a waiting caller goes back in line where they
+//! were, by the time they first joined, and an agent who was talking is busy with that call
+//! again, so nobody is offered a second call on top of one they are still in.
+
+use super::engine::{Acd, AcdError, AgentState};
+use super::CallId;
+use std::time::Instant;
+
+impl Acd {
+    /// When `call` joined its queue (waiting or being offered), for its snapshot.
+    pub fn enqueued_at(&self, call: CallId) -> Option<Instant> {
+        self.calls
+            .get(&call)
+            .map(|w| w.enqueued)
+            .or_else(|| self.offers.get(&call).map(|o| o.enqueued))
+    }
+
+    /// Puts a caller saved before a restart back in `queue` as if they had joined at `joined`:
+    /// resumed in the order they first joined, they keep their places, and their maximum wait
+    /// and widening steps go on from where they were. A full or unstaffed queue still takes
+    /// them back (they were already in it).
+    pub fn enqueue_resumed(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        queue: &str,
+        priority: i32,
+        joined: Instant,
+    ) -> Result<(), AcdError> {
+        if !self.queues.contains_key(queue) {
+            return Err(AcdError::UnknownQueue(queue.to_string()));
+        }
+        if self.calls.contains_key(&call) || self.offers.contains_key(&call) {
+            return Err(AcdError::Duplicate(call));
+        }
+        self.place(call, queue, priority, joined.min(now));
+        self.dispatch_queue(now, queue);
+        Ok(())
+    }
+
+    /// `agent` is still talking on `call` (resumed after a restart), for `queue`: busy, and
+    /// wrap-up follows when the call ends, as if it had never been interrupted.
+    pub fn resume_busy(&mut self, now: Instant, agent: &str, call: CallId, queue: &str) -> bool {
+        let Some(a) = self.agents.get_mut(agent) else {
+            return false;
+        };
+        a.last_queue = Some(queue.to_string());
+        self.set_state(now, agent, AgentState::Busy(call));
+        true
+    }
+}

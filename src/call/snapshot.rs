@@ -1,0 +1,456 @@
+//! Snapshots of calls in progress (issue 12): what a new process needs to take a call over
+//! after this one dies — both dialogs (Call-ID, tags, CSeq, route set, remote target, transport),
+//! the SDP versions and negotiated codecs, the RTP ports, the queue with its enqueue time and
+//! priority, the menu the caller is in, the routing decision and context for the pop, and the
+//! interaction history row.
+//!
+//! A snapshot is taken whenever a call's state changes (every event of the call marks it), at
+//! most once per flush of the core, and goes to the store off the call path
+//! (`context::snapshots`). When the call is over its snapshot is deleted. [`super::resume`]
+//! reads them back.
+//!
+//! What is not written: SRTP master keys (a database is not where media keys belong: such calls
+//! are ended cleanly on resume instead), unproven callers (nothing to resume), callers away for
+//! a callback (the callbacks table already keeps them).
+
+use super::manager::{Call, CallManager};
+use crate::acd::CallId;
+use crate::context::CallerContext;
+use crate::sdp::{Codec, Direction, Negotiated};
+use crate::sip::dialog::Dialog;
+use crate::sip::msg::Request;
+use crate::sip::transaction::{Peer, Transport};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Bumped when the layout changes incompatibly; a snapshot of another version is ended, not
+/// misread.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// One call as a new process needs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallSnapshot {
+    pub v: u32,
+    /// The interaction history row (also the snapshot's key in the store).
+    pub interaction: String,
+    pub caller_number: String,
+    pub trusted: bool,
+    pub basis: String,
+    pub dialed: String,
+    pub queue: String,
+    pub priority: i32,
+    /// Wall-clock milliseconds.
+    pub arrived_ms: u64,
+    pub caller: SavedCallerLeg,
+    pub caller_port: u16,
+    pub agent_port: u16,
+    /// The caller's media.
+    pub media: SavedMedia,
+    /// The o= session id and version of our SDP (a re-INVITE keeps the id, bumps the version).
+    pub sdp_session: u64,
+    pub sdp_version: u64,
+    pub transfers: u32,
+    pub notes: Vec<String>,
+    pub route: Option<SavedRoute>,
+    pub context: Option<CallerContext>,
+    pub phase: SavedPhase,
+}
+
+/// The caller's leg: their INVITE (its headers answer and identify the call), our dialog.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedCallerLeg {
+    pub invite: String,
+    pub dialog: SavedDialog,
+    /// Our SDP answer.
+    pub sdp: String,
+    pub answered: bool,
+}
+
+/// One dialog (RFC 3261 §12).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedDialog {
+    pub call_id: String,
+    pub local: String,
+    pub remote: String,
+    pub remote_target: String,
+    pub route_set: Vec<String>,
+    pub local_cseq: u32,
+    pub peer: SocketAddr,
+    pub transport: String,
+}
+
+/// A leg's negotiated media.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedMedia {
+    pub remote: SocketAddr,
+    pub codec: Codec,
+    pub codec_pt: u8,
+    pub dtmf_pt: Option<u8>,
+    pub direction: Direction,
+}
+
+/// The routing decision, without its trace (which went to the log and the history already).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedRoute {
+    pub rule: Option<String>,
+    pub reason: String,
+    pub skills: Vec<String>,
+    pub skip_ivr: bool,
+    pub preferred_agent: Option<String>,
+    pub fallback_s: u64,
+    pub pop: BTreeMap<String, String>,
+    pub required: Vec<(String, u8)>,
+}
+
+/// An agent's phone ringing for the call: the INVITE we sent (a CANCEL is built from it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedRinging {
+    pub agent: String,
+    pub invite: String,
+    pub peer: SocketAddr,
+    pub transport: String,
+}
+
+/// The answered agent leg.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedAgentLeg {
+    pub agent: String,
+    /// Our offer to the agent: its SDP is what we answer their re-offers with.
+    pub invite: String,
+    pub dialog: SavedDialog,
+    pub media: SavedMedia,
+}
+
+/// Where the call was.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum SavedPhase {
+    /// Proven, being looked up and routed.
+    Routing,
+    /// In an IVR menu.
+    Menu { menu: String },
+    /// In line since `enqueued_ms`.
+    Waiting { enqueued_ms: u64 },
+    /// In line, and agents' phones ringing for it.
+    Ringing {
+        enqueued_ms: u64,
+        legs: Vec<SavedRinging>,
+    },
+    /// Talking to an agent (or held by them).
+    Connected {
+        agent: SavedAgentLeg,
+        connected_ms: u64,
+        held: bool,
+    },
+    /// A call a new process cannot take over; it is ended cleanly (BYE, a final answer,
+    /// CANCEL), never left half-open.
+    Unresumable {
+        why: String,
+        /// The answered agent and their dialog, to BYE.
+        agent: Option<(String, SavedDialog)>,
+        ringing: Vec<SavedRinging>,
+    },
+}
+
+/// A snapshot to write, or (`body` none) one to delete because its call is over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotWrite {
+    pub interaction: String,
+    pub body: Option<Box<CallSnapshot>>,
+}
+
+impl SavedDialog {
+    pub fn of(d: &Dialog) -> SavedDialog {
+        SavedDialog {
+            call_id: d.call_id.clone(),
+            local: d.local.to_string(),
+            remote: d.remote.to_string(),
+            remote_target: d.remote_target.to_string(),
+            route_set: d.route_set.clone(),
+            local_cseq: d.local_cseq,
+            peer: d.peer.addr,
+            transport: d.peer.transport.as_str().to_string(),
+        }
+    }
+
+    /// The dialog again, its CSeq moved `margin` past the last one saved (requests sent after
+    /// the last snapshot must not be outnumbered: RFC 3261 §12.2.1.1 wants ours to go up).
+    pub fn restore(&self, margin: u32) -> Option<Dialog> {
+        use crate::sip::uri::{NameAddr, Uri};
+        Some(Dialog {
+            call_id: self.call_id.clone(),
+            local: NameAddr::parse(&self.local).ok()?,
+            remote: NameAddr::parse(&self.remote).ok()?,
+            remote_target: Uri::parse(&self.remote_target).ok()?,
+            route_set: self.route_set.clone(),
+            local_cseq: self.local_cseq.saturating_add(margin),
+            peer: Peer {
+                transport: transport(&self.transport)?,
+                addr: self.peer,
+            },
+        })
+    }
+}
+
+impl SavedMedia {
+    pub fn of(n: &Negotiated) -> SavedMedia {
+        SavedMedia {
+            remote: n.remote,
+            codec: n.codec,
+            codec_pt: n.codec_pt,
+            dtmf_pt: n.dtmf_pt,
+            direction: n.direction,
+        }
+    }
+
+    pub fn negotiated(&self) -> Negotiated {
+        Negotiated {
+            remote: self.remote,
+            codec: self.codec,
+            codec_pt: self.codec_pt,
+            dtmf_pt: self.dtmf_pt,
+            direction: self.direction,
+            srtp: None,
+        }
+    }
+}
+
+impl SavedRoute {
+    fn of(d: &crate::routing::Decision) -> SavedRoute {
+        SavedRoute {
+            rule: d.rule.clone(),
+            reason: d.reason.clone(),
+            skills: d.skills.clone(),
+            skip_ivr: d.skip_ivr,
+            preferred_agent: d.preferred_agent.clone(),
+            fallback_s: d.fallback_s,
+            pop: d.pop.clone(),
+            required: d.required.clone(),
+        }
+    }
+
+    pub fn decision(&self, queue: &str, priority: i32) -> crate::routing::Decision {
+        crate::routing::Decision {
+            queue: queue.to_string(),
+            priority,
+            skills: self.skills.clone(),
+            skip_ivr: self.skip_ivr,
+            rule: self.rule.clone(),
+            reason: self.reason.clone(),
+            preferred_agent: self.preferred_agent.clone(),
+            fallback_s: self.fallback_s,
+            prompt: None,
+            pop: self.pop.clone(),
+            required: self.required.clone(),
+            menu: None,
+            trace: Vec::new(),
+        }
+    }
+}
+
+pub fn transport(name: &str) -> Option<Transport> {
+    match name {
+        "UDP" => Some(Transport::Udp),
+        "TCP" => Some(Transport::Tcp),
+        "TLS" => Some(Transport::Tls),
+        _ => None,
+    }
+}
+
+/// A request as saved (its wire form) and read back.
+pub fn request_text(r: &Request) -> String {
+    String::from_utf8_lossy(&r.to_bytes()).into_owned()
+}
+
+pub fn parse_request(text: &str) -> Option<Request> {
+    match crate::sip::msg::parse(text.as_bytes(), true, &Default::default()) {
+        Ok(crate::sip::msg::Message::Request(r)) => Some(r),
+        _ => None,
+    }
+}
+
+impl CallManager {
+    /// Turns snapshots on (the driver has a store to write them to).
+    pub fn set_snapshots(&mut self, on: bool) {
+        self.snapshots.on = on;
+    }
+
+    /// The next snapshot to write or delete, once per changed call since the last poll.
+    pub fn poll_snapshot(&mut self, now: Instant) -> Option<SnapshotWrite> {
+        if let Some(interaction) = self.snapshots.deletes.pop() {
+            return Some(SnapshotWrite {
+                interaction,
+                body: None,
+            });
+        }
+        while let Some(id) = self.snapshots.dirty.pop() {
+            self.snapshots.queued.remove(&id);
+            match self
+                .calls
+                .get(&id)
+                .and_then(|c| self.snapshot_of(now, id, c))
+            {
+                Some(s) => {
+                    self.snapshots.written.insert(id, s.interaction.clone());
+                    return Some(SnapshotWrite {
+                        interaction: s.interaction.clone(),
+                        body: Some(Box::new(s)),
+                    });
+                }
+                None => {
+                    if let Some(interaction) = self.snapshots.written.remove(&id) {
+                        return Some(SnapshotWrite {
+                            interaction,
+                            body: None,
+                        });
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Stops leaving every call to the next start (`shutdown = "resume"`): each gets a last
+    /// snapshot and nothing is sent to its phones. A caller away for a callback is kept in
+    /// the callbacks table as on any stop.
+    pub fn hand_over(&mut self, now: Instant) {
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            if self.caller_away(id) {
+                self.callback_suspend(now, id);
+            } else {
+                self.snapshot_mark(id);
+            }
+        }
+    }
+
+    /// `call` changed: its snapshot is taken at the next poll.
+    pub(super) fn snapshot_mark(&mut self, call: CallId) {
+        if self.snapshots.on && self.snapshots.queued.insert(call) {
+            self.snapshots.dirty.push(call);
+        }
+    }
+
+    /// The snapshot of one call, or none when there is nothing a new process could do with it.
+    pub(super) fn snapshot_of(&self, now: Instant, id: CallId, c: &Call) -> Option<CallSnapshot> {
+        // An unanswered callback is the callbacks table's; an answered one is a call like any.
+        if !c.validated || c.callback.as_ref().is_some_and(|cb| !cb.answered) {
+            return None;
+        }
+        let unix_now = self.ep.unix_ms(now);
+        let unix = |t: Instant| {
+            unix_now.saturating_sub(now.saturating_duration_since(t).as_millis() as u64)
+        };
+        let ringing: Vec<SavedRinging> = c
+            .agent
+            .iter()
+            .filter(|a| a.dialog.is_none())
+            .chain(c.ringing.iter())
+            .map(|l| SavedRinging {
+                agent: l.agent.clone(),
+                invite: request_text(&l.invite),
+                peer: l.peer.addr,
+                transport: l.peer.transport.as_str().to_string(),
+            })
+            .collect();
+        let answered_agent = c
+            .agent
+            .as_ref()
+            .filter(|_| c.connected.is_some())
+            .and_then(|a| Some((a, a.dialog.as_ref()?, a.media.as_ref()?)));
+        let srtp = c.caller_key.is_some()
+            || c.agent_srtp.is_some()
+            || c.agent.iter().chain(&c.ringing).any(|l| l.srtp.is_some());
+        let why = if c.awaiting_answer {
+            Some("the caller's late offer was not answered yet")
+        } else if !c.caller.answered {
+            Some("the caller was not answered yet (early media)")
+        } else if srtp {
+            Some("SRTP keys are not written to the database")
+        } else if c.caller.dialog.peer.transport == Transport::Tls {
+            Some("the caller's TLS connection ends with the process")
+        } else if c.survey.is_some() {
+            Some("the caller was rating the call")
+        } else if c.timed_out {
+            Some("the caller was being let go after the maximum wait")
+        } else if c.connected.is_some() && answered_agent.is_none() {
+            Some("the agent leg has no usable media")
+        } else {
+            None
+        };
+        let enqueued = self.acd.enqueued_at(id).map(unix);
+        let phase = match why {
+            Some(why) => SavedPhase::Unresumable {
+                why: why.to_string(),
+                agent: c
+                    .agent
+                    .as_ref()
+                    .filter(|_| c.connected.is_some())
+                    .and_then(|a| Some((a.agent.clone(), SavedDialog::of(a.dialog.as_ref()?)))),
+                ringing,
+            },
+            None => match (answered_agent, &c.ivr, enqueued) {
+                (Some((a, d, m)), _, _) => SavedPhase::Connected {
+                    agent: SavedAgentLeg {
+                        agent: a.agent.clone(),
+                        invite: request_text(&a.invite),
+                        dialog: SavedDialog::of(d),
+                        media: SavedMedia::of(m),
+                    },
+                    connected_ms: c.connected.map(unix).unwrap_or(unix_now),
+                    held: c.agent_hold,
+                },
+                (None, Some(ivr), _) => SavedPhase::Menu {
+                    menu: ivr.menu().to_string(),
+                },
+                (None, None, Some(enqueued_ms)) if !ringing.is_empty() => SavedPhase::Ringing {
+                    enqueued_ms,
+                    legs: ringing,
+                },
+                (None, None, Some(enqueued_ms)) => SavedPhase::Waiting { enqueued_ms },
+                (None, None, None) => SavedPhase::Routing,
+            },
+        };
+        Some(CallSnapshot {
+            v: SNAPSHOT_VERSION,
+            interaction: c.interaction.clone(),
+            caller_number: c.caller_number.clone(),
+            trusted: c.identity.trusted,
+            basis: c.identity.basis.clone(),
+            dialed: c.dialed.clone(),
+            queue: c.queue.clone(),
+            priority: c.priority,
+            arrived_ms: unix(c.arrived),
+            caller: SavedCallerLeg {
+                invite: request_text(&c.caller.invite),
+                dialog: SavedDialog::of(&c.caller.dialog),
+                sdp: String::from_utf8_lossy(&c.caller.sdp).into_owned(),
+                answered: c.caller.answered,
+            },
+            caller_port: c.caller_port,
+            agent_port: c.agent_port,
+            media: SavedMedia::of(&c.media),
+            sdp_session: c.sdp_session,
+            sdp_version: c.sdp_version,
+            transfers: c.transfers,
+            notes: c.notes.clone(),
+            route: c.route.as_ref().map(SavedRoute::of),
+            context: c.context.clone(),
+            phase,
+        })
+    }
+}
+
+/// Which calls changed since the last poll, and which have a snapshot in the store.
+#[derive(Default)]
+pub(super) struct Snapshots {
+    pub on: bool,
+    pub dirty: Vec<CallId>,
+    pub queued: std::collections::HashSet<CallId>,
+    /// Calls whose snapshot was written (deleted when they are gone).
+    pub written: std::collections::HashMap<CallId, String>,
+    /// Stored snapshots of calls that are not coming back.
+    pub deletes: Vec<String>,
+}
