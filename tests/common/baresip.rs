@@ -2,6 +2,7 @@
 //! shared/peers/baresip), its ports made unique, registering to a test server as `user`.
 
 use super::*;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 use tokio::process::Command;
@@ -17,8 +18,14 @@ pub struct Phone {
 
 /// Writes a baresip config dir for `user`.
 pub fn dir(srv: &TestServer, user: &str, phone: &Phone) -> PathBuf {
+    dir_at(srv.dir.path(), srv.sip(), user, phone, true)
+}
+
+/// A config dir under `base` for `user` of the acd at `sip`; without `register` the account
+/// only places calls (a caller, not an agent).
+pub fn dir_at(base: &Path, sip: SocketAddr, user: &str, phone: &Phone, register: bool) -> PathBuf {
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/baresip");
-    let dir = srv.dir.path().join(format!("baresip-{user}"));
+    let dir = base.join(format!("baresip-{user}"));
     std::fs::create_dir_all(&dir).unwrap();
     let base = ports(60);
     let mut config = std::fs::read_to_string(shared.join("config"))
@@ -47,13 +54,14 @@ pub fn dir(srv: &TestServer, user: &str, phone: &Phone) -> PathBuf {
                 ";mediaenc=srtp-mand",
             )
         }
-        None => (format!("127.0.0.1:{}", srv.sip().port()), ""),
+        None => (format!("127.0.0.1:{}", sip.port()), ""),
     };
+    let regint = if register { 600 } else { 0 };
     std::fs::write(dir.join("config"), config + "\n").unwrap();
     std::fs::write(
         dir.join("accounts"),
         format!(
-            "<sip:{user}@{server}>;auth_pass={PASSWORD};answermode=auto;audio_codecs=PCMA,PCMU;regint=600;ptime=20{media}\n"
+            "<sip:{user}@{server}>;auth_pass={PASSWORD};answermode=auto;audio_codecs=PCMA,PCMU;regint={regint};ptime=20{media}\n"
         ),
     )
     .unwrap();

@@ -1,0 +1,284 @@
+//! Calls survive a crash: the `acd` binary is killed with SIGKILL (no chance to say goodbye)
+//! while real phones are in a call, and started again on the same database. The new process
+//! takes the call over: audio flows both ways again and the caller's later BYE ends it with 200.
+//! The same with SIGTERM under `shutdown = "resume"`. On SQLite and on PostgreSQL.
+
+mod common;
+
+use common::*;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// One acd process with fixed ports, so the next one listens where the phones expect it.
+struct Acd {
+    child: Child,
+    http: SocketAddr,
+}
+
+struct Node {
+    dir: PathBuf,
+    sip: SocketAddr,
+    http: SocketAddr,
+    db: String,
+    config: PathBuf,
+}
+
+impl Node {
+    fn new(dir: &Path, db: String, shutdown: &str) -> Node {
+        let sip: SocketAddr = format!("127.0.0.1:{}", ports(2)).parse().unwrap();
+        let http: SocketAddr = format!("127.0.0.1:{}", ports(2)).parse().unwrap();
+        let rtp = ports(100);
+        let plan = dir.join("dialplan.toml");
+        std::fs::write(&plan, SIMPLE_PLAN).unwrap();
+        let config = dir.join("acd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"dialplan = "{plan}"
+[sip]
+listen = "{sip}"
+qualify_s = 0
+trusted = ["127.0.0.1"]
+[http]
+listen = "{http}"
+ready_on_register = true
+[database]
+url = "{db}"
+spool_dir = "{spool}"
+[media]
+rtp_ports = "{rtp}-{rtp_high}"
+recordings_dir = "{rec}"
+[calls]
+shutdown = "{shutdown}"
+"#,
+                plan = plan.display(),
+                spool = dir.join("spool").display(),
+                rec = dir.join("rec").display(),
+                rtp_high = rtp + 99,
+            ),
+        )
+        .unwrap();
+        Node {
+            dir: dir.to_path_buf(),
+            sip,
+            http,
+            db,
+            config,
+        }
+    }
+
+    /// Starts acd and waits for its "acd is running" line.
+    async fn start(&self, demo: bool, n: u32) -> Acd {
+        let log = std::fs::File::create(self.dir.join(format!("acd-{n}.log"))).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_acd"));
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("--db")
+            .arg(&self.db);
+        cmd.arg("serve");
+        if demo {
+            cmd.args(["--demo", "--demo-password", PASSWORD]);
+        }
+        let mut child = cmd
+            .env("ACD_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("acd runs");
+        let out = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(out).lines();
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(l)) = lines.next_line().await {
+                if l.starts_with("acd is running") {
+                    return;
+                }
+            }
+            panic!(
+                "acd exited before it was running; see {}",
+                self.dir.display()
+            );
+        })
+        .await
+        .expect("acd starts within 30 s");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Acd {
+            child,
+            http: self.http,
+        }
+    }
+}
+
+impl Acd {
+    async fn status(&self, token: &str) -> serde_json::Value {
+        http::get(self.http, "/api/status", Some(token))
+            .await
+            .json()
+    }
+
+    /// Polls the status until `cond` holds.
+    async fn wait(
+        &self,
+        token: &str,
+        what: &str,
+        limit: Duration,
+        cond: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let end = tokio::time::Instant::now() + limit;
+        loop {
+            let s = self.status(token).await;
+            if cond(&s) {
+                return s;
+            }
+            if tokio::time::Instant::now() > end {
+                panic!("timed out waiting for {what}; last status: {s:#}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn agent_state(s: &serde_json::Value, id: &str) -> String {
+    s["agents"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["id"] == id))
+        .map(|a| a["state"].as_str().unwrap_or("").to_string())
+        .unwrap_or_default()
+}
+
+fn baresip(dir: &Path, sip: SocketAddr, user: &str, register: bool, args: &[&str]) -> Child {
+    let conf = baresip::dir_at(dir, sip, user, &baresip::Phone::default(), register);
+    let log = std::fs::File::create(dir.join(format!("baresip-{user}.log"))).unwrap();
+    Command::new("baresip")
+        .arg("-f")
+        .arg(&conf)
+        .arg("-v")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("baresip is installed (apt-get install baresip-core)")
+}
+
+/// A baresip caller talks to a baresip agent; acd dies (`kill -9`, or SIGTERM with
+/// `shutdown = "resume"`) and starts again on the same database.
+async fn a_call_in_progress_survives(db: String, dir: &Path, how: &str) {
+    let shutdown = if how == "term" { "resume" } else { "end" };
+    let node = Node::new(dir, db, shutdown);
+    let mut first = node.start(true, 1).await;
+    let token = http::login(first.http, "sup", PASSWORD).await;
+    let _agent = baresip(dir, node.sip, "1002", true, &[]);
+    first
+        .wait(
+            &token,
+            "baresip 1002 registered",
+            Duration::from_secs(15),
+            |s| agent_state(s, "1002") == "idle",
+        )
+        .await;
+    // The caller hangs up (BYE) 25 s after it started, long after the restart.
+    let dial = format!("/dial sip:200@{}", node.sip);
+    let mut caller = baresip(dir, node.sip, "caller", false, &["-e", &dial, "-t", "25"]);
+    first
+        .wait(&token, "audio both ways", Duration::from_secs(15), |s| {
+            s["media"]["relayed_to_agent"].as_u64() > Some(20)
+                && s["media"]["relayed_to_caller"].as_u64() > Some(20)
+        })
+        .await;
+    if how == "kill" {
+        first.child.start_kill().unwrap();
+    } else {
+        let pid = first.child.id().unwrap().to_string();
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    first.child.wait().await.unwrap();
+
+    let second = node.start(false, 2).await;
+    // The desk session of the first run still opens the status (sessions are kept too).
+    let s = second
+        .wait(
+            &token,
+            "audio both ways again",
+            Duration::from_secs(5),
+            |s| {
+                s["media"]["relayed_to_agent"].as_u64() > Some(20)
+                    && s["media"]["relayed_to_caller"].as_u64() > Some(20)
+            },
+        )
+        .await;
+    assert_eq!(s["status"]["calls"], 1, "{s:#}");
+    assert!(
+        agent_state(&s, "1002").starts_with("busy"),
+        "the agent is still busy with the call: {s:#}"
+    );
+    // The caller's BYE ends the call on the new process: 200, not 481.
+    let s = second
+        .wait(&token, "the caller's BYE", Duration::from_secs(30), |s| {
+            s["status"]["totals"]["ended"] == 1
+        })
+        .await;
+    assert_eq!(s["status"]["calls"], 0);
+    let _ = caller.wait().await;
+    let log = std::fs::read_to_string(dir.join("baresip-caller.log")).unwrap_or_default();
+    assert!(!log.contains(" 481 "), "the BYE was answered 481:\n{log}");
+    // Its snapshot is gone with it: a third start would find nothing to take over.
+    let store = acd::context::Store::open(&node.db).await.unwrap();
+    let left = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let n = store.count_snapshots().await.unwrap();
+            if n == 0 {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(left.ok(), Some(0), "the ended call's snapshot is deleted");
+}
+
+/// Snapshots other test binaries' servers left in the shared PostgreSQL database (they are
+/// dropped, not stopped) would be taken over too: this test starts from none.
+async fn no_snapshots(db: &str) {
+    let store = acd::context::Store::open(db).await.unwrap();
+    let keys: Vec<String> = store
+        .load_snapshots()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    store.delete_snapshots(&keys).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_call_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/acd.db", dir.path().display());
+    a_call_in_progress_survives(db, dir.path(), "kill").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_shutdown_resume_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/acd.db", dir.path().display());
+    a_call_in_progress_survives(db, dir.path(), "term").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_call_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = pg::url().await;
+    no_snapshots(&db).await;
+    a_call_in_progress_survives(db, dir.path(), "kill").await;
+}
