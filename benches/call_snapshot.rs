@@ -92,7 +92,7 @@ impl Rig {
             snapshots,
             json: 0,
         };
-        r.register();
+        r.register(0);
         r
     }
 
@@ -118,9 +118,10 @@ impl Rig {
         out
     }
 
-    fn register(&mut self) {
+    /// Registers agent 1001 (again every so often: each call moves the clock 40 s).
+    fn register(&mut self, k: u64) {
         let reg = |auth: &str| {
-            format!("REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:7001;branch=z9hG4bKr{}\r\nFrom: <sip:1001@acd>;tag=r\r\nTo: <sip:1001@acd>\r\nCall-ID: reg\r\nCSeq: {} REGISTER\r\nContact: <sip:1001@127.0.0.1:7001>\r\n{auth}Content-Length: 0\r\n\r\n", auth.len(), if auth.is_empty() { 1 } else { 2 })
+            format!("REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:7001;branch=z9hG4bKr{}\r\nFrom: <sip:1001@acd>;tag=r\r\nTo: <sip:1001@acd>\r\nCall-ID: reg{k}\r\nCSeq: {} REGISTER\r\nContact: <sip:1001@127.0.0.1:7001>\r\n{auth}Content-Length: 0\r\n\r\n", auth.len(), if auth.is_empty() { 1 } else { 2 })
         };
         let out = self.send(7001, &reg(""));
         let nonce = out[0]
@@ -140,6 +141,9 @@ impl Rig {
 
     /// One call from INVITE to BYE.
     fn call(&mut self, n: u64) {
+        if n % 50 == 0 {
+            self.register(n);
+        }
         let cid = format!("bench{n}");
         let invite = format!("INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5000;branch=z9hG4bK{cid}\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: {cid}\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:5000>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP}", SDP.len());
         let out = self.send(5000, &invite);
