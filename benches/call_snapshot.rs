@@ -141,7 +141,7 @@ impl Rig {
 
     /// One call from INVITE to BYE.
     fn call(&mut self, n: u64) {
-        if n % 50 == 0 {
+        if n.is_multiple_of(50) {
             self.register(n);
         }
         let cid = format!("bench{n}");
