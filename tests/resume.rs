@@ -151,19 +151,7 @@ fn agent_state(s: &serde_json::Value, id: &str) -> String {
 }
 
 fn baresip(dir: &Path, sip: SocketAddr, user: &str, register: bool, args: &[&str]) -> Child {
-    let conf = baresip::dir_at(dir, sip, user, &baresip::Phone::default(), register);
-    let log = std::fs::File::create(dir.join(format!("baresip-{user}.log"))).unwrap();
-    Command::new("baresip")
-        .arg("-f")
-        .arg(&conf)
-        .arg("-v")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("baresip is installed (apt-get install baresip-core)")
+    baresip::spawn_at(dir, sip, user, &baresip::Phone::default(), register, args)
 }
 
 /// A baresip caller talks to a baresip agent; acd dies (`kill -9`, or SIGTERM with

@@ -71,12 +71,26 @@ pub fn dir_at(base: &Path, sip: SocketAddr, user: &str, phone: &Phone, register:
 
 /// Starts baresip for `user`; its log is `baresip-<user>.log` in the server's directory.
 pub fn spawn(srv: &TestServer, user: &str, phone: &Phone) -> tokio::process::Child {
-    let dir = dir(srv, user, phone);
-    let log = std::fs::File::create(srv.dir.path().join(format!("baresip-{user}.log"))).unwrap();
+    spawn_at(srv.dir.path(), srv.sip(), user, phone, true, &[])
+}
+
+/// Starts baresip for `user` of the acd at `sip`, its config and log under `base`, with
+/// extra command-line `args` (`-e "/dial …"`, `-t SECONDS`).
+pub fn spawn_at(
+    base: &Path,
+    sip: SocketAddr,
+    user: &str,
+    phone: &Phone,
+    register: bool,
+    args: &[&str],
+) -> tokio::process::Child {
+    let dir = dir_at(base, sip, user, phone, register);
+    let log = std::fs::File::create(base.join(format!("baresip-{user}.log"))).unwrap();
     Command::new("baresip")
         .arg("-f")
         .arg(&dir)
         .arg("-v")
+        .args(args)
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
