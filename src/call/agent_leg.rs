@@ -180,6 +180,22 @@ impl CallManager {
         }
     }
 
+    /// Cancels a ring an earlier process started (its INVITE from a snapshot): the transaction
+    /// is adopted so the 487 is ACKed, and the leg is kept as stale so a phone that answers in
+    /// the same instant is ACKed and hung up rather than left talking to no one.
+    pub(super) fn cancel_adopted(&mut self, now: Instant, invite: Request, peer: Peer) {
+        let key = self.ep.adopt_invite(now, &invite, peer);
+        self.ep.send_request(now, &cancel_for(&invite), peer);
+        self.stale.insert(
+            key,
+            StaleLeg {
+                invite,
+                peer,
+                cancel_sent: true,
+            },
+        );
+    }
+
     /// Cancels an unanswered agent leg and keeps it as stale until its INVITE is finished.
     pub(super) fn cancel_leg(&mut self, now: Instant, leg: AgentLeg) {
         self.by_agent_tx.remove(&leg.key);

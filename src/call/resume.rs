@@ -6,7 +6,7 @@
 //! their agents busy; a caller in a menu hears it again. A call that cannot be taken over is
 //! ended cleanly — BYE, a final answer or CANCEL — never left half-open.
 
-use super::agent_leg::{cancel_for, AgentLeg};
+use super::agent_leg::AgentLeg;
 use super::manager::{Call, CallManager, CallerLeg};
 use super::snapshot::{parse_request, CallSnapshot, SavedPhase, SavedRinging, SNAPSHOT_VERSION};
 use super::{Leg, MediaCommand};
@@ -268,7 +268,7 @@ impl CallManager {
                 addr: l.peer,
             };
             info!(agent = %l.agent, "cancelling a ring from before the restart");
-            self.ep.send_request(now, &cancel_for(&inv), peer);
+            self.cancel_adopted(now, inv, peer);
         }
     }
 

@@ -216,6 +216,13 @@ fn a_ringing_agent_is_cancelled_and_the_call_offered_again() {
         })
         .expect("offered again");
     assert!(cancel < again, "the CANCEL goes first");
+    // The old phone finishes its INVITE with 487: the new process ACKs it (§17.1.1.3), so the
+    // phone stops retransmitting and no leg of the old ring is left behind.
+    b.send(7001, &reply(&inv, 487, "a1", false));
+    let ack = b.sent(7001, "ACK");
+    assert_eq!(header(&ack, "Via"), header(&inv, "Via"), "{ack}");
+    assert!(ack.contains("CSeq: 1 ACK"), "{ack}");
+    assert_eq!(b.status().stale_agent_legs, 0);
 }
 
 #[test]

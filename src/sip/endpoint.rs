@@ -541,6 +541,11 @@ impl Endpoint {
         self.tx.send_request(now, req, to)
     }
 
+    /// Takes over an INVITE another process sent (see [`TransactionLayer::adopt_invite`]).
+    pub fn adopt_invite(&mut self, now: Instant, req: &Request, to: Peer) -> TxKey {
+        self.tx.adopt_invite(now, req, to)
+    }
+
     /// Sends an ACK for a 2xx (no transaction).
     pub fn send_ack(&mut self, req: &Request, to: Peer) {
         self.tx.send_stateless(to, req.to_bytes());

@@ -368,6 +368,31 @@ impl TransactionLayer {
         key
     }
 
+    /// Takes over an INVITE client transaction that an earlier process started (an agent's
+    /// phone ringing when acd was killed), without sending anything: the final answer to it is
+    /// then ACKed here (§17.1.1.3), not retransmitted at us until the phone gives up, and reaches
+    /// the TU like any other. It starts in Proceeding (the ring was provisional) and Timer B bounds
+    /// how long it is kept.
+    pub fn adopt_invite(&mut self, now: Instant, req: &Request, to: Peer) -> TxKey {
+        let branch = req.core.top_via().branch().unwrap_or("").to_string();
+        let key = TxKey::client(&branch, &Method::Invite);
+        if self.by_key.contains_key(&key) {
+            return key;
+        }
+        let id = self.insert(Tx {
+            key: key.clone(),
+            kind: Kind::InviteClient,
+            state: State::Proceeding,
+            peer: to,
+            deadlines: Deadlines::default(),
+            last: req.to_bytes(),
+            ack: None,
+            interval: self.cfg.t1,
+        });
+        self.arm(id, Timer::B, self.cfg.t1 * 64, now);
+        key
+    }
+
     /// Sends bytes outside any transaction (ACK for 2xx, stateless answers).
     pub fn send_stateless(&mut self, to: Peer, data: Bytes) {
         self.send(to, data);
