@@ -3,6 +3,7 @@
 //! takes the call over: audio flows both ways again and the caller's later BYE ends it with 200.
 //! The same with SIGTERM under `shutdown = "resume"`. On SQLite and on PostgreSQL.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use common::*;
