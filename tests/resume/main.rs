@@ -235,6 +235,9 @@ async fn a_call_in_progress_survives(db: String, dir: &Path, how: &str) {
     assert_eq!(left.ok(), Some(0), "the ended call's snapshot is deleted");
 }
 
+/// The PostgreSQL tests share one database, whose snapshots every start takes over: one at a time.
+static PG: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Snapshots other test binaries' servers left in the shared PostgreSQL database (they are
 /// dropped, not stopped) would be taken over too: this test starts from none.
 async fn no_snapshots(db: &str) {
@@ -267,7 +270,113 @@ async fn sigterm_with_shutdown_resume_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_call_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
+    let _one = PG.lock().await;
     let db = pg::url().await;
     no_snapshots(&db).await;
     a_call_in_progress_survives(db, dir.path(), "kill").await;
+}
+
+/// Registers `user` of the acd at `sip` with Contact on `port` (a SIPp UAS), via a one-shot SIPp.
+async fn register_sipp(dir: &Path, sip: SocketAddr, user: &str, port: u16) {
+    let port = port.to_string();
+    sipp(
+        sip,
+        dir,
+        "register.xml",
+        &[
+            "-s",
+            user,
+            "-au",
+            user,
+            "-ap",
+            PASSWORD,
+            "-key",
+            "agentport",
+            &port,
+            "-key",
+            "expires",
+            "3600",
+            "-m",
+            "1",
+        ],
+    )
+    .success(Duration::from_secs(20))
+    .await;
+}
+
+/// The caller is waiting while agent 1001's phone rings; acd dies and starts again. The new
+/// process CANCELs the old ring (ACKing its 487), offers the call again, the agent answers and
+/// later hangs up, and the caller — who answered the new process's re-INVITE — gets the BYE.
+async fn a_ringing_call_is_offered_again(db: String, dir: &Path, how: &str) {
+    let shutdown = if how == "term" { "resume" } else { "end" };
+    let node = Node::new(dir, db, shutdown);
+    let mut first = node.start(true, 1).await;
+    let token = http::login(first.http, "sup", PASSWORD).await;
+    let agent = sipp(
+        node.sip,
+        dir,
+        "agent_rings_through_restart.xml",
+        &["-m", "2", "-rtp_echo"],
+    );
+    register_sipp(dir, node.sip, "1001", agent.port).await;
+    first
+        .wait(&token, "1001 idle", Duration::from_secs(10), |s| {
+            agent_state(s, "1001") == "idle"
+        })
+        .await;
+    let caller = sipp(
+        node.sip,
+        dir,
+        "caller_resumed_waits.xml",
+        &["-s", "100", "-key", "caller", "+15550000001", "-m", "1"],
+    );
+    let store = acd::context::Store::open(&node.db).await.unwrap();
+    eventually("the ringing phase is saved", || async {
+        let s = store.load_snapshots().await.ok()?;
+        s.iter()
+            .any(|(_, s)| {
+                matches!(
+                    s.as_ref().map(|s| &s.phase),
+                    Ok(acd::call::snapshot::SavedPhase::Ringing { .. })
+                )
+            })
+            .then_some(())
+    })
+    .await;
+    if how == "kill" {
+        first.child.start_kill().unwrap();
+    } else {
+        let pid = first.child.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+    first.child.wait().await.unwrap();
+    let second = node.start(false, 2).await;
+    agent.success(Duration::from_secs(30)).await;
+    caller.success(Duration::from_secs(30)).await;
+    let s = second
+        .wait(&token, "the call ended", Duration::from_secs(10), |s| {
+            s["status"]["calls"] == 0
+        })
+        .await;
+    assert_eq!(s["status"]["totals"]["connected"], 1, "{s:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_an_agent_rings_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/acd.db", dir.path().display());
+    a_ringing_call_is_offered_again(db, dir.path(), "kill").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_an_agent_rings_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let _one = PG.lock().await;
+    let db = pg::url().await;
+    no_snapshots(&db).await;
+    a_ringing_call_is_offered_again(db, dir.path(), "kill").await;
 }
