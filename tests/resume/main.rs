@@ -30,11 +30,15 @@ struct Node {
 
 impl Node {
     fn new(dir: &Path, db: String, shutdown: &str) -> Node {
+        Node::with_plan(dir, db, shutdown, SIMPLE_PLAN)
+    }
+
+    fn with_plan(dir: &Path, db: String, shutdown: &str, dialplan: &str) -> Node {
         let sip: SocketAddr = format!("127.0.0.1:{}", ports(2)).parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{}", ports(2)).parse().unwrap();
         let rtp = ports(100);
         let plan = dir.join("dialplan.toml");
-        std::fs::write(&plan, SIMPLE_PLAN).unwrap();
+        std::fs::write(&plan, dialplan).unwrap();
         let config = dir.join("acd.toml");
         std::fs::write(
             &config,
@@ -379,4 +383,72 @@ async fn kill_9_while_an_agent_rings_on_postgres() {
     let db = pg::url().await;
     no_snapshots(&db).await;
     a_ringing_call_is_offered_again(db, dir.path(), "kill").await;
+}
+
+const MENU_PLAN: &str = r#"
+[[queue]]
+name = "sales"
+skill = "sales"
+[[number]]
+dial = "100"
+queue = "sales"
+menu = "main"
+[[menu]]
+name = "main"
+timeout_s = 30
+default = "sales"
+options = { "1" = "sales" }
+"#;
+
+/// The caller is in the IVR menu when acd is killed: the next process plays the menu to them
+/// again, and their digit (pressed after the re-INVITE) still routes them to an agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_a_caller_is_in_the_menu_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let db = format!("sqlite://{}/acd.db", dir.display());
+    let node = Node::with_plan(dir, db, "end", MENU_PLAN);
+    let mut first = node.start(true, 1).await;
+    let token = http::login(first.http, "sup", PASSWORD).await;
+    let agent = sipp(node.sip, dir, "agent_hangup.xml", &["-m", "1", "-rtp_echo"]);
+    register_sipp(dir, node.sip, "1001", agent.port).await;
+    let caller = sipp(
+        node.sip,
+        dir,
+        "caller_resumed_digit.xml",
+        &["-s", "100", "-key", "caller", "+15550000002", "-m", "1"],
+    );
+    let store = acd::context::Store::open(&node.db).await.unwrap();
+    eventually("the menu phase is saved", || async {
+        let s = store.load_snapshots().await.ok()?;
+        s.iter()
+            .any(|(_, s)| {
+                matches!(
+                    s.as_ref().map(|s| &s.phase),
+                    Ok(acd::call::snapshot::SavedPhase::Menu { .. })
+                )
+            })
+            .then_some(())
+    })
+    .await;
+    first.child.start_kill().unwrap();
+    first.child.wait().await.unwrap();
+    let second = node.start(false, 2).await;
+    // The menu plays again from the new process before the caller has chosen anything.
+    second
+        .wait(
+            &token,
+            "the menu plays again",
+            Duration::from_secs(10),
+            |s| s["media"]["prompt_frames"].as_u64() > Some(10),
+        )
+        .await;
+    agent.success(Duration::from_secs(30)).await;
+    caller.success(Duration::from_secs(30)).await;
+    let s = second
+        .wait(&token, "the call ended", Duration::from_secs(10), |s| {
+            s["status"]["calls"] == 0
+        })
+        .await;
+    assert_eq!(s["status"]["totals"]["connected"], 1, "{s:#}");
 }
