@@ -402,11 +402,7 @@ options = { "1" = "sales" }
 
 /// The caller is in the IVR menu when acd is killed: the next process plays the menu to them
 /// again, and their digit (pressed after the re-INVITE) still routes them to an agent.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_while_a_caller_is_in_the_menu_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
-    let db = format!("sqlite://{}/acd.db", dir.display());
+async fn a_caller_in_the_menu_hears_it_again(db: String, dir: &Path) {
     let node = Node::with_plan(dir, db, "end", MENU_PLAN);
     let mut first = node.start(true, 1).await;
     let token = http::login(first.http, "sup", PASSWORD).await;
@@ -451,4 +447,20 @@ async fn kill_9_while_a_caller_is_in_the_menu_on_sqlite() {
         })
         .await;
     assert_eq!(s["status"]["totals"]["connected"], 1, "{s:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_a_caller_is_in_the_menu_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/acd.db", dir.path().display());
+    a_caller_in_the_menu_hears_it_again(db, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_a_caller_is_in_the_menu_on_postgres() {
+    let _one = PG.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = pg::url().await;
+    no_snapshots(&db).await;
+    a_caller_in_the_menu_hears_it_again(db, dir.path()).await;
 }
