@@ -258,9 +258,14 @@ impl Sipp {
 
 /// Registers `user` with Contact pointing at `agent_port` (a SIPp UAS), via a one-shot SIPp.
 pub async fn register(srv: &TestServer, user: &str, agent_port: u16, expires: u32) {
+    register_at(srv.sip(), srv.dir.path(), user, agent_port, expires).await
+}
+
+/// Like [`register`], to the acd at `sip`, SIPp's log under `dir`.
+pub async fn register_at(sip: SocketAddr, dir: &Path, user: &str, agent_port: u16, expires: u32) {
     let p = sipp(
-        srv.sip(),
-        srv.dir.path(),
+        sip,
+        dir,
         "register.xml",
         &[
             "-s",

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+use acd::call::snapshot::SavedPhase;
 use common::*;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -118,7 +119,49 @@ shutdown = "{shutdown}"
     }
 }
 
+impl Node {
+    /// Waits until a call's snapshot in the database is in a phase `is` accepts, so a kill
+    /// after it leaves that phase behind for the next start.
+    async fn saved(&self, what: &str, is: impl Fn(&SavedPhase) -> bool) {
+        let store = acd::context::Store::open(&self.db).await.unwrap();
+        let is = &is;
+        let store = &store;
+        eventually(what, || async move {
+            let s = store.load_snapshots().await.ok()?;
+            s.iter()
+                .any(|(_, s)| s.as_ref().is_ok_and(|s| is(&s.phase)))
+                .then_some(())
+        })
+        .await;
+    }
+}
+
 impl Acd {
+    /// Ends the process: `kill` is SIGKILL (no goodbye), `term` is SIGTERM.
+    async fn stop(mut self, how: &str) {
+        if how == "kill" {
+            self.child.start_kill().unwrap();
+        } else {
+            let pid = self.child.id().unwrap().to_string();
+            let ok = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        }
+        self.child.wait().await.unwrap();
+    }
+
+    /// The one call of the test has ended, after it reached an agent on this process.
+    async fn one_call_connected_and_ended(&self, token: &str) {
+        let s = self
+            .wait(token, "the call ended", Duration::from_secs(10), |s| {
+                s["status"]["calls"] == 0
+            })
+            .await;
+        assert_eq!(s["status"]["totals"]["connected"], 1, "{s:#}");
+    }
+
     async fn status(&self, token: &str) -> serde_json::Value {
         http::get(self.http, "/api/status", Some(token))
             .await
@@ -164,7 +207,7 @@ fn baresip(dir: &Path, sip: SocketAddr, user: &str, register: bool, args: &[&str
 async fn a_call_in_progress_survives(db: String, dir: &Path, how: &str) {
     let shutdown = if how == "term" { "resume" } else { "end" };
     let node = Node::new(dir, db, shutdown);
-    let mut first = node.start(true, 1).await;
+    let first = node.start(true, 1).await;
     let token = http::login(first.http, "sup", PASSWORD).await;
     let _agent = baresip(dir, node.sip, "1002", true, &[]);
     first
@@ -184,17 +227,7 @@ async fn a_call_in_progress_survives(db: String, dir: &Path, how: &str) {
                 && s["media"]["relayed_to_caller"].as_u64() > Some(20)
         })
         .await;
-    if how == "kill" {
-        first.child.start_kill().unwrap();
-    } else {
-        let pid = first.child.id().unwrap().to_string();
-        let ok = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-    first.child.wait().await.unwrap();
+    first.stop(how).await;
 
     let second = node.start(false, 2).await;
     // The desk session of the first run still opens the status (sessions are kept too).
@@ -280,41 +313,13 @@ async fn kill_9_during_a_call_on_postgres() {
     a_call_in_progress_survives(db, dir.path(), "kill").await;
 }
 
-/// Registers `user` of the acd at `sip` with Contact on `port` (a SIPp UAS), via a one-shot SIPp.
-async fn register_sipp(dir: &Path, sip: SocketAddr, user: &str, port: u16) {
-    let port = port.to_string();
-    sipp(
-        sip,
-        dir,
-        "register.xml",
-        &[
-            "-s",
-            user,
-            "-au",
-            user,
-            "-ap",
-            PASSWORD,
-            "-key",
-            "agentport",
-            &port,
-            "-key",
-            "expires",
-            "3600",
-            "-m",
-            "1",
-        ],
-    )
-    .success(Duration::from_secs(20))
-    .await;
-}
-
 /// The caller is waiting while agent 1001's phone rings; acd dies and starts again. The new
 /// process CANCELs the old ring (ACKing its 487), offers the call again, the agent answers and
 /// later hangs up, and the caller — who answered the new process's re-INVITE — gets the BYE.
 async fn a_ringing_call_is_offered_again(db: String, dir: &Path, how: &str) {
     let shutdown = if how == "term" { "resume" } else { "end" };
     let node = Node::new(dir, db, shutdown);
-    let mut first = node.start(true, 1).await;
+    let first = node.start(true, 1).await;
     let token = http::login(first.http, "sup", PASSWORD).await;
     let agent = sipp(
         node.sip,
@@ -322,7 +327,7 @@ async fn a_ringing_call_is_offered_again(db: String, dir: &Path, how: &str) {
         "agent_rings_through_restart.xml",
         &["-m", "2", "-rtp_echo"],
     );
-    register_sipp(dir, node.sip, "1001", agent.port).await;
+    register_at(node.sip, dir, "1001", agent.port, 3600).await;
     first
         .wait(&token, "1001 idle", Duration::from_secs(10), |s| {
             agent_state(s, "1001") == "idle"
@@ -334,39 +339,15 @@ async fn a_ringing_call_is_offered_again(db: String, dir: &Path, how: &str) {
         "caller_resumed_waits.xml",
         &["-s", "100", "-key", "caller", "+15550000001", "-m", "1"],
     );
-    let store = acd::context::Store::open(&node.db).await.unwrap();
-    eventually("the ringing phase is saved", || async {
-        let s = store.load_snapshots().await.ok()?;
-        s.iter()
-            .any(|(_, s)| {
-                matches!(
-                    s.as_ref().map(|s| &s.phase),
-                    Ok(acd::call::snapshot::SavedPhase::Ringing { .. })
-                )
-            })
-            .then_some(())
+    node.saved("the ringing phase is saved", |p| {
+        matches!(p, SavedPhase::Ringing { .. })
     })
     .await;
-    if how == "kill" {
-        first.child.start_kill().unwrap();
-    } else {
-        let pid = first.child.id().unwrap().to_string();
-        assert!(std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-    }
-    first.child.wait().await.unwrap();
+    first.stop(how).await;
     let second = node.start(false, 2).await;
     agent.success(Duration::from_secs(30)).await;
     caller.success(Duration::from_secs(30)).await;
-    let s = second
-        .wait(&token, "the call ended", Duration::from_secs(10), |s| {
-            s["status"]["calls"] == 0
-        })
-        .await;
-    assert_eq!(s["status"]["totals"]["connected"], 1, "{s:#}");
+    second.one_call_connected_and_ended(&token).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,32 +384,23 @@ options = { "1" = "sales" }
 /// The caller is in the IVR menu when acd is killed: the next process plays the menu to them
 /// again, and their digit (pressed after the re-INVITE) still routes them to an agent.
 async fn a_caller_in_the_menu_hears_it_again(db: String, dir: &Path) {
+    let how = "kill";
     let node = Node::with_plan(dir, db, "end", MENU_PLAN);
-    let mut first = node.start(true, 1).await;
+    let first = node.start(true, 1).await;
     let token = http::login(first.http, "sup", PASSWORD).await;
     let agent = sipp(node.sip, dir, "agent_hangup.xml", &["-m", "1", "-rtp_echo"]);
-    register_sipp(dir, node.sip, "1001", agent.port).await;
+    register_at(node.sip, dir, "1001", agent.port, 3600).await;
     let caller = sipp(
         node.sip,
         dir,
         "caller_resumed_digit.xml",
         &["-s", "100", "-key", "caller", "+15550000002", "-m", "1"],
     );
-    let store = acd::context::Store::open(&node.db).await.unwrap();
-    eventually("the menu phase is saved", || async {
-        let s = store.load_snapshots().await.ok()?;
-        s.iter()
-            .any(|(_, s)| {
-                matches!(
-                    s.as_ref().map(|s| &s.phase),
-                    Ok(acd::call::snapshot::SavedPhase::Menu { .. })
-                )
-            })
-            .then_some(())
+    node.saved("the menu phase is saved", |p| {
+        matches!(p, SavedPhase::Menu { .. })
     })
     .await;
-    first.child.start_kill().unwrap();
-    first.child.wait().await.unwrap();
+    first.stop(how).await;
     let second = node.start(false, 2).await;
     // The menu plays again from the new process before the caller has chosen anything.
     second
@@ -441,12 +413,7 @@ async fn a_caller_in_the_menu_hears_it_again(db: String, dir: &Path) {
         .await;
     agent.success(Duration::from_secs(30)).await;
     caller.success(Duration::from_secs(30)).await;
-    let s = second
-        .wait(&token, "the call ended", Duration::from_secs(10), |s| {
-            s["status"]["calls"] == 0
-        })
-        .await;
-    assert_eq!(s["status"]["totals"]["connected"], 1, "{s:#}");
+    second.one_call_connected_and_ended(&token).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -337,28 +337,14 @@ impl TransactionLayer {
     /// Starts a client transaction for `req` (whose top Via carries a fresh branch) towards `to`.
     /// ACK for a 2xx is not a transaction: send it with [`TransactionLayer::send_stateless`].
     pub fn send_request(&mut self, now: Instant, req: &Request, to: Peer) -> TxKey {
-        let branch = req.core.top_via().branch().unwrap_or("").to_string();
-        let key = TxKey::client(&branch, &req.method);
         let invite = req.method == Method::Invite;
+        let state = if invite {
+            State::Calling
+        } else {
+            State::Trying
+        };
         let data = req.to_bytes();
-        let id = self.insert(Tx {
-            key: key.clone(),
-            kind: if invite {
-                Kind::InviteClient
-            } else {
-                Kind::NonInviteClient
-            },
-            state: if invite {
-                State::Calling
-            } else {
-                State::Trying
-            },
-            peer: to,
-            deadlines: Deadlines::default(),
-            last: data.clone(),
-            ack: None,
-            interval: self.cfg.t1,
-        });
+        let (id, key) = self.insert_client(req, to, state, data.clone());
         self.send(to, data);
         let t1 = self.cfg.t1;
         if !to.transport.reliable() {
@@ -379,18 +365,38 @@ impl TransactionLayer {
         if self.by_key.contains_key(&key) {
             return key;
         }
+        let (id, key) = self.insert_client(req, to, State::Proceeding, req.to_bytes());
+        self.arm(id, Timer::B, self.cfg.t1 * 64, now);
+        key
+    }
+
+    /// Records a client transaction for `req` (serialised as `last`) in `state`; nothing is
+    /// sent and no timer armed.
+    fn insert_client(
+        &mut self,
+        req: &Request,
+        to: Peer,
+        state: State,
+        last: Bytes,
+    ) -> (u64, TxKey) {
+        let branch = req.core.top_via().branch().unwrap_or("").to_string();
+        let key = TxKey::client(&branch, &req.method);
+        let kind = if req.method == Method::Invite {
+            Kind::InviteClient
+        } else {
+            Kind::NonInviteClient
+        };
         let id = self.insert(Tx {
             key: key.clone(),
-            kind: Kind::InviteClient,
-            state: State::Proceeding,
+            kind,
+            state,
             peer: to,
             deadlines: Deadlines::default(),
-            last: req.to_bytes(),
+            last,
             ack: None,
             interval: self.cfg.t1,
         });
-        self.arm(id, Timer::B, self.cfg.t1 * 64, now);
-        key
+        (id, key)
     }
 
     /// Sends bytes outside any transaction (ACK for 2xx, stateless answers).
