@@ -6,42 +6,6 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use tokio::net::UdpSocket;
-
-/// One INVITE from a fresh socket; the status line and Retry-After of the final answer.
-async fn one_invite(srv: &TestServer) -> (String, String) {
-    let sock = UdpSocket::bind(("127.0.0.1", ports(1))).await.unwrap();
-    let port = sock.local_addr().unwrap().port();
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
-    let inv = format!(
-        "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKdrain{port}\r\n\
-         From: <sip:+15550001111@127.0.0.1>;tag=d\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: drain-{port}\r\n\
-         CSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:{port}>\r\nMax-Forwards: 70\r\n\
-         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    );
-    sock.send_to(inv.as_bytes(), srv.sip()).await.unwrap();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = tokio::time::timeout(Duration::from_secs(5), sock.recv(&mut buf))
-            .await
-            .expect("an answer")
-            .unwrap();
-        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if text.starts_with("SIP/2.0 1") {
-            continue;
-        }
-        let first = text.lines().next().unwrap_or("").to_string();
-        return (first, header_of(&text, "Retry-After"));
-    }
-}
-
-fn header_of(msg: &str, name: &str) -> String {
-    msg.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-        .unwrap_or("")
-        .to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drained_node_refuses_new_calls_and_lets_the_call_in_progress_finish() {
@@ -73,7 +37,7 @@ async fn a_drained_node_refuses_new_calls_and_lets_the_call_in_progress_finish()
     assert_eq!(r.json()["draining"], true);
     assert_eq!(r.json()["calls"], 1);
 
-    let (line, retry) = one_invite(&srv).await;
+    let (line, retry) = one_invite(srv.sip()).await;
     assert!(line.starts_with("SIP/2.0 503"), "{line}");
     assert_eq!(retry, "5");
 
@@ -90,6 +54,6 @@ async fn a_drained_node_refuses_new_calls_and_lets_the_call_in_progress_finish()
     // Back in service.
     let r = http::request(http, "DELETE", "/api/drain", Some(&sup), None).await;
     assert_eq!(r.json()["draining"], false, "{}", r.body);
-    let (line, _) = one_invite(&srv).await;
+    let (line, _) = one_invite(srv.sip()).await;
     assert!(line.starts_with("SIP/2.0 200"), "{line}");
 }

@@ -353,3 +353,40 @@ where
     }
     panic!("timed out waiting for {what}");
 }
+
+/// One INVITE from a fresh socket; the status line and Retry-After of the final answer.
+pub async fn one_invite(sip: SocketAddr) -> (String, String) {
+    let sock = tokio::net::UdpSocket::bind(("127.0.0.1", ports(1)))
+        .await
+        .unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
+    let inv = format!(
+        "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKdrain{port}\r\n\
+         From: <sip:+15550001111@127.0.0.1>;tag=d\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: drain-{port}\r\n\
+         CSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:{port}>\r\nMax-Forwards: 70\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    sock.send_to(inv.as_bytes(), sip).await.unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), sock.recv(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with("SIP/2.0 1") {
+            continue;
+        }
+        let first = text.lines().next().unwrap_or("").to_string();
+        return (first, header_of(&text, "Retry-After"));
+    }
+}
+
+pub fn header_of(msg: &str, name: &str) -> String {
+    msg.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+        .unwrap_or("")
+        .to_string()
+}

@@ -1,10 +1,14 @@
 //! Calls survive a crash: the `acd` binary is killed with SIGKILL (no chance to say goodbye)
-//! while real phones are in a call, and started again on the same database. The new process
-//! takes the call over: audio flows both ways again and the caller's later BYE ends it with 200.
-//! The same with SIGTERM under `shutdown = "resume"`. On SQLite and on PostgreSQL.
+//! and started again on the same database while (a) two real phones talk, (b) callers wait in
+//! two queues, (c) an agent's phone rings, (d) a caller is in the IVR menu. The new process takes
+//! each call over: (a) audio flows both ways again and a later BYE ends the call with 200,
+//! (b) the callers reach agents in the order they came, (c) the call is offered again, (d) the
+//! menu plays again and a digit still routes. The same with SIGTERM under
+//! `shutdown = "resume"`, on SQLite and on PostgreSQL; and `--drain` (see `drain.rs`).
 
 #[path = "../common/mod.rs"]
 mod common;
+mod drain;
 
 use acd::call::snapshot::SavedPhase;
 use common::*;
@@ -79,6 +83,11 @@ shutdown = "{shutdown}"
 
     /// Starts acd and waits for its "acd is running" line.
     async fn start(&self, demo: bool, n: u32) -> Acd {
+        self.start_with(demo, n, &[]).await
+    }
+
+    /// Like [`Node::start`], with more `acd serve` flags.
+    async fn start_with(&self, demo: bool, n: u32, flags: &[&str]) -> Acd {
         let log = std::fs::File::create(self.dir.join(format!("acd-{n}.log"))).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_acd"));
         cmd.arg("--config")
@@ -89,6 +98,7 @@ shutdown = "{shutdown}"
         if demo {
             cmd.args(["--demo", "--demo-password", PASSWORD]);
         }
+        cmd.args(flags);
         let mut child = cmd
             .env("ACD_LOG", "info")
             .stdout(Stdio::piped())
@@ -123,13 +133,20 @@ impl Node {
     /// Waits until a call's snapshot in the database is in a phase `is` accepts, so a kill
     /// after it leaves that phase behind for the next start.
     async fn saved(&self, what: &str, is: impl Fn(&SavedPhase) -> bool) {
+        self.saved_n(what, 1, is).await
+    }
+
+    /// Like [`Node::saved`], for `n` calls.
+    async fn saved_n(&self, what: &str, n: usize, is: impl Fn(&SavedPhase) -> bool) {
         let store = acd::context::Store::open(&self.db).await.unwrap();
         let is = &is;
         let store = &store;
         eventually(what, || async move {
             let s = store.load_snapshots().await.ok()?;
-            s.iter()
-                .any(|(_, s)| s.as_ref().is_ok_and(|s| is(&s.phase)))
+            (s.iter()
+                .filter(|(_, s)| s.as_ref().is_ok_and(|s| is(&s.phase)))
+                .count()
+                >= n)
                 .then_some(())
         })
         .await;
@@ -142,14 +159,27 @@ impl Acd {
         if how == "kill" {
             self.child.start_kill().unwrap();
         } else {
-            let pid = self.child.id().unwrap().to_string();
-            let ok = std::process::Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap();
-            assert!(ok.success());
+            self.signal("TERM");
         }
         self.child.wait().await.unwrap();
+    }
+
+    /// Sends the process a signal (`TERM`, `USR1`, …).
+    fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("acd is running").to_string();
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits for the process to end by itself; its exit status.
+    async fn exited(mut self, limit: Duration) -> std::process::ExitStatus {
+        tokio::time::timeout(limit, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("acd did not stop within {limit:?}"))
+            .unwrap()
     }
 
     /// The one call of the test has ended, after it reached an agent on this process.
@@ -196,6 +226,43 @@ fn agent_state(s: &serde_json::Value, id: &str) -> String {
         .and_then(|a| a.iter().find(|a| a["id"] == id))
         .map(|a| a["state"].as_str().unwrap_or("").to_string())
         .unwrap_or_default()
+}
+
+/// Callers waiting in all queues, from the status.
+fn waiting(s: &serde_json::Value) -> u64 {
+    s["queues"]
+        .as_array()
+        .map(|q| q.iter().filter_map(|q| q["waiting"].as_u64()).sum())
+        .unwrap_or(0)
+}
+
+/// The callers (the display name acd puts in From) of the INVITEs a SIPp agent running with
+/// `-trace_msg` in `dir` received, in the order it received them.
+fn invited_callers(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.ends_with("_messages.log") {
+            continue;
+        }
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        for block in text.split("----------------------------------------------- ") {
+            let mut lines = block.lines().skip(1);
+            if !lines.next().is_some_and(|l| l.contains("message received")) {
+                continue;
+            }
+            let mut lines = lines.skip_while(|l| l.trim().is_empty());
+            if !lines.next().is_some_and(|l| l.starts_with("INVITE ")) {
+                continue;
+            }
+            let from = lines
+                .find_map(|l| l.strip_prefix("From:"))
+                .and_then(|f| f.split('"').nth(1))
+                .unwrap_or_default();
+            out.push(from.to_string());
+        }
+    }
+    out
 }
 
 fn baresip(dir: &Path, sip: SocketAddr, user: &str, register: bool, args: &[&str]) -> Child {
@@ -275,9 +342,9 @@ async fn a_call_in_progress_survives(db: String, dir: &Path, how: &str) {
 /// The PostgreSQL tests share one database, whose snapshots every start takes over: one at a time.
 static PG: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Snapshots other test binaries' servers left in the shared PostgreSQL database (they are
-/// dropped, not stopped) would be taken over too: this test starts from none.
-async fn no_snapshots(db: &str) {
+/// Snapshots and registrations other tests' servers left in the shared PostgreSQL database
+/// (those servers are dropped, not stopped) would be taken over too: each test starts from none.
+async fn clean_slate(db: &str) {
     let store = acd::context::Store::open(db).await.unwrap();
     let keys: Vec<String> = store
         .load_snapshots()
@@ -288,29 +355,9 @@ async fn no_snapshots(db: &str) {
         .collect();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     store.delete_snapshots(&keys).await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_during_a_call_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}/acd.db", dir.path().display());
-    a_call_in_progress_survives(db, dir.path(), "kill").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_with_shutdown_resume_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}/acd.db", dir.path().display());
-    a_call_in_progress_survives(db, dir.path(), "term").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_during_a_call_on_postgres() {
-    let dir = tempfile::tempdir().unwrap();
-    let _one = PG.lock().await;
-    let db = pg::url().await;
-    no_snapshots(&db).await;
-    a_call_in_progress_survives(db, dir.path(), "kill").await;
+    for (agent, _) in store.load_bindings(0).await.unwrap() {
+        store.save_bindings(&agent, &[]).await.unwrap();
+    }
 }
 
 /// The caller is waiting while agent 1001's phone rings; acd dies and starts again. The new
@@ -350,22 +397,6 @@ async fn a_ringing_call_is_offered_again(db: String, dir: &Path, how: &str) {
     second.one_call_connected_and_ended(&token).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_while_an_agent_rings_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}/acd.db", dir.path().display());
-    a_ringing_call_is_offered_again(db, dir.path(), "kill").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_while_an_agent_rings_on_postgres() {
-    let dir = tempfile::tempdir().unwrap();
-    let _one = PG.lock().await;
-    let db = pg::url().await;
-    no_snapshots(&db).await;
-    a_ringing_call_is_offered_again(db, dir.path(), "kill").await;
-}
-
 const MENU_PLAN: &str = r#"
 [[queue]]
 name = "sales"
@@ -383,9 +414,9 @@ options = { "1" = "sales" }
 
 /// The caller is in the IVR menu when acd is killed: the next process plays the menu to them
 /// again, and their digit (pressed after the re-INVITE) still routes them to an agent.
-async fn a_caller_in_the_menu_hears_it_again(db: String, dir: &Path) {
-    let how = "kill";
-    let node = Node::with_plan(dir, db, "end", MENU_PLAN);
+async fn a_caller_in_the_menu_hears_it_again(db: String, dir: &Path, how: &str) {
+    let shutdown = if how == "term" { "resume" } else { "end" };
+    let node = Node::with_plan(dir, db, shutdown, MENU_PLAN);
     let first = node.start(true, 1).await;
     let token = http::login(first.http, "sup", PASSWORD).await;
     let agent = sipp(node.sip, dir, "agent_hangup.xml", &["-m", "1", "-rtp_echo"]);
@@ -416,18 +447,143 @@ async fn a_caller_in_the_menu_hears_it_again(db: String, dir: &Path) {
     second.one_call_connected_and_ended(&token).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_while_a_caller_is_in_the_menu_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}/acd.db", dir.path().display());
-    a_caller_in_the_menu_hears_it_again(db, dir.path()).await;
+/// Five callers wait in two queues (none of the agents is in) when acd dies; the next process
+/// puts them back in their queues in the order they came, so when the agents arrive each one
+/// is offered its queue's callers oldest first.
+async fn waiting_callers_keep_their_order(db: String, dir: &Path, how: &str) {
+    let shutdown = if how == "term" { "resume" } else { "end" };
+    let node = Node::new(dir, db, shutdown);
+    let first = node.start(true, 1).await;
+    let token = http::login(first.http, "sup", PASSWORD).await;
+    let sales = ["+15550000101", "+15550000102", "+15550000103"];
+    let support = ["+15550000201", "+15550000202"];
+    // Interleaved, each one waiting before the next calls, so the order is known.
+    let arrivals = [
+        ("100", sales[0]),
+        ("200", support[0]),
+        ("100", sales[1]),
+        ("200", support[1]),
+        ("100", sales[2]),
+    ];
+    let mut callers = Vec::new();
+    for (i, (number, from)) in arrivals.into_iter().enumerate() {
+        callers.push(sipp(
+            node.sip,
+            dir,
+            "caller_resumed_waits.xml",
+            &["-s", number, "-key", "caller", from, "-m", "1"],
+        ));
+        let n = i as u64 + 1;
+        first
+            .wait(&token, "the caller waits", Duration::from_secs(10), |s| {
+                waiting(s) == n
+            })
+            .await;
+    }
+    node.saved_n("every caller's wait is saved", arrivals.len(), |p| {
+        matches!(p, SavedPhase::Waiting { .. })
+    })
+    .await;
+    first.stop(how).await;
+
+    // Demo again: the SIPp agents register with MD5, which only demo mode accepts.
+    let second = node.start(true, 2).await;
+    second
+        .wait(
+            &token,
+            "the callers wait again",
+            Duration::from_secs(10),
+            |s| waiting(s) == arrivals.len() as u64,
+        )
+        .await;
+    let mut agents = Vec::new();
+    for (user, calls) in [("1001", sales.len()), ("1002", support.len())] {
+        let own = dir.join(user);
+        std::fs::create_dir_all(&own).unwrap();
+        let calls = calls.to_string();
+        let agent = sipp(
+            node.sip,
+            &own,
+            "agent_hangup.xml",
+            &["-m", &calls, "-rtp_echo", "-trace_msg"],
+        );
+        register_at(node.sip, &own, user, agent.port, 3600).await;
+        agents.push(agent);
+    }
+    for agent in agents {
+        agent.success(Duration::from_secs(40)).await;
+    }
+    for caller in callers {
+        caller.success(Duration::from_secs(20)).await;
+    }
+    assert_eq!(
+        invited_callers(&dir.join("1001")),
+        sales,
+        "sales, oldest first"
+    );
+    assert_eq!(
+        invited_callers(&dir.join("1002")),
+        support,
+        "support, oldest first"
+    );
+    let s = second
+        .wait(&token, "every call ended", Duration::from_secs(10), |s| {
+            s["status"]["calls"] == 0
+        })
+        .await;
+    assert_eq!(s["status"]["totals"]["connected"], 5, "{s:#}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_while_a_caller_is_in_the_menu_on_postgres() {
-    let _one = PG.lock().await;
-    let dir = tempfile::tempdir().unwrap();
+/// Each case, with acd killed (`kill -9`) and stopped with SIGTERM under
+/// `shutdown = "resume"`, on SQLite and on PostgreSQL.
+macro_rules! survives {
+    ($($case:ident => $test:ident,)*) => {$(
+        mod $case {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn kill_9_on_sqlite() {
+                let dir = tempfile::tempdir().unwrap();
+                super::$test(sqlite(dir.path()), dir.path(), "kill").await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sigterm_with_shutdown_resume_on_sqlite() {
+                let dir = tempfile::tempdir().unwrap();
+                super::$test(sqlite(dir.path()), dir.path(), "term").await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn kill_9_on_postgres() {
+                let _one = PG.lock().await;
+                let dir = tempfile::tempdir().unwrap();
+                super::$test(postgres().await, dir.path(), "kill").await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sigterm_with_shutdown_resume_on_postgres() {
+                let _one = PG.lock().await;
+                let dir = tempfile::tempdir().unwrap();
+                super::$test(postgres().await, dir.path(), "term").await;
+            }
+        }
+    )*};
+}
+
+survives! {
+    during_a_call => a_call_in_progress_survives,
+    while_callers_wait => waiting_callers_keep_their_order,
+    while_an_agent_rings => a_ringing_call_is_offered_again,
+    while_a_caller_is_in_the_menu => a_caller_in_the_menu_hears_it_again,
+}
+
+fn sqlite(dir: &Path) -> String {
+    format!("sqlite://{}/acd.db", dir.display())
+}
+
+/// The shared PostgreSQL database, emptied of other tests' snapshots.
+async fn postgres() -> String {
     let db = pg::url().await;
-    no_snapshots(&db).await;
-    a_caller_in_the_menu_hears_it_again(db, dir.path()).await;
+    clean_slate(&db).await;
+    db
 }
