@@ -329,11 +329,12 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         );
     }
     manager.restore_bindings(now, saved);
+    manager.restore_desks(now, store.load_desks().await?);
     // The day's trunk-callback caps count what was granted before a restart.
     let day = (unix as i64).div_euclid(86_400);
     manager.restore_callback_grants(now, store.callback_grants(day).await?);
     let (persist_tx, persist_rx) = tokio::sync::mpsc::channel(4096);
-    tokio::spawn(save_bindings(store.clone(), persist_rx));
+    tokio::spawn(persist_agents(store.clone(), persist_rx));
     let media_bind = if sip_listen.ip().is_unspecified() {
         sip_listen.ip()
     } else {
@@ -516,14 +517,26 @@ impl Running {
     }
 }
 
-/// Writes changed registrations; a database outage costs only the restore after a restart.
-async fn save_bindings(
-    store: Store,
-    mut rx: tokio::sync::mpsc::Receiver<(String, Vec<crate::sip::registrar::SavedBinding>)>,
-) {
-    while let Some((agent, bindings)) = rx.recv().await {
-        if let Err(e) = store.save_bindings(&agent, &bindings).await {
-            warn!(%agent, error = %e, "could not save registration");
+/// Writes changed registrations and desk choices; a database outage costs only their restore
+/// after a restart.
+async fn persist_agents(store: Store, mut rx: tokio::sync::mpsc::Receiver<crate::call::Persist>) {
+    use crate::call::Persist;
+    while let Some(p) = rx.recv().await {
+        match p {
+            Persist::Bindings(agent, bindings) => {
+                if let Err(e) = store.save_bindings(&agent, &bindings).await {
+                    warn!(%agent, error = %e, "could not save registration");
+                }
+            }
+            Persist::Desk {
+                agent,
+                desk,
+                wrap_until_ms,
+            } => {
+                if let Err(e) = store.save_desk(&agent, &desk, wrap_until_ms).await {
+                    warn!(%agent, error = %e, "could not save the desk state");
+                }
+            }
         }
     }
 }

@@ -10,7 +10,12 @@ fn secs(s: u64) -> Duration {
 
 fn decisions(a: &mut Acd) -> Vec<Decision> {
     std::iter::from_fn(|| a.poll_decision())
-        .filter(|d| !matches!(d, Decision::AgentChanged { .. }))
+        .filter(|d| {
+            !matches!(
+                d,
+                Decision::AgentChanged { .. } | Decision::DeskChanged { .. }
+            )
+        })
         .collect()
 }
 

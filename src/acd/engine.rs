@@ -144,8 +144,9 @@ pub enum AgentState {
 }
 
 /// What the agent chose at the desk; combined with registration and calls into [`AgentState`].
+/// Kept in the database, so a restart neither logs agents out nor ends their pause.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Desk {
+pub enum Desk {
     LoggedOut,
     Ready,
     Paused(String),
@@ -173,6 +174,13 @@ pub enum Decision {
     /// and the caller is to hear the queue's timeout message and be let go.
     WaitedOut { call: CallId, queue: String },
     /// The agent's state changed (for the desk, the wallboard and the history).
+    /// The agent's desk choice or the end of their after-call work changed: worth keeping
+    /// across a restart (`wrap_until` is when wrap-up ends, if they are in it).
+    DeskChanged {
+        agent: String,
+        desk: Desk,
+        wrap_until: Option<Instant>,
+    },
     AgentChanged {
         agent: String,
         state: AgentState,

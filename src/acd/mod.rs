@@ -22,7 +22,7 @@ mod timers;
 mod widen;
 
 pub use engine::{
-    Acd, AcdError, AgentState, AgentStatus, CrossQueue, Decision, QueueConfig, QueueStatus,
+    Acd, AcdError, AgentState, AgentStatus, CrossQueue, Decision, Desk, QueueConfig, QueueStatus,
     Strategy, Widen,
 };
 pub use presence::{DeskCommand, PresenceError};

@@ -70,6 +70,7 @@ impl Acd {
                     return Err(PresenceError::NotInWrapUp(id.to_string()));
                 }
                 self.make_idle(now, id, now);
+                self.desk_changed(id);
                 return Ok(());
             }
         }
@@ -82,6 +83,7 @@ impl Acd {
             };
             self.make_idle(now, id, idle_since);
         }
+        self.desk_changed(id);
         Ok(())
     }
 
@@ -169,10 +171,27 @@ impl Acd {
         if wrap.is_zero() || self.agents.get(agent).is_some_and(|a| !a.registered) {
             return self.make_idle(now, agent, now);
         }
+        self.start_wrapup(now, agent, now + wrap);
+        self.desk_changed(agent);
+    }
+
+    /// After-call work until `until`, then free (by the desk's choice).
+    pub(super) fn start_wrapup(&mut self, now: Instant, agent: &str, until: Instant) {
         if let Some(a) = self.agents.get_mut(agent) {
-            a.wrap_until = Some(now + wrap);
+            a.wrap_until = Some(until);
         }
         self.set_state(now, agent, AgentState::WrapUp);
-        self.timers.push(Reverse((now + wrap, Wake::WrapUp)));
+        self.timers.push(Reverse((until, Wake::WrapUp)));
+    }
+
+    /// Tells the call layer what to keep of `agent`'s desk for the next start.
+    pub(super) fn desk_changed(&mut self, agent: &str) {
+        if let Some(a) = self.agents.get(agent) {
+            self.out.push_back(Decision::DeskChanged {
+                agent: agent.to_string(),
+                desk: a.desk.clone(),
+                wrap_until: a.wrap_until,
+            });
+        }
     }
 }

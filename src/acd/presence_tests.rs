@@ -154,3 +154,65 @@ fn every_state_change_is_reported_once() {
         .collect();
     assert_eq!(states, vec![AgentState::LoggedOut, AgentState::Idle]);
 }
+
+fn kept(a: &mut Acd) -> Vec<(Desk, Option<Instant>)> {
+    std::iter::from_fn(|| a.poll_decision())
+        .filter_map(|d| match d {
+            Decision::DeskChanged {
+                desk, wrap_until, ..
+            } => Some((desk, wrap_until)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn desk_choices_and_wrap_up_are_reported_for_the_next_start() {
+    let t0 = Instant::now();
+    let mut a = engine(t0, 30);
+    a.agent_online(t0, "1001");
+    a.desk(t0, "1001", DeskCommand::Ready).unwrap();
+    assert_eq!(kept(&mut a), vec![(Desk::Ready, None)]);
+    a.enqueue(t0, 1, "sales", 0).unwrap();
+    a.offer_answered(t0, 1);
+    let t1 = t0 + Duration::from_secs(5);
+    a.agent_free(t1, "1001");
+    let wrap = t1 + Duration::from_secs(30);
+    assert_eq!(kept(&mut a), vec![(Desk::Ready, Some(wrap))]);
+    a.desk(t1, "1001", DeskCommand::EndWrapup).unwrap();
+    assert_eq!(kept(&mut a), vec![(Desk::Ready, None)], "ended early");
+    let lunch = DeskCommand::Pause {
+        reason: "lunch".into(),
+    };
+    a.desk(t1, "1001", lunch).unwrap();
+    assert_eq!(kept(&mut a), vec![(Desk::Paused("lunch".into()), None)]);
+}
+
+#[test]
+fn a_restart_keeps_a_pause_and_the_rest_of_a_wrap_up() {
+    // The next process: the agent's phone is registered again, the desk is read back.
+    let t0 = Instant::now();
+    let mut a = engine(t0, 0);
+    a.agent_online(t0, "1001");
+    a.restore_desk(t0, "1001", Desk::Paused("lunch".into()), None);
+    assert_eq!(a.agent_state("1001"), Some(AgentState::Paused));
+    assert_eq!(a.agent_status(t0)[0].reason.as_deref(), Some("lunch"));
+    a.enqueue(t0, 1, "sales", 0).unwrap();
+    assert!(offers(&mut a).is_empty(), "still on a pause");
+    // Ready but 10 s of wrap-up left: the caller waits those 10 s, not the queue's 0.
+    let wrap = t0 + Duration::from_secs(10);
+    a.restore_desk(t0, "1001", Desk::Ready, Some(wrap));
+    assert_eq!(a.agent_state("1001"), Some(AgentState::WrapUp));
+    a.handle_timeout(t0 + Duration::from_secs(9));
+    assert!(offers(&mut a).is_empty());
+    a.handle_timeout(wrap);
+    assert_eq!(offers(&mut a), vec![1]);
+    // A wrap-up that ended while acd was down is simply over.
+    let mut b = engine(t0, 0);
+    b.agent_online(t0, "1001");
+    b.restore_desk(wrap, "1001", Desk::Ready, Some(t0));
+    assert_eq!(b.agent_state("1001"), Some(AgentState::Idle));
+    // Logged out stays logged out, though the phone registered.
+    b.restore_desk(wrap, "1001", Desk::LoggedOut, None);
+    assert_eq!(b.agent_state("1001"), Some(AgentState::LoggedOut));
+}

@@ -2,7 +2,7 @@
 //! were, by the time they first joined, and an agent who was talking is busy with that call
 //! again, so nobody is offered a second call on top of one they are still in.
 
-use super::engine::{Acd, AcdError, AgentState};
+use super::engine::{Acd, AcdError, AgentState, Desk};
 use super::CallId;
 use std::time::Instant;
 
@@ -36,6 +36,32 @@ impl Acd {
         self.place(call, queue, priority, joined.min(now));
         self.dispatch_queue(now, queue);
         Ok(())
+    }
+
+    /// What `agent` chose at the desk before a restart (ready, paused with its reason, logged
+    /// out), and the end of their after-call work if they were in it: a pause survives the
+    /// restart, and wrap-up ends when it would have. An agent ringing or talking keeps that
+    /// state (the choice applies when the call ends, as at the desk).
+    pub fn restore_desk(
+        &mut self,
+        now: Instant,
+        agent: &str,
+        desk: Desk,
+        wrap_until: Option<Instant>,
+    ) {
+        let Some(a) = self.agents.get_mut(agent) else {
+            return;
+        };
+        a.desk = desk;
+        let registered = a.registered;
+        let free = !matches!(a.state, AgentState::Busy(_) | AgentState::Ringing(_));
+        if !free {
+            return;
+        }
+        match wrap_until {
+            Some(until) if until > now && registered => self.start_wrapup(now, agent, until),
+            _ => self.make_idle(now, agent, now),
+        }
     }
 
     /// `agent` is still talking on `call` (resumed after a restart), for `queue`: busy, and

@@ -92,6 +92,7 @@ impl Acd {
             format!("missed {limit} calls in a row")
         });
         self.set_state(now, agent, AgentState::Paused);
+        self.desk_changed(agent);
         true
     }
 

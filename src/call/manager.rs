@@ -19,6 +19,19 @@ use std::net::IpAddr;
 use std::time::Instant;
 use tracing::{info, info_span, warn, Span};
 
+/// Agent state the core hands to the database writer, so a restart finds it again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Persist {
+    /// An agent's registered contacts (an empty list forgets them).
+    Bindings(String, Vec<SavedBinding>),
+    /// An agent's desk choice and the end of their wrap-up (unix ms).
+    Desk {
+        agent: String,
+        desk: crate::acd::Desk,
+        wrap_until_ms: Option<u64>,
+    },
+}
+
 /// Settings the call layer needs from the config.
 #[derive(Clone, Debug)]
 pub struct ManagerConfig {
@@ -175,7 +188,7 @@ pub struct CallManager {
     pub(super) media: VecDeque<MediaCommand>,
     pub(super) events: VecDeque<Event>,
     totals: Totals,
-    persist: VecDeque<(String, Vec<SavedBinding>)>,
+    persist: VecDeque<Persist>,
     pub(super) qualify: super::qualify::Qualify,
     pub(super) lookups: super::context_lookup::Lookups,
     pub(super) ivr_timers: super::ivr::IvrTimers,
@@ -385,7 +398,7 @@ impl CallManager {
                     }
                 }
                 EndpointEvent::Bindings { agent, bindings } => {
-                    self.persist.push_back((agent, bindings));
+                    self.persist.push_back(Persist::Bindings(agent, bindings));
                 }
                 EndpointEvent::Reachability(r) => {
                     let (agent, up) = match r {
@@ -439,6 +452,20 @@ impl CallManager {
                     self.events.push_back(Event::Queued { call, queue: to });
                 }
                 Decision::WaitedOut { call, queue } => self.waited_out(now, call, &queue),
+                Decision::DeskChanged {
+                    agent,
+                    desk,
+                    wrap_until,
+                } => {
+                    let unix_now = self.ep.unix_ms(now);
+                    let wrap_until_ms = wrap_until
+                        .map(|t| unix_now + t.saturating_duration_since(now).as_millis() as u64);
+                    self.persist.push_back(Persist::Desk {
+                        agent,
+                        desk,
+                        wrap_until_ms,
+                    });
+                }
                 Decision::AgentChanged {
                     agent,
                     state,
@@ -858,8 +885,21 @@ impl CallManager {
         self.process(now);
     }
 
-    /// An agent's current bindings, to be written to the database (off the call path).
-    pub fn poll_persist(&mut self) -> Option<(String, Vec<SavedBinding>)> {
+    /// Desk choices saved before a restart (agent, choice, wrap-up end in unix ms), applied
+    /// after their registrations so a paused agent is not offered a call in between.
+    pub fn restore_desks(&mut self, now: Instant, saved: Vec<crate::context::SavedDesk>) {
+        let unix_now = self.ep.unix_ms(now);
+        for (agent, desk, wrap_until_ms) in saved {
+            // A deadline, so ahead of now (what is left of the wrap-up), not clamped to it.
+            let until = wrap_until_ms
+                .map(|ms| now + std::time::Duration::from_millis(ms.saturating_sub(unix_now)));
+            self.acd.restore_desk(now, &agent, desk, until);
+        }
+        self.process(now);
+    }
+
+    /// What to write to the database about agents (off the call path).
+    pub fn poll_persist(&mut self) -> Option<Persist> {
         self.persist.pop_front()
     }
 

@@ -27,7 +27,7 @@ pub use crate::media::prompt::PromptRef;
 pub use context_lookup::LookupRequest;
 pub use desk::{DeskError, TransferTarget, TRANSFER_HOLD_S};
 pub use identity::{identify, identify_parts, Identity, Trunk};
-pub use manager::{CallManager, ManagerConfig, Status, Totals};
+pub use manager::{CallManager, ManagerConfig, Persist, Status, Totals};
 pub use pop::{Pop, PopCampaign, PopRoute};
 pub use ports::PortPool;
 pub use resume::ResumeReport;

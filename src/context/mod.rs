@@ -4,6 +4,7 @@
 //!
 //! This issue stores agents; the caller context (campaigns, tickets, history) joins it next.
 
+mod agent_desk;
 mod agents;
 pub mod attribution;
 mod callbacks;
@@ -20,6 +21,7 @@ pub mod snapshots;
 pub mod stats_rows;
 pub mod time;
 
+pub use agent_desk::SavedDesk;
 pub use agents::{parse_skills, AgentLogin, AgentRecord, AgentRow, Role};
 pub use callbacks::SavedCallback;
 pub use caller::{

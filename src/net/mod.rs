@@ -74,7 +74,7 @@ pub struct NetConfig {
     /// consumer, as in tests that drive the core alone).
     pub durable: Option<mpsc::Sender<crate::events::Stamped>>,
     /// Where changed registrations go to be saved (a writer task that owns the store).
-    pub persist: Option<mpsc::Sender<(String, Vec<crate::sip::registrar::SavedBinding>)>>,
+    pub persist: Option<mpsc::Sender<crate::call::Persist>>,
     /// Where call snapshots go to be written (none: calls are not snapshotted).
     pub snapshots: Option<mpsc::Sender<crate::call::SnapshotWrite>>,
 }
@@ -377,7 +377,7 @@ impl Core {
         while let Some(p) = self.manager.poll_persist() {
             if let Some(tx) = &self.cfg.persist {
                 if tx.try_send(p).is_err() {
-                    warn!("registration writer is behind; a binding update was not saved");
+                    warn!("agent state writer is behind; an update was not saved");
                 }
             }
         }

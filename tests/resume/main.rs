@@ -8,7 +8,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod desk;
 mod drain;
+
+use desk::desk_state_is_kept;
 
 use acd::call::snapshot::SavedPhase;
 use common::*;
@@ -342,7 +345,7 @@ async fn a_call_in_progress_survives(db: String, dir: &Path, how: &str) {
 /// The PostgreSQL tests share one database, whose snapshots every start takes over: one at a time.
 static PG: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Snapshots and registrations other tests' servers left in the shared PostgreSQL database
+/// Snapshots, registrations and desk choices other tests' servers left in the shared PostgreSQL database
 /// (those servers are dropped, not stopped) would be taken over too: each test starts from none.
 async fn clean_slate(db: &str) {
     let store = acd::context::Store::open(db).await.unwrap();
@@ -357,6 +360,12 @@ async fn clean_slate(db: &str) {
     store.delete_snapshots(&keys).await.unwrap();
     for (agent, _) in store.load_bindings(0).await.unwrap() {
         store.save_bindings(&agent, &[]).await.unwrap();
+    }
+    for (agent, ..) in store.load_desks().await.unwrap() {
+        store
+            .save_desk(&agent, &acd::acd::Desk::Ready, None)
+            .await
+            .unwrap();
     }
 }
 
@@ -575,6 +584,7 @@ survives! {
     while_callers_wait => waiting_callers_keep_their_order,
     while_an_agent_rings => a_ringing_call_is_offered_again,
     while_a_caller_is_in_the_menu => a_caller_in_the_menu_hears_it_again,
+    desk_choices => desk_state_is_kept,
 }
 
 fn sqlite(dir: &Path) -> String {

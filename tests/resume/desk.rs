@@ -1,0 +1,109 @@
+//! What agents chose at the desk outlives the process: a paused agent is still paused (with
+//! their reason) and offered nothing, an agent in wrap-up stays in it for the rest of its
+//! time, and their desk sessions still work, so nobody logs in again.
+
+use super::*;
+
+/// Support agents have two minutes of after-call work.
+const WRAPUP_PLAN: &str = r#"
+[[queue]]
+name = "sales"
+skill = "sales"
+[[queue]]
+name = "support"
+skill = "support"
+wrapup_s = 120
+[[number]]
+dial = "100"
+queue = "sales"
+[[number]]
+dial = "200"
+queue = "support"
+"#;
+
+pub async fn desk_state_is_kept(db: String, dir: &Path, how: &str) {
+    let shutdown = if how == "term" { "resume" } else { "end" };
+    let node = Node::with_plan(dir, db, shutdown, WRAPUP_PLAN);
+    let first = node.start(true, 1).await;
+    let token = http::login(first.http, "sup", PASSWORD).await;
+    let anna = http::login(first.http, "1001", PASSWORD).await;
+    let sales = sipp(node.sip, dir, "agent_answer.xml", &["-m", "1", "-rtp_echo"]);
+    register_at(node.sip, dir, "1001", sales.port, 3600).await;
+    let support = sipp(node.sip, dir, "agent_hangup.xml", &["-m", "1", "-rtp_echo"]);
+    register_at(node.sip, dir, "1002", support.port, 3600).await;
+    let lunch = serde_json::json!({"state": "pause", "reason": "lunch"});
+    let r = http::post(first.http, "/api/me/state", Some(&anna), &lunch).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Ben (1002) takes a support call; it ends and his wrap-up starts.
+    let caller = sipp(
+        node.sip,
+        dir,
+        "caller_wait_bye.xml",
+        &["-s", "200", "-key", "caller", "+15550000401", "-m", "1"],
+    );
+    caller.success(Duration::from_secs(20)).await;
+    support.success(Duration::from_secs(10)).await;
+    first
+        .wait(&token, "Ben wraps up", Duration::from_secs(5), |s| {
+            agent_state(s, "1002") == "wrap_up" && agent_state(s, "1001") == "paused"
+        })
+        .await;
+    let store = acd::context::Store::open(&node.db).await.unwrap();
+    let store = &store;
+    eventually("both desks are kept", || async move {
+        let d = store.load_desks().await.ok()?;
+        let kept = |id: &str| d.iter().find(|(a, ..)| a == id).cloned();
+        let anna = matches!(kept("1001"), Some((_, acd::acd::Desk::Paused(r), _)) if r == "lunch");
+        let ben = matches!(kept("1002"), Some((_, acd::acd::Desk::Ready, Some(_))));
+        (anna && ben).then_some(())
+    })
+    .await;
+    first.stop(how).await;
+
+    let second = node.start(true, 2).await;
+    let s = second
+        .wait(&token, "the desks are back", Duration::from_secs(5), |s| {
+            agent_state(s, "1001") == "paused" && agent_state(s, "1002") == "wrap_up"
+        })
+        .await;
+    let anna_row = s["agents"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["id"] == "1001"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(anna_row["reason"], "lunch", "{s:#}");
+    // A sales caller waits: Anna is still at lunch.
+    let caller = sipp(
+        node.sip,
+        dir,
+        "caller.xml",
+        &[
+            "-s",
+            "100",
+            "-key",
+            "caller",
+            "+15550000402",
+            "-d",
+            "1000",
+            "-m",
+            "1",
+        ],
+    );
+    second
+        .wait(&token, "the caller waits", Duration::from_secs(5), |s| {
+            waiting(s) == 1
+        })
+        .await;
+    // Back from lunch with the desk session of the first process: the call is hers.
+    let ready = serde_json::json!({"state": "ready"});
+    let r = http::post(second.http, "/api/me/state", Some(&anna), &ready).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    caller.success(Duration::from_secs(20)).await;
+    sales.success(Duration::from_secs(10)).await;
+    let s = second.status(&token).await;
+    assert_eq!(
+        agent_state(&s, "1002"),
+        "wrap_up",
+        "Ben's two minutes are not over: {s:#}"
+    );
+}
