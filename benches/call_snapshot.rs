@@ -162,6 +162,10 @@ impl Rig {
         let body = SDP.replace("6000", "7002");
         let answer = format!("SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=a{n}\r\nCall-ID: {}\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@127.0.0.1:7001>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}", header(&inv, "Via"), header(&inv, "From"), header(&inv, "To"), header(&inv, "Call-ID"), body.len());
         self.send(7001, &answer);
+        // Talking: the snapshot window passes (the connected call is written once).
+        self.now += Duration::from_secs(1);
+        self.m.handle_timeout(self.now);
+        self.drain();
         let bye = format!("BYE sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5000;branch=z9hG4bKb{cid}\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n");
         self.send(5000, &bye);
         // Let the transactions finish so the tables stay small.

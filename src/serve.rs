@@ -342,15 +342,20 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
     };
     // Created before the core so the writer misses nothing, not even the first events.
     let (durable_tx, durable_rx) = tokio::sync::mpsc::channel(net::DURABLE_QUEUE);
+    // Calls left by the last process, read before the writer can change the table.
+    let saved_calls = store.load_snapshots().await?;
     let (snapshots, snapshot_writer) = if cfg.calls.snapshots {
         let (tx, rx) = tokio::sync::mpsc::channel(crate::context::snapshots::SNAPSHOT_QUEUE);
-        let writer = tokio::spawn(crate::context::snapshots::run_writer(store.clone(), rx));
+        let inherited = saved_calls.iter().map(|(k, _)| k.clone()).collect();
+        let writer = tokio::spawn(crate::context::snapshots::run_writer(
+            store.clone(),
+            rx,
+            inherited,
+        ));
         (Some(tx), Some(writer))
     } else {
         (None, None)
     };
-    // Calls left by the last process, read before the writer can change the table.
-    let saved_calls = store.load_snapshots().await?;
     let core = net::start(
         NetConfig {
             sip_listen: bound,
@@ -417,7 +422,14 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             .send(net::Input::RestoreCallbacks(callbacks))
             .await;
     }
+    let left: Vec<String> = saved_calls.iter().map(|(k, _)| k.clone()).collect();
     resume_calls(&store, &core, saved_calls).await?;
+    if !cfg.calls.snapshots && !left.is_empty() {
+        // No writer to delete them as the calls end: they were taken over once, and the next
+        // start must not find them again.
+        let keys: Vec<&str> = left.iter().map(String::as_str).collect();
+        store.delete_snapshots(&keys).await?;
+    }
     // Desk sessions of the previous run: agents and supervisors stay logged in.
     let sessions = store
         .load_sessions(crate::context::time::unix_now())

@@ -125,6 +125,40 @@ async fn exercise(store: &Store) {
     assert_eq!(store.list_agents().await.unwrap().len(), 2);
 
     callbacks(store).await;
+    desks(store).await;
+}
+
+/// Desk choices: one row per agent, replaced by the newest, read back as saved.
+async fn desks(store: &Store) {
+    use acd::acd::Desk;
+    store
+        .save_desk("1001", &Desk::Paused("lunch".into()), None)
+        .await
+        .unwrap();
+    store
+        .save_desk("1002", &Desk::Ready, Some(1_800_000_000_000))
+        .await
+        .unwrap();
+    store
+        .save_desk("1002", &Desk::LoggedOut, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_desks().await.unwrap(),
+        vec![
+            ("1001".to_string(), Desk::Paused("lunch".into()), None),
+            ("1002".to_string(), Desk::LoggedOut, None),
+        ]
+    );
+    store
+        .save_desk("1002", &Desk::Ready, Some(1_800_000_000_000))
+        .await
+        .unwrap();
+    let d = store.load_desks().await.unwrap();
+    assert_eq!(
+        d[1],
+        ("1002".to_string(), Desk::Ready, Some(1_800_000_000_000))
+    );
 }
 
 /// Saved callbacks: kept once however often saved, tries counted, oldest request first, gone

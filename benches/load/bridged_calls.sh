@@ -21,6 +21,7 @@ status=$(status_json)
 ok=$(grep -E "^ *Successful call" "$work/callers.log" | awk '{print $(NF)}' | tail -1)
 failed=$(grep -E "^ *Failed call" "$work/callers.log" | awk '{print $(NF)}' | tail -1)
 connected=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['status']['totals']['connected'])" "$status")
+python3 -c "import json,sys; s=json.loads(sys.argv[1])['status']; print(f\"acd: {s.get('snapshots_taken', 0) / max(s['totals']['connected'], 1):.1f} call snapshots taken per call\")" "$status"
 python3 - "$t0" "$t1" "$hz" "$CALLS" "$s0" "$s1" "$ok" "$failed" "$connected" <<'PY'
 import sys
 t0,t1,hz,calls,s0,s1,ok,failed,conn = sys.argv[1:]

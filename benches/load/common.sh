@@ -2,7 +2,7 @@
 # starts `acd serve` on 127.0.0.1:15060 (HTTP 18080) with a one-queue plan (100 → sales), starts
 # one SIPp UAS on port 15070 running $AGENT_SCENARIO (extra flags in $AGENT_FLAGS) for all the
 # agents' phones, and registers every agent to it. ACD_WRAP and SIPP_WRAP prefix acd's and the
-# UAS's command (e.g. `taskset -c 0`). Extra acd.toml lines come from ACD_TOML. Sets: root, work, acd, acd_pid, hz, ticks().
+# UAS's command (e.g. `taskset -c 0`). Extra acd.toml lines come from ACD_TOML. Sets: root, work, db, acd, acd_pid, hz, ticks(), start_acd, status_json.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 work=$(mktemp -d /tmp/acd-load.XXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
@@ -27,9 +27,13 @@ printf '[[queue]]\nname = "sales"\nskill = "sales"\n[[number]]\ndial = "100"\nqu
 # Load agents are phones without desks: ready as soon as they register.
 # SIPp stands in for a trunk delivering the load: trusted, so the per-source budgets do not apply.
 printf '[sip]\ntrusted = ["127.0.0.1"]\n%b\n[http]\nready_on_register = true\n' "${ACD_TOML:-}" > "$work/acd.toml"
-ACD_LOG=warn ${ACD_WRAP:-} "$acd" --config "$work/acd.toml" --db "$db" serve --sip-listen 127.0.0.1:15060 --http-listen 127.0.0.1:18080 \
-  --dialplan "$work/plan.toml" --rtp-ports 20000-40000 > "$work/acd.log" 2>&1 &
-acd_pid=$!
+# start_acd [LOG]: starts acd in the background (again, after a kill, on the same store).
+start_acd() {
+  ACD_LOG=warn ${ACD_WRAP:-} "$acd" --config "$work/acd.toml" --db "$db" serve --sip-listen 127.0.0.1:15060 --http-listen 127.0.0.1:18080 \
+    --dialplan "$work/plan.toml" --rtp-ports 20000-40000 > "$work/${1:-acd.log}" 2>&1 &
+  acd_pid=$!
+}
+start_acd
 sleep 1
 # shellcheck disable=SC2086
 ${SIPP_WRAP:-} sipp -sf "$AGENT_SCENARIO" -i 127.0.0.1 -p 15070 -mp 16000 -nostdin -buff_size 4194304 $AGENT_FLAGS \

@@ -20,6 +20,8 @@ use tracing::{info, warn};
 pub(super) struct AgentLeg {
     pub agent: String,
     pub invite: Request,
+    /// `invite` as text, made once for the call's snapshots (it never changes).
+    pub invite_text: super::snapshot::TextOnce,
     pub key: TxKey,
     pub peer: Peer,
     /// Set once the agent answered.
@@ -136,6 +138,7 @@ impl CallManager {
             .insert(invite.core.call_id.clone(), (call, Leg::Agent));
         if let Some(c) = self.calls.get_mut(&call) {
             let leg = AgentLeg {
+                invite_text: Default::default(),
                 agent: agent.to_string(),
                 invite,
                 key,

@@ -265,6 +265,7 @@ impl CallManager {
                 queue: s.queue.clone(),
                 priority: s.priority,
                 caller: CallerLeg {
+                    invite_text: Default::default(),
                     invite_key: TxKey::server(&invite),
                     dialog: Dialog::as_uas(&invite, &random_token(), peer),
                     invite,
@@ -399,6 +400,7 @@ impl CallManager {
         if let Some(cb) = self.calls.get_mut(&call).and_then(|c| c.callback.as_mut()) {
             cb.dialing = Some(Dialing {
                 leg: AgentLeg {
+                    invite_text: Default::default(),
                     agent: agent.to_string(),
                     invite,
                     key,
@@ -475,6 +477,7 @@ impl CallManager {
         cb.answered = true;
         c.media = n;
         c.caller = CallerLeg {
+            invite_text: Default::default(),
             invite_key: leg.key.clone(),
             sdp: leg.invite.body.clone(),
             invite: leg.invite,

@@ -59,6 +59,8 @@ pub struct ManagerConfig {
 pub(super) struct CallerLeg {
     pub invite_key: TxKey,
     pub invite: Request,
+    /// `invite` as text, made once for the call's snapshots (it never changes).
+    pub invite_text: super::snapshot::TextOnce,
     pub dialog: Dialog,
     /// Our SDP answer, resent in 183/200 and re-INVITE answers.
     pub sdp: Bytes,
@@ -136,6 +138,11 @@ pub struct Status {
     pub rtp_bind_failures: u64,
     /// The node is draining: no new calls.
     pub draining: bool,
+    /// Re-INVITEs sent to the legs of calls taken over from the last process and not yet
+    /// answered: 0 once every resumed phone has re-latched (or been given up on).
+    pub resuming: usize,
+    /// Call snapshots taken since start (the writer stores the newest of each call).
+    pub snapshots_taken: u64,
     pub registered_agents: usize,
     pub sip: crate::sip::endpoint::EndpointStats,
     pub totals: Totals,
@@ -676,6 +683,7 @@ impl CallManager {
                 queue: route.queue.clone(),
                 priority: route.priority,
                 caller: CallerLeg {
+                    invite_text: Default::default(),
                     invite_key: key,
                     invite: req,
                     dialog,
@@ -931,6 +939,7 @@ impl CallManager {
             self.survey_timeout(),
             self.announce_timeout(),
             self.callback_timeout(),
+            self.snapshot_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -956,6 +965,8 @@ impl CallManager {
             source_full: self.source_full,
             callbacks_refused: self.callback_ledger.refused,
             draining: self.draining,
+            resuming: self.reinvites.values().filter(|r| !r.answered).count(),
+            snapshots_taken: self.snapshots.taken,
         }
     }
 

@@ -31,6 +31,8 @@ pub(super) struct Reinvite {
     pub call: CallId,
     pub leg: Leg,
     pub seq: u32,
+    /// A 2xx came (kept after it, to ACK its retransmissions).
+    pub answered: bool,
 }
 
 /// What a resume did, for the log and the operator.
@@ -115,6 +117,7 @@ impl CallManager {
                     return Some(false);
                 };
                 Some(AgentLeg {
+                    invite_text: Default::default(),
                     agent: agent.agent.clone(),
                     key: TxKey::server(&inv),
                     invite: inv,
@@ -152,6 +155,7 @@ impl CallManager {
             queue: s.queue.clone(),
             priority: s.priority,
             caller: CallerLeg {
+                invite_text: Default::default(),
                 invite_key: key,
                 invite,
                 dialog,
@@ -383,7 +387,15 @@ impl CallManager {
         req.headers.push(HeaderName::ContentType, "application/sdp");
         req.body = body;
         let key = self.ep.send_request(now, &req, peer);
-        self.reinvites.insert(key, Reinvite { call: id, leg, seq });
+        self.reinvites.insert(
+            key,
+            Reinvite {
+                call: id,
+                leg,
+                seq,
+                answered: false,
+            },
+        );
     }
 
     /// A response to a resumed leg's re-INVITE; false when `key` is not one.
@@ -395,6 +407,9 @@ impl CallManager {
         match resp.code {
             100..=199 => {}
             200..=299 => {
+                if let Some(r) = self.reinvites.get_mut(key) {
+                    r.answered = true;
+                }
                 let via = self.via_host();
                 let Some(c) = self.calls.get_mut(&id) else {
                     return true;

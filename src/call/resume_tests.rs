@@ -7,10 +7,19 @@ use super::*;
 use crate::events::Event;
 use std::time::Duration;
 
-/// The snapshots `r` has to write now, through JSON as the store keeps them.
+/// What `r` has to write or delete once the changes so far are due (a gathering window on).
+fn taken(r: &mut Rig) -> Vec<SnapshotWrite> {
+    let mut w: Vec<SnapshotWrite> = std::iter::from_fn(|| r.m.poll_snapshot(r.now)).collect();
+    let due = r.now + super::snapshot::GATHER;
+    w.extend(std::iter::from_fn(|| r.m.poll_snapshot(due)));
+    w
+}
+
+/// The snapshots `r` has to write, through JSON as the store keeps them.
 fn snapshots(r: &mut Rig) -> Vec<CallSnapshot> {
     while r.m.poll_event().is_some() {}
-    std::iter::from_fn(|| r.m.poll_snapshot(r.now))
+    taken(r)
+        .into_iter()
         .filter_map(|w| w.body)
         .map(|s| serde_json::from_str(&serde_json::to_string(&*s).unwrap()).unwrap())
         .collect()
@@ -89,10 +98,16 @@ fn a_connected_call_is_resumed_with_reinvites_both_ways_and_ends_with_a_bye() {
         format!("{:?}", b.m.agent_status(b.now)).contains("Busy"),
         "the agent is still busy with the call"
     );
+    assert_eq!(
+        b.status().resuming,
+        2,
+        "both legs' re-INVITEs are unanswered"
+    );
     // The caller's 200 to the re-INVITE is acknowledged with its CSeq.
     b.send(CALLER, &reply(&to_caller, 200, "c", true));
     let ack = b.sent(CALLER, "ACK");
     assert_eq!(cseq(&ack), cseq(&to_caller));
+    assert_eq!(b.status().resuming, 1, "the agent's is still out");
     // A BYE from the caller ends the call with 200 (not 481) and hangs up the agent.
     let bye = format!("BYE sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKbyeR\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: {}\r\nCall-ID: call1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n", header(&ok, "To"));
     b.send(CALLER, &bye);
@@ -115,8 +130,8 @@ fn a_connected_call_is_resumed_with_reinvites_both_ways_and_ends_with_a_bye() {
         .iter()
         .any(|e| matches!(e, Event::Ended { agent, .. } if agent == "1001")));
     // Its snapshot is deleted.
-    let w = b.m.poll_snapshot(b.now).expect("a delete");
-    assert!(w.body.is_none());
+    let w = taken(&mut b);
+    assert!(w.len() == 1 && w[0].body.is_none(), "one delete");
     assert_eq!(b.status().calls, 0);
 }
 
@@ -294,4 +309,38 @@ fn a_call_that_cannot_be_resumed_is_ended_cleanly() {
         "{events:?}"
     );
     assert_eq!(b.status().calls, 0);
+}
+
+/// A call's first milliseconds (answered, routed, queued) are one snapshot, taken when the
+/// window after its first change is over; a call that begins and ends inside the window is
+/// never written at all.
+#[test]
+fn a_burst_of_changes_is_one_snapshot_and_a_brief_call_none() {
+    let mut r = Rig::new();
+    r.m.set_snapshots(true);
+    r.invite("brief");
+    r.sent(CALLER, "SIP/2.0 200");
+    while r.m.poll_event().is_some() {}
+    assert!(r.m.poll_snapshot(r.now).is_none(), "not due yet");
+    let due = r.m.poll_timeout().expect("a deadline for the snapshot");
+    assert!(due <= r.now + super::snapshot::GATHER);
+    r.m.handle_media(r.now, crate::call::MediaEvent::Timeout { call: 1 });
+    r.out();
+    while r.m.poll_event().is_some() {}
+    assert!(
+        r.m.poll_snapshot(due).is_none(),
+        "ended before it was due: nothing to write or delete"
+    );
+    assert_eq!(r.status().snapshots_taken, 0);
+
+    r.invite("stays");
+    r.out();
+    while r.m.poll_event().is_some() {}
+    let w = taken(&mut r);
+    assert_eq!(w.len(), 1, "answered, routed and queued: one snapshot");
+    assert!(matches!(
+        w[0].body.as_deref().map(|s| &s.phase),
+        Some(SavedPhase::Waiting { .. } | SavedPhase::Ringing { .. })
+    ));
+    assert_eq!(r.status().snapshots_taken, 1);
 }

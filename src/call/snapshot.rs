@@ -61,7 +61,7 @@ pub struct CallSnapshot {
 /// The caller's leg: their INVITE (its headers answer and identify the call), our dialog.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedCallerLeg {
-    pub invite: String,
+    pub invite: std::sync::Arc<str>,
     pub dialog: SavedDialog,
     /// Our SDP answer.
     pub sdp: String,
@@ -108,7 +108,7 @@ pub struct SavedRoute {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedRinging {
     pub agent: String,
-    pub invite: String,
+    pub invite: std::sync::Arc<str>,
     pub peer: SocketAddr,
     pub transport: String,
 }
@@ -118,7 +118,7 @@ pub struct SavedRinging {
 pub struct SavedAgentLeg {
     pub agent: String,
     /// Our offer to the agent: its SDP is what we answer their re-offers with.
-    pub invite: String,
+    pub invite: std::sync::Arc<str>,
     pub dialog: SavedDialog,
     pub media: SavedMedia,
 }
@@ -264,6 +264,17 @@ pub fn request_text(r: &Request) -> String {
     String::from_utf8_lossy(&r.to_bytes()).into_owned()
 }
 
+/// A request's text made at most once and shared by every snapshot of the call (a snapshot is
+/// taken after each burst of changes; the INVITEs it keeps whole do not change).
+#[derive(Clone, Debug, Default)]
+pub struct TextOnce(std::cell::OnceCell<std::sync::Arc<str>>);
+
+impl TextOnce {
+    pub fn of(&self, r: &Request) -> std::sync::Arc<str> {
+        self.0.get_or_init(|| request_text(r).into()).clone()
+    }
+}
+
 pub fn parse_request(text: &str) -> Option<Request> {
     match crate::sip::msg::parse(text.as_bytes(), true, &Default::default()) {
         Ok(crate::sip::msg::Message::Request(r)) => Some(r),
@@ -277,7 +288,11 @@ impl CallManager {
         self.snapshots.on = on;
     }
 
-    /// The next snapshot to write or delete, once per changed call since the last poll.
+    /// The next snapshot to write or delete: a changed call's newest state, [`GATHER`] after
+    /// its first change since the last one taken, so a burst of changes (a call's first
+    /// milliseconds: answered, routed, queued, offered, connected) is one snapshot, and a call
+    /// that begins and ends inside the window none. [`CallManager::poll_timeout`] includes
+    /// the next one due.
     pub fn poll_snapshot(&mut self, now: Instant) -> Option<SnapshotWrite> {
         if let Some(interaction) = self.snapshots.deletes.pop() {
             return Some(SnapshotWrite {
@@ -285,7 +300,14 @@ impl CallManager {
                 body: None,
             });
         }
-        while let Some(id) = self.snapshots.dirty.pop() {
+        for id in self.snapshots.dirty.drain(..) {
+            self.snapshots.due.push_back((now + GATHER, id));
+        }
+        while let Some(&(at, id)) = self.snapshots.due.front() {
+            if at > now && !self.snapshots.flush {
+                break;
+            }
+            self.snapshots.due.pop_front();
             self.snapshots.queued.remove(&id);
             match self
                 .calls
@@ -293,6 +315,7 @@ impl CallManager {
                 .and_then(|c| self.snapshot_of(now, id, c))
             {
                 Some(s) => {
+                    self.snapshots.taken += 1;
                     self.snapshots.written.insert(id, s.interaction.clone());
                     return Some(SnapshotWrite {
                         interaction: s.interaction.clone(),
@@ -316,6 +339,8 @@ impl CallManager {
     /// snapshot and nothing is sent to its phones. A caller away for a callback is kept in
     /// the callbacks table as on any stop.
     pub fn hand_over(&mut self, now: Instant) {
+        // Every last state goes out now, not a window later.
+        self.snapshots.flush = true;
         let ids: Vec<CallId> = self.calls.keys().copied().collect();
         for id in ids {
             if self.caller_away(id) {
@@ -350,7 +375,7 @@ impl CallManager {
             .chain(c.ringing.iter())
             .map(|l| SavedRinging {
                 agent: l.agent.clone(),
-                invite: request_text(&l.invite),
+                invite: l.invite_text.of(&l.invite),
                 peer: l.peer.addr,
                 transport: l.peer.transport.as_str().to_string(),
             })
@@ -395,7 +420,7 @@ impl CallManager {
                 (Some((a, d, m)), _, _) => SavedPhase::Connected {
                     agent: SavedAgentLeg {
                         agent: a.agent.clone(),
-                        invite: request_text(&a.invite),
+                        invite: a.invite_text.of(&a.invite),
                         dialog: SavedDialog::of(d),
                         media: SavedMedia::of(m),
                     },
@@ -424,7 +449,7 @@ impl CallManager {
             priority: c.priority,
             arrived_ms: unix(c.arrived),
             caller: SavedCallerLeg {
-                invite: request_text(&c.caller.invite),
+                invite: c.caller.invite_text.of(&c.caller.invite),
                 dialog: SavedDialog::of(&c.caller.dialog),
                 sdp: String::from_utf8_lossy(&c.caller.sdp).into_owned(),
                 answered: c.caller.answered,
@@ -453,4 +478,24 @@ pub(super) struct Snapshots {
     pub written: std::collections::HashMap<CallId, String>,
     /// Stored snapshots of calls that are not coming back.
     pub deletes: Vec<String>,
+    /// Snapshots taken since start (each is a call's new state handed to the writer).
+    pub taken: u64,
+    /// Changed calls with the time their snapshot is due, in that order.
+    pub due: std::collections::VecDeque<(Instant, CallId)>,
+    /// Stopping: everything changed is due now.
+    pub flush: bool,
+}
+
+/// How long after a call's first change its snapshot is taken (changes meanwhile join it).
+/// A crash loses at most this much of the newest state; the writer adds its own window.
+pub const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
+
+impl CallManager {
+    /// When the next snapshot is due, for [`CallManager::poll_timeout`].
+    pub(super) fn snapshot_timeout(&self) -> Option<Instant> {
+        if self.snapshots.flush {
+            return None;
+        }
+        self.snapshots.due.front().map(|(at, _)| *at)
+    }
 }

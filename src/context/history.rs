@@ -280,11 +280,10 @@ impl Store {
 /// Rows per multi-row statement (14 columns: well under both backends' bind limits).
 const ROWS_PER_STATEMENT: usize = 100;
 
-/// `($1, $2, …), (…)` for `rows` rows of `cols` values.
 /// `($1, $2, …), (…)` for `rows` rows of `cols` values. SQLite gets anonymous `?` instead:
 /// SQLite finds a numbered parameter's name by walking a list, so binding n numbered
 /// parameters costs O(n²) — 7 % of acd's CPU under load with 100-row statements.
-fn placeholders(sql: &mut String, rows: usize, cols: usize, backend: super::Backend) {
+pub(super) fn placeholders(sql: &mut String, rows: usize, cols: usize, backend: super::Backend) {
     use std::fmt::Write;
     for i in 0..rows {
         sql.push_str(if i == 0 { "(" } else { ", (" });

@@ -84,8 +84,23 @@ impl Store {
         };
         // One SQLite writer avoids SQLITE_BUSY; an in-memory database must stay on one connection.
         let max = if backend == Backend::Sqlite { 1 } else { 8 };
+        let sqlite = backend == Backend::Sqlite && !url.contains(":memory:");
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    // Write-ahead logging: a commit appends once instead of writing pages twice
+                    // (journal, then file), and with `synchronous = NORMAL` it does not wait for
+                    // the disk. A killed process loses nothing committed; only an OS crash or a
+                    // power cut can lose the last commits, which the spool and snapshots accept.
+                    if sqlite {
+                        use sqlx::Executor;
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await?;
         match backend {

@@ -50,12 +50,14 @@ pub async fn desk_state_is_kept(db: String, dir: &Path, how: &str) {
         .await;
     let store = acd::context::Store::open(&node.db).await.unwrap();
     let store = &store;
-    eventually("both desks are kept", || async move {
+    eventually("both desks are kept, no call left", || async move {
         let d = store.load_desks().await.ok()?;
         let kept = |id: &str| d.iter().find(|(a, ..)| a == id).cloned();
         let anna = matches!(kept("1001"), Some((_, acd::acd::Desk::Paused(r), _)) if r == "lunch");
         let ben = matches!(kept("1002"), Some((_, acd::acd::Desk::Ready, Some(_))));
-        (anna && ben).then_some(())
+        // Ben's call is over and its snapshot deleted: nothing to take over but the desks.
+        let calls = store.count_snapshots().await.ok()?;
+        (anna && ben && calls == 0).then_some(())
     })
     .await;
     first.stop(how).await;
