@@ -610,7 +610,11 @@ fn lookup_and_route(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_sqlite_database_does_not_hold_the_caller() {
-    let srv = start(Some(VIP_PLAN), |_| {}).await;
+    // The rollback journal: a writer's exclusive lock holds readers too (WAL would let them by).
+    let srv = start(Some(VIP_PLAN), |c| {
+        c.database.url.push_str("?journal_mode=delete")
+    })
+    .await;
     srv.running
         .store
         .upsert_customer("c1", "Ada", None, &["+15551234567".into()], &["vip".into()])
@@ -618,7 +622,7 @@ async fn a_locked_sqlite_database_does_not_hold_the_caller() {
         .unwrap();
     let sales = agent(&srv, "1001", "agent_answer.xml", 1, true).await;
     // Another process holds the database's exclusive lock for the whole call.
-    let other = acd::context::Store::open(&format!("sqlite://{}/acd.db", srv.dir.path().display()))
+    let other = acd::context::Store::open(&srv.cfg.database.url)
         .await
         .unwrap();
     let lock = other.lock_exclusive().await.unwrap();
@@ -709,7 +713,11 @@ async fn a_regular_caller_reaches_the_agent_they_usually_talk_to() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_campaign_hears_the_menu_and_so_does_everyone_when_the_database_is_locked() {
-    let srv = start(Some(acd::serve::DEFAULT_DIALPLAN), |_| {}).await;
+    // The rollback journal: a writer's exclusive lock holds readers too (WAL would let them by).
+    let srv = start(Some(acd::serve::DEFAULT_DIALPLAN), |c| {
+        c.database.url.push_str("?journal_mode=delete")
+    })
+    .await;
     // Sent 2 hours ago: outside the campaign's 60-minute window.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -741,7 +749,7 @@ async fn expired_campaign_hears_the_menu_and_so_does_everyone_when_the_database_
         vec!["menu main", "chose Some(\"sales\")", "agent 1001"]
     );
     // The campaign caller from the demo would skip the menu — but not while the database is locked.
-    let other = acd::context::Store::open(&format!("sqlite://{}/acd.db", srv.dir.path().display()))
+    let other = acd::context::Store::open(&srv.cfg.database.url)
         .await
         .unwrap();
     let lock = other.lock_exclusive().await.unwrap();

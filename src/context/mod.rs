@@ -68,7 +68,11 @@ impl Store {
     /// Opens (creating an SQLite file if needed) and migrates.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
+        let mut wal = true;
         let (backend, url) = if url.starts_with("sqlite:") {
+            let (url, journal) = take_journal_mode(url)?;
+            wal = journal;
+            let url = url.as_str();
             let url = if url.contains("mode=") || url.contains(":memory:") {
                 url.to_string()
             } else if url.contains('?') {
@@ -90,13 +94,18 @@ impl Store {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     // Write-ahead logging: a commit appends once instead of writing pages twice
-                    // (journal, then file), and with `synchronous = NORMAL` it does not wait for
-                    // the disk. A killed process loses nothing committed; only an OS crash or a
-                    // power cut can lose the last commits, which the spool and snapshots accept.
-                    if sqlite {
-                        use sqlx::Executor;
+                    // (journal, then file), readers never wait for a writer, and with
+                    // `synchronous = NORMAL` a commit does not wait for the disk. A killed
+                    // process loses nothing committed; only an OS crash or a power cut can lose
+                    // the last commits, which the spool and snapshots accept. WAL needs shared
+                    // memory, so a database on a network filesystem asks for the rollback
+                    // journal with `?journal_mode=delete`.
+                    use sqlx::Executor;
+                    if sqlite && wal {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    } else if sqlite {
+                        conn.execute("PRAGMA journal_mode = DELETE").await?;
                     }
                     Ok(())
                 })
@@ -171,6 +180,30 @@ impl ExclusiveLock {
     }
 }
 
+/// Takes acd's own `journal_mode=wal|delete` out of an SQLite URL (sqlx refuses parameters
+/// it does not know); WAL unless it says `delete`.
+fn take_journal_mode(url: &str) -> Result<(String, bool), StoreError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), true));
+    };
+    let mut wal = true;
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        match pair.strip_prefix("journal_mode=") {
+            Some(v) if v.eq_ignore_ascii_case("wal") => wal = true,
+            Some(v) if v.eq_ignore_ascii_case("delete") => wal = false,
+            Some(_) => return Err(StoreError::Url(url.to_string())),
+            None => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, wal))
+}
+
 fn ident(name: &str) -> Result<&str, StoreError> {
     if !name.is_empty()
         && name
@@ -182,5 +215,29 @@ fn ident(name: &str) -> Result<&str, StoreError> {
         Err(StoreError::Invalid(format!(
             "'{name}' is not a plain database name"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_journal_mode;
+
+    #[test]
+    fn the_journal_mode_is_taken_out_of_the_url_for_sqlx() {
+        let wal = |u: &str| take_journal_mode(u).ok();
+        assert_eq!(wal("sqlite://a.db"), Some(("sqlite://a.db".into(), true)));
+        assert_eq!(
+            wal("sqlite://a.db?journal_mode=delete"),
+            Some(("sqlite://a.db".into(), false))
+        );
+        assert_eq!(
+            wal("sqlite://a.db?mode=rwc&journal_mode=WAL"),
+            Some(("sqlite://a.db?mode=rwc".into(), true))
+        );
+        assert_eq!(
+            wal("sqlite://a.db?journal_mode=memory"),
+            None,
+            "refused, not ignored"
+        );
     }
 }

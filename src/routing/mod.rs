@@ -3,12 +3,14 @@
 //! errors name the file and line.
 
 pub mod callback_policy;
+mod load;
 mod menu;
 mod prompt_file;
 pub mod rules;
 pub mod survey;
 
 pub use callback_policy::CallbackPolicy;
+pub use load::Problem;
 pub use menu::{Menu, Target, AGENT_FALLBACK_S};
 
 use crate::acd::QueueConfig;
@@ -25,11 +27,11 @@ pub enum DialplanError {
         file: String,
         source: std::io::Error,
     },
-    #[error("{file}:{line}: {msg}")]
+    /// Every mistake of the file, each `file:line: msg` on a line of its own.
+    #[error("{}", load::render(file, problems))]
     Invalid {
         file: String,
-        line: usize,
-        msg: String,
+        problems: Vec<Problem>,
     },
 }
 
@@ -95,7 +97,7 @@ struct QueueToml {
     min_level: u8,
     /// Steps that widen the search as a caller waits.
     #[serde(default)]
-    widen: Vec<WidenToml>,
+    widen: Vec<toml::Spanned<WidenToml>>,
     /// With `cross_queue = "queue-weight"`, agents serve higher weights first.
     #[serde(default)]
     weight: i32,
@@ -214,18 +216,18 @@ struct DialplanToml {
     menus: Vec<toml::Spanned<menu::MenuToml>>,
     /// Local time for rule `hours`/`weekdays`/`holiday`, as `+HH:MM` east of UTC…
     #[serde(default)]
-    utc_offset: Option<String>,
+    utc_offset: Option<toml::Spanned<String>>,
     /// …or as an IANA zone, which follows daylight saving (`Europe/Berlin`).
     #[serde(default)]
-    timezone: Option<String>,
+    timezone: Option<toml::Spanned<String>>,
     /// Local dates `YYYY-MM-DD`.
     #[serde(default)]
-    holidays: Vec<String>,
-    survey: Option<survey::SurveyToml>,
+    holidays: Vec<toml::Spanned<String>>,
+    survey: Option<toml::Spanned<survey::SurveyToml>>,
     /// Which caller an agent in several queues gets first.
     #[serde(default)]
     cross_queue: crate::acd::CrossQueue,
-    callback: Option<CallbackToml>,
+    callback: Option<toml::Spanned<CallbackToml>>,
 }
 
 /// Position announcements of one queue.
@@ -305,431 +307,6 @@ pub struct Decision {
 }
 
 impl Dialplan {
-    pub fn load(path: &Path) -> Result<Dialplan, DialplanError> {
-        let (text, file) = crate::toml_source::read(path)
-            .map_err(|(file, source)| DialplanError::Io { file, source })?;
-        Dialplan::parse(&text, &file)
-    }
-
-    /// Parses and validates; `file` is used in error messages.
-    pub fn parse(text: &str, file: &str) -> Result<Dialplan, DialplanError> {
-        let invalid = |line: usize, msg: String| DialplanError::Invalid {
-            file: file.to_string(),
-            line,
-            msg,
-        };
-        let raw: DialplanToml = crate::toml_source::parse(text).map_err(|(l, m)| invalid(l, m))?;
-        let line_of = |needle: &str| crate::toml_source::line_of(text, needle);
-        // Tables with where they start; `line_in(start, key)`: the line of `key` in that table.
-        fn split<T>(v: Vec<toml::Spanned<T>>) -> (Vec<usize>, Vec<T>) {
-            v.into_iter()
-                .map(|s| (s.span().start, s.into_inner()))
-                .unzip()
-        }
-        let (queue_at, raw_queues) = split(raw.queues);
-        let (number_at, raw_numbers) = split(raw.numbers);
-        let (rule_at, raw_rules) = split(raw.rules);
-        let (menu_at, raw_menus) = split(raw.menus);
-        let line_in =
-            |from: usize, needle: &str| crate::toml_source::line_after(text, from, needle);
-        let mut queues = Vec::new();
-        let mut answer = HashMap::new();
-        for (qi, q) in raw_queues.iter().enumerate() {
-            if q.name.is_empty() || q.skill.is_empty() {
-                return Err(invalid(
-                    line_in(queue_at[qi], "[[queue]]"),
-                    "queue needs a name and a skill".into(),
-                ));
-            }
-            if answer.insert(q.name.clone(), q.answer).is_some() {
-                return Err(invalid(
-                    line_in(queue_at[qi], "name"),
-                    format!("queue '{}' is defined twice", q.name),
-                ));
-            }
-            if q.ring_timeout_s == 0 || q.ring_timeout_s > 300 {
-                return Err(invalid(
-                    line_in(queue_at[qi], "ring_timeout_s"),
-                    format!("queue '{}': ring_timeout_s must be 1..=300", q.name),
-                ));
-            }
-            queues.push(QueueConfig {
-                name: q.name.clone(),
-                skill: q.skill.clone(),
-                ring_timeout: Duration::from_secs(q.ring_timeout_s),
-                retry_after: Duration::from_secs(q.retry_s),
-                wrapup: Duration::from_secs(q.wrapup_s),
-                strategy: q.strategy,
-                autopause_after: q.autopause_after,
-                max_wait: q.max_wait_s.map(Duration::from_secs),
-                overflow: q.overflow.clone(),
-                age: q.age_s.filter(|s| *s > 0).map(Duration::from_secs),
-                max_len: q.max_len,
-                join_empty: q.join_empty,
-                leave_empty: q.leave_empty,
-                min_level: q.min_level,
-                widen: q
-                    .widen
-                    .iter()
-                    .map(|w| crate::acd::Widen {
-                        after: Duration::from_secs(w.after_s),
-                        min_level: w.min_level,
-                        skills: w.skill.iter().map(|s| (s.clone(), w.level)).collect(),
-                    })
-                    .collect(),
-                weight: q.weight,
-            });
-        }
-        for (qi, q) in raw_queues.iter().enumerate() {
-            let at = line_in(queue_at[qi], "name");
-            if q.leave_empty && q.overflow.is_none() {
-                return Err(invalid(
-                    at,
-                    format!("queue '{}': leave_empty needs an overflow queue", q.name),
-                ));
-            }
-            match (&q.max_wait_s, &q.overflow) {
-                (Some(0), _) => {
-                    return Err(invalid(
-                        at,
-                        format!("queue '{}': max_wait_s must be at least 1", q.name),
-                    ))
-                }
-                (Some(_), None) if q.timeout_prompt.is_some() => {}
-                (Some(_), None) => {
-                    return Err(invalid(
-                        at,
-                        format!(
-                            "queue '{}': max_wait_s needs an overflow queue or a timeout_prompt",
-                            q.name
-                        ),
-                    ))
-                }
-                (_, Some(o)) if !answer.contains_key(o) || o == &q.name => {
-                    return Err(invalid(
-                        line_in(queue_at[qi], "overflow"),
-                        format!(
-                            "queue '{}': overflow to unknown or same queue '{o}'",
-                            q.name
-                        ),
-                    ))
-                }
-                _ => {}
-            }
-        }
-        for (qi, q) in raw_queues.iter().enumerate() {
-            let mut last = 0;
-            for w in &q.widen {
-                let at = line_in(queue_at[qi], &format!("after_s = {}", w.after_s));
-                if w.after_s <= last {
-                    return Err(invalid(
-                        at,
-                        format!(
-                            "queue '{}': widen steps need after_s above 0 and rising",
-                            q.name
-                        ),
-                    ));
-                }
-                if w.min_level.is_none() && w.skill.is_none() {
-                    return Err(invalid(
-                        at,
-                        format!("queue '{}': a widen step needs min_level or skill", q.name),
-                    ));
-                }
-                last = w.after_s;
-            }
-        }
-        let mut callback_keys = HashMap::new();
-        for (qi, q) in raw_queues.iter().enumerate() {
-            let Some(key) = &q.callback_key else { continue };
-            let mut chars = key.chars();
-            match (chars.next(), chars.next()) {
-                (Some(c), None) if c.is_ascii_digit() || c == '*' || c == '#' => {
-                    callback_keys.insert(q.name.clone(), c);
-                }
-                _ => {
-                    return Err(invalid(
-                        line_in(queue_at[qi], "callback_key"),
-                        format!(
-                            "queue '{}': callback_key '{key}' must be one of 0-9, * or #",
-                            q.name
-                        ),
-                    ))
-                }
-            }
-        }
-        let callback = match &raw.callback {
-            None => CallbackPlan::default(),
-            Some(c) => {
-                let trunk = match &c.trunk {
-                    None => None,
-                    Some(t) => Some(t.parse().map_err(|_| {
-                        invalid(
-                            line_of("trunk"),
-                            format!("callback trunk '{t}' must be IP:port, e.g. 192.0.2.10:5060"),
-                        )
-                    })?),
-                };
-                if c.attempts == 0 || c.dial_timeout_s == 0 {
-                    return Err(invalid(
-                        line_of("[callback]"),
-                        "callback attempts and dial_timeout_s must be at least 1".to_string(),
-                    ));
-                }
-                CallbackPlan {
-                    trunk,
-                    dial_timeout: Duration::from_secs(c.dial_timeout_s),
-                    attempts: c.attempts,
-                    retry: Duration::from_secs(c.retry_s),
-                    policy: CallbackPolicy::new(
-                        &c.allowed_prefixes,
-                        c.untrusted,
-                        c.max_per_number_per_day,
-                        c.max_per_day,
-                    )
-                    .map_err(|m| invalid(line_of("allowed_prefixes"), m))?,
-                }
-            }
-        };
-        let mut numbers = HashMap::new();
-        for (ni, n) in raw_numbers.iter().enumerate() {
-            let at = line_in(number_at[ni], "dial");
-            if !answer.contains_key(&n.queue) {
-                return Err(invalid(
-                    line_in(number_at[ni], "queue"),
-                    format!("number '{}' routes to unknown queue '{}'", n.dial, n.queue),
-                ));
-            }
-            if numbers
-                .insert(n.dial.clone(), (n.queue.clone(), n.priority))
-                .is_some()
-            {
-                return Err(invalid(at, format!("number '{}' is listed twice", n.dial)));
-            }
-        }
-        let utc_offset_min = match &raw.utc_offset {
-            None => 0,
-            Some(o) => parse_offset(o).ok_or_else(|| {
-                invalid(
-                    line_of("utc_offset"),
-                    format!("utc_offset '{o}' must look like +03:00 or -05:00"),
-                )
-            })?,
-        };
-        let zone = match &raw.timezone {
-            None => None,
-            Some(_) if raw.utc_offset.is_some() => {
-                return Err(invalid(
-                    line_of("timezone"),
-                    "set timezone or utc_offset, not both".into(),
-                ))
-            }
-            Some(name) => Some(rules::Zone::get(name).ok_or_else(|| {
-                invalid(
-                    line_of("timezone"),
-                    format!("timezone '{name}' is not an IANA time zone (e.g. Europe/Berlin)"),
-                )
-            })?),
-        };
-        for h in &raw.holidays {
-            if crate::context::time::parse_iso8601(h).is_none() || h.len() != 10 {
-                return Err(invalid(
-                    line_of(h),
-                    format!("holiday '{h}' must be a date YYYY-MM-DD"),
-                ));
-            }
-        }
-        for (ri, r) in raw_rules.iter().enumerate() {
-            let at = line_in(rule_at[ri], "name");
-            let bad = |msg: String| invalid(at, format!("rule '{}': {msg}", r.name));
-            if let Some(q) = &r.then.queue {
-                if !answer.contains_key(q) {
-                    return Err(bad(format!("unknown queue '{q}'")));
-                }
-            }
-            if r.then == rules::Then::default() {
-                return Err(bad("has no action (then.queue, then.priority, …)".into()));
-            }
-            if r.when.campaign_within_min.is_some_and(|m| m <= 0)
-                || r.when.last_agent_within_days.is_some_and(|d| d <= 0)
-            {
-                return Err(bad("time limits must be positive".into()));
-            }
-            if let Some(sk) = &r.then.skills {
-                crate::context::parse_skills(&sk.join(","))
-                    .map_err(|e| bad(format!("skills: {e}")))?;
-            }
-            if let Some(h) = &r.when.hours {
-                if rules::parse_hours(h).is_none() {
-                    return Err(bad(format!("hours '{h}' must look like 08:00-18:00")));
-                }
-            }
-            for d in r.when.weekdays.iter().flatten() {
-                if !rules::WEEKDAYS.contains(&d.to_ascii_lowercase().as_str()) {
-                    return Err(bad(format!(
-                        "weekday '{d}' is not one of {:?}",
-                        rules::WEEKDAYS
-                    )));
-                }
-            }
-            for n in r.when.dialed.iter().flatten() {
-                if !numbers.contains_key(n) {
-                    return Err(bad(format!("dialled number '{n}' is not a [[number]]")));
-                }
-            }
-        }
-        let menu_names: std::collections::HashSet<&str> =
-            raw_menus.iter().map(|m| m.name.as_str()).collect();
-        let base = Path::new(file).parent().unwrap_or(Path::new("."));
-        let mut menus = HashMap::new();
-        for (mi, m) in raw_menus.iter().enumerate() {
-            let built = m
-                .build(base, |q| answer.contains_key(q), |n| menu_names.contains(n))
-                .map_err(|e| {
-                    invalid(
-                        line_in(menu_at[mi], "name"),
-                        format!("menu '{}': {e}", m.name),
-                    )
-                })?;
-            if menus.insert(m.name.clone(), built).is_some() {
-                return Err(invalid(
-                    line_in(menu_at[mi], "name"),
-                    format!("menu '{}' is defined twice", m.name),
-                ));
-            }
-        }
-        let mut rule_prompts = HashMap::new();
-        for (ri, r) in raw_rules.iter().enumerate() {
-            if let Some(p) = &r.then.prompt {
-                let prompt = prompt_file::load(base, p).map_err(|e| {
-                    invalid(
-                        line_in(rule_at[ri], "name"),
-                        format!("rule '{}': prompt {e}", r.name),
-                    )
-                })?;
-                rule_prompts.insert(r.name.clone(), prompt);
-            }
-        }
-        let mut number_menu = HashMap::new();
-        for (ni, n) in raw_numbers.iter().enumerate() {
-            if let Some(m) = &n.menu {
-                if !menus.contains_key(m) {
-                    return Err(invalid(
-                        line_in(number_at[ni], "menu"),
-                        format!("number '{}' uses unknown menu '{m}'", n.dial),
-                    ));
-                }
-                number_menu.insert(n.dial.clone(), m.clone());
-            }
-        }
-        let survey = match &raw.survey {
-            Some(s) => s
-                .build(base, |q| answer.contains_key(q))
-                .map_err(|e| invalid(line_of("[survey]"), e))?,
-            None => None,
-        };
-        let record = raw_queues
-            .iter()
-            .filter(|q| q.record)
-            .map(|q| q.name.clone())
-            .collect();
-        let mut announce = HashMap::new();
-        let mut voices: HashMap<std::path::PathBuf, std::sync::Arc<crate::media::voice::Voice>> =
-            HashMap::new();
-        for (qi, q) in raw_queues.iter().enumerate() {
-            if let Some(first) = q.announce_position_s {
-                let every = q.announce_every_s.unwrap_or(first);
-                if first == 0 || every < 5 {
-                    return Err(invalid(
-                        line_in(queue_at[qi], "announce_"),
-                        format!(
-                            "queue '{}': announce_position_s must be at least 1 and announce_every_s at least 5",
-                            q.name
-                        ),
-                    ));
-                }
-                let voice = match &q.announce_voice {
-                    None => None,
-                    Some(dir) => {
-                        let dir = base.join(dir);
-                        match voices.get(&dir) {
-                            Some(v) => Some(std::sync::Arc::clone(v)),
-                            None => {
-                                let v = crate::media::voice::Voice::load(&dir).map_err(|e| {
-                                    invalid(
-                                        line_in(queue_at[qi], "announce_voice"),
-                                        format!("queue '{}': announce_voice {e}", q.name),
-                                    )
-                                })?;
-                                let v = std::sync::Arc::new(v);
-                                voices.insert(dir, std::sync::Arc::clone(&v));
-                                Some(v)
-                            }
-                        }
-                    }
-                };
-                announce.insert(
-                    q.name.clone(),
-                    Announce {
-                        first: Duration::from_secs(first),
-                        every: Duration::from_secs(every),
-                        voice,
-                    },
-                );
-            }
-        }
-        let mut messages = HashMap::new();
-        for (qi, q) in raw_queues.iter().enumerate() {
-            let Some(path) = &q.message else { continue };
-            let every = q.message_every_s.unwrap_or(45);
-            let at = line_in(queue_at[qi], "message");
-            if every < 5 {
-                return Err(invalid(
-                    at,
-                    format!("queue '{}': message_every_s must be at least 5", q.name),
-                ));
-            }
-            let prompt = prompt_file::load(base, path)
-                .map_err(|e| invalid(at, format!("queue '{}': message {e}", q.name)))?;
-            messages.insert(q.name.clone(), (prompt, Duration::from_secs(every)));
-        }
-        let mut timeout_prompts = HashMap::new();
-        for (qi, q) in raw_queues.iter().enumerate() {
-            let Some(path) = &q.timeout_prompt else {
-                continue;
-            };
-            let prompt = prompt_file::load(base, path).map_err(|e| {
-                invalid(
-                    line_in(queue_at[qi], "timeout_prompt"),
-                    format!("queue '{}': timeout_prompt {e}", q.name),
-                )
-            })?;
-            timeout_prompts.insert(q.name.clone(), prompt);
-        }
-        Ok(Dialplan {
-            survey,
-            record,
-            announce,
-            messages,
-            timeout_prompts,
-            queues,
-            answer,
-            numbers,
-            number_menu,
-            menus,
-            rule_prompts,
-            rules: raw_rules,
-            cross_queue: raw.cross_queue,
-            callback,
-            callback_keys,
-            calendar: rules::Calendar {
-                utc_offset_min,
-                zone,
-                holidays: raw.holidays,
-            },
-        })
-    }
-
     /// What `queue` plays to a caller it lets go at its maximum wait, if anything.
     pub fn timeout_prompt(&self, queue: &str) -> Option<&crate::media::prompt::PromptRef> {
         self.timeout_prompts.get(queue)
@@ -907,6 +484,32 @@ queue = "support"
         let plan = plan.replace("ring_timeout_s = 0", "ring_timeout_s = 30");
         let e = Dialplan::parse(&plan, "p.toml").unwrap_err().to_string();
         assert_eq!(e, "p.toml:14: number '2' routes to unknown queue 'zz'");
+    }
+
+    /// Every mistake of a file at once, in file order, each at its own line.
+    #[test]
+    fn every_mistake_is_reported_at_once_at_its_own_line() {
+        let plan = "holidays = [\"2026-12-25\", \"2026-13-01\"]\n\
+                    [[queue]]\nname = \"a\"\nskill = \"a\"\nring_timeout_s = 0\n\
+                    [[queue]]\nname = \"b\"\nskill = \"b\"\nring_timeout_s = 0\n\
+                    [[number]]\ndial = \"1\"\nqueue = \"zz\"\n";
+        let e = Dialplan::parse(plan, "m.toml").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "m.toml:1: holiday '2026-13-01' must be a date YYYY-MM-DD\n\
+             m.toml:5: queue 'a': ring_timeout_s must be 1..=300\n\
+             m.toml:9: queue 'b': ring_timeout_s must be 1..=300\n\
+             m.toml:12: number '1' routes to unknown queue 'zz'"
+        );
+        // The step at fault, not the first line with the same text: both say after_s = 30.
+        let plan = "[[queue]]\nname = \"s\"\nskill = \"s\"\n\
+                    [[queue.widen]]\nafter_s = 30\nmin_level = 1\n\
+                    [[queue.widen]]\nafter_s = 30\nmin_level = 0\n";
+        let e = Dialplan::parse(plan, "w.toml").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "w.toml:8: queue 's': widen steps need after_s above 0 and rising"
+        );
     }
 
     #[test]
