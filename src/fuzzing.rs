@@ -138,7 +138,7 @@ pub fn csv_rows(data: &[u8]) {
     for rec in rdr.records().take(1000) {
         let Ok(rec) = rec else { return };
         for field in rec.iter() {
-            let _ = crate::context::e164::normalize(field, country);
+            let _ = crate::context::e164::normalize(field, &country);
             let _ = crate::context::time::parse_iso8601(field);
         }
     }

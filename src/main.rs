@@ -456,7 +456,7 @@ async fn route(
     let country = acd::context::e164::Country::by_iso(&cfg.context.default_country)
         .map_err(|e| e.to_string())?;
     let from = id.number.as_str();
-    let number = acd::context::e164::normalize(from, country);
+    let number = acd::context::e164::normalize(from, &country);
     let context = match &number {
         Ok(n) => {
             let store = Store::open(&cfg.database.url)
@@ -557,7 +557,7 @@ async fn import(
         kind,
         &name,
         std::io::BufReader::with_capacity(1 << 20, f),
-        country,
+        &country,
         dry_run,
         |bytes| {
             if last.elapsed() >= std::time::Duration::from_millis(500) {

@@ -43,7 +43,7 @@ async fn the_campaign_report_counts_exactly_the_calls_the_campaign_produced() {
         acd::context::import::ImportKind::Campaigns,
         "autumn.csv",
         csv.as_bytes(),
-        acd::context::e164::Country::by_iso("US").unwrap(),
+        &acd::context::e164::Country::by_iso("US").unwrap(),
         false,
         |_| {},
     )

@@ -97,7 +97,7 @@ impl CallManager {
             // the caller says unless a trunk asserts it). Otherwise the key does nothing.
             Some(addr) if c.identity.trusted || !untrusted_contact => {
                 let Ok(number) =
-                    crate::context::e164::normalize(&c.caller_number, self.cfg.country)
+                    crate::context::e164::normalize(&c.caller_number, &self.cfg.country)
                 else {
                     info!(call, caller = %c.caller_number, "no number to call back; key ignored");
                     return false;
@@ -106,7 +106,7 @@ impl CallManager {
                 let (trusted, basis) = (c.identity.trusted, c.identity.basis.clone());
                 if let Err(why) = self.callback_ledger.grant_trunk(
                     &plan.policy,
-                    self.cfg.country.code,
+                    &self.cfg.country.code(),
                     &number,
                     trusted,
                     &basis,

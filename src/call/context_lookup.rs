@@ -74,7 +74,7 @@ impl CallManager {
         let (Some(budget), Some(c)) = (self.cfg.lookup_budget, self.calls.get(&id)) else {
             return self.enqueue_call(now, id);
         };
-        let number = match crate::context::e164::normalize(&c.caller_number, self.cfg.country) {
+        let number = match crate::context::e164::normalize(&c.caller_number, &self.cfg.country) {
             Ok(n) => n,
             Err(e) => {
                 // Anonymous or an internal extension: nothing to look up.

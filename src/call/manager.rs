@@ -47,7 +47,7 @@ pub struct ManagerConfig {
     /// Ask the context store about each caller, waiting at most this long (`None`: don't ask).
     pub lookup_budget: Option<std::time::Duration>,
     /// Whose dialling rules turn caller numbers into E.164.
-    pub country: &'static crate::context::e164::Country,
+    pub country: crate::context::e164::Country,
     /// Calls at once, and from one untrusted source address (past them: 503 + Retry-After).
     pub max_calls: usize,
     pub max_calls_per_source: usize,

@@ -1,6 +1,8 @@
 //! Caller numbers to E.164 (`+` and 8–15 digits), from what phones and trunks actually send:
 //! `+1 (555) 123-4567`, `5551234567`, `15551234567`, `011 44 20…`, Russian `8 903 …` and
-//! `007 …`, and `tel:`/`sip:` user parts. The default country says what a national number means.
+//! `007 …`, and `tel:`/`sip:` user parts. The default country says what a national number
+//! means, with every country's trunk and international prefixes from libphonenumber's
+//! metadata (the `phonenumber` crate), not a table of our own.
 
 use thiserror::Error;
 
@@ -14,124 +16,46 @@ pub enum E164Error {
     UnknownCountry(String, String),
 }
 
-/// How one country writes numbers.
+/// The country whose dialling rules say what a number without `+` means (trunk prefix,
+/// international prefixes, national number lengths): every country libphonenumber knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Country {
-    pub iso: &'static str,
-    /// Country calling code.
-    pub code: &'static str,
-    /// Dialled before a national number inside the country ("0", "8", "1"), if any.
-    pub trunk: &'static str,
-    /// Dialled before a country code to call abroad.
-    pub international: &'static [&'static str],
-    /// Digits of a national significant number.
-    pub national_len: (usize, usize),
+    id: phonenumber::country::Id,
+    /// Its country calling code (`1`, `44`, `7`).
+    code: u16,
 }
 
-/// Countries we know the dialling rules of; extend as customers need.
-pub const COUNTRIES: &[Country] = &[
-    Country {
-        iso: "US",
-        code: "1",
-        trunk: "1",
-        international: &["011", "00"],
-        national_len: (10, 10),
-    },
-    Country {
-        iso: "CA",
-        code: "1",
-        trunk: "1",
-        international: &["011", "00"],
-        national_len: (10, 10),
-    },
-    Country {
-        iso: "RU",
-        code: "7",
-        trunk: "8",
-        international: &["810", "00"],
-        national_len: (10, 10),
-    },
-    Country {
-        iso: "KZ",
-        code: "7",
-        trunk: "8",
-        international: &["810", "00"],
-        national_len: (10, 10),
-    },
-    Country {
-        iso: "GB",
-        code: "44",
-        trunk: "0",
-        international: &["00"],
-        national_len: (9, 10),
-    },
-    Country {
-        iso: "DE",
-        code: "49",
-        trunk: "0",
-        international: &["00"],
-        national_len: (6, 13),
-    },
-    Country {
-        iso: "FR",
-        code: "33",
-        trunk: "0",
-        international: &["00"],
-        national_len: (9, 9),
-    },
-    Country {
-        iso: "ES",
-        code: "34",
-        trunk: "",
-        international: &["00"],
-        national_len: (9, 9),
-    },
-    Country {
-        iso: "IT",
-        code: "39",
-        trunk: "",
-        international: &["00"],
-        national_len: (6, 11),
-    },
-    Country {
-        iso: "NL",
-        code: "31",
-        trunk: "0",
-        international: &["00"],
-        national_len: (9, 9),
-    },
-    Country {
-        iso: "IN",
-        code: "91",
-        trunk: "0",
-        international: &["00"],
-        national_len: (10, 10),
-    },
-    Country {
-        iso: "AU",
-        code: "61",
-        trunk: "0",
-        international: &["0011"],
-        national_len: (9, 9),
-    },
-    Country {
-        iso: "BR",
-        code: "55",
-        trunk: "0",
-        international: &["00"],
-        national_len: (10, 11),
-    },
-];
-
 impl Country {
-    pub fn by_iso(iso: &str) -> Result<&'static Country, E164Error> {
-        COUNTRIES
-            .iter()
-            .find(|c| c.iso.eq_ignore_ascii_case(iso))
+    /// The country with ISO 3166-1 alpha-2 code `iso` (`US`, `GB`, `DE`, `RU`, …).
+    pub fn by_iso(iso: &str) -> Result<Country, E164Error> {
+        let id = iso
+            .trim()
+            .to_ascii_uppercase()
+            .parse::<phonenumber::country::Id>()
+            .map_err(|_| {
+                E164Error::UnknownCountry(
+                    iso.to_string(),
+                    "any ISO 3166-1 alpha-2 code, e.g. US, GB, DE".into(),
+                )
+            })?;
+        // An id without dialling metadata would parse every number as unknown.
+        let code = phonenumber::metadata::DATABASE
+            .by_id(id.as_ref())
+            .map(|m| m.country_code())
             .ok_or_else(|| {
-                let known: Vec<&str> = COUNTRIES.iter().map(|c| c.iso).collect();
-                E164Error::UnknownCountry(iso.to_string(), known.join(", "))
-            })
+                E164Error::UnknownCountry(iso.to_string(), "a country with dialling rules".into())
+            })?;
+        Ok(Country { id, code })
+    }
+
+    /// Its country calling code, without `+`.
+    pub fn code(&self) -> String {
+        self.code.to_string()
+    }
+
+    /// Its ISO code.
+    pub fn iso(&self) -> &str {
+        self.id.as_ref()
     }
 }
 
@@ -167,43 +91,33 @@ fn digits_of(raw: &str) -> Result<(bool, String), E164Error> {
 /// Normalises `raw` to E.164 using `country`'s dialling rules for numbers without `+`.
 pub fn normalize(raw: &str, country: &Country) -> Result<String, E164Error> {
     let (plus, digits) = digits_of(raw)?;
-    let e164 = |d: &str| -> Result<String, E164Error> {
-        if (8..=15).contains(&d.len()) {
-            Ok(format!("+{d}"))
-        } else {
-            Err(E164Error::Length(raw.to_string(), d.len()))
-        }
+    let parsed = if plus {
+        phonenumber::parse(None, format!("+{digits}"))
+    } else {
+        phonenumber::parse(Some(country.id), &digits)
     };
-    if plus {
-        return e164(&digits);
-    }
-    // Longest international prefix first ("0011" before "00", "810" before "8").
-    let mut intl: Vec<&str> = country.international.to_vec();
-    intl.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    for p in intl {
-        if let Some(rest) = digits.strip_prefix(p) {
-            if rest.len() >= 8 {
-                return e164(rest);
+    // "00" is how most of the world dials abroad from a mobile, even where the official
+    // prefix is another (Russia: 8~10): taken when it makes a valid number and the country's
+    // own reading does not.
+    let parsed = match (parsed, digits.strip_prefix("00")) {
+        (Ok(n), Some(rest)) if !plus && !phonenumber::is_valid(&n) => {
+            match phonenumber::parse(None, format!("+{rest}")) {
+                Ok(abroad) if phonenumber::is_valid(&abroad) => Ok(abroad),
+                _ => Ok(n),
             }
         }
+        (parsed, _) => parsed,
+    };
+    let Ok(n) = parsed else {
+        return Err(E164Error::Length(raw.to_string(), digits.len()));
+    };
+    let e164 = n.format().mode(phonenumber::Mode::E164).to_string();
+    let len = e164.len().saturating_sub(1);
+    // A short code or an extension (`1001`) is no E.164 number, whatever the country adds.
+    if !(8..=15).contains(&len) || digits.len() < 7 {
+        return Err(E164Error::Length(raw.to_string(), digits.len()));
     }
-    let (lo, hi) = country.national_len;
-    if !country.trunk.is_empty() {
-        if let Some(rest) = digits.strip_prefix(country.trunk) {
-            if (lo..=hi).contains(&rest.len()) {
-                return e164(&format!("{}{rest}", country.code));
-            }
-        }
-    }
-    if (lo..=hi).contains(&digits.len()) {
-        return e164(&format!("{}{digits}", country.code));
-    }
-    if let Some(rest) = digits.strip_prefix(country.code) {
-        if (lo..=hi).contains(&rest.len()) {
-            return e164(&digits);
-        }
-    }
-    Err(E164Error::Length(raw.to_string(), digits.len()))
+    Ok(e164)
 }
 
 #[cfg(test)]
@@ -211,7 +125,7 @@ mod tests {
     use super::*;
 
     fn n(raw: &str, iso: &str) -> Result<String, E164Error> {
-        normalize(raw, Country::by_iso(iso).unwrap())
+        normalize(raw, &Country::by_iso(iso).unwrap())
     }
 
     #[test]
@@ -253,6 +167,27 @@ mod tests {
         assert_eq!(n("01 23 45 67 89", "FR").as_deref(), Ok("+33123456789"));
         // A foreign number dialled from another country keeps its own code.
         assert_eq!(n("00 7 903 123 45 67", "DE").as_deref(), Ok("+79031234567"));
+    }
+
+    /// Countries the old hand-written table did not know: their own trunk and international
+    /// prefixes come from libphonenumber's metadata.
+    #[test]
+    fn every_country_s_own_rules() {
+        assert_eq!(n("0412 345 678", "AU").as_deref(), Ok("+61412345678"));
+        assert_eq!(
+            n("0011 44 20 7946 0958", "AU").as_deref(),
+            Ok("+442079460958")
+        );
+        assert_eq!(n("09876 543210", "IN").as_deref(), Ok("+919876543210"));
+        assert_eq!(n("03-1234-5678", "JP").as_deref(), Ok("+81312345678"));
+        assert_eq!(
+            n("010 44 20 7946 0958", "JP").as_deref(),
+            Ok("+442079460958")
+        );
+        assert_eq!(
+            Country::by_iso("au").map(|c| c.code()),
+            Ok("61".to_string())
+        );
     }
 
     #[test]
