@@ -88,12 +88,7 @@ impl CallManager {
             call: id,
             queue: queue.clone(),
         });
-        let required = c
-            .route
-            .as_ref()
-            .map(|r| r.required.clone())
-            .unwrap_or_default();
-        self.acd.require(id, required);
+        self.require_route_skills(id);
         let pref = preferred.as_ref().map(|(a, d)| (a.as_str(), *d));
         if self.caller_away(id) {
             self.acd
@@ -104,6 +99,18 @@ impl CallManager {
             return self.end_call(now, id, Side::System, 503);
         }
         self.announce_start(now, id);
+    }
+
+    /// Tells the ACD the skills the call's route requires beyond its queue's (before it joins
+    /// the line, for a new caller and for one resumed after a restart alike).
+    pub(super) fn require_route_skills(&mut self, id: CallId) {
+        let required = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.route.as_ref())
+            .map(|r| r.required.clone())
+            .unwrap_or_default();
+        self.acd.require(id, required);
     }
 
     /// Applies the dialplan's rules to the call's context: queue, priority, reason and trace.

@@ -244,12 +244,7 @@ impl CallManager {
     fn requeue_resumed(&mut self, now: Instant, id: CallId, joined: Instant) {
         let Some(c) = self.calls.get(&id) else { return };
         let (queue, priority) = (c.queue.clone(), c.priority);
-        let required = c
-            .route
-            .as_ref()
-            .map(|r| r.required.clone())
-            .unwrap_or_default();
-        self.acd.require(id, required);
+        self.require_route_skills(id);
         if let Err(e) = self.acd.enqueue_resumed(now, id, &queue, priority, joined) {
             warn!(call = id, error = %e, "resumed caller cannot rejoin their queue");
             return self.end_call(now, id, Side::System, 503);

@@ -182,7 +182,10 @@ impl Browser {
                 return;
             }
             if tokio::time::Instant::now() > end {
-                panic!("page never satisfied: {js}");
+                let page = self
+                    .eval("document.body ? document.body.innerText.slice(0, 800) : ''")
+                    .await;
+                panic!("page never satisfied: {js}\npage text: {page}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

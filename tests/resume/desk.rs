@@ -4,26 +4,14 @@
 
 use super::*;
 
-/// Support agents have two minutes of after-call work.
-const WRAPUP_PLAN: &str = r#"
-[[queue]]
-name = "sales"
-skill = "sales"
-[[queue]]
-name = "support"
-skill = "support"
-wrapup_s = 120
-[[number]]
-dial = "100"
-queue = "sales"
-[[number]]
-dial = "200"
-queue = "support"
-"#;
+/// The simple plan, with two minutes of after-call work for support agents.
+fn wrapup_plan() -> String {
+    SIMPLE_PLAN.replace("skill = \"support\"", "skill = \"support\"\nwrapup_s = 120")
+}
 
 pub async fn desk_state_is_kept(db: String, dir: &Path, how: &str) {
     let shutdown = if how == "term" { "resume" } else { "end" };
-    let node = Node::with_plan(dir, db, shutdown, WRAPUP_PLAN);
+    let node = Node::with_plan(dir, db, shutdown, &wrapup_plan());
     let first = node.start(true, 1).await;
     let token = http::login(first.http, "sup", PASSWORD).await;
     let anna = http::login(first.http, "1001", PASSWORD).await;

@@ -4,19 +4,10 @@
 
 use super::*;
 
-const DRAIN_PLAN: &str = r#"
-[[queue]]
-name = "sales"
-skill = "sales"
-[[queue]]
-name = "support"
-skill = "support"
-[[number]]
-dial = "100"
-queue = "sales"
-[[number]]
-dial = "200"
-queue = "support"
+/// The simple plan (100 → sales, 200 → support), and 300: the menu, whose 1 is sales.
+fn drain_plan() -> String {
+    format!(
+        r#"{SIMPLE_PLAN}
 [[number]]
 dial = "300"
 queue = "sales"
@@ -25,8 +16,10 @@ menu = "main"
 name = "main"
 timeout_s = 30
 default = "sales"
-options = { "1" = "sales" }
-"#;
+options = {{ "1" = "sales" }}
+"#
+    )
+}
 
 /// Callers ringing one of the queues of the status.
 fn ringing(s: &serde_json::Value, queue: &str) -> u64 {
@@ -62,7 +55,7 @@ async fn sigterm_with_drain_lets_calls_in_every_phase_finish() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let db = format!("sqlite://{}/acd.db", dir.display());
-    let node = Node::with_plan(dir, db, "end", DRAIN_PLAN);
+    let node = Node::with_plan(dir, db, "end", &drain_plan());
     let acd = node.start_with(true, 1, &["--drain"]).await;
     let token = http::login(acd.http, "sup", PASSWORD).await;
     // 1001 takes the three sales calls one after another; 1002's phone rings 3 s first.
