@@ -144,11 +144,6 @@ pub fn csv_rows(data: &[u8]) {
     }
 }
 
-/// A CRM's HTTP answer (the context source's response reader, chunked bodies included).
-pub fn http_response(data: &[u8]) {
-    let _ = crate::context::http_source::parse_response(data);
-}
-
 /// The RTP bridge: `data` is a list of packets, each `[who, len, bytes…]`: `who` picks the
 /// side and one of four sources (the SDP address, a NAT port on the signalling IP, a stranger,
 /// another stranger); time moves 20 ms per packet, and every 64th byte of `who` bridges,
@@ -218,7 +213,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("digest", digest),
     ("dialplan", dialplan),
     ("csv_rows", csv_rows),
-    ("http_response", http_response),
     ("rtp_bridge", rtp_bridge),
     ("iso8601", iso8601),
     ("wav", wav),

@@ -305,8 +305,12 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             qualify_every: (cfg.sip.qualify_s > 0).then(|| Duration::from_secs(cfg.sip.qualify_s)),
             lookup_budget: (cfg.context.lookup_budget_ms > 0)
                 .then(|| Duration::from_millis(cfg.context.lookup_budget_ms)),
-            country: crate::context::e164::Country::by_iso(&cfg.context.default_country)
-                .map_err(|e| ServeError::Config(e.to_string()))?,
+            country: {
+                let c = crate::context::e164::Country::by_iso(&cfg.context.default_country)
+                    .map_err(|e| ServeError::Config(e.to_string()))?;
+                c.warm_up();
+                c
+            },
             max_calls: cfg.sip.max_calls,
             max_calls_per_source: cfg.sip.max_calls_per_source,
             retry_after_s: cfg.sip.retry_after_s,

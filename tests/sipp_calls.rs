@@ -794,6 +794,7 @@ async fn an_http_crm_is_asked_in_parallel_and_a_slow_one_is_left_behind() {
         tags: Some("/labels".into()),
         tickets: None,
         last_agent: None,
+        ca_file: None,
     };
     let srv = start(Some(VIP_PLAN), |c| {
         c.context.http = vec![source("crm", "c"), source("slow", "slow")]
