@@ -175,7 +175,7 @@ pub enum Event {
     /// it could not be, is ended next).
     CallResumed {
         call: CallId,
-        snapshot: std::sync::Arc<crate::call::CallSnapshot>,
+        snapshot: std::sync::Arc<crate::context::saved_call::CallSnapshot>,
     },
     /// Their turn came: `agent` is kept for them while their phone rings (try `attempt`).
     CallbackDialing {

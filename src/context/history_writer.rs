@@ -200,8 +200,8 @@ impl HistoryBook {
 
 /// The history row of a resumed call as far as it had got: the routing, the context and (for a
 /// connected call) the agent and wait are those of the call before the restart.
-fn resumed_record(s: &crate::call::CallSnapshot) -> CallRecord {
-    use crate::call::snapshot::SavedPhase;
+fn resumed_record(s: &super::saved_call::CallSnapshot) -> CallRecord {
+    use super::saved_call::SavedPhase;
     let ctx = s.context.as_ref();
     let (agent_id, wait_ms) = match &s.phase {
         SavedPhase::Connected {

@@ -16,6 +16,7 @@ pub mod http_source;
 pub mod import;
 mod records;
 mod registrations;
+pub mod saved_call;
 mod sessions;
 pub mod snapshots;
 pub mod stats_rows;

@@ -7,8 +7,8 @@
 //! and tries again, newer states replacing older ones. A call's row is deleted when it ends; a
 //! call that ended before it was ever written costs nothing.
 
+use super::saved_call::{CallSnapshot, SnapshotWrite};
 use super::{Store, StoreError};
-use crate::call::{CallSnapshot, SnapshotWrite};
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
