@@ -100,6 +100,16 @@ fn digits_of(raw: &str) -> Result<(bool, String), E164Error> {
 /// Normalises `raw` to E.164 using `country`'s dialling rules for numbers without `+`.
 pub fn normalize(raw: &str, country: &Country) -> Result<String, E164Error> {
     let (plus, digits) = digits_of(raw)?;
+    // `+` and the digits is already E.164, and what trunks and phones send almost always (a
+    // profile under load had libphonenumber at 2.7 % of acd's CPU for exactly these). Written
+    // forms with a `(0)` or other grouping still go through the rules.
+    if plus && !raw.contains('(') {
+        return if (8..=15).contains(&digits.len()) {
+            Ok(format!("+{digits}"))
+        } else {
+            Err(E164Error::Length(raw.to_string(), digits.len()))
+        };
+    }
     let parsed = if plus {
         phonenumber::parse(None, format!("+{digits}"))
     } else {
