@@ -14,6 +14,9 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub struct Browser {
+    /// One browser at a time per test binary: a Chromium takes both cores of this machine
+    /// while it starts and renders, and two more beside it made a call's pop miss its seconds.
+    _turn: tokio::sync::MutexGuard<'static, ()>,
     _child: Child,
     ws: Ws,
     next_id: u64,
@@ -36,6 +39,8 @@ impl Browser {
 
     /// Like [`Browser::start`], with extra Chromium flags.
     pub async fn start_with(extra: &[&str]) -> Browser {
+        static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let turn = TURN.lock().await;
         let exe = chromium().expect("chromium is installed (apt-get install chromium)");
         let profile = tempfile::tempdir().unwrap();
         let child = Command::new(exe)
@@ -78,6 +83,7 @@ impl Browser {
             .await
             .expect("DevTools socket");
         let mut b = Browser {
+            _turn: turn,
             _child: child,
             ws,
             next_id: 0,
