@@ -348,13 +348,13 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
     let (durable_tx, durable_rx) = tokio::sync::mpsc::channel(net::DURABLE_QUEUE);
     // Calls left by the last process, read before the writer can change the table.
     let saved_calls = store.load_snapshots().await?;
+    let left: Vec<String> = saved_calls.iter().map(|(k, _)| k.clone()).collect();
     let (snapshots, snapshot_writer) = if cfg.calls.snapshots {
         let (tx, rx) = tokio::sync::mpsc::channel(crate::context::snapshots::SNAPSHOT_QUEUE);
-        let inherited = saved_calls.iter().map(|(k, _)| k.clone()).collect();
         let writer = tokio::spawn(crate::context::snapshots::run_writer(
             store.clone(),
             rx,
-            inherited,
+            left.clone(),
         ));
         (Some(tx), Some(writer))
     } else {
@@ -426,7 +426,6 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             .send(net::Input::RestoreCallbacks(callbacks))
             .await;
     }
-    let left: Vec<String> = saved_calls.iter().map(|(k, _)| k.clone()).collect();
     resume_calls(&store, &core, saved_calls).await?;
     if !cfg.calls.snapshots && !left.is_empty() {
         // No writer to delete them as the calls end: they were taken over once, and the next

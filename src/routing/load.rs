@@ -100,6 +100,14 @@ struct Files {
     timeout_prompts: HashMap<String, crate::media::prompt::PromptRef>,
 }
 
+/// The names of the plan's menus (what numbers and menu options may point at).
+fn menu_names(raw: &DialplanToml) -> std::collections::HashSet<&str> {
+    raw.menus
+        .iter()
+        .map(|m| m.get_ref().name.as_str())
+        .collect()
+}
+
 fn check(raw: &DialplanToml, text: &str, p: &mut Problems) -> Checked {
     let line_in = |at: usize, needle: &str| line_after(text, at, needle);
     let mut queues = Vec::new();
@@ -272,11 +280,7 @@ fn check(raw: &DialplanToml, text: &str, p: &mut Problems) -> Checked {
             }
         }
     };
-    let menu_names: std::collections::HashSet<&str> = raw
-        .menus
-        .iter()
-        .map(|m| m.get_ref().name.as_str())
-        .collect();
+    let menus = menu_names(raw);
     let mut numbers = HashMap::new();
     let mut number_menu = HashMap::new();
     for sn in &raw.numbers {
@@ -297,7 +301,7 @@ fn check(raw: &DialplanToml, text: &str, p: &mut Problems) -> Checked {
             );
         }
         if let Some(m) = &n.menu {
-            if !menu_names.contains(m.as_str()) {
+            if !menus.contains(m.as_str()) {
                 p.add(
                     line_in(at, "menu"),
                     format!("number '{}' uses unknown menu '{m}'", n.dial),
@@ -413,11 +417,7 @@ fn read_files(
 ) -> Files {
     let line_in = |at: usize, needle: &str| line_after(text, at, needle);
     let queue_exists = |q: &str| checked.answer.contains_key(q);
-    let menu_names: std::collections::HashSet<&str> = raw
-        .menus
-        .iter()
-        .map(|m| m.get_ref().name.as_str())
-        .collect();
+    let menu_names = menu_names(raw);
     let mut f = Files::default();
     for sm in &raw.menus {
         let (at, m) = (sm.span().start, sm.get_ref());

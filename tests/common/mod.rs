@@ -287,6 +287,14 @@ pub async fn register_at(sip: SocketAddr, dir: &Path, user: &str, agent_port: u1
     p.success(Duration::from_secs(20)).await;
 }
 
+/// Starts a SIPp agent phone running `scen` (extra SIPp flags in `args`) against the acd at
+/// `sip`, logs under `dir`, and registers it as `user` for an hour.
+pub async fn phone_at(sip: SocketAddr, dir: &Path, user: &str, scen: &str, args: &[&str]) -> Sipp {
+    let a = sipp(sip, dir, scen, args);
+    register_at(sip, dir, user, a.port, 3600).await;
+    a
+}
+
 /// Starts a SIPp agent phone running `scen` for `calls` calls, and registers it as `user`.
 pub async fn agent(srv: &TestServer, user: &str, scen: &str, calls: u32, echo: bool) -> Sipp {
     let mut args = vec!["-m".to_string(), calls.to_string()];
@@ -294,8 +302,7 @@ pub async fn agent(srv: &TestServer, user: &str, scen: &str, calls: u32, echo: b
         args.push("-rtp_echo".into());
     }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let a = sipp(srv.sip(), srv.dir.path(), scen, &refs);
-    register(srv, user, a.port, 3600).await;
+    let a = phone_at(srv.sip(), srv.dir.path(), user, scen, &refs).await;
     let u = user.to_string();
     srv.wait_for("agent idle", Duration::from_secs(5), move |s| {
         TestServer::agent_state(s, &u) == "Idle"
@@ -318,9 +325,30 @@ pub fn caller_from(
     hold_ms: u32,
     calls: u32,
 ) -> Sipp {
-    sipp(
+    caller_at(
         srv.sip(),
         srv.dir.path(),
+        scen,
+        from,
+        number,
+        hold_ms,
+        calls,
+    )
+}
+
+/// Like [`caller_from`], to the acd at `sip`, SIPp's log under `dir`.
+pub fn caller_at(
+    sip: SocketAddr,
+    dir: &Path,
+    scen: &str,
+    from: &str,
+    number: &str,
+    hold_ms: u32,
+    calls: u32,
+) -> Sipp {
+    sipp(
+        sip,
+        dir,
         scen,
         &[
             "-s",

@@ -15,10 +15,22 @@ pub async fn desk_state_is_kept(db: String, dir: &Path, how: &str) {
     let first = node.start(true, 1).await;
     let token = http::login(first.http, "sup", PASSWORD).await;
     let anna = http::login(first.http, "1001", PASSWORD).await;
-    let sales = sipp(node.sip, dir, "agent_answer.xml", &["-m", "1", "-rtp_echo"]);
-    register_at(node.sip, dir, "1001", sales.port, 3600).await;
-    let support = sipp(node.sip, dir, "agent_hangup.xml", &["-m", "1", "-rtp_echo"]);
-    register_at(node.sip, dir, "1002", support.port, 3600).await;
+    let sales = phone_at(
+        node.sip,
+        dir,
+        "1001",
+        "agent_answer.xml",
+        &["-m", "1", "-rtp_echo"],
+    )
+    .await;
+    let support = phone_at(
+        node.sip,
+        dir,
+        "1002",
+        "agent_hangup.xml",
+        &["-m", "1", "-rtp_echo"],
+    )
+    .await;
     let lunch = serde_json::json!({"state": "pause", "reason": "lunch"});
     let r = http::post(first.http, "/api/me/state", Some(&anna), &lunch).await;
     assert_eq!(r.status, 200, "{}", r.body);

@@ -32,22 +32,7 @@ fn ringing(s: &serde_json::Value, queue: &str) -> u64 {
 
 /// A caller: `scen` dialling `number` from `from`, hanging up `hold_ms` after being answered.
 fn caller(node: &Node, scen: &str, number: &str, from: &str, hold_ms: u32) -> Sipp {
-    sipp(
-        node.sip,
-        &node.dir,
-        scen,
-        &[
-            "-s",
-            number,
-            "-key",
-            "caller",
-            from,
-            "-d",
-            &hold_ms.to_string(),
-            "-m",
-            "1",
-        ],
-    )
+    caller_at(node.sip, &node.dir, scen, from, number, hold_ms, 1)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,15 +44,22 @@ async fn sigterm_with_drain_lets_calls_in_every_phase_finish() {
     let acd = node.start_with(true, 1, &["--drain"]).await;
     let token = http::login(acd.http, "sup", PASSWORD).await;
     // 1001 takes the three sales calls one after another; 1002's phone rings 3 s first.
-    let sales = sipp(node.sip, dir, "agent_answer.xml", &["-m", "3", "-rtp_echo"]);
-    register_at(node.sip, dir, "1001", sales.port, 3600).await;
-    let support = sipp(
+    let sales = phone_at(
         node.sip,
         dir,
+        "1001",
+        "agent_answer.xml",
+        &["-m", "3", "-rtp_echo"],
+    )
+    .await;
+    let support = phone_at(
+        node.sip,
+        dir,
+        "1002",
         "agent_rings_3s.xml",
         &["-m", "1", "-rtp_echo"],
-    );
-    register_at(node.sip, dir, "1002", support.port, 3600).await;
+    )
+    .await;
     let both = Duration::from_secs(10);
     acd.wait(&token, "both agents idle", both, |s| {
         agent_state(s, "1001") == "idle" && agent_state(s, "1002") == "idle"

@@ -377,13 +377,14 @@ async fn a_ringing_call_is_offered_again(db: String, dir: &Path, how: &str) {
     let node = Node::new(dir, db, shutdown);
     let first = node.start(true, 1).await;
     let token = http::login(first.http, "sup", PASSWORD).await;
-    let agent = sipp(
+    let agent = phone_at(
         node.sip,
         dir,
+        "1001",
         "agent_rings_through_restart.xml",
         &["-m", "2", "-rtp_echo"],
-    );
-    register_at(node.sip, dir, "1001", agent.port, 3600).await;
+    )
+    .await;
     first
         .wait(&token, "1001 idle", Duration::from_secs(10), |s| {
             agent_state(s, "1001") == "idle"
@@ -428,8 +429,14 @@ async fn a_caller_in_the_menu_hears_it_again(db: String, dir: &Path, how: &str) 
     let node = Node::with_plan(dir, db, shutdown, MENU_PLAN);
     let first = node.start(true, 1).await;
     let token = http::login(first.http, "sup", PASSWORD).await;
-    let agent = sipp(node.sip, dir, "agent_hangup.xml", &["-m", "1", "-rtp_echo"]);
-    register_at(node.sip, dir, "1001", agent.port, 3600).await;
+    let agent = phone_at(
+        node.sip,
+        dir,
+        "1001",
+        "agent_hangup.xml",
+        &["-m", "1", "-rtp_echo"],
+    )
+    .await;
     let caller = sipp(
         node.sip,
         dir,
@@ -510,14 +517,8 @@ async fn waiting_callers_keep_their_order(db: String, dir: &Path, how: &str) {
         let own = dir.join(user);
         std::fs::create_dir_all(&own).unwrap();
         let calls = calls.to_string();
-        let agent = sipp(
-            node.sip,
-            &own,
-            "agent_hangup.xml",
-            &["-m", &calls, "-rtp_echo", "-trace_msg"],
-        );
-        register_at(node.sip, &own, user, agent.port, 3600).await;
-        agents.push(agent);
+        let args = ["-m", &calls, "-rtp_echo", "-trace_msg"];
+        agents.push(phone_at(node.sip, &own, user, "agent_hangup.xml", &args).await);
     }
     for agent in agents {
         agent.success(Duration::from_secs(40)).await;
