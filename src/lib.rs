@@ -15,4 +15,5 @@ pub mod routing;
 pub mod sdp;
 pub mod serve;
 pub mod sip;
+pub mod timers;
 pub mod toml_source;

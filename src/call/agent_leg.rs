@@ -2,6 +2,8 @@
 //! bridging on answer, and cleaning up legs that lost the race.
 
 use super::manager::CallManager;
+use super::phase::{Phase, Talk};
+use super::uac::{Outcome, UacLeg, Wire};
 use super::{Leg, MediaCommand};
 use crate::acd::CallId;
 use crate::events::Event;
@@ -16,39 +18,22 @@ use bytes::Bytes;
 use std::time::Instant;
 use tracing::{info, warn};
 
-/// The agent leg of a live call.
+/// An agent's leg of a call: our INVITE to their phone ([`UacLeg`]) and the media it
+/// negotiates.
 pub(super) struct AgentLeg {
     pub agent: String,
-    pub invite: Request,
-    /// `invite` as text, made once for the call's snapshots (it never changes).
-    pub invite_text: super::snapshot::TextOnce,
-    pub key: TxKey,
-    pub peer: Peer,
-    /// Set once the agent answered.
-    pub dialog: Option<Dialog>,
-    pub provisional: bool,
+    pub uac: UacLeg,
     /// Our SRTP key in the offer (agents registered over TLS get SRTP).
     pub srtp: Option<crate::media::srtp::MasterKey>,
     /// The agent's media as their answer (or a later re-offer) set it, once answered.
     pub media: Option<crate::sdp::Negotiated>,
 }
 
-/// An agent leg we gave up on (ring timeout, caller left) whose INVITE may still be answered.
-pub(super) struct StaleLeg {
-    invite: Request,
-    peer: Peer,
-    cancel_sent: bool,
-}
-
-/// CANCEL for a pending INVITE (§9.1): same Request-URI, Call-ID, From, To, CSeq number, top Via.
-pub(super) fn cancel_for(invite: &Request) -> Request {
-    let mut c = invite.clone();
-    c.method = Method::Cancel;
-    c.core.cseq.method = Method::Cancel;
-    c.core.contacts.clear();
-    c.headers.0.retain(|(n, _)| *n == HeaderName::Route);
-    c.body = Bytes::new();
-    c
+impl AgentLeg {
+    /// The agent's dialog, once they answered.
+    pub fn dialog(&self) -> Option<&Dialog> {
+        self.uac.dialog()
+    }
 }
 
 /// A new out-of-dialog INVITE from us (CSeq 1, a fresh Call-ID): the agent legs and the
@@ -98,6 +83,12 @@ impl CallManager {
             return;
         };
         let _g = c.span.enter();
+        if !matches!(c.phase, Phase::Waiting | Phase::Ringing(_)) {
+            // The offer was overtaken (another phone of a ring-all answered while this one's
+            // pop was on its way): the ACD's ring timeout frees the agent.
+            warn!(%agent, phase = c.phase.name(), "offer for a call no longer in line; not rung");
+            return;
+        }
         let via = our_via(binding.peer.transport, &via_host);
         // The number is the caller's to write: escaped (RFC 3261 §25) so it cannot break the
         // agent's From, and quoted as the display name.
@@ -138,20 +129,14 @@ impl CallManager {
             .insert(invite.core.call_id.clone(), (call, Leg::Agent));
         if let Some(c) = self.calls.get_mut(&call) {
             let leg = AgentLeg {
-                invite_text: Default::default(),
                 agent: agent.to_string(),
-                invite,
-                key,
-                peer: binding.peer,
-                dialog: None,
-                provisional: false,
+                uac: UacLeg::calling(invite, key, binding.peer),
                 srtp,
                 media: None,
             };
-            if c.agent.is_none() {
-                c.agent = Some(leg);
-            } else {
-                c.ringing.push(leg);
+            match &mut c.phase {
+                Phase::Ringing(legs) => legs.push(leg),
+                p => *p = Phase::Ringing(vec![leg]),
             }
         }
     }
@@ -159,28 +144,27 @@ impl CallManager {
     /// Stops ringing `agent`'s (unanswered) leg of `call`.
     pub(super) fn drop_agent_leg(&mut self, now: Instant, call: CallId, agent: &str) {
         self.pop_forget_agent(call, agent);
-        let Some(c) = self.calls.get_mut(&call) else {
-            return;
-        };
-        let leg = if c
-            .agent
-            .as_ref()
-            .is_some_and(|l| l.agent == agent && l.dialog.is_none())
-        {
-            let l = c.agent.take();
-            if !c.ringing.is_empty() {
-                c.agent = Some(c.ringing.remove(0));
-            }
-            l
-        } else {
-            c.ringing
-                .iter()
-                .position(|l| l.agent == agent)
-                .map(|i| c.ringing.remove(i))
-        };
-        if let Some(leg) = leg {
+        if let Some(leg) = self.take_ringing(call, |l| l.agent == agent) {
             self.cancel_leg(now, leg);
         }
+    }
+
+    /// Takes the first ringing leg of `call` that `which` picks; the call is back to plain
+    /// waiting when it was the last.
+    fn take_ringing(
+        &mut self,
+        call: CallId,
+        which: impl Fn(&AgentLeg) -> bool,
+    ) -> Option<AgentLeg> {
+        let c = self.calls.get_mut(&call)?;
+        let Phase::Ringing(legs) = &mut c.phase else {
+            return None;
+        };
+        let leg = legs.remove(legs.iter().position(which)?);
+        if legs.is_empty() {
+            c.phase = Phase::Waiting;
+        }
+        Some(leg)
     }
 
     /// Cancels a ring an earlier process started (its INVITE from a snapshot): the transaction
@@ -188,33 +172,35 @@ impl CallManager {
     /// the same instant is ACKed and hung up rather than left talking to no one.
     pub(super) fn cancel_adopted(&mut self, now: Instant, invite: Request, peer: Peer) {
         let key = self.ep.adopt_invite(now, &invite, peer);
-        self.ep.send_request(now, &cancel_for(&invite), peer);
-        self.stale.insert(
-            key,
-            StaleLeg {
-                invite,
-                peer,
-                cancel_sent: true,
-            },
-        );
+        let (leg, cancel) = UacLeg::cancelling(invite, key.clone(), peer);
+        self.ep.send_request(now, &cancel, peer);
+        self.stale.insert(key, leg);
     }
 
     /// Cancels an unanswered agent leg and keeps it as stale until its INVITE is finished.
     pub(super) fn cancel_leg(&mut self, now: Instant, leg: AgentLeg) {
-        self.by_agent_tx.remove(&leg.key);
-        self.by_sip_id.remove(&leg.invite.core.call_id);
-        let mut stale = StaleLeg {
-            invite: leg.invite,
-            peer: leg.peer,
-            cancel_sent: false,
-        };
-        // §9.1: a CANCEL may only follow a provisional response; otherwise wait for one.
-        if leg.provisional {
-            self.ep
-                .send_request(now, &cancel_for(&stale.invite), stale.peer);
-            stale.cancel_sent = true;
+        self.cancel_uac(now, leg.uac);
+    }
+
+    /// Gives up on one of our INVITEs: CANCEL now or at its first provisional (§9.1), and
+    /// kept as stale until the INVITE is finished.
+    pub(super) fn cancel_uac(&mut self, now: Instant, mut uac: UacLeg) {
+        self.by_agent_tx.remove(&uac.key);
+        self.by_sip_id.remove(&uac.invite.core.call_id);
+        if let Some(cancel) = uac.cancel() {
+            self.ep.send_request(now, &cancel, uac.peer);
         }
-        self.stale.insert(leg.key, stale);
+        self.stale.insert(uac.key.clone(), uac);
+    }
+
+    /// Sends what a leg put on the wire.
+    pub(super) fn send_wire(&mut self, now: Instant, peer: Peer, wire: Wire) {
+        if let Some(ack) = wire.ack {
+            self.ep.send_ack(&ack, peer);
+        }
+        if let Some(req) = wire.request {
+            self.ep.send_request(now, &req, peer);
+        }
     }
 
     /// A response to one of our requests.
@@ -234,156 +220,137 @@ impl CallManager {
         let Some(s) = self.stale.get_mut(&key) else {
             return;
         };
-        match resp.code {
-            100..=199 => {
-                if !s.cancel_sent {
-                    s.cancel_sent = true;
-                    let (c, p) = (cancel_for(&s.invite), s.peer);
-                    self.ep.send_request(now, &c, p);
-                }
-            }
-            200..=299 => {
-                // The agent answered after we gave up: acknowledge, then hang up at once.
-                if let Some(s) = self.stale.remove(&key) {
-                    let mut d = Dialog::as_uac(&s.invite, &resp, s.peer);
-                    let via = self.via_host();
-                    self.ep
-                        .send_ack(&d.ack(s.invite.core.cseq.seq, &via), s.peer);
-                    let bye = d.request(Method::Bye, &via);
-                    self.ep.send_request(now, &bye, s.peer);
-                }
-            }
-            _ => {
-                self.stale.remove(&key);
-            }
+        let via = self.cfg.via_host(s.peer.transport);
+        let (_, wire) = s.on_response(&resp, &via);
+        let (peer, done) = (s.peer, s.is_done());
+        if done {
+            self.stale.remove(&key);
         }
+        self.send_wire(now, peer, wire);
     }
 
     fn on_agent_response(&mut self, now: Instant, call: CallId, key: &TxKey, resp: Response) {
-        let via = self.via_host();
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        // Ring-all: an answer on one of the other ringing legs.
-        if c.agent.as_ref().is_some_and(|l| &l.key != key) {
-            let Some(i) = c.ringing.iter().position(|l| &l.key == key) else {
-                return;
-            };
-            match resp.code {
-                100..=199 => return c.ringing[i].provisional = true,
-                200..=299 => {
-                    // This agent was first: their leg becomes the call's agent leg.
-                    let first = c.ringing.remove(i);
-                    if let Some(old) = c.agent.replace(first) {
-                        c.ringing.insert(0, old);
-                    }
-                }
-                code => {
-                    let leg = c.ringing.remove(i);
-                    return self.leg_failed(now, call, leg, code);
+        let leg = match &mut c.phase {
+            Phase::Connected(t) if &t.agent.uac.key == key => &mut t.agent,
+            Phase::Ringing(legs) => match legs.iter_mut().find(|l| &l.uac.key == key) {
+                Some(l) => l,
+                None => return,
+            },
+            // Legs of calls no longer ringing were made stale when the ringing stopped.
+            _ => return,
+        };
+        let via = self.cfg.via_host(leg.uac.peer.transport);
+        let peer = leg.uac.peer;
+        let (outcome, wire) = leg.uac.on_response(&resp, &via);
+        self.send_wire(now, peer, wire);
+        match outcome {
+            Outcome::Nothing => {}
+            Outcome::Answered => self.agent_answered(now, call, key, &resp),
+            Outcome::Refused(code) => {
+                if let Some(leg) = self.take_ringing(call, |l| &l.uac.key == key) {
+                    self.leg_failed(now, call, leg, code);
                 }
             }
-        }
-        let Some(leg) = c.agent.as_mut() else { return };
-        match resp.code {
-            100..=199 => leg.provisional = true,
-            200..=299 => {
-                if let Some(d) = &leg.dialog {
-                    // Retransmitted 2xx: our ACK was lost.
-                    let ack = d.ack(leg.invite.core.cseq.seq, &via);
-                    let p = leg.peer;
-                    self.ep.send_ack(&ack, p);
-                    return;
-                }
-                let mut d = Dialog::as_uac(&leg.invite, &resp, leg.peer);
-                let ack = d.ack(leg.invite.core.cseq.seq, &via);
-                let peer = leg.peer;
-                self.ep.send_ack(&ack, peer);
-                // We offered SRTP: a plain answer is as unusable as none.
-                let answer =
-                    Sdp::parse(&resp.body)
-                        .and_then(|s| s.negotiate())
-                        .and_then(|n| match (leg.srtp, n.srtp) {
-                            (Some(_), None) => Err(crate::sdp::SdpError::NoCommonCrypto),
-                            _ => Ok(n),
-                        });
-                let Ok(n) = answer else {
-                    warn!(
-                        call,
-                        "agent answered without usable SDP; hanging up that leg"
-                    );
-                    let bye = d.request(Method::Bye, &via);
-                    self.ep.send_request(now, &bye, peer);
-                    return self.fail_agent_leg(now, call, 488);
-                };
-                leg.dialog = Some(d);
-                leg.media = Some(n);
-                let agent = leg.agent.clone();
-                let agent_srtp =
-                    leg.srtp
-                        .zip(n.srtp)
-                        .map(|(ours, theirs)| crate::media::srtp::SrtpKeys {
-                            theirs: theirs.key,
-                            ours,
-                        });
-                c.agent_srtp = agent_srtp;
-                c.connected = Some(now);
-                let wait_ms = now.saturating_duration_since(c.arrived).as_millis() as u64;
-                {
-                    let _g = c.span.enter();
-                    info!(%agent, wait_ms, "connected");
-                }
-                self.acd.offer_taken(now, call, &agent);
-                let losers = std::mem::take(&mut c.ringing);
-                for leg in losers {
-                    self.cancel_leg(now, leg);
-                }
-                let record = self.recording_path(call);
-                if let Some(path) = &record {
-                    self.events.push_back(Event::Recording {
-                        call,
-                        path: path.display().to_string(),
-                    });
-                }
-                self.media.push_back(MediaCommand::Bridge {
-                    call,
-                    agent_remote: n.remote,
-                    agent_codec_pt: n.codec_pt,
-                    agent_dtmf_pt: n.dtmf_pt,
-                    agent_signalling: Some(peer.addr.ip()),
-                    agent_srtp,
-                    record,
-                });
-                self.answer_caller(now, call);
-                self.events.push_back(Event::Connected {
-                    call,
-                    agent,
-                    wait_ms,
-                });
-            }
-            code => self.fail_agent_leg(now, call, code),
         }
     }
 
-    /// The agent leg ended without an answer (busy, error, no response): try the next agent.
-    fn fail_agent_leg(&mut self, now: Instant, call: CallId, code: u16) {
+    /// The ringing leg `key` of `call` answered (and was ACKed): it becomes the call's agent
+    /// leg, the other phones stop, the media is bridged and the caller answered.
+    fn agent_answered(&mut self, now: Instant, call: CallId, key: &TxKey, resp: &Response) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let Some(leg) = c.agent.take() else {
+        let Phase::Ringing(legs) = &mut c.phase else {
             return;
         };
-        if !c.ringing.is_empty() {
-            c.agent = Some(c.ringing.remove(0));
+        let Some(i) = legs.iter().position(|l| &l.uac.key == key) else {
+            return;
+        };
+        let leg = &mut legs[i];
+        let peer = leg.uac.peer;
+        // We offered SRTP: a plain answer is as unusable as none.
+        let answer = Sdp::parse(&resp.body)
+            .and_then(|s| s.negotiate())
+            .and_then(|n| match (leg.srtp, n.srtp) {
+                (Some(_), None) => Err(crate::sdp::SdpError::NoCommonCrypto),
+                _ => Ok(n),
+            });
+        let Ok(n) = answer else {
+            warn!(
+                call,
+                "agent answered without usable SDP; hanging up that leg"
+            );
+            let via = self.cfg.via_host(peer.transport);
+            if let Some(bye) = leg.uac.hang_up(&via) {
+                self.ep.send_request(now, &bye, peer);
+            }
+            if let Some(leg) = self.take_ringing(call, |l| &l.uac.key == key) {
+                self.leg_failed(now, call, leg, 488);
+            }
+            return;
+        };
+        let mut others = std::mem::take(legs);
+        let mut leg = others.remove(i);
+        leg.media = Some(n);
+        let agent = leg.agent.clone();
+        let srtp = leg
+            .srtp
+            .zip(n.srtp)
+            .map(|(ours, theirs)| crate::media::srtp::SrtpKeys {
+                theirs: theirs.key,
+                ours,
+            });
+        c.phase = Phase::Connected(Box::new(Talk {
+            agent: leg,
+            since: now,
+            held: false,
+            srtp,
+        }));
+        // The bridge replaces whatever was playing.
+        c.prompt_playing = false;
+        let wait_ms = now.saturating_duration_since(c.arrived).as_millis() as u64;
+        {
+            let _g = c.span.enter();
+            info!(%agent, wait_ms, "connected");
         }
-        self.leg_failed(now, call, leg, code);
+        self.acd.offer_taken(now, call, &agent);
+        for leg in others {
+            self.cancel_leg(now, leg);
+        }
+        // Other agents whose phones were still waiting for their pop are not rung now.
+        self.pop_forget(call);
+        let record = self.recording_path(call);
+        if let Some(path) = &record {
+            self.events.push_back(Event::Recording {
+                call,
+                path: path.display().to_string(),
+            });
+        }
+        self.media.push_back(MediaCommand::Bridge {
+            call,
+            agent_remote: n.remote,
+            agent_codec_pt: n.codec_pt,
+            agent_dtmf_pt: n.dtmf_pt,
+            agent_signalling: Some(peer.addr.ip()),
+            agent_srtp: srtp,
+            record,
+        });
+        self.answer_caller(now, call);
+        self.events.push_back(Event::Connected {
+            call,
+            agent,
+            wait_ms,
+        });
     }
 
     /// One agent's leg ended without an answer: that agent rests; the call waits for the
     /// others still ringing, or goes back to the head of its queue.
     fn leg_failed(&mut self, now: Instant, call: CallId, leg: AgentLeg, code: u16) {
-        self.by_agent_tx.remove(&leg.key);
-        self.by_sip_id.remove(&leg.invite.core.call_id);
+        self.by_agent_tx.remove(&leg.uac.key);
+        self.by_sip_id.remove(&leg.uac.invite.core.call_id);
         if let Some(c) = self.calls.get(&call) {
             let _g = c.span.enter();
             info!(agent = %leg.agent, code, "agent did not take the call");
@@ -403,13 +370,8 @@ impl CallManager {
             return;
         }
         if let Some(&call) = self.by_agent_tx.get(key) {
-            let other = self.calls.get_mut(&call).and_then(|c| {
-                let i = c.ringing.iter().position(|l| &l.key == key)?;
-                Some(c.ringing.remove(i))
-            });
-            match other {
-                Some(leg) => self.leg_failed(now, call, leg, 408),
-                None => self.fail_agent_leg(now, call, 408),
+            if let Some(leg) = self.take_ringing(call, |l| &l.uac.key == key) {
+                self.leg_failed(now, call, leg, 408);
             }
         } else {
             self.stale.remove(key);

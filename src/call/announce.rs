@@ -3,24 +3,12 @@
 //! message (every `message_every_s`). Each is followed by hold music again.
 
 use super::manager::CallManager;
+use super::phase::{CallTimer, Phase};
 use super::{MediaCommand, PromptRef};
 use crate::acd::CallId;
 use crate::events::Event;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Instant;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Kind {
-    Position,
-    Message,
-}
-
-#[derive(Default)]
-pub(super) struct AnnounceTimers {
-    heap: BinaryHeap<Reverse<(Instant, CallId, Kind)>>,
-}
 
 impl CallManager {
     /// The caller joined a queue: schedule what it announces.
@@ -28,57 +16,44 @@ impl CallManager {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        if let Some(a) = self.dialplan.announcements(&c.queue) {
-            let at = now + a.first;
-            self.announce_timers
-                .heap
-                .push(Reverse((at, call, Kind::Position)));
+        let position = self.dialplan.announcements(&c.queue).map(|a| now + a.first);
+        let message = self
+            .dialplan
+            .message(&c.queue)
+            .map(|(_, every)| now + *every);
+        if let Some(at) = position {
+            self.arm(call, CallTimer::Position, at);
         }
-        if let Some((_, every)) = self.dialplan.message(&c.queue) {
-            let at = now + *every;
-            self.announce_timers
-                .heap
-                .push(Reverse((at, call, Kind::Message)));
-        }
-    }
-
-    pub(super) fn announce_tick(&mut self, now: Instant) {
-        while let Some(Reverse((at, call, kind))) = self.announce_timers.heap.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.announce_timers.heap.pop();
-            self.announce(now, call, kind);
+        if let Some(at) = message {
+            self.arm(call, CallTimer::Message, at);
         }
     }
 
-    /// Plays the position or the message to a still-waiting caller, then schedules the next.
-    fn announce(&mut self, now: Instant, call: CallId, kind: Kind) {
+    /// Time for a caller in line to hear their position or the queue's message (`kind`):
+    /// played to a caller waiting with nothing else playing, and planned again for as long as
+    /// the call is in line (its phase stops it: a connected call's timer is late).
+    pub(super) fn announce(&mut self, now: Instant, call: CallId, kind: CallTimer) {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
         let every = match kind {
-            Kind::Position => self.dialplan.announcements(&c.queue).map(|a| a.every),
-            Kind::Message => self.dialplan.message(&c.queue).map(|(_, e)| *e),
+            CallTimer::Position => self.dialplan.announcements(&c.queue).map(|a| a.every),
+            CallTimer::Message => self.dialplan.message(&c.queue).map(|(_, e)| *e),
+            _ => None,
         };
         let Some(every) = every else {
             return;
         };
-        if c.callback.as_ref().is_some_and(|cb| !cb.answered) {
-            return; // nobody on the line to hear it
-        }
-        // Only callers waiting in line: not ringing, talking, in a menu or a survey.
-        let Some((position, wait_s)) = self.acd.position(now, call) else {
-            return;
+        let playable = matches!(c.phase, Phase::Waiting) && !c.prompt_playing;
+        // Only callers waiting in line: not offered (a phone ringing, a pop on its way).
+        let position = self.acd.position(now, call);
+        self.timers
+            .arm(now + every, super::phase::Wake::Call(call, kind));
+        let (true, Some((position, wait_s))) = (playable, position) else {
+            return; // something else is playing, or an agent is being rung: next time
         };
-        self.announce_timers
-            .heap
-            .push(Reverse((now + every, call, kind)));
-        if c.ivr.is_some() || c.survey.is_some() || c.rule_prompt {
-            return; // something else is playing: try again next time
-        }
         let prompt = match kind {
-            Kind::Position => {
+            CallTimer::Position => {
                 let minutes = wait_s.div_ceil(60);
                 let pcm = match self
                     .dialplan
@@ -95,21 +70,14 @@ impl CallManager {
                 });
                 PromptRef(Arc::new(crate::media::prompt::Prompt::from_pcm(&pcm)))
             }
-            Kind::Message => match self.dialplan.message(&c.queue) {
+            _ => match self.dialplan.message(&c.queue) {
                 Some((p, _)) => p.clone(),
                 None => return,
             },
         };
         if let Some(c) = self.calls.get_mut(&call) {
-            c.rule_prompt = true; // hold music resumes when it ends
+            c.prompt_playing = true; // hold music resumes when it ends
         }
         self.media.push_back(MediaCommand::Play { call, prompt });
-    }
-
-    pub(super) fn announce_timeout(&self) -> Option<Instant> {
-        self.announce_timers
-            .heap
-            .peek()
-            .map(|Reverse((at, _, _))| *at)
     }
 }

@@ -9,8 +9,10 @@
 //! database ([`SavedCallback`], written by the history writer from the events) and survives a
 //! restart: [`CallManager::restore_callbacks`] puts it back in its queue.
 
-use super::agent_leg::{new_invite, AgentLeg};
+use super::agent_leg::new_invite;
 use super::manager::{CallManager, CallerLeg};
+use super::phase::{CallTimer, Phase};
+use super::uac::{Outcome, UacLeg};
 use super::{Leg, MediaCommand, MediaStart};
 use crate::acd::CallId;
 use crate::context::SavedCallback;
@@ -24,8 +26,7 @@ use crate::sip::transaction::{Peer, Transport, TxKey};
 use crate::sip::uri::{NameAddr, Uri};
 use crate::sip::via::Method;
 use bytes::Bytes;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
@@ -38,53 +39,65 @@ pub(super) struct Callback {
     attempts: u32,
     /// The INVITE to the customer while it rings, with the agent kept for them.
     dialing: Option<Dialing>,
-    /// The customer answered: from here on the call is like any other.
-    pub(super) answered: bool,
     /// When the caller pressed the key.
     requested: Instant,
+    /// A callback restored after a restart has its caller's context looked up again: when
+    /// that started, and its deadline.
+    pub(super) lookup: Option<(Instant, Instant)>,
 }
 
 impl Callback {
-    /// How long since the caller asked to be called back.
-    pub(super) fn waited(&self, now: Instant) -> Duration {
-        now.saturating_duration_since(self.requested)
+    /// A callback ringing the customer (`leg`) until `deadline`, for the phase tests.
+    #[cfg(test)]
+    pub(super) fn dialing(uac: UacLeg, deadline: Instant) -> Callback {
+        Callback {
+            target: uac.invite.uri.clone(),
+            peer: uac.peer,
+            attempts: 1,
+            dialing: Some(Dialing {
+                agent: "kept".into(),
+                uac,
+                deadline,
+            }),
+            requested: deadline,
+            lookup: None,
+        }
+    }
+
+    /// Until when the customer's phone may ring for this try (the ring timer's deadline).
+    pub(super) fn dialing_until(&self) -> Option<Instant> {
+        self.dialing.as_ref().map(|d| d.deadline)
     }
 }
 
 /// One try: the INVITE to the customer (the agent kept for it is named in the leg, for logs;
 /// the ACD keeps the offer itself).
 struct Dialing {
-    leg: AgentLeg,
+    /// The agent kept for the customer (for logs; the ACD keeps the offer itself).
+    agent: String,
+    uac: UacLeg,
     deadline: Instant,
 }
 
-/// Outbound callback INVITEs by transaction, and their ring deadlines.
+/// Outbound callback INVITEs by transaction (their ring deadlines are in the call's phase).
 #[derive(Default)]
 pub(super) struct Callbacks {
     by_tx: HashMap<TxKey, CallId>,
-    timers: BinaryHeap<Reverse<(Instant, CallId)>>,
 }
 
 impl CallManager {
     /// True while `call` is a callback whose customer is not on the line (no caller leg).
     pub(super) fn caller_away(&self, call: CallId) -> bool {
-        self.calls
-            .get(&call)
-            .and_then(|c| c.callback.as_ref())
-            .is_some_and(|cb| !cb.answered)
+        self.calls.get(&call).is_some_and(|c| c.away())
     }
 
-    /// A digit from a waiting caller: the queue's callback key lets them go with their place
+    /// A digit from a caller in line: the queue's callback key lets them go with their place
     /// kept. False when the digit is not a callback request.
     pub(super) fn callback_digit(&mut self, now: Instant, call: CallId, digit: char) -> bool {
         let Some(c) = self.calls.get(&call) else {
             return false;
         };
-        let waiting = c.ivr.is_none()
-            && c.survey.is_none()
-            && c.agent.is_none()
-            && c.callback.is_none()
-            && self.acd.position(now, call).is_some();
+        let waiting = matches!(c.phase, Phase::Waiting) && self.acd.position(now, call).is_some();
         if !waiting || self.dialplan.callback_key(&c.queue) != Some(digit) {
             return false;
         }
@@ -176,14 +189,15 @@ impl CallManager {
         self.by_sip_id.remove(&c.caller.invite.core.call_id);
         self.by_caller_invite.remove(&c.caller.invite_key);
         Self::release_source(&mut self.per_source, c.source.take());
-        c.callback = Some(Callback {
+        c.phase = Phase::Away(Box::new(Callback {
             target: target.clone(),
             peer,
             attempts: 0,
             dialing: None,
-            answered: false,
             requested: now,
-        });
+            lookup: None,
+        }));
+        c.prompt_playing = false;
         let unix_ms = self.ep.unix_secs(now) as i64 * 1000;
         let saved = SavedCallback {
             interaction: c.interaction.clone(),
@@ -272,8 +286,14 @@ impl CallManager {
                     sdp: Bytes::new(),
                     answered: true,
                 },
-                agent: None,
-                ringing: Vec::new(),
+                phase: Phase::Away(Box::new(Callback {
+                    target,
+                    peer,
+                    attempts: s.attempts,
+                    dialing: None,
+                    requested: ago(s.requested_at_ms),
+                    lookup: None,
+                })),
                 media: crate::sdp::Negotiated {
                     remote: s.peer,
                     codec,
@@ -283,33 +303,19 @@ impl CallManager {
                     srtp: None,
                 },
                 caller_key: None,
-                agent_srtp: None,
-                awaiting_answer: false,
                 caller_port,
                 agent_port,
                 arrived: ago(s.arrived_at_ms),
-                connected: None,
                 sdp_session: id,
                 sdp_version: 1,
                 context: None,
                 dialed: s.dialed.clone(),
                 route: None,
-                ivr: None,
-                rule_prompt: false,
-                agent_hold: false,
+                prompt_playing: false,
                 interaction: s.interaction.clone(),
                 transfers: 0,
                 notes: Vec::new(),
-                survey: None,
-                callback: Some(Callback {
-                    target,
-                    peer,
-                    attempts: s.attempts,
-                    dialing: None,
-                    answered: false,
-                    requested: ago(s.requested_at_ms),
-                }),
-                timed_out: false,
+                called_back: None,
                 // Checked when it was asked for, before the restart.
                 identity: super::Identity {
                     number: s.number.clone(),
@@ -317,8 +323,6 @@ impl CallManager {
                     basis: "a callback promised before a restart".into(),
                 },
                 source: None,
-                // Proven when it was asked for, before the restart.
-                validated: true,
             };
             self.calls.insert(id, call);
             self.events.push_back(Event::CallbackRestored {
@@ -333,13 +337,13 @@ impl CallManager {
     /// Shutting down: a callback whose customer is not on the line stays saved for the next
     /// start. Its ringing customer leg is cancelled and its agent freed, with no event.
     pub(super) fn callback_suspend(&mut self, now: Instant, call: CallId) {
-        self.lookup_forget(call);
         self.pop_forget(call);
-        let Some(mut c) = self.calls.remove(&call) else {
+        let Some(c) = self.calls.remove(&call) else {
             return;
         };
-        let cb = c.callback.take();
-        self.callback_forget(now, cb);
+        if let Phase::Away(cb) = c.phase {
+            self.callback_forget(now, Some(*cb));
+        }
         self.callback_ended(call);
         self.acd.call_gone(now, call);
         self.ports.give(c.caller_port);
@@ -355,28 +359,28 @@ impl CallManager {
             self.acd.call_gone(now, call);
             return;
         };
-        let Some(cb) = c.callback.as_mut() else {
+        let Phase::Away(cb) = &mut c.phase else {
             return;
         };
         if let Some(d) = cb.dialing.as_mut() {
             // The agent kept for this try went away and the ACD kept another: the customer's
             // phone is already ringing, so only who waits for them changes.
-            d.leg.agent = agent.to_string();
+            d.agent = agent.to_string();
             return;
         }
         cb.attempts += 1;
         let attempt = cb.attempts;
         let mut from = NameAddr::new(Uri::sip(Some(&c.dialed), &contact.uri.host, None));
         from.params.set("tag", Some(random_token()));
+        c.sdp_version += 1;
         let local = LocalMedia {
             ip: self.cfg.advertise,
             port: c.caller_port,
             session_id: call,
-            version: c.sdp_version + 1,
+            version: c.sdp_version,
             // The customer is dialled through a trunk or at their Contact: plain RTP.
             srtp: None,
         };
-        c.sdp_version += 1;
         let mut headers = Headers::default();
         headers.push(HeaderName::ContentType, "application/sdp");
         headers.push(HeaderName::UserAgent, crate::sip::msg::PRODUCT);
@@ -396,20 +400,11 @@ impl CallManager {
         let peer = cb.peer;
         let key = self.ep.send_request(now, &invite, peer);
         self.callbacks.by_tx.insert(key.clone(), call);
-        self.callbacks.timers.push(Reverse((now + dial, call)));
-        if let Some(cb) = self.calls.get_mut(&call).and_then(|c| c.callback.as_mut()) {
+        self.arm(call, CallTimer::CallbackRing, now + dial);
+        if let Some(Phase::Away(cb)) = self.calls.get_mut(&call).map(|c| &mut c.phase) {
             cb.dialing = Some(Dialing {
-                leg: AgentLeg {
-                    invite_text: Default::default(),
-                    agent: agent.to_string(),
-                    invite,
-                    key,
-                    peer,
-                    dialog: None,
-                    provisional: false,
-                    srtp: None,
-                    media: None,
-                },
+                agent: agent.to_string(),
+                uac: UacLeg::calling(invite, key, peer),
                 deadline: now + dial,
             });
         }
@@ -430,7 +425,7 @@ impl CallManager {
             self.callbacks.by_tx.remove(key);
             return true;
         };
-        if c.callback.as_ref().is_some_and(|cb| cb.answered) {
+        if c.called_back.is_some() {
             // A retransmitted 2xx: our ACK was lost.
             if (200..300).contains(&resp.code) {
                 let ack = c.caller.dialog.ack(c.caller.invite.core.cseq.seq, &via);
@@ -439,13 +434,20 @@ impl CallManager {
             }
             return true;
         }
-        let Some(dialing) = c.callback.as_mut().and_then(|cb| cb.dialing.as_mut()) else {
+        let Phase::Away(cb) = &mut c.phase else {
             return true;
         };
-        match resp.code {
-            100..=199 => dialing.leg.provisional = true,
-            200..=299 => self.customer_answered(now, call, resp),
-            code => self.callback_unanswered(now, call, key, code),
+        let Some(dialing) = cb.dialing.as_mut() else {
+            return true;
+        };
+        let peer = dialing.uac.peer;
+        let via = self.cfg.via_host(peer.transport);
+        let (outcome, wire) = dialing.uac.on_response(resp, &via);
+        self.send_wire(now, peer, wire);
+        match outcome {
+            Outcome::Nothing => {}
+            Outcome::Answered => self.customer_answered(now, call, resp),
+            Outcome::Refused(code) => self.callback_unanswered(now, call, key, code),
         }
         true
     }
@@ -453,40 +455,40 @@ impl CallManager {
     /// The customer picked up: their leg becomes the caller leg, hold music starts, and the
     /// kept agent is rung with the screen pop.
     fn customer_answered(&mut self, now: Instant, call: CallId, resp: &Response) {
-        let via = self.via_host();
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let Some(cb) = c.callback.as_mut() else {
+        let Phase::Away(cb) = &mut c.phase else {
             return;
         };
         let Some(dialing) = cb.dialing.take() else {
             return;
         };
-        let leg = dialing.leg;
-        let mut d = Dialog::as_uac(&leg.invite, resp, leg.peer);
-        self.ep
-            .send_ack(&d.ack(leg.invite.core.cseq.seq, &via), leg.peer);
+        let Dialing { agent, mut uac, .. } = dialing;
         let answer = Sdp::parse(&resp.body).and_then(|s| s.negotiate());
-        let Ok(n) = answer else {
+        let (Ok(n), Some(d)) = (answer, uac.dialog().cloned()) else {
             warn!(call, "customer answered without usable SDP; hanging up");
-            let bye = d.request(Method::Bye, &via);
-            self.ep.send_request(now, &bye, leg.peer);
-            return self.callback_unanswered(now, call, &leg.key, 488);
+            let via = self.cfg.via_host(uac.peer.transport);
+            if let Some(bye) = uac.hang_up(&via) {
+                self.ep.send_request(now, &bye, uac.peer);
+            }
+            return self.callback_unanswered(now, call, &uac.key, 488);
         };
-        cb.answered = true;
+        c.called_back = Some(cb.requested);
+        // On the line again: in line (the kept agent is rung below) like any caller.
+        c.phase = Phase::Waiting;
         c.media = n;
         c.caller = CallerLeg {
             invite_text: Default::default(),
-            invite_key: leg.key.clone(),
-            sdp: leg.invite.body.clone(),
-            invite: leg.invite,
+            invite_key: uac.key.clone(),
+            sdp: uac.invite.body.clone(),
+            invite: uac.invite,
             dialog: d,
             answered: true,
         };
         {
             let _g = c.span.enter();
-            info!(agent = %leg.agent, "customer answered the callback");
+            info!(%agent, "customer answered the callback");
         }
         self.by_sip_id
             .insert(c.caller.invite.core.call_id.clone(), (call, Leg::Caller));
@@ -522,10 +524,13 @@ impl CallManager {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let attempts = c.callback.as_mut().map_or(0, |cb| {
-            cb.dialing = None;
-            cb.attempts
-        });
+        let attempts = match &mut c.phase {
+            Phase::Away(cb) => {
+                cb.dialing = None;
+                cb.attempts
+            }
+            _ => 0,
+        };
         {
             let _g = c.span.enter();
             info!(code, attempts, "callback not answered");
@@ -558,29 +563,17 @@ impl CallManager {
         true
     }
 
-    /// Customers whose phone rang for the whole dial timeout: CANCEL and count a try.
-    pub(super) fn callback_tick(&mut self, now: Instant) {
-        while let Some(Reverse((at, call))) = self.callbacks.timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.callbacks.timers.pop();
-            let due = self
-                .calls
-                .get_mut(&call)
-                .and_then(|c| c.callback.as_mut())
-                .filter(|cb| cb.dialing.as_ref().is_some_and(|d| d.deadline == at))
-                .and_then(|cb| cb.dialing.take());
-            if let Some(d) = due {
-                let key = d.leg.key.clone();
-                self.cancel_leg(now, d.leg);
-                self.callback_unanswered(now, call, &key, 487);
-            }
+    /// The customer's phone rang for the whole dial timeout: CANCEL and count a try.
+    pub(super) fn callback_ring_out(&mut self, now: Instant, call: CallId) {
+        let due = match self.calls.get_mut(&call).map(|c| &mut c.phase) {
+            Some(Phase::Away(cb)) => cb.dialing.take(),
+            _ => None,
+        };
+        if let Some(d) = due {
+            let key = d.uac.key.clone();
+            self.cancel_uac(now, d.uac);
+            self.callback_unanswered(now, call, &key, 487);
         }
-    }
-
-    pub(super) fn callback_timeout(&self) -> Option<Instant> {
-        self.callbacks.timers.peek().map(|Reverse((at, _))| *at)
     }
 
     /// A callback call ended: forget its INVITE (kept for 2xx retransmissions).
@@ -591,8 +584,8 @@ impl CallManager {
     /// A callback call is ending before the customer is on the line: stop ringing them.
     pub(super) fn callback_forget(&mut self, now: Instant, cb: Option<Callback>) {
         if let Some(d) = cb.and_then(|cb| cb.dialing) {
-            self.callbacks.by_tx.remove(&d.leg.key);
-            self.cancel_leg(now, d.leg);
+            self.callbacks.by_tx.remove(&d.uac.key);
+            self.cancel_uac(now, d.uac);
         }
     }
 }

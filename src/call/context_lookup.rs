@@ -4,11 +4,10 @@
 //! answer is ignored, so a slow or dead database never holds a caller.
 
 use super::manager::CallManager;
+use super::phase::{CallTimer, Phase};
 use crate::acd::CallId;
 use crate::context::CallerContext;
 use crate::events::Event;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
 use std::time::Instant;
 use tracing::{info, warn};
 
@@ -20,11 +19,10 @@ pub struct LookupRequest {
     pub number: String,
 }
 
+/// Lookups for the driver to run (a call waiting for its context is in
+/// [`Phase::LookingUp`], with its deadline).
 #[derive(Default)]
 pub(super) struct Lookups {
-    /// Calls waiting for their context → when the lookup started.
-    pending: HashMap<CallId, Instant>,
-    deadlines: BinaryHeap<Reverse<(Instant, CallId)>>,
     requests: std::collections::VecDeque<LookupRequest>,
 }
 
@@ -71,7 +69,7 @@ fn lookup_event(
 impl CallManager {
     /// Starts the context lookup for `id`, or moves on at once when there is nothing to ask.
     pub(super) fn request_context(&mut self, now: Instant, id: CallId) {
-        let (Some(budget), Some(c)) = (self.cfg.lookup_budget, self.calls.get(&id)) else {
+        let (Some(budget), Some(c)) = (self.cfg.lookup_budget, self.calls.get_mut(&id)) else {
             return self.enqueue_call(now, id);
         };
         let number = match crate::context::e164::normalize(&c.caller_number, &self.cfg.country) {
@@ -83,8 +81,18 @@ impl CallManager {
                 return self.enqueue_call(now, id);
             }
         };
-        self.lookups.pending.insert(id, now);
-        self.lookups.deadlines.push(Reverse((now + budget, id)));
+        let deadline = now + budget;
+        match &mut c.phase {
+            // A callback restored after a restart: the customer stays away meanwhile.
+            Phase::Away(cb) => cb.lookup = Some((now, deadline)),
+            p => {
+                *p = Phase::LookingUp {
+                    started: now,
+                    deadline,
+                }
+            }
+        }
+        self.arm(id, CallTimer::Lookup, deadline);
         self.lookups
             .requests
             .push_back(LookupRequest { call: id, number });
@@ -108,13 +116,21 @@ impl CallManager {
         result: Result<CallerContext, String>,
         sources: Vec<crate::context::SourceReport>,
     ) {
-        let Some(started) = self.lookups.pending.remove(&call) else {
-            return; // too late: the call already moved on (or is gone)
+        let Some(c) = self.calls.get_mut(&call) else {
+            return; // too late: the call is gone
+        };
+        let started = match c.phase {
+            Phase::LookingUp { started, .. } => {
+                c.phase = Phase::Routing;
+                started
+            }
+            Phase::Away(ref mut cb) => match cb.lookup.take() {
+                Some((started, _)) => started,
+                None => return, // too late
+            },
+            _ => return, // too late: the call already moved on
         };
         let ms = now.saturating_duration_since(started).as_millis() as u64;
-        let Some(c) = self.calls.get_mut(&call) else {
-            return;
-        };
         let _g = c.span.clone().entered();
         match &result {
             Ok(ctx) => {
@@ -133,33 +149,6 @@ impl CallManager {
         c.context = result.ok();
         self.enqueue_call(now, call);
         self.run_decisions(now);
-    }
-
-    /// Moves on the calls whose lookup ran out of time.
-    pub(super) fn lookup_tick(&mut self, now: Instant) {
-        while let Some(Reverse((at, call))) = self.lookups.deadlines.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.lookups.deadlines.pop();
-            if self.lookups.pending.contains_key(&call) {
-                let budget = self.cfg.lookup_budget.unwrap_or_default().as_millis();
-                self.handle_context(
-                    now,
-                    call,
-                    Err(format!("context lookup timed out after {budget} ms")),
-                );
-            }
-        }
-    }
-
-    pub(super) fn lookup_timeout(&self) -> Option<Instant> {
-        self.lookups.deadlines.peek().map(|Reverse((at, _))| *at)
-    }
-
-    /// Forgets a call's pending lookup (the caller left).
-    pub(super) fn lookup_forget(&mut self, call: CallId) {
-        self.lookups.pending.remove(&call);
     }
 
     /// A context lookup to run, with the budget in [`super::ManagerConfig::lookup_budget`].

@@ -90,18 +90,18 @@ impl CallManager {
             .calls
             .get_mut(&call)
             .ok_or(DeskError::NoSuchCall(call))?;
-        let mine = c.connected.is_some()
-            && c.agent
-                .as_ref()
-                .is_some_and(|l| l.agent == agent && l.dialog.is_some());
+        let mine = c
+            .talk()
+            .is_some_and(|t| t.agent.agent == agent && t.agent.dialog().is_some());
         if !mine {
             return Err(DeskError::NotYourCall(call, agent.to_string()));
         }
-        let Some(leg) = c.agent.take() else {
+        let super::phase::Phase::Connected(talk) =
+            std::mem::replace(&mut c.phase, super::phase::Phase::Waiting)
+        else {
             return Err(DeskError::NotYourCall(call, agent.to_string()));
         };
-        c.connected = None;
-        c.agent_hold = false;
+        let mut leg = talk.agent;
         c.transfers += 1;
         let note = note.trim();
         if !note.is_empty() {
@@ -123,12 +123,11 @@ impl CallManager {
             let _g = c.span.enter();
             tracing::info!(%agent, ?target, transfers, "blind transfer");
         }
-        if let Some(mut d) = leg.dialog.clone() {
-            let bye = d.request(crate::sip::via::Method::Bye, &via);
-            self.ep.send_request(now, &bye, d.peer);
+        if let Some(bye) = leg.uac.hang_up(&via) {
+            self.ep.send_request(now, &bye, leg.uac.peer);
         }
-        self.by_sip_id.remove(&leg.invite.core.call_id);
-        self.by_agent_tx.remove(&leg.key);
+        self.by_sip_id.remove(&leg.uac.invite.core.call_id);
+        self.by_agent_tx.remove(&leg.uac.key);
         self.media.push_back(super::MediaCommand::Hold { call });
         self.acd.agent_free(now, agent);
         self.events.push_back(crate::events::Event::Transferred {

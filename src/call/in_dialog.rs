@@ -17,9 +17,8 @@ impl CallManager {
         match leg {
             Leg::Caller => c.caller.dialog.matches(&req.core),
             Leg::Agent => c
-                .agent
-                .as_ref()
-                .and_then(|a| a.dialog.as_ref())
+                .talk()
+                .and_then(|t| t.agent.dialog())
                 .is_some_and(|d| d.matches(&req.core)),
         }
     }
@@ -32,7 +31,7 @@ impl CallManager {
         let c = self.calls.get_mut(&call)?;
         let current = match leg {
             Leg::Caller => c.caller.sdp.clone(),
-            Leg::Agent => c.agent.as_ref()?.invite.body.clone(),
+            Leg::Agent => c.talk()?.agent.uac.invite.body.clone(),
         };
         if body.is_empty() {
             return Some(current);
@@ -50,20 +49,18 @@ impl CallManager {
                 remote: neg.remote,
             });
         }
-        if leg == Leg::Agent {
-            if let Some(m) = c.agent.as_mut().and_then(|a| a.media.as_mut()) {
+        if let (Leg::Agent, Some(talk)) = (leg, c.talk_mut()) {
+            if let Some(m) = talk.agent.media.as_mut() {
                 m.direction = neg.direction;
                 if !neg.remote.ip().is_unspecified() {
                     m.remote = neg.remote;
                 }
             }
-        }
-        if leg == Leg::Agent && c.connected.is_some() {
             // The agent put the caller on hold (or took them off it): the caller hears hold
             // music from acd instead of silence, and the bridge resumes on un-hold.
             let held = matches!(neg.direction, Direction::SendOnly | Direction::Inactive);
-            if held != c.agent_hold {
-                c.agent_hold = held;
+            if held != talk.held {
+                talk.held = held;
                 self.media.push_back(if held {
                     MediaCommand::Hold { call }
                 } else {
@@ -72,8 +69,8 @@ impl CallManager {
                         agent_remote: neg.remote,
                         agent_codec_pt: neg.codec_pt,
                         agent_dtmf_pt: neg.dtmf_pt,
-                        agent_signalling: c.agent.as_ref().map(|a| a.peer.addr.ip()),
-                        agent_srtp: c.agent_srtp,
+                        agent_signalling: Some(talk.agent.uac.peer.addr.ip()),
+                        agent_srtp: talk.srtp,
                         record: None,
                     }
                 });
@@ -102,7 +99,7 @@ impl CallManager {
             } else if leg == Leg::Caller {
                 c.caller_key
             } else {
-                c.agent_srtp.map(|k| k.ours)
+                c.talk().and_then(|t| t.srtp).map(|k| k.ours)
             },
         };
         Some(Bytes::from(sdp::answer(&local, &offered, &neg)))

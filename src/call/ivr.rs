@@ -3,22 +3,21 @@
 //! (after the invalid-input prompt) up to `retries` times, then the menu's default queue.
 
 use super::manager::CallManager;
+use super::phase::{CallTimer, Phase};
 use super::MediaCommand;
 use crate::acd::CallId;
 use crate::events::Event;
 use crate::routing::Target;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::Instant;
 use tracing::info;
 
 /// A call's place in the menus.
 #[derive(Clone, Debug)]
 pub(super) struct IvrState {
-    menu: String,
-    retries_left: u32,
+    pub(super) menu: String,
+    pub(super) retries_left: u32,
     /// Armed when the prompt has finished playing.
-    deadline: Option<Instant>,
+    pub(super) deadline: Option<Instant>,
 }
 
 impl IvrState {
@@ -26,11 +25,11 @@ impl IvrState {
     pub(super) fn menu(&self) -> &str {
         &self.menu
     }
-}
 
-#[derive(Default)]
-pub(super) struct IvrTimers {
-    heap: BinaryHeap<Reverse<(Instant, CallId)>>,
+    /// When the caller's time to choose runs out (armed once the prompt has been played).
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
 }
 
 impl CallManager {
@@ -43,11 +42,12 @@ impl CallManager {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        c.ivr = Some(IvrState {
+        c.phase = Phase::Menu(IvrState {
             menu: menu.to_string(),
             retries_left: retries,
             deadline: None,
         });
+        c.prompt_playing = false;
         self.media.push_back(MediaCommand::Play { call, prompt });
         self.events.push_back(Event::Menu {
             call,
@@ -57,14 +57,7 @@ impl CallManager {
 
     /// The prompt ended: start waiting for a digit.
     pub(super) fn ivr_prompt_done(&mut self, now: Instant, call: CallId) {
-        let Some(c) = self.calls.get_mut(&call) else {
-            return;
-        };
-        let Some(ivr) = c.ivr.as_mut() else {
-            // A rule's prompt ended: back to hold music while the call waits.
-            if std::mem::take(&mut c.rule_prompt) {
-                self.media.push_back(MediaCommand::Hold { call });
-            }
+        let Some(Phase::Menu(ivr)) = self.calls.get_mut(&call).map(|c| &mut c.phase) else {
             return;
         };
         let Some(m) = self.dialplan.menu(&ivr.menu) else {
@@ -72,19 +65,15 @@ impl CallManager {
         };
         let at = now + m.timeout;
         ivr.deadline = Some(at);
-        self.ivr_timers.heap.push(Reverse((at, call)));
+        self.arm(call, CallTimer::MenuInput, at);
     }
 
-    /// A digit from the caller; true when the IVR took it.
-    pub(super) fn ivr_digit(&mut self, now: Instant, call: CallId, digit: char) -> bool {
-        let Some(menu) = self
-            .calls
-            .get(&call)
-            .and_then(|c| c.ivr.as_ref())
-            .map(|i| i.menu.clone())
-        else {
-            return false;
+    /// A digit from a caller in a menu.
+    pub(super) fn ivr_digit(&mut self, now: Instant, call: CallId, digit: char) {
+        let Some(Phase::Menu(ivr)) = self.calls.get(&call).map(|c| &c.phase) else {
+            return;
         };
+        let menu = ivr.menu.clone();
         let target = self
             .dialplan
             .menu(&menu)
@@ -101,7 +90,7 @@ impl CallManager {
             }
             Some(Target::Agent(agent)) => {
                 let Some(default) = self.dialplan.menu(&menu).map(|m| m.default.clone()) else {
-                    return true;
+                    return;
                 };
                 if let Some(r) = self.calls.get_mut(&call).and_then(|c| c.route.as_mut()) {
                     r.preferred_agent = Some(agent.clone());
@@ -127,15 +116,13 @@ impl CallManager {
             }
             None => self.ivr_retry(now, call, true),
         }
-        true
     }
 
     /// No or invalid input: offer the menu again, or give up to the default queue.
-    fn ivr_retry(&mut self, now: Instant, call: CallId, invalid: bool) {
-        let Some(c) = self.calls.get_mut(&call) else {
+    pub(super) fn ivr_retry(&mut self, now: Instant, call: CallId, invalid: bool) {
+        let Some(Phase::Menu(ivr)) = self.calls.get_mut(&call).map(|c| &mut c.phase) else {
             return;
         };
-        let Some(ivr) = c.ivr.as_mut() else { return };
         let Some(m) = self.dialplan.menu(&ivr.menu) else {
             return;
         };
@@ -164,33 +151,11 @@ impl CallManager {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        c.ivr = None;
         c.queue = queue;
         let _g = c.span.clone().entered();
         info!(queue = %c.queue, "menu done");
         self.media.push_back(MediaCommand::Hold { call });
         self.join_queue(now, call);
         self.run_decisions(now);
-    }
-
-    pub(super) fn ivr_tick(&mut self, now: Instant) {
-        while let Some(Reverse((at, call))) = self.ivr_timers.heap.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.ivr_timers.heap.pop();
-            let due = self
-                .calls
-                .get(&call)
-                .and_then(|c| c.ivr.as_ref())
-                .is_some_and(|i| i.deadline == Some(at));
-            if due {
-                self.ivr_retry(now, call, false);
-            }
-        }
-    }
-
-    pub(super) fn ivr_timeout(&self) -> Option<Instant> {
-        self.ivr_timers.heap.peek().map(|Reverse((at, _))| *at)
     }
 }

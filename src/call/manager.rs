@@ -1,5 +1,6 @@
-use super::agent_leg::{AgentLeg, StaleLeg};
-use super::{Leg, MediaCommand, MediaEvent, PortPool};
+use super::phase::{Input, Phase, Wake};
+use super::uac::UacLeg;
+use super::{Leg, MediaCommand, PortPool};
 use crate::acd::{Acd, CallId, Decision};
 use crate::context::AgentRecord;
 use crate::events::{Event, Side};
@@ -17,7 +18,7 @@ use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Instant;
-use tracing::{info, info_span, warn, Span};
+use tracing::{info, info_span, Span};
 
 /// Agent state the core hands to the database writer, so a restart finds it again.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +57,21 @@ pub struct ManagerConfig {
     pub trunks: Vec<super::Trunk>,
 }
 
+impl ManagerConfig {
+    /// Our sent-by for messages on `transport` (TLS has its own port).
+    pub(super) fn via_host(&self, transport: Transport) -> String {
+        let ip = match self.advertise {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        };
+        let port = match (transport, self.tls_port) {
+            (Transport::Tls, Some(p)) => p,
+            _ => self.sip_port,
+        };
+        format!("{ip}:{port}")
+    }
+}
+
 pub(super) struct CallerLeg {
     pub invite_key: TxKey,
     pub invite: Request,
@@ -68,27 +84,22 @@ pub(super) struct CallerLeg {
     pub answered: bool,
 }
 
+/// One call: its caller leg, where it is ([`Phase`], with the agent side when there is one),
+/// its media and what routing learnt about it.
 pub(super) struct Call {
     pub span: Span,
     pub caller_number: String,
     pub queue: String,
     pub caller: CallerLeg,
-    pub agent: Option<AgentLeg>,
-    /// Other agents ringing for this call at the same time (ring-all).
-    pub ringing: Vec<AgentLeg>,
+    pub phase: Phase,
     pub media: Negotiated,
     /// Our SRTP key on the caller leg (when the caller offered SRTP; `media.srtp` has theirs).
     pub caller_key: Option<crate::media::srtp::MasterKey>,
-    /// The answered agent leg's SRTP keys (kept for un-hold and re-INVITEs).
-    pub agent_srtp: Option<crate::media::srtp::SrtpKeys>,
-    /// Late offer: our SDP went in the 200, the caller's answer comes in the ACK.
-    pub awaiting_answer: bool,
     /// From the route; kept for joining the queue once a late offer is answered.
     pub priority: i32,
     pub caller_port: u16,
     pub agent_port: u16,
     pub arrived: Instant,
-    pub connected: Option<Instant>,
     /// Our o= session id (kept for the call's life, across a resume) and version, bumped
     /// with every new SDP we send on this call.
     pub sdp_session: u64,
@@ -99,31 +110,21 @@ pub(super) struct Call {
     pub dialed: String,
     /// The routing decision, with its trace.
     pub route: Option<crate::routing::Decision>,
-    /// Where the caller is in the IVR menus, while there.
-    pub ivr: Option<super::ivr::IvrState>,
-    /// The matched rule's prompt is playing; hold music follows it.
-    pub rule_prompt: bool,
-    /// The agent has the caller on hold (the caller hears hold music).
-    pub agent_hold: bool,
+    /// A prompt plays over the hold music (a rule's prompt, an announcement): the music
+    /// comes back when it ends.
+    pub prompt_playing: bool,
     /// This call's interaction history row.
     pub interaction: String,
     /// Blind transfers so far, and the notes agents left for the next one.
     pub transfers: u32,
     pub notes: Vec<String>,
-    /// The caller is rating the call after the agent hung up.
-    pub survey: Option<super::survey::SurveyCall>,
-    /// The caller hung up to be called back in their turn.
-    pub callback: Option<super::callback::Callback>,
-    /// The caller waited the queue's maximum and is being let go.
-    pub timed_out: bool,
+    /// A callback whose customer answered: when they asked for it (for the pop).
+    pub called_back: Option<Instant>,
     /// Who the caller is, and whether a trunk vouches for it (`caller_number` is its number).
     pub identity: super::Identity,
     /// The address the caller's INVITE came from, counted in `per_source` while their leg is
     /// live (`None` once released, or for calls restored after a restart).
     pub source: Option<IpAddr>,
-    /// The caller proved their address (ACK with our tag, or RTP on early media); before that
-    /// the call is not announced, looked up or queued, and acd sends it no media.
-    pub validated: bool,
 }
 
 /// Counters that show nothing is left behind.
@@ -143,6 +144,10 @@ pub struct Status {
     pub resuming: usize,
     /// Call snapshots taken since start (the writer stores the newest of each call).
     pub snapshots_taken: u64,
+    /// Inputs a call's phase did not expect (a BYE for a leg it no longer has, a digit before
+    /// the caller proved their address): each is logged; a growing count is a peer or a bug
+    /// to look at.
+    pub unexpected_inputs: u64,
     pub registered_agents: usize,
     pub sip: crate::sip::endpoint::EndpointStats,
     pub totals: Totals,
@@ -188,7 +193,8 @@ pub struct CallManager {
     pub(super) by_sip_id: HashMap<String, (CallId, Leg)>,
     pub(super) by_caller_invite: HashMap<TxKey, CallId>,
     pub(super) by_agent_tx: HashMap<TxKey, CallId>,
-    pub(super) stale: HashMap<TxKey, StaleLeg>,
+    /// Our INVITEs we gave up on (ring timeout, the caller left) until they are finished.
+    pub(super) stale: HashMap<TxKey, UacLeg>,
     pub(super) ports: PortPool,
     agents: HashMap<String, AgentRecord>,
     next_call: CallId,
@@ -198,12 +204,14 @@ pub struct CallManager {
     persist: VecDeque<Persist>,
     pub(super) qualify: super::qualify::Qualify,
     pub(super) lookups: super::context_lookup::Lookups,
-    pub(super) ivr_timers: super::ivr::IvrTimers,
     pub(super) pops: super::pop::PopGate,
-    pub(super) survey_timers: super::survey::SurveyTimers,
     pub(super) recordings: Option<std::path::PathBuf>,
-    pub(super) announce_timers: super::announce::AnnounceTimers,
     pub(super) callbacks: super::callback::Callbacks,
+    /// Every call-layer timer (menus, surveys, lookups, announcements, callbacks, pops,
+    /// qualify), lazily cancelled against the deadlines the calls keep.
+    pub(super) timers: crate::timers::TimerHeap<Wake>,
+    /// Inputs a call's phase did not expect (see [`super::phase`]).
+    pub(super) unexpected_inputs: u64,
     /// Live caller legs per untrusted source address (bounded: a source past its cap is
     /// refused, and an entry goes when its count does).
     pub(super) per_source: HashMap<IpAddr, usize>,
@@ -245,12 +253,11 @@ impl CallManager {
             persist: VecDeque::new(),
             qualify: Default::default(),
             lookups: Default::default(),
-            ivr_timers: Default::default(),
             pops: Default::default(),
-            survey_timers: Default::default(),
             recordings: None,
-            announce_timers: Default::default(),
             callbacks: Default::default(),
+            timers: Default::default(),
+            unexpected_inputs: 0,
             per_source: HashMap::new(),
             callback_ledger: Default::default(),
             draining: false,
@@ -268,15 +275,7 @@ impl CallManager {
 
     /// Our sent-by for messages on `transport` (TLS has its own port).
     pub(super) fn via_host_on(&self, transport: Transport) -> String {
-        let ip = match self.cfg.advertise {
-            IpAddr::V6(v6) => format!("[{v6}]"),
-            v4 => v4.to_string(),
-        };
-        let port = match (transport, self.cfg.tls_port) {
-            (Transport::Tls, Some(p)) => p,
-            _ => self.cfg.sip_port,
-        };
-        format!("{ip}:{port}")
+        self.cfg.via_host(transport)
     }
 
     pub(super) fn contact(&self) -> NameAddr {
@@ -346,49 +345,6 @@ impl CallManager {
         self.process(now);
     }
 
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.ep.handle_timeout(now);
-        self.acd.handle_timeout(now);
-        self.qualify_tick(now);
-        self.lookup_tick(now);
-        self.ivr_tick(now);
-        self.pop_tick(now);
-        self.survey_tick(now);
-        self.announce_tick(now);
-        self.callback_tick(now);
-        self.process(now);
-    }
-
-    pub fn handle_media(&mut self, now: Instant, ev: MediaEvent) {
-        match ev {
-            MediaEvent::Dtmf { call, digit } => {
-                if let Some(c) = self.calls.get(&call) {
-                    let _g = c.span.enter();
-                    info!(%digit, "dtmf");
-                }
-                self.events.push_back(Event::Dtmf { call, digit });
-                if !self.callback_digit(now, call, digit) && !self.ivr_digit(now, call, digit) {
-                    self.survey_digit(now, call, digit);
-                }
-            }
-            // A late report from media stopped when the caller left for a callback.
-            MediaEvent::Timeout { call } | MediaEvent::Failed { call, .. }
-                if self.caller_away(call) => {}
-            MediaEvent::Validated { call } => self.caller_validated(now, call, true),
-            MediaEvent::PromptDone { call } => {
-                if !self.waited_out_prompt_done(now, call) && !self.survey_prompt_done(now, call) {
-                    self.ivr_prompt_done(now, call)
-                }
-            }
-            MediaEvent::Timeout { call } => self.end_call(now, call, Side::System, 408),
-            MediaEvent::Failed { call, error } => {
-                warn!(call, %error, "media failed");
-                self.end_call(now, call, Side::System, 503)
-            }
-        }
-        self.process(now);
-    }
-
     pub(super) fn process(&mut self, now: Instant) {
         while let Some(ev) = self.ep.poll_event() {
             match ev {
@@ -401,7 +357,7 @@ impl CallManager {
                 EndpointEvent::Timeout { key } => self.on_agent_timeout(now, &key),
                 EndpointEvent::AckTimeout { call_id } => {
                     if let Some(&(call, Leg::Caller)) = self.by_sip_id.get(&call_id) {
-                        self.end_call(now, call, Side::System, 408);
+                        self.step(now, call, Input::AckTimeout);
                     }
                 }
                 EndpointEvent::Bindings { agent, bindings } => {
@@ -500,15 +456,11 @@ impl CallManager {
             (_, Some((call, leg))) if self.dialog_matches(call, leg, &req) => match req.method {
                 Method::Bye => {
                     self.reply(now, &key, &req, 200);
-                    if leg == Leg::Agent && self.start_survey(now, call) {
-                        return;
-                    }
-                    let side = if leg == Leg::Caller {
-                        Side::Caller
-                    } else {
-                        Side::Agent
+                    let input = match leg {
+                        Leg::Caller => Input::CallerBye,
+                        Leg::Agent => Input::AgentBye,
                     };
-                    self.end_call(now, call, side, 487);
+                    self.step(now, call, input);
                 }
                 Method::Invite | Method::Update => {
                     // Session refresh or hold: same ports and codec, direction mirrored.
@@ -527,12 +479,7 @@ impl CallManager {
                     let ct = req.headers.get(&HeaderName::ContentType).unwrap_or("");
                     self.reply(now, &key, &req, 200);
                     if let Some(digit) = crate::media::dtmf::from_sip_info(ct, &req.body) {
-                        self.events.push_back(Event::Dtmf { call, digit });
-                        if !self.callback_digit(now, call, digit)
-                            && !self.ivr_digit(now, call, digit)
-                        {
-                            self.survey_digit(now, call, digit);
-                        }
+                        self.digit(now, call, digit);
                     }
                 }
                 _ => self.reply(now, &key, &req, 200),
@@ -690,33 +637,24 @@ impl CallManager {
                     sdp,
                     answered: code == 200,
                 },
-                agent: None,
-                ringing: Vec::new(),
+                phase: Phase::Answering { late_offer },
                 media: neg,
                 caller_key,
-                agent_srtp: None,
-                awaiting_answer: late_offer,
                 caller_port,
                 agent_port,
                 arrived: now,
-                connected: None,
                 sdp_session: id,
                 sdp_version: 1,
-                agent_hold: false,
                 context: None,
                 dialed: dialed.clone(),
                 route: None,
-                ivr: None,
-                rule_prompt: false,
+                prompt_playing: false,
                 interaction,
                 transfers: 0,
                 notes: Vec::new(),
-                survey: None,
-                callback: None,
-                timed_out: false,
+                called_back: None,
                 identity,
                 source,
-                validated: false,
             },
         );
         // Nothing is sent to the caller's media address and nothing is queued until the
@@ -735,7 +673,7 @@ impl CallManager {
     /// The caller cancelled before we answered.
     fn on_cancel(&mut self, now: Instant, invite: &TxKey) {
         if let Some(&call) = self.by_caller_invite.get(invite) {
-            self.end_call(now, call, Side::Caller, 487);
+            self.step(now, call, Input::Cancel);
         }
     }
 
@@ -758,9 +696,21 @@ impl CallManager {
         self.ep.respond(now, &key, &r);
     }
 
-    /// Tears a call down from whichever state it is in. `code` answers an unanswered caller.
+    /// Tears a call down from whichever phase it is in. `code` answers an unanswered caller.
     pub(super) fn end_call(&mut self, now: Instant, call: CallId, by: Side, code: u16) {
-        self.lookup_forget(call);
+        self.end_call_as(now, call, by, code, false)
+    }
+
+    /// [`CallManager::end_call`]; `timed_out`: the caller waited the queue's maximum (as is
+    /// any call ended while being let go).
+    pub(super) fn end_call_as(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        by: Side,
+        code: u16,
+        timed_out: bool,
+    ) {
         self.pop_forget(call);
         let Some(mut c) = self.calls.remove(&call) else {
             return;
@@ -770,63 +720,70 @@ impl CallManager {
         if !self.reinvites.is_empty() {
             self.reinvites.retain(|_, r| r.call != call);
         }
-        if !c.validated {
+        if !c.validated() {
             return self.end_unproven(now, call, c, by, code);
         }
         let via = self.via_host();
-        if c.callback.as_ref().is_some_and(|cb| !cb.answered) {
-            // The caller left for a callback: nobody to answer or hang up on, maybe a phone
-            // ringing for the callback to stop.
-            let cb = c.callback.take();
-            self.callback_forget(now, cb);
-        } else if !c.caller.answered {
-            let r = Response::to(&c.caller.invite, code, c.caller.dialog.local.tag());
-            let key = c.caller.invite_key.clone();
-            self.ep.respond(now, &key, &r);
-        } else if by != Side::Caller {
-            let bye = c.caller.dialog.request(Method::Bye, &via);
-            self.ep.send_request(now, &bye, c.caller.dialog.peer);
+        // The call is over: its phase is taken apart here (the placeholder is never seen).
+        let phase = std::mem::replace(&mut c.phase, Phase::Routing);
+        match &phase {
+            // The caller left for a callback: nobody to answer or hang up on.
+            Phase::Away(_) => {}
+            _ if !c.caller.answered => {
+                let r = Response::to(&c.caller.invite, code, c.caller.dialog.local.tag());
+                let key = c.caller.invite_key.clone();
+                self.ep.respond(now, &key, &r);
+            }
+            _ if by != Side::Caller => {
+                let bye = c.caller.dialog.request(Method::Bye, &via);
+                self.ep.send_request(now, &bye, c.caller.dialog.peer);
+            }
+            _ => {}
         }
         self.by_sip_id.remove(&c.caller.invite.core.call_id);
         self.by_caller_invite.remove(&c.caller.invite_key);
-        if c.callback.is_some() {
+        if c.called_back.is_some() || matches!(phase, Phase::Away(_)) {
             self.callback_ended(call);
         }
-        for leg in std::mem::take(&mut c.ringing) {
-            self.cancel_leg(now, leg);
-        }
-        let agent = c.agent.take();
-        match (&agent, c.connected) {
-            (Some(a), Some(t)) => {
+        let wait_ms = now.saturating_duration_since(c.arrived).as_millis() as u64;
+        match phase {
+            Phase::Connected(t) => {
+                let mut a = t.agent;
                 if by != Side::Agent {
-                    if let Some(mut d) = a.dialog.clone() {
-                        let bye = d.request(Method::Bye, &via);
-                        self.ep.send_request(now, &bye, d.peer);
+                    let via = self.cfg.via_host(a.uac.peer.transport);
+                    if let Some(bye) = a.uac.hang_up(&via) {
+                        self.ep.send_request(now, &bye, a.uac.peer);
                     }
                 }
-                self.by_sip_id.remove(&a.invite.core.call_id);
-                self.by_agent_tx.remove(&a.key);
+                self.by_sip_id.remove(&a.uac.invite.core.call_id);
+                self.by_agent_tx.remove(&a.uac.key);
                 self.acd.agent_free(now, &a.agent);
                 info!(agent = %a.agent, ?by, "call ended");
                 self.events.push_back(Event::Ended {
                     call,
-                    agent: a.agent.clone(),
+                    agent: a.agent,
                     by,
-                    talk_ms: now.saturating_duration_since(t).as_millis() as u64,
+                    talk_ms: now.saturating_duration_since(t.since).as_millis() as u64,
                 });
             }
             // The caller was rating the call: the agent's part was reported when they hung up.
-            (None, None) if c.survey.is_some() => info!(?by, "survey over"),
-            _ => {
-                if let Some(a) = agent {
-                    self.cancel_leg(now, a);
+            Phase::Survey { .. } => info!(?by, "survey over"),
+            other => {
+                let timed_out = timed_out || matches!(other, Phase::LettingGo);
+                match other {
+                    Phase::Ringing(legs) => {
+                        for leg in legs {
+                            self.pop_forget_agent(call, &leg.agent);
+                            self.cancel_leg(now, leg);
+                        }
+                    }
+                    // Maybe a phone ringing for the callback to stop.
+                    Phase::Away(cb) => self.callback_forget(now, Some(*cb)),
+                    _ => {}
                 }
                 self.acd.call_gone(now, call);
-                let (queue, wait_ms) = (
-                    c.queue.clone(),
-                    now.saturating_duration_since(c.arrived).as_millis() as u64,
-                );
-                if c.timed_out {
+                let queue = c.queue.clone();
+                if timed_out {
                     info!(?by, "caller let go after the maximum wait");
                     self.events.push_back(Event::TimedOut {
                         call,
@@ -928,24 +885,6 @@ impl CallManager {
         Some(ev)
     }
 
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        [
-            self.ep.poll_timeout(),
-            self.acd.poll_timeout(),
-            self.qualify_timeout(),
-            self.lookup_timeout(),
-            self.ivr_timeout(),
-            self.pop_timeout(),
-            self.survey_timeout(),
-            self.announce_timeout(),
-            self.callback_timeout(),
-            self.snapshot_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-    }
-
     pub fn status(&self, now: Instant) -> Status {
         Status {
             calls: self.calls.len(),
@@ -967,6 +906,7 @@ impl CallManager {
             draining: self.draining,
             resuming: self.reinvites.values().filter(|r| !r.answered).count(),
             snapshots_taken: self.snapshots.taken,
+            unexpected_inputs: self.unexpected_inputs,
         }
     }
 

@@ -2,7 +2,9 @@
 //! bridge, and the teardown. [`CallManager`] is sans-IO like the SIP and ACD cores it drives:
 //! SIP bytes, media events and time go in; SIP bytes, [`MediaCommand`]s and [`Event`]s come out.
 //!
-//! Read [`manager`] for the flow of one call; [`agent_leg`] holds the outbound half.
+//! Read [`driver`] for how the manager is driven (one `handle`, one `poll_output`), [`phase`]
+//! for what each input means in each phase of a call, [`manager`] for the flow of one call,
+//! [`agent_leg`] for the outbound half and [`uac`] for the state machine of each INVITE we send.
 
 mod agent_leg;
 mod announce;
@@ -10,10 +12,13 @@ mod callback;
 mod context_lookup;
 mod desk;
 mod drain;
+mod driver;
 mod identity;
 mod in_dialog;
+mod inputs;
 mod ivr;
 mod manager;
+mod phase;
 mod pop;
 pub mod ports;
 mod qualify;
@@ -21,11 +26,13 @@ mod queueing;
 mod resume;
 pub mod snapshot;
 mod survey;
+mod uac;
 
 pub use crate::context::{AgentRecord, SavedCallback};
 pub use crate::media::prompt::PromptRef;
 pub use context_lookup::LookupRequest;
 pub use desk::{DeskError, TransferTarget, TRANSFER_HOLD_S};
+pub use driver::{Input, Output};
 pub use identity::{identify, identify_parts, Identity, Trunk};
 pub use manager::{CallManager, ManagerConfig, Persist, Status, Totals};
 pub use pop::{Pop, PopCampaign, PopRoute};
@@ -125,6 +132,8 @@ pub enum Leg {
 
 #[cfg(test)]
 mod callback_tests;
+#[cfg(test)]
+mod phase_tests;
 #[cfg(test)]
 mod pop_tests;
 #[cfg(test)]

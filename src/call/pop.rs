@@ -129,7 +129,9 @@ impl CallManager {
             fields: route.map(|r| r.pop.clone()).unwrap_or_default(),
             transfers: c.transfers,
             notes: c.notes.clone(),
-            callback_waited_s: c.callback.as_ref().map(|cb| cb.waited(now).as_secs()),
+            callback_waited_s: c
+                .called_back
+                .map(|asked| now.saturating_duration_since(asked).as_secs()),
             caller_verified: c.identity.trusted,
             caller_basis: c.identity.basis.clone(),
         };
@@ -144,6 +146,8 @@ impl CallManager {
                 self.pops
                     .pending
                     .insert((call, agent.to_string()), (queue.to_string(), now + wait));
+                self.timers
+                    .arm(now + wait, super::phase::Wake::Pop(call, agent.to_string()));
             }
             None => self.offer(now, call, agent, queue),
         }
@@ -167,23 +171,19 @@ impl CallManager {
         self.pops.pending.remove(&(call, agent.to_string()));
     }
 
-    /// Rings agents whose desk did not confirm the pop in time.
-    pub(super) fn pop_tick(&mut self, now: Instant) {
-        let due: Vec<(CallId, String)> = self
+    /// An agent's desk did not confirm the pop by `at`: ring now (unless the offer is over,
+    /// or was made again with a later deadline).
+    pub(super) fn pop_due(&mut self, now: Instant, call: CallId, agent: &str, at: Instant) {
+        let key = (call, agent.to_string());
+        if self
             .pops
             .pending
-            .iter()
-            .filter(|(_, (_, at))| *at <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for (call, agent) in due {
-            if let Some((queue, _)) = self.pops.pending.remove(&(call, agent.clone())) {
-                self.offer(now, call, &agent, &queue);
+            .get(&key)
+            .is_some_and(|(_, until)| *until == at)
+        {
+            if let Some((queue, _)) = self.pops.pending.remove(&key) {
+                self.offer(now, call, agent, &queue);
             }
         }
-    }
-
-    pub(super) fn pop_timeout(&self) -> Option<Instant> {
-        self.pops.pending.values().map(|(_, at)| *at).min()
     }
 }

@@ -3,6 +3,7 @@
 //! softphone that vanished without un-registering. The pings also keep NAT bindings open.
 
 use super::manager::CallManager;
+use super::phase::Wake;
 use crate::events::Event;
 use crate::sip::dialog::{our_via, random_token};
 use crate::sip::msg::{Core, Headers, Request};
@@ -10,21 +11,19 @@ use crate::sip::transaction::{Transport, TxKey};
 use crate::sip::uri::{NameAddr, Uri};
 use crate::sip::via::{CSeq, Method};
 use bytes::Bytes;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tracing::info;
 
 /// How long a phone has to answer an OPTIONS before it counts as gone.
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 
-/// Qualify state of all agents.
+/// Qualify state of all agents (their ping and answer deadlines are in the call layer's one
+/// timer heap).
 #[derive(Default)]
 pub(super) struct Qualify {
-    /// Next ping per agent (lazily cleaned: an agent no longer registered is just dropped).
-    due: BinaryHeap<Reverse<(Instant, String)>>,
-    /// OPTIONS in flight: transaction → (agent, answer deadline).
-    pending: HashMap<TxKey, (String, Instant)>,
+    /// OPTIONS in flight: transaction → agent.
+    pending: HashMap<TxKey, String>,
     /// Agents whose phone failed to answer; they are offline in the ACD.
     silent: HashSet<String>,
 }
@@ -34,55 +33,46 @@ impl CallManager {
     pub(super) fn qualify_start(&mut self, now: Instant, agent: &str) {
         self.qualify.silent.remove(agent);
         if let Some(every) = self.cfg.qualify_every {
-            self.qualify
-                .due
-                .push(Reverse((now + every, agent.to_string())));
+            self.timers
+                .arm(now + every, Wake::Qualify(agent.to_string()));
         }
     }
 
-    /// Sends due pings and declares silent the phones that did not answer in time.
-    pub(super) fn qualify_tick(&mut self, now: Instant) {
+    /// Time to ping `agent`'s phone (and to plan the next ping); an agent no longer
+    /// registered is not pinged again.
+    pub(super) fn qualify_ping(&mut self, now: Instant, agent: &str) {
         let Some(every) = self.cfg.qualify_every else {
             return;
         };
-        while let Some(Reverse((at, agent))) = self.qualify.due.peek().cloned() {
-            if at > now {
-                break;
-            }
-            self.qualify.due.pop();
-            let Some(binding) = self.ep.registrar.lookup(&agent, now).cloned() else {
-                continue; // not registered any more: stop pinging
-            };
-            let req = self.options_for(&agent, binding.contact.clone(), binding.peer.transport);
-            let key = self.ep.send_request(now, &req, binding.peer);
-            self.qualify
-                .pending
-                .insert(key, (agent.clone(), now + ANSWER_WITHIN));
-            self.qualify.due.push(Reverse((now + every, agent)));
-        }
-        let expired: Vec<TxKey> = self
-            .qualify
-            .pending
-            .iter()
-            .filter(|(_, (_, deadline))| *deadline <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in expired {
-            if let Some((agent, _)) = self.qualify.pending.remove(&key) {
-                self.ep.tx.forget(&key);
-                if self.qualify.silent.insert(agent.clone()) {
-                    info!(%agent, "phone does not answer OPTIONS: agent taken out of the queues");
-                    self.acd.agent_offline(now, &agent);
-                    self.events
-                        .push_back(Event::AgentReachable { agent, up: false });
-                }
-            }
+        let Some(binding) = self.ep.registrar.lookup(agent, now).cloned() else {
+            return;
+        };
+        let req = self.options_for(agent, binding.contact.clone(), binding.peer.transport);
+        let key = self.ep.send_request(now, &req, binding.peer);
+        self.qualify.pending.insert(key.clone(), agent.to_string());
+        self.timers
+            .arm(now + ANSWER_WITHIN, Wake::QualifyAnswer(key));
+        self.timers
+            .arm(now + every, Wake::Qualify(agent.to_string()));
+    }
+
+    /// A ping was not answered in time: the phone is declared silent.
+    pub(super) fn qualify_unanswered(&mut self, now: Instant, key: &TxKey, _at: Instant) {
+        let Some(agent) = self.qualify.pending.remove(key) else {
+            return; // answered meanwhile
+        };
+        self.ep.tx.forget(key);
+        if self.qualify.silent.insert(agent.clone()) {
+            info!(%agent, "phone does not answer OPTIONS: agent taken out of the queues");
+            self.acd.agent_offline(now, &agent);
+            self.events
+                .push_back(Event::AgentReachable { agent, up: false });
         }
     }
 
     /// Any answer to a ping proves the phone is there.
     pub(super) fn qualify_answered(&mut self, now: Instant, key: &TxKey) -> bool {
-        let Some((agent, _)) = self.qualify.pending.remove(key) else {
+        let Some(agent) = self.qualify.pending.remove(key) else {
             return false;
         };
         if self.qualify.silent.remove(&agent) && self.ep.registrar.lookup(&agent, now).is_some() {
@@ -92,16 +82,6 @@ impl CallManager {
                 .push_back(Event::AgentReachable { agent, up: true });
         }
         true
-    }
-
-    /// The earliest qualify deadline, for the driver's timer.
-    pub(super) fn qualify_timeout(&self) -> Option<Instant> {
-        let next = self.qualify.due.peek().map(|Reverse((at, _))| *at);
-        let answer = self.qualify.pending.values().map(|(_, d)| *d).min();
-        match (next, answer) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
     }
 
     fn options_for(&self, agent: &str, contact: Uri, transport: Transport) -> Request {

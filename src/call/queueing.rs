@@ -3,6 +3,7 @@
 //! any required skill levels. Late offers join here once their ACK brings the answer.
 
 use super::manager::CallManager;
+use super::phase::{Action, Input, Phase};
 use super::{Leg, MediaCommand};
 use crate::acd::CallId;
 use crate::events::{Event, Side};
@@ -43,10 +44,10 @@ impl CallManager {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
-        if c.validated {
+        if c.validated() {
             return;
         }
-        c.validated = true;
+        c.phase = Phase::Routing;
         {
             let _g = c.span.enter();
             info!("caller's address proven");
@@ -77,7 +78,12 @@ impl CallManager {
 
     /// Puts the call in its (already decided) queue.
     pub(super) fn join_queue(&mut self, now: Instant, id: CallId) {
-        let Some(c) = self.calls.get(&id) else { return };
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if !c.away() {
+            c.phase = Phase::Waiting;
+        }
         let (queue, priority) = (c.queue.clone(), c.priority);
         let preferred = c.route.as_ref().and_then(|r| {
             r.preferred_agent
@@ -146,7 +152,7 @@ impl CallManager {
         });
         let menu = d.menu.clone();
         if let (Some(prompt), None) = (d.prompt.clone(), &menu) {
-            c.rule_prompt = true;
+            c.prompt_playing = true;
             self.media
                 .push_back(MediaCommand::Play { call: id, prompt });
         }
@@ -159,31 +165,27 @@ impl CallManager {
     /// nobody on the line (a callback).
     pub(super) fn waited_out(&mut self, now: Instant, call: CallId, queue: &str) {
         let prompt = self.dialplan.timeout_prompt(queue).cloned();
-        let away = self.caller_away(call);
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        c.timed_out = true;
         {
             let _g = c.span.enter();
             info!(%queue, "waited the maximum; no overflow");
         }
-        match prompt {
-            Some(prompt) if !away => {
-                c.rule_prompt = false;
+        match (prompt, &c.phase) {
+            (Some(prompt), Phase::Waiting | Phase::Ringing(_)) => {
+                if let Phase::Ringing(legs) = std::mem::replace(&mut c.phase, Phase::LettingGo) {
+                    for leg in legs {
+                        self.cancel_leg(now, leg);
+                    }
+                }
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.prompt_playing = false;
+                }
                 self.media.push_back(MediaCommand::Play { call, prompt });
             }
-            _ => self.end_call(now, call, Side::System, 480),
+            _ => self.end_call_as(now, call, Side::System, 480, true),
         }
-    }
-
-    /// The timeout message ended: hang up. False when `call` is not being let go.
-    pub(super) fn waited_out_prompt_done(&mut self, now: Instant, call: CallId) -> bool {
-        if !self.calls.get(&call).is_some_and(|c| c.timed_out) {
-            return false;
-        }
-        self.end_call(now, call, Side::System, 480);
-        true
     }
 
     /// The ACK of our 200 proves the caller is where they said (it carries our To tag, which
@@ -200,19 +202,20 @@ impl CallManager {
             warn!(call = id, "ACK with the wrong tags ignored");
             return;
         }
-        if !c.awaiting_answer {
-            return self.caller_validated(now, id, false);
+        let action = c.handle(now, Input::Ack);
+        if action != Action::LateAnswer {
+            return self.apply(now, id, Input::Ack, action);
         }
         match Sdp::parse(&ack.body).and_then(|s| s.negotiate()) {
             Ok(n) => {
                 c.media = n;
-                c.awaiting_answer = false;
+                c.phase = Phase::Answering { late_offer: false };
                 self.caller_validated(now, id, false);
             }
             Err(e) => {
                 warn!(call = id, error = %e, "late-offer ACK without a usable answer; hanging up");
                 // The ACK proved the caller's address: they get a BYE like any answered call.
-                c.validated = true;
+                c.phase = Phase::Routing;
                 let arrived = Event::CallArrived {
                     call: id,
                     interaction: c.interaction.clone(),

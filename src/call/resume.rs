@@ -8,7 +8,9 @@
 
 use super::agent_leg::AgentLeg;
 use super::manager::{Call, CallManager, CallerLeg};
+use super::phase::{Phase, Talk};
 use super::snapshot::{parse_request, CallSnapshot, SavedPhase, SavedRinging, SNAPSHOT_VERSION};
+use super::uac::UacLeg;
 use super::{Leg, MediaCommand};
 use crate::acd::CallId;
 use crate::events::{Event, Side};
@@ -117,13 +119,8 @@ impl CallManager {
                     return Some(false);
                 };
                 Some(AgentLeg {
-                    invite_text: Default::default(),
                     agent: agent.agent.clone(),
-                    key: TxKey::server(&inv),
-                    invite: inv,
-                    peer: d.peer,
-                    dialog: Some(d),
-                    provisional: true,
+                    uac: UacLeg::confirmed(inv.clone(), TxKey::server(&inv), d),
                     srtp: None,
                     media: Some(agent.media.negotiated()),
                 })
@@ -135,16 +132,25 @@ impl CallManager {
             info!(phase = ?std::mem::discriminant(&s.phase), queue = %s.queue, "call resumed");
         }
         let at = |ms: u64| self.ep.instant_of_unix_ms(now, ms);
-        let connected = match &s.phase {
-            SavedPhase::Connected { connected_ms, .. } => Some(at(*connected_ms)),
-            _ => None,
-        };
         let held = matches!(s.phase, SavedPhase::Connected { held: true, .. });
         if let Some(a) = &agent {
-            if let Some(d) = &a.dialog {
+            if let Some(d) = a.dialog() {
                 self.by_sip_id.insert(d.call_id.clone(), (id, Leg::Agent));
             }
         }
+        // Connected calls stay connected; every other call is routed again from where it was
+        // (the phase is set by the steps below: back in line, the menu, the lookup).
+        let phase = match (agent, &s.phase) {
+            (Some(agent), SavedPhase::Connected { connected_ms, .. }) => {
+                Phase::Connected(Box::new(Talk {
+                    agent,
+                    since: at(*connected_ms),
+                    held,
+                    srtp: None,
+                }))
+            }
+            _ => Phase::Routing,
+        };
         let key = TxKey::server(&invite);
         self.by_sip_id
             .insert(invite.core.call_id.clone(), (id, Leg::Caller));
@@ -162,37 +168,28 @@ impl CallManager {
                 sdp: Bytes::from(s.caller.sdp.clone()),
                 answered: true,
             },
-            agent,
-            ringing: Vec::new(),
+            phase,
             media: s.media.negotiated(),
             caller_key: None,
-            agent_srtp: None,
-            awaiting_answer: false,
             caller_port: s.caller_port,
             agent_port: s.agent_port,
             arrived: at(s.arrived_ms),
-            connected,
             sdp_session: s.sdp_session,
             sdp_version: s.sdp_version,
             context: s.context.clone(),
             dialed: s.dialed.clone(),
             route: s.route.as_ref().map(|r| r.decision(&s.queue, s.priority)),
-            ivr: None,
-            rule_prompt: false,
-            agent_hold: held,
+            prompt_playing: false,
             interaction: s.interaction.clone(),
             transfers: s.transfers,
             notes: s.notes.clone(),
-            survey: None,
-            callback: None,
-            timed_out: false,
+            called_back: None,
             identity: super::Identity {
                 number: s.caller_number.clone(),
                 trusted: s.trusted,
                 basis: s.basis.clone(),
             },
             source: None,
-            validated: true,
         };
         self.calls.insert(id, call);
         let phase = s.phase.clone();
@@ -242,7 +239,10 @@ impl CallManager {
 
     /// Back in line as of `joined`, with the skills its route requires.
     fn requeue_resumed(&mut self, now: Instant, id: CallId, joined: Instant) {
-        let Some(c) = self.calls.get(&id) else { return };
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        c.phase = Phase::Waiting;
         let (queue, priority) = (c.queue.clone(), c.priority);
         self.require_route_skills(id);
         if let Err(e) = self.acd.enqueue_resumed(now, id, &queue, priority, joined) {
@@ -348,7 +348,7 @@ impl CallManager {
         let (port, codec, dtmf) = match leg {
             Leg::Caller => (c.caller_port, c.media.codec, c.media.dtmf_pt),
             Leg::Agent => {
-                let Some(m) = c.agent.as_ref().and_then(|a| a.media) else {
+                let Some(m) = c.talk().and_then(|t| t.agent.media) else {
                     return;
                 };
                 (c.agent_port, m.codec, m.dtmf_pt)
@@ -368,9 +368,11 @@ impl CallManager {
                 &mut c.caller.dialog
             }
             Leg::Agent => {
-                let Some(a) = c.agent.as_mut() else { return };
-                a.invite.body = body.clone();
-                let Some(d) = a.dialog.as_mut() else { return };
+                let Some(t) = c.talk_mut() else { return };
+                t.agent.uac.invite.body = body.clone();
+                let Some(d) = t.agent.uac.dialog_mut() else {
+                    return;
+                };
                 d
             }
         };
@@ -411,7 +413,7 @@ impl CallManager {
                 };
                 let dialog = match leg {
                     Leg::Caller => Some(&c.caller.dialog),
-                    Leg::Agent => c.agent.as_ref().and_then(|a| a.dialog.as_ref()),
+                    Leg::Agent => c.talk().and_then(|t| t.agent.dialog()),
                 };
                 if let Some(d) = dialog {
                     let (ack, peer) = (d.ack(seq, &via), d.peer);
@@ -421,7 +423,7 @@ impl CallManager {
                 if let Ok(n) = Sdp::parse(&resp.body).and_then(|s| s.negotiate()) {
                     let current = match leg {
                         Leg::Caller => Some(&mut c.media),
-                        Leg::Agent => c.agent.as_mut().and_then(|a| a.media.as_mut()),
+                        Leg::Agent => c.talk_mut().and_then(|t| t.agent.media.as_mut()),
                     };
                     if let Some(m) = current {
                         if m.remote != n.remote && !n.remote.ip().is_unspecified() {

@@ -14,6 +14,7 @@
 //! a callback (the callbacks table already keeps them).
 
 use super::manager::{Call, CallManager};
+use super::phase::Phase;
 use crate::acd::CallId;
 use crate::sdp::Negotiated;
 use crate::sip::dialog::Dialog;
@@ -223,7 +224,7 @@ impl CallManager {
     /// The snapshot of one call, or none when there is nothing a new process could do with it.
     pub(super) fn snapshot_of(&self, now: Instant, id: CallId, c: &Call) -> Option<CallSnapshot> {
         // An unanswered callback is the callbacks table's; an answered one is a call like any.
-        if !c.validated || c.callback.as_ref().is_some_and(|cb| !cb.answered) {
+        if !c.validated() || c.away() {
             return None;
         }
         let unix_now = self.ep.unix_ms(now);
@@ -231,38 +232,33 @@ impl CallManager {
             unix_now.saturating_sub(now.saturating_duration_since(t).as_millis() as u64)
         };
         let ringing: Vec<SavedRinging> = c
-            .agent
+            .ringing()
             .iter()
-            .filter(|a| a.dialog.is_none())
-            .chain(c.ringing.iter())
             .map(|l| SavedRinging {
                 agent: l.agent.clone(),
-                invite: l.invite_text.of(&l.invite),
-                peer: l.peer.addr,
-                transport: l.peer.transport.as_str().to_string(),
+                invite: l.uac.invite_text.of(&l.uac.invite),
+                peer: l.uac.peer.addr,
+                transport: l.uac.peer.transport.as_str().to_string(),
             })
             .collect();
         let answered_agent = c
-            .agent
-            .as_ref()
-            .filter(|_| c.connected.is_some())
-            .and_then(|a| Some((a, a.dialog.as_ref()?, a.media.as_ref()?)));
+            .talk()
+            .and_then(|t| Some((t, t.agent.dialog()?, t.agent.media.as_ref()?)));
         let srtp = c.caller_key.is_some()
-            || c.agent_srtp.is_some()
-            || c.agent.iter().chain(&c.ringing).any(|l| l.srtp.is_some());
-        let why = if c.awaiting_answer {
-            Some("the caller's late offer was not answered yet")
-        } else if !c.caller.answered {
+            || c.talk()
+                .is_some_and(|t| t.srtp.is_some() || t.agent.srtp.is_some())
+            || c.ringing().iter().any(|l| l.srtp.is_some());
+        let why = if !c.caller.answered {
             Some("the caller was not answered yet (early media)")
         } else if srtp {
             Some("SRTP keys are not written to the database")
         } else if c.caller.dialog.peer.transport == Transport::Tls {
             Some("the caller's TLS connection ends with the process")
-        } else if c.survey.is_some() {
+        } else if matches!(c.phase, Phase::Survey { .. }) {
             Some("the caller was rating the call")
-        } else if c.timed_out {
+        } else if matches!(c.phase, Phase::LettingGo) {
             Some("the caller was being let go after the maximum wait")
-        } else if c.connected.is_some() && answered_agent.is_none() {
+        } else if c.talk().is_some() && answered_agent.is_none() {
             Some("the agent leg has no usable media")
         } else {
             None
@@ -271,33 +267,31 @@ impl CallManager {
         let phase = match why {
             Some(why) => SavedPhase::Unresumable {
                 why: why.to_string(),
-                agent: c
-                    .agent
-                    .as_ref()
-                    .filter(|_| c.connected.is_some())
-                    .and_then(|a| Some((a.agent.clone(), SavedDialog::of(a.dialog.as_ref()?)))),
+                agent: c.talk().and_then(|t| {
+                    Some((t.agent.agent.clone(), SavedDialog::of(t.agent.dialog()?)))
+                }),
                 ringing,
             },
-            None => match (answered_agent, &c.ivr, enqueued) {
-                (Some((a, d, m)), _, _) => SavedPhase::Connected {
+            None => match (answered_agent, &c.phase, enqueued) {
+                (Some((t, d, m)), _, _) => SavedPhase::Connected {
                     agent: SavedAgentLeg {
-                        agent: a.agent.clone(),
-                        invite: a.invite_text.of(&a.invite),
+                        agent: t.agent.agent.clone(),
+                        invite: t.agent.uac.invite_text.of(&t.agent.uac.invite),
                         dialog: SavedDialog::of(d),
                         media: SavedMedia::of(m),
                     },
-                    connected_ms: c.connected.map(unix).unwrap_or(unix_now),
-                    held: c.agent_hold,
+                    connected_ms: unix(t.since),
+                    held: t.held,
                 },
-                (None, Some(ivr), _) => SavedPhase::Menu {
+                (None, Phase::Menu(ivr), _) => SavedPhase::Menu {
                     menu: ivr.menu().to_string(),
                 },
-                (None, None, Some(enqueued_ms)) if !ringing.is_empty() => SavedPhase::Ringing {
+                (None, _, Some(enqueued_ms)) if !ringing.is_empty() => SavedPhase::Ringing {
                     enqueued_ms,
                     legs: ringing,
                 },
-                (None, None, Some(enqueued_ms)) => SavedPhase::Waiting { enqueued_ms },
-                (None, None, None) => SavedPhase::Routing,
+                (None, _, Some(enqueued_ms)) => SavedPhase::Waiting { enqueued_ms },
+                (None, _, None) => SavedPhase::Routing,
             },
         };
         Some(CallSnapshot {

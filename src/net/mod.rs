@@ -173,6 +173,7 @@ pub async fn start(
         cfg,
         drain_waiters: Vec::new(),
         snapshot_backlog: HashMap::new(),
+        deadline: None,
     };
     tokio::spawn(core.run(rx));
     info!(%addr, "SIP listening on UDP and TCP");
@@ -203,23 +204,30 @@ struct Core {
     /// Snapshots the writer's channel had no room for: the latest per call, sent first next
     /// time (so an older state never overtakes a newer one).
     snapshot_backlog: HashMap<String, crate::call::SnapshotWrite>,
+    /// When the manager wants [`crate::call::Input::Timeout`] next (its last output said).
+    deadline: Option<Instant>,
 }
 
 impl Core {
     /// Reads the lanes in priority order (timers, control, dialog, fresh; see [`lanes`]) and
     /// sheds fresh requests that waited past the overload threshold.
     async fn run(mut self, mut rx: lanes::Lanes) {
+        use crate::call::Input as CallInput;
+        self.flush().await;
         loop {
-            let deadline = self.manager.poll_timeout();
-            let input = match rx.next(deadline, self.cfg.overload_delay).await {
+            let input = match rx.next(self.deadline, self.cfg.overload_delay).await {
                 None => return,
                 Some(lanes::Next::Timer) => {
-                    self.manager.handle_timeout(Instant::now());
+                    self.manager.handle(Instant::now(), CallInput::Timeout);
                     self.flush().await;
                     continue;
                 }
                 Some(lanes::Next::Shed(f)) => {
-                    self.manager.shed_sip(Instant::now(), f.peer, &f.data);
+                    let shed = CallInput::ShedSip {
+                        from: f.peer,
+                        data: &f.data,
+                    };
+                    self.manager.handle(Instant::now(), shed);
                     self.flush().await;
                     continue;
                 }
@@ -227,8 +235,10 @@ impl Core {
             };
             let now = Instant::now();
             match input {
-                Input::Sip(peer, data) => self.manager.handle_sip(now, peer, &data),
-                Input::Media(ev) => self.manager.handle_media(now, ev),
+                Input::Sip(from, data) => self
+                    .manager
+                    .handle(now, CallInput::Sip { from, data: &data }),
+                Input::Media(ev) => self.manager.handle(now, CallInput::Media(ev)),
                 Input::Agents(a) => self.manager.set_agents(now, a),
                 Input::RestoreCallbacks(saved) => {
                     info!(
@@ -241,7 +251,14 @@ impl Core {
                     call,
                     result,
                     sources,
-                } => self.manager.handle_context_from(now, call, result, sources),
+                } => self.manager.handle(
+                    now,
+                    CallInput::Context {
+                        call,
+                        result,
+                        sources,
+                    },
+                ),
                 Input::TcpOpen(addr, w) => {
                     for m in self.tcp_pending.remove(&addr).into_iter().flatten() {
                         let _ = w.try_send(m);
@@ -290,10 +307,12 @@ impl Core {
                     info!(queues = d.queues.len(), "dialplan reloaded");
                     self.manager.set_dialplan(*d);
                 }
-                Input::PopDelivered { call, agent } => {
-                    self.manager.pop_delivered(now, call, &agent)
-                }
-                Input::DeskOpen { agent, open } => self.manager.set_desk_open(now, &agent, open),
+                Input::PopDelivered { call, agent } => self
+                    .manager
+                    .handle(now, CallInput::PopDelivered { call, agent }),
+                Input::DeskOpen { agent, open } => self
+                    .manager
+                    .handle(now, CallInput::DeskOpen { agent, open }),
                 Input::Desk { agent, cmd, reply } => {
                     let _ = reply.send(self.manager.agent_desk(now, &agent, cmd));
                 }
@@ -336,65 +355,37 @@ impl Core {
         }
     }
 
-    /// Sends everything the manager queued: SIP bytes, media commands, events.
+    /// Does everything the manager asks, in its order, until it names its next deadline.
     async fn flush(&mut self) {
-        while let Some(t) = self.manager.poll_transmit() {
-            match t.to.transport {
-                Transport::Udp => {
-                    if let Err(e) = self.udp.send_to(&t.data, t.to.addr).await {
-                        warn!(to = %t.to.addr, error = %e, "udp send");
-                    }
-                }
-                // No outbound TLS: a TLS peer is reached on the connection it opened (phones
-                // register over it and keep it up), never by dialling it.
-                Transport::Tls => match self.tcp.get(&t.to.addr) {
-                    Some(w) => {
-                        let _ = w.try_send(t.data);
-                    }
-                    None => {
-                        warn!(to = %t.to.addr, "no TLS connection to this peer; message dropped")
-                    }
-                },
-                Transport::Tcp => match self.tcp.get(&t.to.addr) {
-                    Some(w) => {
-                        let _ = w.try_send(t.data);
-                    }
-                    None => {
-                        let first = !self.tcp_pending.contains_key(&t.to.addr);
-                        self.tcp_pending.entry(t.to.addr).or_default().push(t.data);
-                        if first {
-                            tokio::spawn(sip::connect_out(
-                                t.to.addr,
-                                self.input.clone(),
-                                self.inbox.clone(),
-                                self.cfg.tcp,
-                            ));
+        use crate::call::Output;
+        self.durable.pump();
+        let now = Instant::now();
+        let at_ms = crate::context::time::unix_now_ms();
+        loop {
+            match self.manager.poll_output(now) {
+                Output::Transmit(t) => self.transmit(t).await,
+                Output::Persist(p) => {
+                    if let Some(tx) = &self.cfg.persist {
+                        if tx.try_send(p).is_err() {
+                            warn!("agent state writer is behind; an update was not saved");
                         }
                     }
-                },
-            }
-        }
-        while let Some(p) = self.manager.poll_persist() {
-            if let Some(tx) = &self.cfg.persist {
-                if tx.try_send(p).is_err() {
-                    warn!("agent state writer is behind; an update was not saved");
+                }
+                Output::Lookup(req) => self.spawn_lookup(req),
+                Output::Media(cmd) => self.media_command(cmd),
+                Output::Event(ev) => {
+                    info!(target: "acd::events", event = %serde_json::to_string(&ev).unwrap_or_default());
+                    self.durable.push(at_ms, ev.clone());
+                    let _ = self.events.send(ev);
+                }
+                Output::Snapshot(w) => self.send_snapshot(w),
+                Output::Timeout(at) => {
+                    self.deadline = at;
+                    break;
                 }
             }
         }
-        while let Some(req) = self.manager.poll_lookup() {
-            self.spawn_lookup(req);
-        }
-        while let Some(cmd) = self.manager.poll_media() {
-            self.media_command(cmd);
-        }
-        self.durable.pump();
-        let at_ms = crate::context::time::unix_now_ms();
-        while let Some(ev) = self.manager.poll_event() {
-            info!(target: "acd::events", event = %serde_json::to_string(&ev).unwrap_or_default());
-            self.durable.push(at_ms, ev.clone());
-            let _ = self.events.send(ev);
-        }
-        self.send_snapshots();
+        self.send_snapshot_backlog();
         if !self.drain_waiters.is_empty() && self.manager.drained() {
             for w in self.drain_waiters.drain(..) {
                 let _ = w.send(());
@@ -402,26 +393,67 @@ impl Core {
         }
     }
 
-    /// Hands changed calls' snapshots to their writer, never blocking the core: past the
-    /// channel's room the latest per call waits here.
-    fn send_snapshots(&mut self) {
+    /// Puts one SIP message on its transport.
+    async fn transmit(&mut self, t: crate::sip::transaction::Transmit) {
+        match t.to.transport {
+            Transport::Udp => {
+                if let Err(e) = self.udp.send_to(&t.data, t.to.addr).await {
+                    warn!(to = %t.to.addr, error = %e, "udp send");
+                }
+            }
+            // No outbound TLS: a TLS peer is reached on the connection it opened (phones
+            // register over it and keep it up), never by dialling it.
+            Transport::Tls => match self.tcp.get(&t.to.addr) {
+                Some(w) => {
+                    let _ = w.try_send(t.data);
+                }
+                None => {
+                    warn!(to = %t.to.addr, "no TLS connection to this peer; message dropped")
+                }
+            },
+            Transport::Tcp => match self.tcp.get(&t.to.addr) {
+                Some(w) => {
+                    let _ = w.try_send(t.data);
+                }
+                None => {
+                    let first = !self.tcp_pending.contains_key(&t.to.addr);
+                    self.tcp_pending.entry(t.to.addr).or_default().push(t.data);
+                    if first {
+                        tokio::spawn(sip::connect_out(
+                            t.to.addr,
+                            self.input.clone(),
+                            self.inbox.clone(),
+                            self.cfg.tcp,
+                        ));
+                    }
+                }
+            },
+        }
+    }
+
+    /// Hands a changed call's snapshot to its writer, never blocking the core: past the
+    /// channel's room the latest per call waits in the backlog (so an older state never
+    /// overtakes a newer one).
+    fn send_snapshot(&mut self, w: crate::call::SnapshotWrite) {
+        use mpsc::error::TrySendError;
+        let Some(tx) = &self.cfg.snapshots else {
+            return;
+        };
+        if !self.snapshot_backlog.is_empty() {
+            self.snapshot_backlog.insert(w.interaction.clone(), w);
+            return;
+        }
+        if let Err(TrySendError::Full(w)) = tx.try_send(w) {
+            self.snapshot_backlog.insert(w.interaction.clone(), w);
+        }
+    }
+
+    /// Moves what waits in the snapshot backlog to the writer, as far as it has room.
+    fn send_snapshot_backlog(&mut self) {
         use mpsc::error::TrySendError;
         let Some(tx) = self.cfg.snapshots.clone() else {
             return;
         };
-        let now = Instant::now();
-        while let Some(w) = self.manager.poll_snapshot(now) {
-            if self.snapshot_backlog.is_empty() {
-                match tx.try_send(w) {
-                    Ok(()) | Err(TrySendError::Closed(_)) => {}
-                    Err(TrySendError::Full(w)) => {
-                        self.snapshot_backlog.insert(w.interaction.clone(), w);
-                    }
-                }
-            } else {
-                self.snapshot_backlog.insert(w.interaction.clone(), w);
-            }
-        }
         while let Some(k) = self.snapshot_backlog.keys().next().cloned() {
             let Some(w) = self.snapshot_backlog.remove(&k) else {
                 break;

@@ -1,10 +1,8 @@
-//! SIP timers (RFC 3261 Table 4, RFC 6026 L/M) and a lazily-cleaned deadline heap.
+//! SIP timers (RFC 3261 Table 4, RFC 6026 L/M) on the shared lazily-cleaned deadline heap.
 //!
 //! Each transaction stores the deadline of each timer it runs; the heap may hold stale entries,
 //! which are ignored when popped if the transaction no longer has that exact deadline.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 /// Timer values. T1 is the RTT estimate, T2 the cap for non-INVITE retransmits, T4 the time a
@@ -66,29 +64,27 @@ impl Deadlines {
     }
 }
 
-/// Min-heap of (deadline, transaction id, timer).
+/// The transaction layer's deadlines: the shared [`crate::timers::TimerHeap`] keyed by
+/// (transaction id, timer), each arming also written to the transaction's [`Deadlines`].
 #[derive(Default)]
 pub(crate) struct TimerHeap {
-    heap: BinaryHeap<Reverse<(Instant, u64, Timer)>>,
+    heap: crate::timers::TimerHeap<(u64, Timer)>,
 }
 
 impl TimerHeap {
     pub fn arm(&mut self, d: &mut Deadlines, id: u64, t: Timer, at: Instant) {
         d.0[t.slot()] = Some(at);
-        self.heap.push(Reverse((at, id, t)));
+        self.heap.arm(at, (id, t));
     }
 
     /// The earliest entry, which may be stale.
     pub fn peek(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((at, _, _))| *at)
+        self.heap.peek()
     }
 
     /// Pops the next entry due at or before `now`.
     pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, u64, Timer)> {
-        match self.heap.peek() {
-            Some(Reverse((at, _, _))) if *at <= now => self.heap.pop().map(|Reverse(e)| e),
-            _ => None,
-        }
+        self.heap.pop_due(now).map(|(at, (id, t))| (at, id, t))
     }
 
     pub fn len(&self) -> usize {
