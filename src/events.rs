@@ -79,7 +79,7 @@ pub enum Event {
         agent: String,
         queue: String,
         /// Shared: every subscriber gets the same pop, not a copy.
-        pop: std::sync::Arc<crate::call::Pop>,
+        pop: std::sync::Arc<Pop>,
     },
     RingNoAnswer {
         call: CallId,
@@ -164,12 +164,12 @@ pub enum Event {
     CallbackRequested {
         call: CallId,
         /// What is kept in the database until the callback is over.
-        saved: std::sync::Arc<crate::call::SavedCallback>,
+        saved: std::sync::Arc<crate::context::SavedCallback>,
     },
     /// A callback kept from before a restart is back in its queue.
     CallbackRestored {
         call: CallId,
-        saved: std::sync::Arc<crate::call::SavedCallback>,
+        saved: std::sync::Arc<crate::context::SavedCallback>,
     },
     /// A call saved by a process that did not stop cleanly was taken over by this one (or, when
     /// it could not be, is ended next).
@@ -248,4 +248,50 @@ pub struct Stamped {
     pub at_ms: i64,
     pub seq: u64,
     pub event: Event,
+}
+
+// The screen pop travels in `Event::Offered`: its payload belongs with the events, below the
+// call layer that fills it and the desk that shows it.
+
+/// The campaign that brought the caller, as the agent needs it: what was offered and when.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PopCampaign {
+    pub name: String,
+    pub sent_at: i64,
+    pub offer: String,
+}
+
+/// Why the call was routed where it was.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PopRoute {
+    pub queue: String,
+    pub rule: Option<String>,
+    pub reason: String,
+}
+
+/// The screen pop payload (DESIGN.md "Screen pop payload").
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Pop {
+    pub call_id: crate::acd::CallId,
+    /// The interaction history row this call writes (dispositions and notes go there).
+    pub interaction: String,
+    pub caller: String,
+    pub customer: Option<crate::context::Customer>,
+    pub campaign: Option<PopCampaign>,
+    pub tickets: Vec<crate::context::Ticket>,
+    pub history: Vec<crate::context::PastInteraction>,
+    pub tags: Vec<String>,
+    pub route: PopRoute,
+    pub ring_timeout_s: u64,
+    /// The matched rule's extra fields.
+    pub fields: std::collections::BTreeMap<String, String>,
+    /// How often the call has been transferred already, and what earlier agents noted.
+    pub transfers: u32,
+    pub notes: Vec<String>,
+    /// A callback: seconds since the customer asked for it (they are on the line again now).
+    pub callback_waited_s: Option<u64>,
+    /// Whether a trunk vouches for the caller's number, and where it came from: an unverified
+    /// number is only what the caller claims (ask before discussing their account).
+    pub caller_verified: bool,
+    pub caller_basis: String,
 }

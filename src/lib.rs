@@ -4,6 +4,7 @@ pub mod acd;
 pub mod call;
 pub mod config;
 pub mod context;
+pub mod control;
 pub mod desk;
 pub mod events;
 #[doc(hidden)]
@@ -16,4 +17,5 @@ pub mod sdp;
 pub mod serve;
 pub mod sip;
 pub mod timers;
+pub mod tls;
 pub mod toml_source;

@@ -4,8 +4,9 @@
 use crate::call::{CallManager, ManagerConfig};
 use crate::config::Config;
 use crate::context::{Store, StoreError};
+use crate::control::Input;
 use crate::media::prompt::{default_hold_music, default_welcome, Prompt, PromptError};
-use crate::net::{self, CoreHandle, Input, NetConfig, NetError, TcpLimits};
+use crate::net::{self, CoreHandle, NetConfig, NetError, TcpLimits};
 use crate::routing::{Dialplan, DialplanError};
 use crate::sip::endpoint::{Endpoint, EndpointConfig};
 use crate::sip::registrar::RegistrarConfig;
@@ -52,12 +53,15 @@ pub struct Running {
     /// The SIP-over-TLS address, when TLS is on.
     pub sip_tls_addr: Option<SocketAddr>,
     /// Certificates to read again on SIGHUP (SIP's and the desk's).
-    pub certs: Vec<crate::net::tls::CertStore>,
+    pub certs: Vec<crate::tls::CertStore>,
     pub store: Store,
     /// The demo agents' password, when seeded.
     pub demo_password: Option<String>,
     /// The call snapshot writer; it ends once the core has stopped and its writes are done.
     pub snapshot_writer: Option<tokio::task::JoinHandle<()>>,
+    /// The agent state writer (registrations, desk choices); it ends once the core has
+    /// stopped and the last change is saved.
+    pub agent_writer: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The demo agents: id, name, skills.
@@ -293,8 +297,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         })?),
         None => None,
     };
-    let mut certs: Vec<crate::net::tls::CertStore> =
-        sip_tls.iter().map(|t| t.certs.clone()).collect();
+    let mut certs: Vec<crate::tls::CertStore> = sip_tls.iter().map(|t| t.certs.clone()).collect();
     let mut manager = CallManager::new(
         ManagerConfig {
             advertise,
@@ -338,7 +341,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
     let day = (unix as i64).div_euclid(86_400);
     manager.restore_callback_grants(now, store.callback_grants(day).await?);
     let (persist_tx, persist_rx) = tokio::sync::mpsc::channel(4096);
-    tokio::spawn(persist_agents(store.clone(), persist_rx));
+    let agent_writer = tokio::spawn(persist_agents(store.clone(), persist_rx));
     let media_bind = if sip_listen.ip().is_unspecified() {
         sip_listen.ip()
     } else {
@@ -421,10 +424,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
     // Callbacks promised before a restart, now that the writer follows their events.
     let callbacks = store.load_callbacks().await?;
     if !callbacks.is_empty() {
-        let _ = core
-            .input
-            .send(net::Input::RestoreCallbacks(callbacks))
-            .await;
+        let _ = core.input.send(Input::RestoreCallbacks(callbacks)).await;
     }
     resume_calls(&store, &core, saved_calls).await?;
     if !cfg.calls.snapshots && !left.is_empty() {
@@ -471,6 +471,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         store,
         demo_password,
         snapshot_writer,
+        agent_writer: Some(agent_writer),
     })
 }
 
@@ -513,20 +514,25 @@ async fn resume_calls(
 
 impl Running {
     /// Stops the server: ends its calls (or, with `hand_over`, leaves them to the next start)
-    /// and waits until their snapshots are written, so the next start finds exactly the calls
-    /// it must take over.
+    /// and waits until their snapshots and the agents' last desk choices and registrations are
+    /// written, so the next start finds exactly the calls it must take over and every agent
+    /// as they were.
     pub async fn stop(&mut self, hand_over: bool) {
         if hand_over {
             self.core.hand_over().await;
         } else {
             self.core.shutdown().await;
         }
-        if let Some(w) = self.snapshot_writer.take() {
+        for (writer, what) in [
+            (self.snapshot_writer.take(), "call snapshots"),
+            (self.agent_writer.take(), "agent states"),
+        ] {
+            let Some(w) = writer else { continue };
             if tokio::time::timeout(Duration::from_secs(10), w)
                 .await
                 .is_err()
             {
-                warn!("call snapshots still being written after 10 s; stopping anyway");
+                warn!("{what} still being written after 10 s; stopping anyway");
             }
         }
     }
@@ -611,13 +617,13 @@ async fn expire_recordings(store: Store, dir: std::path::PathBuf, days: u64) {
 }
 
 /// The `[tls]` certificate, for a listener offering `alpn`.
-fn load_certs(cfg: &Config, alpn: &[&[u8]]) -> Result<crate::net::tls::CertStore, ServeError> {
+fn load_certs(cfg: &Config, alpn: &[&[u8]]) -> Result<crate::tls::CertStore, ServeError> {
     let (Some(cert), Some(key)) = (&cfg.tls.cert, &cfg.tls.key) else {
         return Err(ServeError::Config(
             "sip.tls_listen and http.https need [tls] cert and key (PEM files)".into(),
         ));
     };
-    crate::net::tls::CertStore::load(cert, key, alpn).map_err(|e| ServeError::Config(e.to_string()))
+    crate::tls::CertStore::load(cert, key, alpn).map_err(|e| ServeError::Config(e.to_string()))
 }
 
 /// Peers exempt from per-source budgets and caps: `sip.trusted` and every trunk's addresses.

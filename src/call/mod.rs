@@ -131,6 +131,8 @@ pub enum Leg {
 }
 
 #[cfg(test)]
+mod announce_tests;
+#[cfg(test)]
 mod callback_tests;
 #[cfg(test)]
 mod phase_tests;

@@ -4,54 +4,11 @@
 
 use super::manager::CallManager;
 use crate::acd::CallId;
-use crate::context::{Customer, PastInteraction, Ticket};
 use crate::events::Event;
-use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// The campaign that brought the caller, as the agent needs it: what was offered and when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PopCampaign {
-    pub name: String,
-    pub sent_at: i64,
-    pub offer: String,
-}
-
-/// Why the call was routed where it was.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PopRoute {
-    pub queue: String,
-    pub rule: Option<String>,
-    pub reason: String,
-}
-
-/// The screen pop payload (DESIGN.md "Screen pop payload").
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Pop {
-    pub call_id: CallId,
-    /// The interaction history row this call writes (dispositions and notes go there).
-    pub interaction: String,
-    pub caller: String,
-    pub customer: Option<Customer>,
-    pub campaign: Option<PopCampaign>,
-    pub tickets: Vec<Ticket>,
-    pub history: Vec<PastInteraction>,
-    pub tags: Vec<String>,
-    pub route: PopRoute,
-    pub ring_timeout_s: u64,
-    /// The matched rule's extra fields.
-    pub fields: BTreeMap<String, String>,
-    /// How often the call has been transferred already, and what earlier agents noted.
-    pub transfers: u32,
-    pub notes: Vec<String>,
-    /// A callback: seconds since the customer asked for it (they are on the line again now).
-    pub callback_waited_s: Option<u64>,
-    /// Whether a trunk vouches for the caller's number, and where it came from: an unverified
-    /// number is only what the caller claims (ask before discussing their account).
-    pub caller_verified: bool,
-    pub caller_basis: String,
-}
+pub use crate::events::{Pop, PopCampaign, PopRoute};
 
 /// Offers waiting for their pop to reach the desk.
 #[derive(Default)]

@@ -355,7 +355,7 @@ pub async fn wallboard(
 pub async fn status(
     State(app): State<Arc<App>>,
     Authed(s, _): Authed,
-) -> Result<Json<crate::net::StatusReport>, ApiError> {
+) -> Result<Json<crate::control::StatusReport>, ApiError> {
     allow(&s, SUPERVISORS)?;
     app.core.status().await.map(Json).ok_or_else(core_gone)
 }

@@ -3,7 +3,7 @@
 //! with upgrades, for the desk's WebSockets) and hands each request the client's address the
 //! way `into_make_service_with_connect_info` does (the log-in limiter keys on it).
 
-use crate::net::tls::CertStore;
+use crate::tls::CertStore;
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderValue};
 use hyper_util::rt::TokioIo;

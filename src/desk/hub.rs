@@ -5,9 +5,9 @@
 
 use super::metrics::Metrics;
 use crate::acd::CallId;
-use crate::call::Pop;
+use crate::control::CoreHandle;
 use crate::events::Event;
-use crate::net::CoreHandle;
+use crate::events::Pop;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};

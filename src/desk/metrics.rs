@@ -1,7 +1,7 @@
 //! Prometheus text exposition: counters the hub keeps (pop and lookup latency) plus the live
 //! call, queue and agent figures the core reports at scrape time.
 
-use crate::net::StatusReport;
+use crate::control::StatusReport;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 

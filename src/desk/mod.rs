@@ -15,7 +15,7 @@ pub mod wallboard;
 mod ws;
 
 use crate::context::Store;
-use crate::net::CoreHandle;
+use crate::control::CoreHandle;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use axum::Router;

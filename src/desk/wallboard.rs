@@ -3,7 +3,7 @@
 //! `acd report queues`, so the board and the reports never disagree.
 
 use crate::acd::AgentState;
-use crate::net::StatusReport;
+use crate::control::StatusReport;
 use crate::report::queues::{Figures, QueueReport};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -2,6 +2,7 @@
 //! The socket loops that use them live in `net/media.rs`; their decisions live in [`bridge`].
 
 pub mod bridge;
+pub mod counters;
 pub mod dtmf;
 pub mod g711;
 pub mod prompt;

@@ -12,7 +12,7 @@
 //! says the core (or its CPU) is saturated, whatever the cause, and it costs nothing to measure.
 //! A flood therefore delays only other new requests, never a call's BYE or its media events.
 
-use super::Input;
+use crate::control::Input;
 use crate::sip::lane::{lane, Lane};
 use crate::sip::transaction::Peer;
 use bytes::Bytes;
@@ -59,7 +59,7 @@ pub struct Lanes {
     pub fresh: mpsc::Receiver<Fresh>,
 }
 
-/// The core's queues: the control sender (for [`super::CoreHandle`]), the readers' inbox and
+/// The core's queues: the control sender (for [`crate::control::CoreHandle`]), the readers' inbox and
 /// the receivers.
 pub fn lanes(counters: Arc<LaneCounters>) -> (mpsc::Sender<Input>, SipInbox, Lanes) {
     let (control_tx, control) = mpsc::channel(CONTROL_QUEUE);

@@ -14,7 +14,7 @@ use crate::media::rtp::Sender;
 use crate::media::srtp::{Srtp, SrtpKeys};
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
@@ -62,66 +62,7 @@ pub struct Prompts {
     pub hold: Prompt,
 }
 
-/// Packet counters shared by all media tasks of one server (relaxed atomics: no lock per packet).
-#[derive(Debug, Default)]
-pub struct MediaCounters {
-    pub to_agent: AtomicU64,
-    pub to_caller: AtomicU64,
-    pub prompt_frames: AtomicU64,
-    /// Of those, frames of one-shot prompts (menus, announcements, survey).
-    pub once_frames: AtomicU64,
-    /// Packets refused by the bridge, by [`DropReason`] (in `DropReason::ALL` order).
-    pub dropped: [AtomicU64; 5],
-    /// Legs that locked onto their peer's address.
-    pub learned: AtomicU64,
-    /// Digits not reported because the core was behind and the call's backlog was full.
-    pub digits_dropped: AtomicU64,
-}
-
-/// A copy of the counters for the status API.
-#[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct MediaCounts {
-    pub relayed_to_agent: u64,
-    pub relayed_to_caller: u64,
-    pub prompt_frames: u64,
-    pub once_frames: u64,
-    /// Refused packets by reason label (`not_rtp`, `payload_type`, `stranger`, `learning`).
-    pub dropped: Vec<(String, u64)>,
-    pub learned: u64,
-    pub digits_dropped: u64,
-}
-
-impl MediaCounts {
-    /// Packets refused for `reason`.
-    pub fn dropped(&self, reason: DropReason) -> u64 {
-        self.dropped
-            .iter()
-            .find(|(l, _)| l == reason.label())
-            .map_or(0, |(_, n)| *n)
-    }
-}
-
-impl MediaCounters {
-    pub fn snapshot(&self) -> MediaCounts {
-        MediaCounts {
-            relayed_to_agent: self.to_agent.load(Relaxed),
-            relayed_to_caller: self.to_caller.load(Relaxed),
-            prompt_frames: self.prompt_frames.load(Relaxed),
-            once_frames: self.once_frames.load(Relaxed),
-            dropped: DropReason::ALL
-                .iter()
-                .zip(&self.dropped)
-                .map(|(r, n)| (r.label().to_string(), n.load(Relaxed)))
-                .collect(),
-            learned: self.learned.load(Relaxed),
-            digits_dropped: self.digits_dropped.load(Relaxed),
-        }
-    }
-
-    fn refused(&self, reason: DropReason) {
-        self.dropped[reason as usize].fetch_add(1, Relaxed);
-    }
-}
+pub use crate::media::counters::{MediaCounters, MediaCounts};
 
 /// Control messages from the core to one call's media task.
 #[derive(Debug)]
@@ -268,9 +209,9 @@ impl Outbox {
     }
 
     /// Hands over everything still waiting, waiting for room: used as the task ends.
-    async fn flush(&mut self, to: &mpsc::Sender<crate::net::Input>) {
+    async fn flush(&mut self, to: &mpsc::Sender<crate::control::Input>) {
         while let Some(ev) = self.q.pop_front() {
-            if to.send(crate::net::Input::Media(ev)).await.is_err() {
+            if to.send(crate::control::Input::Media(ev)).await.is_err() {
                 return;
             }
         }
@@ -294,7 +235,7 @@ pub struct CallMedia {
 pub async fn run_call_media(
     m: CallMedia,
     mut ctl: mpsc::Receiver<MediaCtl>,
-    events: mpsc::Sender<crate::net::Input>,
+    events: mpsc::Sender<crate::control::Input>,
 ) {
     let call = m.start.call;
     let mut outbox = Outbox::default();
@@ -342,7 +283,7 @@ pub async fn run_call_media(
         tokio::select! {
             Ok(permit) = events.reserve(), if !outbox.q.is_empty() => {
                 if let Some(ev) = outbox.q.pop_front() {
-                    permit.send(crate::net::Input::Media(ev));
+                    permit.send(crate::control::Input::Media(ev));
                 }
             }
             r = caller.recv_from(&mut buf_in) => {

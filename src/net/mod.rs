@@ -2,13 +2,10 @@
 //! bytes, media events and `Instant::now()`; transports and media tasks talk to it over channels.
 
 pub mod durable;
-mod handle;
-mod input;
 pub mod lanes;
 pub mod media;
 mod rtp_ports;
 mod sip;
-pub mod tls;
 
 use crate::call::{CallManager, MediaCommand};
 use crate::events::Event;
@@ -24,8 +21,8 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{info, warn};
 
-pub use handle::CoreHandle;
-pub use input::{Input, StatusReport};
+pub use crate::control::CoreHandle;
+use crate::control::{Input, StatusReport};
 pub use sip::{TcpCounters, TcpLimits};
 
 #[derive(Debug, Error)]
@@ -82,7 +79,7 @@ pub struct NetConfig {
 /// The SIP-over-TLS listener and the certificate it presents.
 pub struct SipTls {
     pub listener: TcpListener,
-    pub certs: tls::CertStore,
+    pub certs: crate::tls::CertStore,
 }
 
 /// SIP's UDP socket and TCP listener, bound to the same port.

@@ -3,7 +3,7 @@
 //! lane) so answers go back on them.
 
 use super::lanes::SipInbox;
-use super::Input;
+use crate::control::Input;
 use crate::sip::framing::{Frame, StreamFramer};
 use crate::sip::transaction::{Peer, Transport};
 use bytes::Bytes;
@@ -91,7 +91,7 @@ type PerSource = Arc<Mutex<HashMap<IpAddr, usize>>>;
 #[allow(clippy::too_many_arguments)]
 pub async fn tcp_acceptor(
     listener: TcpListener,
-    tls: Option<super::tls::CertStore>,
+    tls: Option<crate::tls::CertStore>,
     to_core: mpsc::Sender<Input>,
     inbox: SipInbox,
     limits: TcpLimits,

@@ -9,7 +9,7 @@ pub mod http;
 pub mod pg;
 
 use acd::config::Config;
-use acd::net::StatusReport;
+use acd::control::StatusReport;
 use acd::serve::{self, Demo, Running};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -109,3 +109,45 @@ pub async fn desk_state_is_kept(db: String, dir: &Path, how: &str) {
         "Ben's two minutes are not over: {s:#}"
     );
 }
+
+/// A desk choice made an instant before a SIGTERM is on disk when the process has exited:
+/// the stop waits for the agent state writer as it does for the call snapshots. The table is
+/// locked while the choice is made and the signal sent, so the write is still pending when
+/// the process is asked to stop; it must not exit before the lock is released and the row
+/// written.
+pub async fn a_last_desk_choice_is_saved_by_the_stop(db: String, dir: &Path) {
+    use sqlx::Connection;
+    let node = Node::with_plan(dir, db.clone(), "resume", SIMPLE_PLAN);
+    let mut first = node.start(true, 1).await;
+    let anna = http::login(first.http, "1001", PASSWORD).await;
+    let mut lock = sqlx::PgConnection::connect(&db).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut lock).await.unwrap();
+    sqlx::query("LOCK TABLE agent_desk IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let pause = serde_json::json!({"state": "pause", "reason": "meeting"});
+    let r = http::post(first.http, "/api/me/state", Some(&anna), &pause).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    first.signal("TERM");
+    // The write cannot land while the lock is held: the process must still be waiting for it.
+    let early = tokio::time::timeout(Duration::from_secs(2), first.child.wait()).await;
+    assert!(
+        early.is_err(),
+        "acd exited with an agent's last desk choice unsaved: {early:?}"
+    );
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(15), first.child.wait())
+        .await
+        .expect("acd stops once the write is done")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let store = acd::context::Store::open(&node.db).await.unwrap();
+    let desks = store.load_desks().await.unwrap();
+    assert!(
+        desks
+            .iter()
+            .any(|(a, d, _)| a == "1001" && *d == acd::acd::Desk::Paused("meeting".into())),
+        "Anna's pause is saved: {desks:?}"
+    );
+}

@@ -580,6 +580,13 @@ macro_rules! survives {
     )*};
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_desk_choice_is_saved_by_a_sigterm_on_postgres() {
+    let _one = PG.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    desk::a_last_desk_choice_is_saved_by_the_stop(postgres().await, dir.path()).await;
+}
+
 survives! {
     during_a_call => a_call_in_progress_survives,
     while_callers_wait => waiting_callers_keep_their_order,

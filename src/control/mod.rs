@@ -1,4 +1,11 @@
-//! What reaches the core task, and what it reports back for the status API.
+//! The control surface of a running node: what reaches its core task ([`Input`]), the handle
+//! the HTTP layer, `main` and tests send it with ([`CoreHandle`]) and what the core reports
+//! back ([`StatusReport`]). Below both the socket driver (`net`, which runs the task) and the
+//! desk (which talks to it), so each imports down.
+
+mod handle;
+
+pub use handle::CoreHandle;
 
 use crate::call::{AgentRecord, MediaEvent};
 use bytes::Bytes;
@@ -11,7 +18,7 @@ pub struct StatusReport {
     pub status: crate::call::Status,
     pub queues: Vec<crate::acd::QueueStatus>,
     pub agents: Vec<crate::acd::AgentStatus>,
-    pub media: super::media::MediaCounts,
+    pub media: crate::media::counters::MediaCounts,
     /// TCP connections refused: all slots taken, and one source's share taken.
     pub tcp_refused_total: u64,
     pub tcp_refused_per_source: u64,
