@@ -13,22 +13,22 @@ impl Acd {
     /// The waiting caller `call` asked to be called back; `dial` is how long their phone may
     /// ring when their turn comes. False when the call is not waiting in a queue.
     pub fn callback(&mut self, call: CallId, dial: Duration) -> bool {
-        if !self.calls.contains_key(&call) {
+        if self.waiting_of(call).is_none() {
             return false;
         }
-        self.callbacks.insert(call, dial);
+        self.calls.entry(call).or_default().callback = Some(dial);
         true
     }
 
     /// Marks `call`, about to be enqueued, as a callback (one restored after a restart), so its
     /// first offer already leaves time to ring the customer.
     pub fn expect_callback(&mut self, call: CallId, dial: Duration) {
-        self.callbacks.insert(call, dial);
+        self.calls.entry(call).or_default().callback = Some(dial);
     }
 
     /// Whether `call` is a callback whose customer has not answered yet.
     pub fn is_callback(&self, call: CallId) -> bool {
-        self.callbacks.contains_key(&call)
+        self.calls.get(&call).is_some_and(|r| r.callback.is_some())
     }
 
     /// The customer answered the callback: from now on the agent rings for the queue's ring
@@ -40,25 +40,28 @@ impl Acd {
         now: Instant,
         call: CallId,
     ) -> Option<(String, String, Duration)> {
-        self.callbacks.remove(&call);
-        let o = self.offers.get_mut(&call)?;
+        let r = self.calls.get_mut(&call)?;
+        r.callback = None;
+        let p = r.line.as_mut()?;
         let ring = self
             .queues
-            .get(&o.queue)
+            .get(&p.queue)
             .map_or(Duration::from_secs(15), |q| q.ring_timeout);
+        let o = p.offer.as_mut()?;
         o.deadline = now + ring;
+        let kept = (o.agent.clone(), p.queue.clone(), ring);
         self.timers.push(Reverse((now + ring, Wake::Ring(call))));
-        Some((o.agent.clone(), o.queue.clone(), ring))
+        Some(kept)
     }
 
     /// The customer did not answer (or could not be reached): the reserved agent is free again,
     /// with no miss counted, and the caller keeps their place, not offered before `retry`.
     pub fn callback_unanswered(&mut self, now: Instant, call: CallId, retry: Duration) {
-        let Some(agent) = self.offers.get(&call).map(|o| o.agent.clone()) else {
+        let Some(agent) = self.offer_of(call).map(|(_, o)| o.agent.clone()) else {
             return;
         };
         let until = now + retry;
-        self.held.insert(call, until);
+        self.calls.entry(call).or_default().held = Some(until);
         self.timers.push(Reverse((until, Wake::Held(call))));
         self.requeue(now, call);
         if matches!(self.agent_state(&agent), Some(AgentState::Ringing(c)) if c == call) {

@@ -16,10 +16,12 @@ impl Acd {
         agent: Option<&str>,
         now: Instant,
     ) -> bool {
-        self.reserved
-            .get(&call)
-            .is_some_and(|(a, until)| *until > now && Some(a.as_str()) != agent)
-            || self.held.get(&call).is_some_and(|until| *until > now)
+        self.calls.get(&call).is_some_and(|r| {
+            r.reserved
+                .as_ref()
+                .is_some_and(|(a, until)| *until > now && Some(a.as_str()) != agent)
+                || r.held.is_some_and(|until| until > now)
+        })
     }
 
     /// Whether `agent` may take `call`: their skills meet the call's queue as widened so far,
@@ -28,16 +30,15 @@ impl Acd {
         let Some(a) = self.agents.get(agent) else {
             return false;
         };
-        let queue = self
-            .calls
-            .get(&call)
-            .map(|w| w.queue.as_str())
-            .or_else(|| self.offers.get(&call).map(|o| o.queue.as_str()));
-        queue.is_some_and(|q| self.accepts(call, q, a))
-            && self.required.get(&call).is_none_or(|req| {
-                req.iter()
-                    .all(|(s, l)| a.skills.get(s).is_some_and(|have| have >= l))
-            })
+        let Some(r) = self.calls.get(&call) else {
+            return false;
+        };
+        r.line
+            .as_ref()
+            .is_some_and(|p| self.accepts(call, &p.queue, a))
+            && r.required
+                .iter()
+                .all(|(s, l)| a.skills.get(s).is_some_and(|have| have >= l))
     }
 
     /// The first caller of `queue` that `agent` may take, looking at most [`LOOKAHEAD`] callers
@@ -124,8 +125,13 @@ impl Acd {
         let mine = self
             .reserved
             .iter()
-            .filter(|(_, (a, until))| a == agent && *until > now)
-            .filter_map(|(c, _)| self.calls.get(c).map(|w| (w.key, *c, w.queue.clone())))
+            .filter(|c| {
+                self.calls
+                    .get(c)
+                    .and_then(|r| r.reserved.as_ref())
+                    .is_some_and(|(a, until)| a == agent && *until > now)
+            })
+            .filter_map(|c| self.waiting_of(*c).map(|p| (p.key, *c, p.queue.clone())))
             .min();
         if let Some((_, call, queue)) = mine {
             return self.offer(now, call, agent.to_string(), &queue);

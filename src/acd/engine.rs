@@ -210,20 +210,52 @@ pub(super) struct Agent {
     pub(super) wrapup: Option<Duration>,
 }
 
-pub(super) struct Waiting {
+/// Everything the engine keeps about one call, from the moment the call layer first names it
+/// (the skills its route needs, a restored callback's dial time) until it is answered or gone.
+#[derive(Default)]
+pub(super) struct CallRecord {
+    /// Its place in line; `None` while only named, before it joins a queue.
+    pub(super) line: Option<Place>,
+    /// Kept for the preferred agent until then (one chance: cleared when offered).
+    pub(super) reserved: Option<(String, Instant)>,
+    /// Skills with minimum levels it needs beyond its queue's skill (from a routing rule).
+    pub(super) required: Vec<(String, u8)>,
+    /// When it reaches its queue's maximum wait.
+    pub(super) max_wait_at: Option<Instant>,
+    /// How far its queue's widening steps have gone.
+    pub(super) widening: Option<Widening>,
+    /// A callback: how long the customer's phone may ring before the agent is rung (added
+    /// to the offer's deadline until they answer).
+    pub(super) callback: Option<Duration>,
+    /// Kept in line but not offered before then (a callback that went unanswered).
+    pub(super) held: Option<Instant>,
+}
+
+impl CallRecord {
+    /// Nothing left worth keeping (a call named with no needs, or whose needs were cleared).
+    fn is_empty(&self) -> bool {
+        self.line.is_none()
+            && self.reserved.is_none()
+            && self.required.is_empty()
+            && self.callback.is_none()
+            && self.held.is_none()
+    }
+}
+
+/// Where a queued call is: its queue and place, and the offer when agents are being rung.
+pub(super) struct Place {
     pub(super) queue: String,
     pub(super) key: Key,
     pub(super) enqueued: Instant,
+    /// Being offered (`None`: waiting in line, in `Acd::waiting`).
+    pub(super) offer: Option<Offer>,
 }
 
 pub(super) struct Offer {
     pub(super) agent: String,
     /// Agents ringing for the same call under ring-all.
     pub(super) others: Vec<String>,
-    pub(super) queue: String,
-    pub(super) key: Key,
     pub(super) deadline: Instant,
-    pub(super) enqueued: Instant,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -291,16 +323,16 @@ pub struct AgentStatus {
 pub struct Acd {
     pub(super) queues: HashMap<String, QueueConfig>,
     pub(super) queues_by_skill: HashMap<String, Vec<String>>,
+    /// Each queue's waiting (not offered) callers in order: an index over `calls`.
     pub(super) waiting: HashMap<String, BTreeMap<Key, CallId>>,
-    pub(super) calls: HashMap<CallId, Waiting>,
-    pub(super) offers: HashMap<CallId, Offer>,
+    /// One record per call the engine knows.
+    pub(super) calls: HashMap<CallId, CallRecord>,
     pub(super) agents: HashMap<String, Agent>,
     pub(super) idle: HashMap<String, BTreeSet<(Instant, String)>>,
     pub(super) timers: BinaryHeap<Reverse<(Instant, Wake)>>,
-    /// Calls waiting for their preferred agent (the one they usually talk to) until a deadline.
-    pub(super) reserved: HashMap<CallId, (String, Instant)>,
-    /// Skills with minimum levels a call needs beyond its queue's skill (from a routing rule).
-    pub(super) required: HashMap<CallId, Vec<(String, u8)>>,
+    /// Calls with a reservation for their preferred agent: an index over `calls`, so an agent
+    /// coming free finds the callers kept for them without looking at every call.
+    pub(super) reserved: BTreeSet<CallId>,
     pub(super) seq: u64,
     pub(super) out: std::collections::VecDeque<Decision>,
     /// New agents start Ready (phones only, no desk) rather than LoggedOut.
@@ -309,20 +341,11 @@ pub struct Acd {
     pub(super) rr_last: HashMap<String, String>,
     /// Random and weighted-random strategies (seedable for tests).
     pub(super) rng: rand::rngs::StdRng,
-    /// When each waiting call reaches its queue's maximum wait.
-    pub(super) max_wait_at: HashMap<CallId, Instant>,
     /// The time scores are measured from (the first caller's arrival).
     pub(super) epoch: Option<Instant>,
     /// Answered calls and their total talk time per queue (expected-wait estimates).
     pub(super) handled: HashMap<String, (u64, Duration)>,
-    /// Waiting callers' widening progress.
-    pub(super) widened: HashMap<CallId, Widening>,
     pub(super) cross_queue: CrossQueue,
-    /// Callers who hung up to be called back, with the time their phone may ring before the
-    /// agent is rung (added to the offer's deadline until they answer).
-    pub(super) callbacks: HashMap<CallId, Duration>,
-    /// Callers kept in line but not offered until then (a callback that went unanswered).
-    pub(super) held: HashMap<CallId, Instant>,
 }
 
 impl Acd {
@@ -332,24 +355,18 @@ impl Acd {
             queues_by_skill: HashMap::new(),
             waiting: HashMap::new(),
             calls: HashMap::new(),
-            offers: HashMap::new(),
             agents: HashMap::new(),
             idle: HashMap::new(),
             timers: BinaryHeap::new(),
-            reserved: HashMap::new(),
-            required: HashMap::new(),
+            reserved: BTreeSet::new(),
             seq: 0,
             out: Default::default(),
             auto_ready: true,
             rr_last: HashMap::new(),
             rng: rand::SeedableRng::from_entropy(),
-            max_wait_at: HashMap::new(),
             epoch: None,
             handled: HashMap::new(),
-            widened: HashMap::new(),
             cross_queue: CrossQueue::default(),
-            callbacks: HashMap::new(),
-            held: HashMap::new(),
         };
         acd.set_queues(queues);
         acd
@@ -362,7 +379,11 @@ impl Acd {
             queues.into_iter().map(|q| (q.name.clone(), q)).collect();
         for (name, old) in &self.queues {
             let busy = self.waiting.get(name).is_some_and(|w| !w.is_empty())
-                || self.offers.values().any(|o| &o.queue == name);
+                || self.calls.values().any(|c| {
+                    c.line
+                        .as_ref()
+                        .is_some_and(|p| p.offer.is_some() && &p.queue == name)
+                });
             if busy && !next.contains_key(name) {
                 next.insert(name.clone(), old.clone());
             }
@@ -497,7 +518,7 @@ impl Acd {
         if !self.queues.contains_key(queue) {
             return Err(AcdError::UnknownQueue(queue.to_string()));
         }
-        if self.calls.contains_key(&call) || self.offers.contains_key(&call) {
+        if self.line_of(call).is_some() {
             return Err(AcdError::Duplicate(call));
         }
         if let Some(refused) = self.refuses(queue) {
@@ -518,8 +539,7 @@ impl Acd {
         }
         self.place(call, queue, priority, now);
         if let Some((agent, fallback)) = preferred.filter(|(a, _)| self.agents.contains_key(*a)) {
-            self.reserved
-                .insert(call, (agent.to_string(), now + fallback));
+            self.reserve(call, agent, now + fallback);
             self.timers
                 .push(Reverse((now + fallback, Wake::Reserve(call))));
             if self.agents.get(agent).map(|a| a.state) == Some(AgentState::Idle) {
@@ -559,14 +579,53 @@ impl Acd {
             .entry(queue.to_string())
             .or_default()
             .insert(key, call);
-        self.calls.insert(
-            call,
-            Waiting {
-                queue: queue.to_string(),
-                key,
-                enqueued,
-            },
-        );
+        self.calls.entry(call).or_default().line = Some(Place {
+            queue: queue.to_string(),
+            key,
+            enqueued,
+            offer: None,
+        });
+    }
+
+    /// The call's place, waiting or offered.
+    pub(super) fn line_of(&self, call: CallId) -> Option<&Place> {
+        self.calls.get(&call)?.line.as_ref()
+    }
+
+    /// The call's place while it waits in line (not being offered).
+    pub(super) fn waiting_of(&self, call: CallId) -> Option<&Place> {
+        self.line_of(call).filter(|p| p.offer.is_none())
+    }
+
+    /// The call's place and offer while agents are rung for it.
+    pub(super) fn offer_of(&self, call: CallId) -> Option<(&Place, &Offer)> {
+        let p = self.line_of(call)?;
+        Some((p, p.offer.as_ref()?))
+    }
+
+    pub(super) fn offer_mut(&mut self, call: CallId) -> Option<&mut Offer> {
+        self.calls.get_mut(&call)?.line.as_mut()?.offer.as_mut()
+    }
+
+    /// Keeps `call` for `agent` until `until`.
+    fn reserve(&mut self, call: CallId, agent: &str, until: Instant) {
+        self.calls.entry(call).or_default().reserved = Some((agent.to_string(), until));
+        self.reserved.insert(call);
+    }
+
+    /// The call's reservation is over (used, run out, or the call gone).
+    pub(super) fn unreserve(&mut self, call: CallId) {
+        self.reserved.remove(&call);
+        if let Some(r) = self.calls.get_mut(&call) {
+            r.reserved = None;
+        }
+    }
+
+    /// Drops a record that no longer holds anything.
+    pub(super) fn tidy(&mut self, call: CallId) {
+        if self.calls.get(&call).is_some_and(CallRecord::is_empty) {
+            self.calls.remove(&call);
+        }
     }
 
     /// Whether anyone with `queue`'s skill is logged in with a phone (paused counts).
@@ -595,10 +654,16 @@ impl Acd {
 
     /// Puts an offered call back where it was (its original arrival order) and re-dispatches.
     pub(super) fn requeue(&mut self, now: Instant, call: CallId) {
-        if let Some(o) = self.offers.remove(&call) {
-            self.insert_waiting(call, &o.queue, o.key, o.enqueued);
-            let q = o.queue.clone();
-            self.dispatch_queue(now, &q);
+        let Some(p) = self.calls.get_mut(&call).and_then(|r| r.line.as_mut()) else {
+            return;
+        };
+        if p.offer.take().is_some() {
+            let (queue, key) = (p.queue.clone(), p.key);
+            self.waiting
+                .entry(queue.clone())
+                .or_default()
+                .insert(key, call);
+            self.dispatch_queue(now, &queue);
         }
     }
 
@@ -622,16 +687,16 @@ impl Acd {
     /// The agent answered: the call is theirs.
     /// Skills (with minimum levels) `call` needs besides its queue's skill; set before enqueuing.
     pub fn require(&mut self, call: CallId, skills: Vec<(String, u8)>) {
-        if skills.is_empty() {
-            self.required.remove(&call);
-        } else {
-            self.required.insert(call, skills);
+        if skills.is_empty() && !self.calls.contains_key(&call) {
+            return;
         }
+        self.calls.entry(call).or_default().required = skills;
+        self.tidy(call);
     }
 
     /// The (first) agent offered `call` answered: the call is theirs.
     pub fn offer_answered(&mut self, now: Instant, call: CallId) -> Option<String> {
-        let agent = self.offers.get(&call)?.agent.clone();
+        let agent = self.offer_of(call)?.1.agent.clone();
         self.offer_taken(now, call, &agent);
         Some(agent)
     }
@@ -639,12 +704,17 @@ impl Acd {
     /// `agent` answered `call`; under ring-all the other ringing agents are free again and
     /// returned (their phones must stop ringing).
     pub fn offer_taken(&mut self, now: Instant, call: CallId, agent: &str) -> Vec<String> {
-        self.required.remove(&call);
-        self.max_wait_at.remove(&call);
-        self.widened.remove(&call);
-        self.callbacks.remove(&call);
-        self.held.remove(&call);
-        let Some(o) = self.offers.remove(&call) else {
+        if self.offer_of(call).is_none() {
+            return Vec::new();
+        }
+        // Answered: the engine is done with the call.
+        self.unreserve(call);
+        let Some(o) = self
+            .calls
+            .remove(&call)
+            .and_then(|r| r.line)
+            .and_then(|p| p.offer)
+        else {
             return Vec::new();
         };
         if let Some(a) = self.agents.get_mut(agent) {
@@ -665,7 +735,7 @@ impl Acd {
     /// Takes `agent` out of a ring-all offer that others still ring for; false when it was the
     /// offer's only agent (the caller then needs requeueing).
     fn leave_offer(&mut self, call: CallId, agent: &str) -> bool {
-        let Some(o) = self.offers.get_mut(&call) else {
+        let Some(o) = self.offer_mut(call) else {
             return false;
         };
         if o.others.is_empty() {
@@ -681,7 +751,7 @@ impl Acd {
 
     /// The (first) agent offered `call` declined or could not be reached.
     pub fn offer_failed(&mut self, now: Instant, call: CallId) {
-        if let Some(agent) = self.offers.get(&call).map(|o| o.agent.clone()) {
+        if let Some(agent) = self.offer_of(call).map(|(_, o)| o.agent.clone()) {
             self.agent_failed(now, call, &agent);
         }
     }
@@ -689,7 +759,7 @@ impl Acd {
     /// `agent` declined `call` or could not be reached: they rest; the call goes back to the
     /// head of its queue unless other agents still ring for it.
     pub fn agent_failed(&mut self, now: Instant, call: CallId, agent: &str) {
-        let Some(queue) = self.offers.get(&call).map(|o| o.queue.clone()) else {
+        let Some(queue) = self.offer_of(call).map(|(p, _)| p.queue.clone()) else {
             return;
         };
         if !self.leave_offer(call, agent) {
@@ -701,18 +771,13 @@ impl Acd {
     /// The caller left (abandon, error). Returns the agent that was ringing for it, now freed.
     pub fn call_gone(&mut self, now: Instant, call: CallId) -> Option<String> {
         self.reserved.remove(&call);
-        self.max_wait_at.remove(&call);
-        self.required.remove(&call);
-        self.widened.remove(&call);
-        self.callbacks.remove(&call);
-        self.held.remove(&call);
-        if let Some(w) = self.calls.remove(&call) {
-            if let Some(q) = self.waiting.get_mut(&w.queue) {
-                q.remove(&w.key);
+        let p = self.calls.remove(&call)?.line?;
+        let Some(o) = p.offer else {
+            if let Some(q) = self.waiting.get_mut(&p.queue) {
+                q.remove(&p.key);
             }
             return None;
-        }
-        let o = self.offers.remove(&call)?;
+        };
         for a in &o.others {
             self.make_idle(now, a, now);
         }
@@ -721,36 +786,33 @@ impl Acd {
     }
 
     pub(super) fn offer(&mut self, now: Instant, call: CallId, agent: String, queue: &str) {
-        let Some(w) = self.calls.remove(&call) else {
+        let Some(key) = self.waiting_of(call).map(|p| p.key) else {
             return;
         };
         // One chance with the preferred agent; after that the call is anyone's.
-        self.reserved.remove(&call);
+        self.unreserve(call);
         if let Some(q) = self.waiting.get_mut(queue) {
-            q.remove(&w.key);
+            q.remove(&key);
         }
         // A callback first rings the customer, then the agent: both fit in the deadline.
+        let callback = self.calls.get(&call).and_then(|r| r.callback);
         let ring = self
             .queues
             .get(queue)
             .map(|q| q.ring_timeout)
             .unwrap_or(Duration::from_secs(15))
-            + self.callbacks.get(&call).copied().unwrap_or_default();
+            + callback.unwrap_or_default();
+        if let Some(p) = self.calls.get_mut(&call).and_then(|r| r.line.as_mut()) {
+            p.offer = Some(Offer {
+                agent: agent.clone(),
+                others: Vec::new(),
+                deadline: now + ring,
+            });
+        }
         if let Some(a) = self.agents.get_mut(&agent) {
             a.last_queue = Some(queue.to_string());
         }
         self.set_state(now, &agent, AgentState::Ringing(call));
-        self.offers.insert(
-            call,
-            Offer {
-                agent: agent.clone(),
-                others: Vec::new(),
-                queue: queue.to_string(),
-                key: w.key,
-                deadline: now + ring,
-                enqueued: w.enqueued,
-            },
-        );
         self.timers.push(Reverse((now + ring, Wake::Ring(call))));
         self.out.push_back(Decision::Offer {
             call,
@@ -761,7 +823,7 @@ impl Acd {
         let Some(q) = self.queues.get(queue) else {
             return;
         };
-        if q.strategy != Strategy::RingAll || self.callbacks.contains_key(&call) {
+        if q.strategy != Strategy::RingAll || callback.is_some() {
             return;
         }
         // Ring-all: every other free agent who may take this caller rings too.
@@ -783,7 +845,7 @@ impl Acd {
                 ring_timeout: ring,
             });
         }
-        if let Some(o) = self.offers.get_mut(&call) {
+        if let Some(o) = self.offer_mut(call) {
             o.others = others;
         }
     }

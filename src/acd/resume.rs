@@ -9,10 +9,7 @@ use std::time::Instant;
 impl Acd {
     /// When `call` joined its queue (waiting or being offered), for its snapshot.
     pub fn enqueued_at(&self, call: CallId) -> Option<Instant> {
-        self.calls
-            .get(&call)
-            .map(|w| w.enqueued)
-            .or_else(|| self.offers.get(&call).map(|o| o.enqueued))
+        self.line_of(call).map(|p| p.enqueued)
     }
 
     /// Puts a caller saved before a restart back in `queue` as if they had joined at `joined`:
@@ -30,7 +27,7 @@ impl Acd {
         if !self.queues.contains_key(queue) {
             return Err(AcdError::UnknownQueue(queue.to_string()));
         }
-        if self.calls.contains_key(&call) || self.offers.contains_key(&call) {
+        if self.line_of(call).is_some() {
             return Err(AcdError::Duplicate(call));
         }
         self.place(call, queue, priority, joined.min(now));

@@ -5,9 +5,10 @@ use super::{AgentState, AgentStatus, QueueStatus};
 use std::time::Instant;
 
 impl Acd {
-    /// How many calls are waiting or ringing (for leak checks and the status page).
+    /// How many calls the engine keeps a record of: waiting, ringing, or named and about to
+    /// join a line (for leak checks and the status page: 0 once every call is over).
     pub fn calls_in_system(&self) -> usize {
-        self.calls.len() + self.offers.len()
+        self.calls.len()
     }
 
     pub fn queue_status(&self, now: Instant) -> Vec<QueueStatus> {
@@ -15,19 +16,24 @@ impl Acd {
             .queues
             .values()
             .map(|q| {
-                let waits = self.calls.values().filter(|w| w.queue == q.name);
+                let lines = || {
+                    self.calls
+                        .values()
+                        .filter_map(|r| r.line.as_ref())
+                        .filter(|p| p.queue == q.name)
+                };
                 QueueStatus {
                     name: q.name.clone(),
                     skill: q.skill.clone(),
                     waiting: self.waiting.get(&q.name).map_or(0, |w| w.len()),
-                    callbacks: self.waiting.get(&q.name).map_or(0, |w| {
-                        w.values()
-                            .filter(|c| self.callbacks.contains_key(c))
-                            .count()
-                    }),
-                    ringing: self.offers.values().filter(|o| o.queue == q.name).count(),
-                    longest_wait_s: waits
-                        .map(|w| now.saturating_duration_since(w.enqueued).as_secs())
+                    callbacks: self
+                        .waiting
+                        .get(&q.name)
+                        .map_or(0, |w| w.values().filter(|c| self.is_callback(**c)).count()),
+                    ringing: lines().filter(|p| p.offer.is_some()).count(),
+                    longest_wait_s: lines()
+                        .filter(|p| p.offer.is_none())
+                        .map(|p| now.saturating_duration_since(p.enqueued).as_secs())
                         .max()
                         .unwrap_or(0),
                 }

@@ -98,36 +98,47 @@ impl Acd {
 
     /// Starts the queue's maximum-wait clock for a caller who just joined it.
     pub(super) fn arm_max_wait(&mut self, now: Instant, call: CallId, queue: &str) {
-        let Some(max) = self.queues.get(queue).and_then(|q| q.max_wait) else {
-            self.max_wait_at.remove(&call);
-            return;
-        };
-        self.max_wait_at.insert(call, now + max);
-        self.timers.push(Reverse((now + max, Wake::MaxWait(call))));
+        let at = self
+            .queues
+            .get(queue)
+            .and_then(|q| q.max_wait)
+            .map(|max| now + max);
+        if let Some(r) = self.calls.get_mut(&call) {
+            r.max_wait_at = at;
+        }
+        if let Some(at) = at {
+            self.timers.push(Reverse((at, Wake::MaxWait(call))));
+        }
     }
 
     /// The caller's wait is over: to the overflow queue, keeping their priority and arrival
     /// order. A caller being offered right now is checked again a second later.
     pub(super) fn max_wait_reached(&mut self, now: Instant, call: CallId, at: Instant) {
-        if self.max_wait_at.get(&call) != Some(&at) {
+        let Some(r) = self
+            .calls
+            .get_mut(&call)
+            .filter(|r| r.max_wait_at == Some(at))
+        else {
             return; // re-armed or gone
-        }
-        if !self.calls.contains_key(&call) {
-            if self.offers.contains_key(&call) {
-                let again = now + Duration::from_secs(1);
-                self.max_wait_at.insert(call, again);
-                self.timers.push(Reverse((again, Wake::MaxWait(call))));
-            }
+        };
+        let Some(p) = r.line.as_ref() else {
+            return;
+        };
+        if p.offer.is_some() {
+            let again = now + Duration::from_secs(1);
+            r.max_wait_at = Some(again);
+            self.timers.push(Reverse((again, Wake::MaxWait(call))));
             return;
         }
-        let queue = self.calls.get(&call).map(|w| w.queue.clone());
+        let callback = r.callback.is_some();
+        let queue = Some(p.queue.clone());
         let no_overflow = queue
             .as_ref()
             .and_then(|q| self.queues.get(q))
             .is_some_and(|q| q.overflow.is_none());
-        if no_overflow && self.callbacks.contains_key(&call) {
+        if no_overflow && callback {
             // A callback is a promise, not a caller on hold: it keeps its place.
-            self.max_wait_at.remove(&call);
+            self.clear_max_wait(call);
         } else if no_overflow {
             // Nowhere to send them: they are let go (the call layer plays the queue's message).
             self.call_gone(now, call);
@@ -135,14 +146,20 @@ impl Acd {
                 self.out.push_back(Decision::WaitedOut { call, queue });
             }
         } else if !self.move_to_overflow(now, call) {
-            self.max_wait_at.remove(&call);
+            self.clear_max_wait(call);
+        }
+    }
+
+    fn clear_max_wait(&mut self, call: CallId) {
+        if let Some(r) = self.calls.get_mut(&call) {
+            r.max_wait_at = None;
         }
     }
 
     /// Moves a waiting caller to their queue's overflow queue, keeping their place by arrival;
     /// false when the queue has none.
     fn move_to_overflow(&mut self, now: Instant, call: CallId) -> bool {
-        let Some(w) = self.calls.get(&call) else {
+        let Some(w) = self.waiting_of(call) else {
             return false;
         };
         let from = w.queue.clone();
@@ -162,8 +179,8 @@ impl Acd {
             .entry(to.clone())
             .or_default()
             .insert(key, call);
-        if let Some(w) = self.calls.get_mut(&call) {
-            w.queue = to.clone();
+        if let Some(p) = self.calls.get_mut(&call).and_then(|r| r.line.as_mut()) {
+            p.queue = to.clone();
         }
         self.out.push_back(Decision::Overflow {
             call,
@@ -210,7 +227,7 @@ impl Acd {
     /// ahead, times the queue's average handle time so far, shared by the agents working it.
     /// `None` when the call is not waiting (ringing, talking, gone).
     pub fn position(&self, _now: Instant, call: CallId) -> Option<(usize, u64)> {
-        let w = self.calls.get(&call)?;
+        let w = self.waiting_of(call)?;
         let ahead = self.waiting.get(&w.queue)?.range(..w.key).count();
         let q = self.queues.get(&w.queue)?;
         let (n, total) = self.handled.get(&w.queue).copied().unwrap_or_default();

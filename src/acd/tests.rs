@@ -325,3 +325,51 @@ fn ring_all_keeps_ringing_the_others_when_one_declines_and_times_out_all_togethe
         .any(|d| matches!(d, Decision::Offer { call: 1, agent, .. } if agent == "1001")));
     assert_eq!(a.agent_state("1003"), Some(AgentState::Resting));
 }
+
+#[test]
+fn a_call_is_one_record_from_its_first_need_to_its_end() {
+    let t0 = Instant::now();
+    let mut a = setup(t0);
+    // Named before it joins a line: its skill needs and a callback's dial time are kept.
+    a.require(7, vec![("spanish".into(), 3)]);
+    a.expect_callback(8, Duration::from_secs(20));
+    assert_eq!(a.calls_in_system(), 2);
+    // Needs cleared again: nothing is left of a call that never queued.
+    a.require(7, Vec::new());
+    assert_eq!(a.calls_in_system(), 1);
+    // Clearing the needs of a call the engine never knew creates nothing.
+    a.require(9, Vec::new());
+    assert_eq!(a.calls_in_system(), 1);
+    a.enqueue(t0, 8, "sales", 0).unwrap();
+    assert!(a.is_callback(8));
+    assert_eq!(a.position(t0, 8).map(|p| p.0), Some(1));
+    a.agent_online(t0, "1001");
+    assert_eq!(offered(&mut a), vec![(8, "1001".to_string())]);
+    assert_eq!(a.position(t0, 8), None, "offered, not waiting");
+    assert_eq!(a.enqueued_at(8), Some(t0));
+    assert_eq!(a.call_gone(t0, 8).as_deref(), Some("1001"));
+    assert_eq!(
+        a.calls_in_system(),
+        0,
+        "every part of the call went with it"
+    );
+}
+
+#[test]
+fn an_answered_call_leaves_no_record_and_its_reservation_no_trace() {
+    let t0 = Instant::now();
+    let mut a = setup(t0);
+    a.agent_online(t0, "1001");
+    a.agent_online(t0, "1003");
+    // Kept for 1003 for a minute: offered to them at once.
+    a.enqueue_for(t0, 1, "sales", 0, Some(("1003", Duration::from_secs(60))))
+        .unwrap();
+    assert_eq!(offered(&mut a), vec![(1, "1003".to_string())]);
+    assert_eq!(a.offer_answered(t0, 1).as_deref(), Some("1003"));
+    assert_eq!(a.calls_in_system(), 0);
+    // The reservation's timer finds nothing; a later caller goes to the free agent.
+    a.handle_timeout(t0 + Duration::from_secs(61));
+    a.enqueue(t0 + Duration::from_secs(61), 2, "sales", 0)
+        .unwrap();
+    assert_eq!(offered(&mut a), vec![(2, "1001".to_string())]);
+}

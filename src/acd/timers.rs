@@ -15,13 +15,13 @@ impl Acd {
             self.timers.pop();
             match wake {
                 Wake::Ring(call) => {
-                    let Some(o) = self.offers.get(&call) else {
+                    let Some((p, o)) = self.offer_of(call) else {
                         continue;
                     };
                     if o.deadline != at {
                         continue;
                     }
-                    let queue = o.queue.clone();
+                    let queue = p.queue.clone();
                     let agents: Vec<String> = std::iter::once(o.agent.clone())
                         .chain(o.others.iter().cloned())
                         .collect();
@@ -40,12 +40,14 @@ impl Acd {
                 }
                 Wake::Reserve(call) => {
                     let expired = self
-                        .reserved
+                        .calls
                         .get(&call)
+                        .and_then(|r| r.reserved.as_ref())
                         .is_some_and(|(_, until)| *until <= now);
                     if expired {
-                        self.reserved.remove(&call);
-                        if let Some(q) = self.calls.get(&call).map(|w| w.queue.clone()) {
+                        self.unreserve(call);
+                        self.tidy(call);
+                        if let Some(q) = self.waiting_of(call).map(|p| p.queue.clone()) {
                             self.dispatch_queue(now, &q);
                         }
                     }
@@ -53,11 +55,12 @@ impl Acd {
                 Wake::MaxWait(call) => self.max_wait_reached(now, call, at),
                 Wake::Widen(call) => self.widen_due(now, call, at),
                 Wake::Held(call) => {
-                    if self.held.get(&call) == Some(&at) {
-                        self.held.remove(&call);
-                        if let Some(q) = self.calls.get(&call).map(|w| w.queue.clone()) {
-                            self.dispatch_queue(now, &q);
-                        }
+                    let Some(r) = self.calls.get_mut(&call).filter(|r| r.held == Some(at)) else {
+                        continue;
+                    };
+                    r.held = None;
+                    if let Some(q) = self.waiting_of(call).map(|p| p.queue.clone()) {
+                        self.dispatch_queue(now, &q);
                     }
                 }
                 Wake::WrapUp => {

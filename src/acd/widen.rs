@@ -31,7 +31,11 @@ impl Acd {
         let Some(q) = self.queues.get(queue) else {
             return false;
         };
-        let stage = self.widened.get(&call).map_or(0, |w| w.stage);
+        let stage = self
+            .calls
+            .get(&call)
+            .and_then(|r| r.widening.as_ref())
+            .map_or(0, |w| w.stage);
         let steps = &q.widen[..stage.min(q.widen.len())];
         let level = steps
             .iter()
@@ -59,35 +63,32 @@ impl Acd {
 
     /// Starts widening for a caller who just joined `queue` (or moved there on overflow).
     pub(super) fn arm_widen(&mut self, now: Instant, call: CallId, queue: &str) {
-        let Some(first) = self.queues.get(queue).and_then(|q| q.widen.first()) else {
-            self.widened.remove(&call);
+        let first = self.queues.get(queue).and_then(|q| q.widen.first());
+        let at = first.map(|f| now + f.after);
+        let Some(r) = self.calls.get_mut(&call) else {
             return;
         };
-        let at = now + first.after;
-        self.widened.insert(
-            call,
-            Widening {
-                joined: now,
-                stage: 0,
-                next: Some(at),
-            },
-        );
+        r.widening = at.map(|at| Widening {
+            joined: now,
+            stage: 0,
+            next: Some(at),
+        });
+        let Some(at) = at else {
+            return;
+        };
         self.timers.push(Reverse((at, Wake::Widen(call))));
     }
 
     /// A widening timer fired: apply every step now due, arm the next, and look for an agent.
     pub(super) fn widen_due(&mut self, now: Instant, call: CallId, at: Instant) {
-        let queue = match self.calls.get(&call) {
-            Some(w) => w.queue.clone(),
-            None => match self.offers.get(&call) {
-                Some(o) => o.queue.clone(),
-                None => return,
-            },
-        };
-        let Some(q) = self.queues.get(&queue) else {
+        let Some(r) = self.calls.get_mut(&call) else {
             return;
         };
-        let Some(w) = self.widened.get_mut(&call) else {
+        let (Some(p), Some(w)) = (r.line.as_ref(), r.widening.as_mut()) else {
+            return;
+        };
+        let (queue, waiting) = (p.queue.clone(), p.offer.is_none());
+        let Some(q) = self.queues.get(&queue) else {
             return;
         };
         if w.next != Some(at) {
@@ -100,7 +101,7 @@ impl Acd {
             self.timers.push(Reverse((next, Wake::Widen(call))));
         }
         tracing::debug!(call, queue, stage = w.stage, "search widened");
-        if self.calls.contains_key(&call) {
+        if waiting {
             self.dispatch_queue(now, &queue);
         }
     }
