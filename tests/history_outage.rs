@@ -138,7 +138,13 @@ async fn assert_history_complete(direct: &acd::context::Store, calls: i64) {
             Some("call_arrived"),
             "{id}"
         );
-        assert_eq!(log.last().map(|e| e.kind.as_str()), Some("ended"), "{id}");
+        // Its final event, whoever ended it: a caller who hung up before an agent was free
+        // (it happens on a loaded machine, 300 ms after the answer) is as complete a record.
+        let kinds: Vec<&str> = log.iter().map(|e| e.kind.as_str()).collect();
+        assert!(
+            matches!(kinds.last(), Some(&"ended" | &"abandoned")),
+            "{id}: {kinds:?}"
+        );
         assert!(
             log.iter().enumerate().all(|(i, e)| e.seq == i as i32),
             "{id}: gap-free"

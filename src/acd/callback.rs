@@ -6,7 +6,6 @@
 
 use super::engine::{Acd, Wake};
 use super::{AgentState, CallId};
-use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
 impl Acd {
@@ -50,7 +49,7 @@ impl Acd {
         let o = p.offer.as_mut()?;
         o.deadline = now + ring;
         let kept = (o.agent.clone(), p.queue.clone(), ring);
-        self.timers.push(Reverse((now + ring, Wake::Ring(call))));
+        self.timers.arm(now + ring, Wake::Ring(call));
         Some(kept)
     }
 
@@ -62,7 +61,7 @@ impl Acd {
         };
         let until = now + retry;
         self.calls.entry(call).or_default().held = Some(until);
-        self.timers.push(Reverse((until, Wake::Held(call))));
+        self.timers.arm(until, Wake::Held(call));
         self.requeue(now, call);
         if matches!(self.agent_state(&agent), Some(AgentState::Ringing(c)) if c == call) {
             self.make_idle(now, &agent, now);

@@ -1,6 +1,6 @@
 use super::CallId;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -258,7 +258,7 @@ pub(super) struct Offer {
     pub(super) deadline: Instant,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Wake {
     Ring(CallId),
     Rest,
@@ -329,7 +329,7 @@ pub struct Acd {
     pub(super) calls: HashMap<CallId, CallRecord>,
     pub(super) agents: HashMap<String, Agent>,
     pub(super) idle: HashMap<String, BTreeSet<(Instant, String)>>,
-    pub(super) timers: BinaryHeap<Reverse<(Instant, Wake)>>,
+    pub(super) timers: crate::timers::TimerHeap<Wake>,
     /// Calls with a reservation for their preferred agent: an index over `calls`, so an agent
     /// coming free finds the callers kept for them without looking at every call.
     pub(super) reserved: BTreeSet<CallId>,
@@ -357,7 +357,7 @@ impl Acd {
             calls: HashMap::new(),
             agents: HashMap::new(),
             idle: HashMap::new(),
-            timers: BinaryHeap::new(),
+            timers: Default::default(),
             reserved: BTreeSet::new(),
             seq: 0,
             out: Default::default(),
@@ -540,8 +540,7 @@ impl Acd {
         self.place(call, queue, priority, now);
         if let Some((agent, fallback)) = preferred.filter(|(a, _)| self.agents.contains_key(*a)) {
             self.reserve(call, agent, now + fallback);
-            self.timers
-                .push(Reverse((now + fallback, Wake::Reserve(call))));
+            self.timers.arm(now + fallback, Wake::Reserve(call));
             if self.agents.get(agent).map(|a| a.state) == Some(AgentState::Idle) {
                 self.offer(now, call, agent.to_string(), queue);
             }
@@ -681,7 +680,7 @@ impl Acd {
         if let Some(a) = self.agents.get_mut(agent) {
             a.rest_until = Some(now + retry);
         }
-        self.timers.push(Reverse((now + retry, Wake::Rest)));
+        self.timers.arm(now + retry, Wake::Rest);
     }
 
     /// The agent answered: the call is theirs.
@@ -813,7 +812,7 @@ impl Acd {
             a.last_queue = Some(queue.to_string());
         }
         self.set_state(now, &agent, AgentState::Ringing(call));
-        self.timers.push(Reverse((now + ring, Wake::Ring(call))));
+        self.timers.arm(now + ring, Wake::Ring(call));
         self.out.push_back(Decision::Offer {
             call,
             agent,

@@ -3,7 +3,6 @@
 
 use super::engine::{Acd, Decision, Desk, Wake};
 use super::AgentState;
-use std::cmp::Reverse;
 use std::time::Duration;
 use std::time::Instant;
 use thiserror::Error;
@@ -181,7 +180,7 @@ impl Acd {
             a.wrap_until = Some(until);
         }
         self.set_state(now, agent, AgentState::WrapUp);
-        self.timers.push(Reverse((until, Wake::WrapUp)));
+        self.timers.arm(until, Wake::WrapUp);
     }
 
     /// Tells the call layer what to keep of `agent`'s desk for the next start.

@@ -107,7 +107,7 @@ impl Acd {
             r.max_wait_at = at;
         }
         if let Some(at) = at {
-            self.timers.push(Reverse((at, Wake::MaxWait(call))));
+            self.timers.arm(at, Wake::MaxWait(call));
         }
     }
 
@@ -127,7 +127,7 @@ impl Acd {
         if p.offer.is_some() {
             let again = now + Duration::from_secs(1);
             r.max_wait_at = Some(again);
-            self.timers.push(Reverse((again, Wake::MaxWait(call))));
+            self.timers.arm(again, Wake::MaxWait(call));
             return;
         }
         let callback = r.callback.is_some();

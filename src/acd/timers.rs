@@ -1,18 +1,14 @@
 //! The engine's timers: ring timeouts, rests after a missed call, wrap-up, preferred-agent
-//! reservations and maximum waits, all on one heap whose head is the next wake-up.
+//! reservations and maximum waits, all on one heap (the shared [`crate::timers::TimerHeap`])
+//! whose head is the next wake-up.
 
 use super::engine::{Acd, Decision, Wake};
 use super::AgentState;
-use std::cmp::Reverse;
 use std::time::Instant;
 
 impl Acd {
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(Reverse((at, wake))) = self.timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
+        while let Some((at, wake)) = self.timers.pop_due(now) {
             match wake {
                 Wake::Ring(call) => {
                     let Some((p, o)) = self.offer_of(call) else {
@@ -94,6 +90,6 @@ impl Acd {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _))| *at)
+        self.timers.peek()
     }
 }

@@ -5,7 +5,6 @@
 
 use super::engine::{Acd, Agent, CrossQueue, QueueConfig, Wake, Widening};
 use super::CallId;
-use std::cmp::Reverse;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
@@ -76,7 +75,7 @@ impl Acd {
         let Some(at) = at else {
             return;
         };
-        self.timers.push(Reverse((at, Wake::Widen(call))));
+        self.timers.arm(at, Wake::Widen(call));
     }
 
     /// A widening timer fired: apply every step now due, arm the next, and look for an agent.
@@ -98,7 +97,7 @@ impl Acd {
         w.stage = q.widen.iter().take_while(|s| s.after <= waited).count();
         w.next = q.widen.get(w.stage).map(|s| w.joined + s.after);
         if let Some(next) = w.next {
-            self.timers.push(Reverse((next, Wake::Widen(call))));
+            self.timers.arm(next, Wake::Widen(call));
         }
         tracing::debug!(call, queue, stage = w.stage, "search widened");
         if waiting {

@@ -144,3 +144,5 @@ mod resume_tests;
 mod survey_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transitions_tests;
