@@ -308,6 +308,7 @@ impl CallManager {
             since: now,
             held: false,
             srtp,
+            learned: None,
         }));
         // The bridge replaces whatever was playing.
         c.prompt_playing = false;

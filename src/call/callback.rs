@@ -312,6 +312,7 @@ impl CallManager {
                 dialed: s.dialed.clone(),
                 route: None,
                 prompt_playing: false,
+                caller_learned: None,
                 interaction: s.interaction.clone(),
                 transfers: 0,
                 notes: Vec::new(),

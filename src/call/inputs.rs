@@ -17,6 +17,7 @@ impl CallManager {
             MediaEvent::Dtmf { call, digit } => self.digit(now, call, digit),
             MediaEvent::Validated { call } => self.step(now, call, Input::CallerRtp),
             MediaEvent::PromptDone { call } => self.step(now, call, Input::PromptDone),
+            MediaEvent::Learned { call, leg, addr } => self.learned(call, leg, addr),
             MediaEvent::Timeout { call } => self.step(now, call, Input::MediaTimeout),
             MediaEvent::Failed { call, error } => {
                 if self.calls.get(&call).is_some_and(|c| !c.away()) {
@@ -26,6 +27,22 @@ impl CallManager {
             }
         }
         self.process(now);
+    }
+
+    /// A leg's RTP source was learnt: the state of the media, not of the phase, so it is
+    /// kept whatever the phase (for the agent, while connected) and goes in the snapshot.
+    fn learned(&mut self, call: CallId, leg: super::Leg, addr: std::net::SocketAddr) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let slot = match leg {
+            super::Leg::Caller => Some(&mut c.caller_learned),
+            super::Leg::Agent => c.talk_mut().map(|t| &mut t.learned),
+        };
+        if let Some(slot) = slot.filter(|s| **s != Some(addr)) {
+            *slot = Some(addr);
+            self.snapshot_mark(call);
+        }
     }
 
     /// A digit from the caller (RFC 4733 from the media task, or SIP INFO).

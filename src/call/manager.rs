@@ -113,6 +113,9 @@ pub(super) struct Call {
     /// A prompt plays over the hold music (a rule's prompt, an announcement): the music
     /// comes back when it ends.
     pub prompt_playing: bool,
+    /// Where the caller's RTP really comes from, when the media task locked onto another
+    /// address than their SDP's (NAT); kept in the snapshot.
+    pub caller_learned: Option<std::net::SocketAddr>,
     /// This call's interaction history row.
     pub interaction: String,
     /// Blind transfers so far, and the notes agents left for the next one.
@@ -649,6 +652,7 @@ impl CallManager {
                 dialed: dialed.clone(),
                 route: None,
                 prompt_playing: false,
+                caller_learned: None,
                 interaction,
                 transfers: 0,
                 notes: Vec::new(),

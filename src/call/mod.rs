@@ -88,6 +88,13 @@ pub enum MediaCommand {
         leg: Leg,
         remote: SocketAddr,
     },
+    /// Lock a leg onto the address its phone's RTP came from before a restart (a resumed
+    /// call: media flows to a phone behind NAT before its first packet to the new process).
+    Relock {
+        call: CallId,
+        leg: Leg,
+        addr: SocketAddr,
+    },
     /// Back to hold music (the agent holds, or the caller leaves the menu for the queue).
     Hold { call: CallId },
     /// Play a prompt once (an IVR menu), then silence; `PromptDone` follows.
@@ -107,6 +114,13 @@ pub enum MediaEvent {
     /// is where their SDP says (until then acd sends them nothing and does not queue them).
     Validated {
         call: CallId,
+    },
+    /// A leg locked onto the address its RTP comes from (behind NAT, not the SDP's): kept in
+    /// the call's snapshot so a resumed call sends there at once.
+    Learned {
+        call: CallId,
+        leg: Leg,
+        addr: SocketAddr,
     },
     /// A prompt sent with [`MediaCommand::Play`] has been played to its end.
     PromptDone {

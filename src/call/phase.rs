@@ -53,6 +53,8 @@ pub(super) struct Talk {
     pub held: bool,
     /// The agent leg's SRTP keys (kept for un-hold and re-INVITEs).
     pub srtp: Option<crate::media::srtp::SrtpKeys>,
+    /// Where the agent's RTP really comes from, when not from their SDP's address (NAT).
+    pub learned: Option<std::net::SocketAddr>,
 }
 
 /// The call layer's own timers, one heap for all (see [`crate::timers`]). Each is checked

@@ -147,6 +147,10 @@ impl CallManager {
                     since: at(*connected_ms),
                     held,
                     srtp: None,
+                    learned: match &s.phase {
+                        SavedPhase::Connected { agent, .. } => agent.learned,
+                        _ => None,
+                    },
                 }))
             }
             _ => Phase::Routing,
@@ -180,6 +184,7 @@ impl CallManager {
             dialed: s.dialed.clone(),
             route: s.route.as_ref().map(|r| r.decision(&s.queue, s.priority)),
             prompt_playing: false,
+            caller_learned: s.caller_learned,
             interaction: s.interaction.clone(),
             transfers: s.transfers,
             notes: s.notes.clone(),
@@ -193,11 +198,19 @@ impl CallManager {
         };
         self.calls.insert(id, call);
         let phase = s.phase.clone();
+        let s_caller_learned = s.caller_learned;
         self.events.push_back(Event::CallResumed {
             call: id,
             snapshot: Arc::new(s),
         });
         self.start_media(id, true);
+        if let Some(addr) = s_caller_learned {
+            self.media.push_back(MediaCommand::Relock {
+                call: id,
+                leg: Leg::Caller,
+                addr,
+            });
+        }
         self.reinvite(now, id, Leg::Caller);
         match phase {
             SavedPhase::Connected { agent, .. } => {
@@ -217,6 +230,13 @@ impl CallManager {
                     agent_srtp: None,
                     record: None,
                 });
+                if let Some(addr) = agent.learned {
+                    self.media.push_back(MediaCommand::Relock {
+                        call: id,
+                        leg: Leg::Agent,
+                        addr,
+                    });
+                }
                 if held {
                     self.media.push_back(MediaCommand::Hold { call: id });
                 }

@@ -344,3 +344,79 @@ fn a_burst_of_changes_is_one_snapshot_and_a_brief_call_none() {
     ));
     assert_eq!(r.status().snapshots_taken, 1);
 }
+
+#[test]
+fn addresses_learnt_behind_nat_are_kept_and_relocked_on_resume() {
+    let (mut r, ok, inv) = connected_rig();
+    r.m.set_snapshots(true);
+    r.send(CALLER, &format!("ACK sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKackN\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: {}\r\nCall-ID: call1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n", header(&ok, "To")));
+    r.send(7001, &reply(&inv, 200, "a1", true));
+    let first = snapshots(&mut r);
+    assert_eq!(first[0].caller_learned, None, "nothing learnt yet");
+    let call = 1;
+    let caller_nat: std::net::SocketAddr = "127.0.0.1:46000".parse().unwrap();
+    let agent_nat: std::net::SocketAddr = "127.0.0.1:47000".parse().unwrap();
+    for (leg, addr) in [(Leg::Caller, caller_nat), (Leg::Agent, agent_nat)] {
+        r.m.handle_media(r.now, MediaEvent::Learned { call, leg, addr });
+    }
+    let snaps = snapshots(&mut r);
+    assert_eq!(
+        snaps.len(),
+        1,
+        "the learnt addresses are a change worth a snapshot"
+    );
+    assert_eq!(snaps[0].caller_learned, Some(caller_nat));
+    let SavedPhase::Connected { agent, .. } = &snaps[0].phase else {
+        panic!("{:?}", snaps[0].phase)
+    };
+    assert_eq!(agent.learned, Some(agent_nat));
+    // The same address again is no change.
+    r.m.handle_media(
+        r.now,
+        MediaEvent::Learned {
+            call,
+            leg: Leg::Caller,
+            addr: caller_nat,
+        },
+    );
+    assert!(snapshots(&mut r).is_empty());
+
+    let mut b = Rig::new();
+    b.register("1001", 7001);
+    assert_eq!(b.m.resume(b.now, snaps).resumed, 1);
+    let media: Vec<MediaCommand> = std::iter::from_fn(|| b.m.poll_media()).collect();
+    let relocks: Vec<(Leg, std::net::SocketAddr)> = media
+        .iter()
+        .filter_map(|m| match m {
+            MediaCommand::Relock { leg, addr, .. } => Some((*leg, *addr)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        relocks,
+        vec![(Leg::Caller, caller_nat), (Leg::Agent, agent_nat)],
+        "{media:#?}"
+    );
+    // Start comes first, then the caller's relock; the bridge, then the agent's.
+    let pos = |f: &dyn Fn(&MediaCommand) -> bool| media.iter().position(f).unwrap();
+    assert!(
+        pos(&|m| matches!(m, MediaCommand::Start(_)))
+            < pos(&|m| matches!(
+                m,
+                MediaCommand::Relock {
+                    leg: Leg::Caller,
+                    ..
+                }
+            ))
+    );
+    assert!(
+        pos(&|m| matches!(m, MediaCommand::Bridge { .. }))
+            < pos(&|m| matches!(
+                m,
+                MediaCommand::Relock {
+                    leg: Leg::Agent,
+                    ..
+                }
+            ))
+    );
+}

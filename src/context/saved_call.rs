@@ -32,6 +32,9 @@ pub struct CallSnapshot {
     pub agent_port: u16,
     /// The caller's media.
     pub media: SavedMedia,
+    /// Where the caller's RTP came from when it was not their SDP's address (NAT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_learned: Option<SocketAddr>,
     /// The o= session id and version of our SDP (a re-INVITE keeps the id, bumps the version).
     pub sdp_session: u64,
     pub sdp_version: u64,
@@ -105,6 +108,9 @@ pub struct SavedAgentLeg {
     pub invite: std::sync::Arc<str>,
     pub dialog: SavedDialog,
     pub media: SavedMedia,
+    /// Where the agent's RTP came from when it was not their SDP's address (NAT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned: Option<SocketAddr>,
 }
 
 /// Where the call was.

@@ -329,6 +329,31 @@ impl Bridge {
         }
     }
 
+    /// Where `side` is locked when that is not the address its SDP named (a phone behind
+    /// NAT): what a snapshot must keep, since the SDP alone would not find the phone again.
+    pub fn learned(&self, side: Side) -> Option<SocketAddr> {
+        let l = match side {
+            Side::Caller => Some(&self.caller),
+            Side::Agent => self.agent.as_ref(),
+        }?;
+        l.locked.filter(|a| *a != l.expect.sdp)
+    }
+
+    /// Locks `side` onto `addr`, an address an earlier process learnt for this call (from its
+    /// snapshot, our own record): media goes there at once, before the phone's first packet
+    /// after the restart, and a stranger cannot move it; the SDP address or a new signal
+    /// still may, as for any lock that was not on the SDP address itself.
+    pub fn relock(&mut self, side: Side, addr: SocketAddr) {
+        let leg = match side {
+            Side::Caller => Some(&mut self.caller),
+            Side::Agent => self.agent.as_mut(),
+        };
+        if let Some(l) = leg {
+            l.locked = Some(addr);
+            l.exact = addr == l.expect.sdp;
+        }
+    }
+
     /// The caller's path is proven by signalling (the ACK of our 200).
     pub fn validate(&mut self) {
         self.validated = true;

@@ -560,3 +560,50 @@ fn recording_taps_both_legs_but_not_digits() {
     let mixed = b.recorder().map(|r| r.finish()).unwrap_or_default();
     assert_eq!(mixed.len(), 160, "one 20 ms frame, the digit not mixed in");
 }
+
+#[test]
+fn a_nat_address_is_reported_as_learnt_and_a_relock_sends_there_at_once() {
+    let t0 = Instant::now();
+    let mut b = Bridge::new(t0, LearnConfig::default(), caller_expect(), true);
+    // Locked on the SDP address itself: nothing the SDP would not find again.
+    send(
+        &mut b,
+        t0,
+        Side::Caller,
+        "192.168.1.5:4000",
+        rtp(PCMA, 1, 9),
+    );
+    assert!(b.last.locked);
+    assert_eq!(b.learned(Side::Caller), None);
+    // A NAT'd caller's source after probation is what a snapshot keeps.
+    let mut b = Bridge::new(t0, LearnConfig::default(), caller_expect(), true);
+    let nat = "203.0.113.7:31000";
+    for seq in 100..103 {
+        send(&mut b, t0, Side::Caller, nat, rtp(PCMA, seq, 5));
+    }
+    assert_eq!(b.learned(Side::Caller), Some(addr(nat)));
+
+    // A new process relocks onto it: media goes there before any packet, and a stranger on
+    // the same IP cannot take it over.
+    let t1 = t0 + Duration::from_secs(60);
+    let mut b = Bridge::new(t1, LearnConfig::default(), caller_expect(), true);
+    b.relock(Side::Caller, addr(nat));
+    assert_eq!(b.send_target(Side::Caller), Some(addr(nat)));
+    assert_eq!(
+        send(&mut b, t1, Side::Caller, nat, rtp(PCMA, 500, 5)),
+        Verdict::Keep { digit: None }
+    );
+    for seq in 1..10 {
+        assert_eq!(
+            send(
+                &mut b,
+                t1,
+                Side::Caller,
+                "203.0.113.7:31999",
+                rtp(PCMA, seq, 77)
+            ),
+            Verdict::Drop(DropReason::Stranger)
+        );
+    }
+    assert_eq!(b.send_target(Side::Caller), Some(addr(nat)));
+}

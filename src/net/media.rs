@@ -81,6 +81,11 @@ pub enum MediaCtl {
         side: Side,
         remote: SocketAddr,
     },
+    /// Lock a leg onto the address an earlier process learnt (see `Bridge::relock`).
+    Relock {
+        side: Side,
+        addr: SocketAddr,
+    },
     Stop,
 }
 
@@ -292,7 +297,7 @@ pub async fn run_call_media(
                 let Some(n) = open(&mut caller_srtp, &mut buf_in[..n], &m.counters) else { continue };
                 let pkt = &mut buf_in[..n];
                 let verdict = bridge.handle_packet(now, Side::Caller, src, pkt);
-                note(&bridge, &m.counters, &mut outbox, call);
+                note(&bridge, &m.counters, &mut outbox, call, Side::Caller);
                 match verdict {
                     Verdict::Drop(r) => m.counters.refused(r),
                     Verdict::Keep { digit } => {
@@ -319,7 +324,7 @@ pub async fn run_call_media(
                 let Some(n) = open_with(&mut agent_rx, &mut buf_out[..n], &m.counters) else { continue };
                 let pkt = &mut buf_out[..n];
                 let verdict = bridge.handle_packet(Instant::now(), Side::Agent, src, pkt);
-                note(&bridge, &m.counters, &mut outbox, call);
+                note(&bridge, &m.counters, &mut outbox, call, Side::Agent);
                 match verdict {
                     Verdict::Drop(r) => m.counters.refused(r),
                     Verdict::Keep { .. } => {}
@@ -388,6 +393,7 @@ pub async fn run_call_media(
                 Some(MediaCtl::Retarget { side, remote }) => {
                     bridge.retarget(Instant::now(), side, remote);
                 }
+                Some(MediaCtl::Relock { side, addr }) => bridge.relock(side, addr),
                 Some(MediaCtl::Stop) | None => break,
             },
         }
@@ -400,9 +406,18 @@ pub async fn run_call_media(
 }
 
 /// Counts a leg that locked and tells the core once the caller proved their address.
-fn note(bridge: &Bridge, counters: &MediaCounters, outbox: &mut Outbox, call: CallId) {
+/// Reports what the last packet taught the bridge: a leg locked (the core keeps the address
+/// in the call's snapshot) or the caller's path proven.
+fn note(bridge: &Bridge, counters: &MediaCounters, outbox: &mut Outbox, call: CallId, side: Side) {
     if bridge.last.locked {
         counters.learned.fetch_add(1, Relaxed);
+        if let Some(addr) = bridge.learned(side) {
+            let leg = match side {
+                Side::Caller => crate::call::Leg::Caller,
+                Side::Agent => crate::call::Leg::Agent,
+            };
+            outbox.push(MediaEvent::Learned { call, leg, addr }, counters);
+        }
     }
     if bridge.last.validated {
         outbox.push(MediaEvent::Validated { call }, counters);

@@ -523,6 +523,13 @@ impl Core {
                 };
                 self.control(call, MediaCtl::Retarget { side, remote })
             }
+            MediaCommand::Relock { call, leg, addr } => {
+                let side = match leg {
+                    crate::call::Leg::Caller => crate::media::recorder::Side::Caller,
+                    crate::call::Leg::Agent => crate::media::recorder::Side::Agent,
+                };
+                self.control(call, MediaCtl::Relock { side, addr })
+            }
             MediaCommand::Hold { call } => self.control(call, MediaCtl::Hold),
             MediaCommand::Play { call, prompt } => self.control(call, MediaCtl::Play(prompt.0)),
             MediaCommand::Stop { call } => {
