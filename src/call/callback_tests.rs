@@ -456,3 +456,47 @@ fn the_days_caps_count_callbacks_granted_before_a_restart() {
         "counted for the next restart"
     );
 }
+
+#[test]
+fn an_answered_callback_resumed_after_a_crash_is_still_a_callback_in_the_pop() {
+    let mut r = waiting_callback();
+    r.m.set_snapshots(true);
+    wait(&mut r, 90); // ninety seconds after the key, an agent is free
+    ready(&mut r);
+    let inv = r.sent(TRUNK, "INVITE");
+    r.send(TRUNK, &reply(&inv, 200, "cust", true));
+    let agent_inv = r.sent(7001, "INVITE");
+    // The agent does not answer yet: the snapshot is of a callback call in line, ringing.
+    let _ = events(&mut r);
+    let due = r.now + super::snapshot::GATHER;
+    let now = r.now;
+    let mut writes: Vec<SnapshotWrite> = std::iter::from_fn(|| r.m.poll_snapshot(now)).collect();
+    writes.extend(std::iter::from_fn(|| r.m.poll_snapshot(due)));
+    let snaps: Vec<super::CallSnapshot> = writes
+        .into_iter()
+        .filter_map(|w| w.body)
+        .map(|s| *s)
+        .collect();
+    assert_eq!(snaps.len(), 1);
+    assert!(snaps[0].called_back_ms.is_some(), "{:?}", snaps[0]);
+    drop(agent_inv);
+
+    // A new process takes the call over and offers it again: still a callback in the pop.
+    // (Both rigs' wall clocks start at the same second: the new one is a little later.)
+    let mut b = rig(PLAN);
+    b.advance(Duration::from_secs(100));
+    b.register("1001", 7001);
+    assert_eq!(b.m.resume(b.now, snaps).resumed, 1);
+    let pop = events(&mut b)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Offered { pop, .. } => Some(pop),
+            _ => None,
+        })
+        .expect("offered again");
+    assert!(
+        pop.callback_waited_s.is_some_and(|s| s >= 90),
+        "waited since the key: {:?}",
+        pop.callback_waited_s
+    );
+}

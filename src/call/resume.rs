@@ -188,7 +188,7 @@ impl CallManager {
             interaction: s.interaction.clone(),
             transfers: s.transfers,
             notes: s.notes.clone(),
-            called_back: None,
+            called_back: s.called_back_ms.map(at),
             identity: super::Identity {
                 number: s.caller_number.clone(),
                 trusted: s.trusted,

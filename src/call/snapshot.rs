@@ -315,6 +315,7 @@ impl CallManager {
             agent_port: c.agent_port,
             media: SavedMedia::of(&c.media),
             caller_learned: c.caller_learned,
+            called_back_ms: c.called_back.map(unix),
             sdp_session: c.sdp_session,
             sdp_version: c.sdp_version,
             transfers: c.transfers,

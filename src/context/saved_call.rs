@@ -35,6 +35,10 @@ pub struct CallSnapshot {
     /// Where the caller's RTP came from when it was not their SDP's address (NAT).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller_learned: Option<SocketAddr>,
+    /// A callback the customer answered: when they had asked for it (wall-clock ms; the pop
+    /// of a later offer says how long they waited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub called_back_ms: Option<u64>,
     /// The o= session id and version of our SDP (a re-INVITE keeps the id, bumps the version).
     pub sdp_session: u64,
     pub sdp_version: u64,
