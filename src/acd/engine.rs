@@ -1,3 +1,5 @@
+pub use super::queue_config::{CrossQueue, QueueConfig, Strategy, Widen};
+pub(super) use super::records::{CallRecord, Offer, Place};
 use super::CallId;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -14,111 +16,6 @@ pub enum AcdError {
     Full(String),
     #[error("queue '{0}' has no agent logged in")]
     NoAgents(String),
-}
-
-/// One queue's settings, from the dialplan.
-#[derive(Clone, Debug, PartialEq)]
-pub struct QueueConfig {
-    pub name: String,
-    /// The skill an agent needs to take this queue's calls.
-    pub skill: String,
-    /// How long an agent's phone rings before the call moves on.
-    pub ring_timeout: Duration,
-    /// How long an agent who missed or rejected a call is left alone (Asterisk's `retry`).
-    pub retry_after: Duration,
-    /// After-call work: how long an agent stays out of the queues once a call of this queue
-    /// ends, unless they end it sooner from the desk.
-    pub wrapup: Duration,
-    pub strategy: Strategy,
-    /// An agent who lets this many offers in a row ring out is paused (0: never).
-    pub autopause_after: u32,
-    /// A caller waiting this long moves to `overflow` (keeping their place by arrival).
-    pub max_wait: Option<Duration>,
-    pub overflow: Option<String>,
-    /// Priority ageing: a waiting caller gains one priority point per `age` waited, so
-    /// low-priority callers are never starved (`None`: strict priority).
-    pub age: Option<Duration>,
-    /// No more than this many callers wait (more go to `overflow`, or are turned away).
-    pub max_len: Option<usize>,
-    /// Callers may join while no agent with the skill is logged in (else `overflow` or away).
-    pub join_empty: bool,
-    /// When the last agent with the skill logs out, waiting callers move to `overflow`.
-    pub leave_empty: bool,
-    /// Agents need at least this level in `skill` (0: any level).
-    pub min_level: u8,
-    /// How the search widens as a caller waits (steps in order of `after`).
-    pub widen: Vec<Widen>,
-    /// Under [`CrossQueue::QueueWeight`], agents in several queues serve higher weights first.
-    pub weight: i32,
-}
-
-impl QueueConfig {
-    /// A queue with the dialplan's defaults: 15 s ring, 5 s retry, longest-idle, no limits.
-    pub fn new(name: &str, skill: &str) -> QueueConfig {
-        QueueConfig {
-            name: name.to_string(),
-            skill: skill.to_string(),
-            ring_timeout: Duration::from_secs(15),
-            retry_after: Duration::from_secs(5),
-            wrapup: Duration::ZERO,
-            strategy: Strategy::default(),
-            autopause_after: 0,
-            max_wait: None,
-            overflow: None,
-            age: None,
-            max_len: None,
-            join_empty: true,
-            leave_empty: false,
-            min_level: 0,
-            widen: Vec::new(),
-            weight: 0,
-        }
-    }
-}
-
-/// One step of time-based widening: once a caller has waited `after` in the queue, agents at
-/// `min_level` in the queue's skill may take them, and so may agents with any of `skills` (at
-/// the level given). Later steps keep what earlier ones allowed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Widen {
-    pub after: Duration,
-    pub min_level: Option<u8>,
-    pub skills: Vec<(String, u8)>,
-}
-
-/// Which caller an agent who works several queues gets first.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CrossQueue {
-    /// The caller who has waited longest (after priority), whatever their queue.
-    #[default]
-    LongestWaiting,
-    /// The queue with the highest `weight` first, then the longest-waiting caller in it.
-    QueueWeight,
-}
-
-/// How a queue picks agents for a caller.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Strategy {
-    /// The agent idle longest (fair to agents, Asterisk's `leastrecent`).
-    #[default]
-    LongestIdle,
-    /// Every free agent at once; the first to answer takes the call, the others' pops are
-    /// withdrawn and their phones stop ringing.
-    RingAll,
-    /// The next free agent after the one offered last, in id order (remembered per queue).
-    RoundRobin,
-    /// The free agent who has answered the fewest calls since start.
-    FewestCalls,
-    /// The free agent with the least talk time since start.
-    LeastTalkTime,
-    /// Always top-down: highest skill level first, then agent id.
-    Linear,
-    /// Any free agent, uniformly.
-    Random,
-    /// Any free agent, weighted by their level in the queue's skill.
-    WeightedRandom,
 }
 
 /// What an agent is doing.
@@ -208,54 +105,6 @@ pub(super) struct Agent {
     pub(super) talk: Duration,
     /// The agent's own after-call time, which wins over the queue's.
     pub(super) wrapup: Option<Duration>,
-}
-
-/// Everything the engine keeps about one call, from the moment the call layer first names it
-/// (the skills its route needs, a restored callback's dial time) until it is answered or gone.
-#[derive(Default)]
-pub(super) struct CallRecord {
-    /// Its place in line; `None` while only named, before it joins a queue.
-    pub(super) line: Option<Place>,
-    /// Kept for the preferred agent until then (one chance: cleared when offered).
-    pub(super) reserved: Option<(String, Instant)>,
-    /// Skills with minimum levels it needs beyond its queue's skill (from a routing rule).
-    pub(super) required: Vec<(String, u8)>,
-    /// When it reaches its queue's maximum wait.
-    pub(super) max_wait_at: Option<Instant>,
-    /// How far its queue's widening steps have gone.
-    pub(super) widening: Option<Widening>,
-    /// A callback: how long the customer's phone may ring before the agent is rung (added
-    /// to the offer's deadline until they answer).
-    pub(super) callback: Option<Duration>,
-    /// Kept in line but not offered before then (a callback that went unanswered).
-    pub(super) held: Option<Instant>,
-}
-
-impl CallRecord {
-    /// Nothing left worth keeping (a call named with no needs, or whose needs were cleared).
-    fn is_empty(&self) -> bool {
-        self.line.is_none()
-            && self.reserved.is_none()
-            && self.required.is_empty()
-            && self.callback.is_none()
-            && self.held.is_none()
-    }
-}
-
-/// Where a queued call is: its queue and place, and the offer when agents are being rung.
-pub(super) struct Place {
-    pub(super) queue: String,
-    pub(super) key: Key,
-    pub(super) enqueued: Instant,
-    /// Being offered (`None`: waiting in line, in `Acd::waiting`).
-    pub(super) offer: Option<Offer>,
-}
-
-pub(super) struct Offer {
-    pub(super) agent: String,
-    /// Agents ringing for the same call under ring-all.
-    pub(super) others: Vec<String>,
-    pub(super) deadline: Instant,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -584,47 +433,6 @@ impl Acd {
             enqueued,
             offer: None,
         });
-    }
-
-    /// The call's place, waiting or offered.
-    pub(super) fn line_of(&self, call: CallId) -> Option<&Place> {
-        self.calls.get(&call)?.line.as_ref()
-    }
-
-    /// The call's place while it waits in line (not being offered).
-    pub(super) fn waiting_of(&self, call: CallId) -> Option<&Place> {
-        self.line_of(call).filter(|p| p.offer.is_none())
-    }
-
-    /// The call's place and offer while agents are rung for it.
-    pub(super) fn offer_of(&self, call: CallId) -> Option<(&Place, &Offer)> {
-        let p = self.line_of(call)?;
-        Some((p, p.offer.as_ref()?))
-    }
-
-    pub(super) fn offer_mut(&mut self, call: CallId) -> Option<&mut Offer> {
-        self.calls.get_mut(&call)?.line.as_mut()?.offer.as_mut()
-    }
-
-    /// Keeps `call` for `agent` until `until`.
-    fn reserve(&mut self, call: CallId, agent: &str, until: Instant) {
-        self.calls.entry(call).or_default().reserved = Some((agent.to_string(), until));
-        self.reserved.insert(call);
-    }
-
-    /// The call's reservation is over (used, run out, or the call gone).
-    pub(super) fn unreserve(&mut self, call: CallId) {
-        self.reserved.remove(&call);
-        if let Some(r) = self.calls.get_mut(&call) {
-            r.reserved = None;
-        }
-    }
-
-    /// Drops a record that no longer holds anything.
-    pub(super) fn tidy(&mut self, call: CallId) {
-        if self.calls.get(&call).is_some_and(CallRecord::is_empty) {
-            self.calls.remove(&call);
-        }
     }
 
     /// Whether anyone with `queue`'s skill is logged in with a phone (paused counts).

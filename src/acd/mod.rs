@@ -6,7 +6,8 @@
 //! agents ordered by how long they have been idle. So both "a caller arrived" and "an agent
 //! became free" cost O(log n) for longest-idle; other strategies look at the free agents only.
 //!
-//! `engine` holds the state and the queue/offer core; `dispatch` pairs callers with agents;
+//! `engine` holds the state and the queue/offer core (`records`: one per call; `queue_config`:
+//! a queue's settings); `dispatch` pairs callers with agents;
 //! `strategy` picks among free agents and handles auto-pause, overflow and position estimates;
 //! `presence` is the desk's side of an agent's state; `timers` the one timer heap; `status` the
 //! live views.
@@ -15,6 +16,8 @@ mod callback;
 mod dispatch;
 mod engine;
 mod presence;
+mod queue_config;
+mod records;
 mod resume;
 mod status;
 mod strategy;

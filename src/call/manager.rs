@@ -3,11 +3,11 @@ use super::uac::UacLeg;
 use super::{Leg, MediaCommand, PortPool};
 use crate::acd::{Acd, CallId, Decision};
 use crate::context::AgentRecord;
-use crate::events::{Event, Side};
-use crate::routing::{AnswerMode, Dialplan};
-use crate::sdp::{self, Direction, LocalMedia, Negotiated, Sdp};
+use crate::events::Event;
+use crate::routing::Dialplan;
+use crate::sdp::Negotiated;
 use crate::sip::dialog::{random_token, Dialog};
-use crate::sip::endpoint::{Endpoint, EndpointEvent, ALLOW};
+use crate::sip::endpoint::{Endpoint, EndpointEvent};
 use crate::sip::header::HeaderName;
 use crate::sip::msg::{Request, Response};
 use crate::sip::registrar::{Reachability, SavedBinding};
@@ -18,7 +18,7 @@ use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Instant;
-use tracing::{info, info_span, Span};
+use tracing::{info, Span};
 
 /// Agent state the core hands to the database writer, so a restart finds it again.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -222,10 +222,10 @@ pub struct CallManager {
     pub(super) callback_ledger: crate::routing::callback_policy::CallbackLedger,
     /// New calls are refused (503) while the ones in progress finish (see `drain`).
     pub(super) draining: bool,
-    calls_full: u64,
-    source_full: u64,
+    pub(super) calls_full: u64,
+    pub(super) source_full: u64,
     /// Makes interaction ids unique across restarts of this process.
-    boot: String,
+    pub(super) boot: String,
     pub(super) snapshots: super::snapshot::Snapshots,
     /// Re-INVITEs sent to resumed calls' legs: their 2xx are ACKed and may move media.
     pub(super) reinvites: HashMap<TxKey, super::resume::Reinvite>,
@@ -491,184 +491,6 @@ impl CallManager {
         }
     }
 
-    /// 503 + Retry-After for load: the caller may try again later.
-    fn refuse_busy(&mut self, now: Instant, key: &TxKey, req: &Request, why: &str) {
-        let mut r = Response::to(req, 503, Some(&random_token()));
-        r.headers
-            .push(HeaderName::RetryAfter, self.cfg.retry_after_s.to_string());
-        r.headers
-            .push(HeaderName::Warning, format!("399 acd \"{why}\""));
-        self.ep.respond(now, key, &r);
-        self.events.push_back(Event::CallRefused {
-            caller: caller_number(req),
-            dialed: dialed_number(req),
-            code: 503,
-            reason: why.to_string(),
-        });
-    }
-
-    /// The caller's leg is gone (hung up, let go, or away for a callback): it no longer counts
-    /// against its source address.
-    pub(super) fn release_source(per_source: &mut HashMap<IpAddr, usize>, source: Option<IpAddr>) {
-        let Some(ip) = source else { return };
-        if let Some(n) = per_source.get_mut(&ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                per_source.remove(&ip);
-            }
-        }
-    }
-
-    fn refuse(&mut self, now: Instant, key: &TxKey, req: &Request, code: u16, why: &str) {
-        let mut r = Response::to(req, code, Some(&random_token()));
-        r.headers
-            .push(HeaderName::Warning, format!("399 acd \"{why}\""));
-        self.ep.respond(now, key, &r);
-        self.events.push_back(Event::CallRefused {
-            caller: caller_number(req),
-            dialed: dialed_number(req),
-            code,
-            reason: why.to_string(),
-        });
-    }
-
-    /// A new call: route it, answer it (or 183), start hold music, queue it.
-    fn on_invite(&mut self, now: Instant, key: TxKey, req: Request, from: Peer) {
-        let dialed = dialed_number(&req);
-        let Some(route) = self.dialplan.route(&dialed) else {
-            return self.refuse(now, &key, &req, 404, "number not in dialplan");
-        };
-        // No SDP: a late offer (§13.2.1) — we offer in the 200 and the ACK brings the answer.
-        let late_offer = req.body.is_empty();
-        let offer = match Sdp::parse(&req.body).and_then(|s| s.negotiate().map(|n| (s, n))) {
-            _ if late_offer => None,
-            Ok(x) => Some(x),
-            Err(e) => return self.refuse(now, &key, &req, 488, &e.to_string()),
-        };
-        // A trunk with credentials proves them on every INVITE (401 first, RFC 3261 §22.2).
-        let trunk = self.cfg.trunks.iter().find(|t| t.contains(from.addr.ip()));
-        if let Some((user, creds)) = trunk.and_then(|t| {
-            let creds = t.credentials(self.ep.realm())?;
-            Some((t.username.clone().unwrap_or_default(), creds))
-        }) {
-            if !self.ep.authorize(now, &key, &req, from, (&user, &creds)) {
-                return;
-            }
-        }
-        // SDES puts the media keys in the SDP: only a TLS hop keeps them secret (RFC 4568 §8.3).
-        if offer.as_ref().is_some_and(|(_, n)| n.srtp.is_some()) && from.transport != Transport::Tls
-        {
-            let why = "SRTP keys (SDES) are accepted only over SIP/TLS";
-            return self.refuse(now, &key, &req, 488, why);
-        }
-        let source = from.addr.ip();
-        let trusted = self.ep.trusted(source);
-        if self.draining {
-            return self.refuse_busy(now, &key, &req, "draining: this node takes no new calls");
-        }
-        if self.calls.len() >= self.cfg.max_calls {
-            self.calls_full += 1;
-            return self.refuse_busy(now, &key, &req, "too many calls in progress");
-        }
-        if !trusted
-            && self.per_source.get(&source).copied().unwrap_or(0) >= self.cfg.max_calls_per_source
-        {
-            self.source_full += 1;
-            return self.refuse_busy(now, &key, &req, "too many calls from this address");
-        }
-        let Some((caller_port, agent_port)) = self.ports.take_pair() else {
-            return self.refuse(now, &key, &req, 503, "no free RTP ports");
-        };
-        let source = (!trusted).then_some(source);
-        if let Some(ip) = source {
-            *self.per_source.entry(ip).or_default() += 1;
-        }
-        let id = self.next_call();
-        let span = info_span!("call", call = id, sip_call_id = %req.core.call_id);
-        let identity = super::identify(&req, from.addr.ip(), &self.cfg.trunks);
-        let caller_number = identity.number.clone();
-        {
-            let _g = span.enter();
-            info!(caller = %caller_number, trusted = identity.trusted, basis = %identity.basis, %dialed, queue = %route.queue, "call arrived");
-        }
-        let caller_key = offer
-            .as_ref()
-            .and_then(|(_, n)| n.srtp)
-            .map(|_| crate::media::srtp::MasterKey::random());
-        let local = LocalMedia {
-            ip: self.cfg.advertise,
-            port: caller_port,
-            session_id: id,
-            version: 1,
-            srtp: caller_key,
-        };
-        let (sdp, neg) = match &offer {
-            Some((offered, neg)) => (sdp::answer(&local, offered, neg), *neg),
-            None => (sdp::offer_any(&local, 101), PENDING_MEDIA),
-        };
-        let sdp = Bytes::from(sdp);
-        let tag = random_token();
-        let dialog = Dialog::as_uas(&req, &tag, from);
-        let interaction = format!("{}-{id}", self.boot);
-        let code = match route.answer {
-            // An offer in a 183 would need reliable provisionals (RFC 3262): late offers get 200.
-            _ if late_offer => 200,
-            AnswerMode::Immediate => 200,
-            AnswerMode::EarlyMedia => 183,
-        };
-        let mut r = Response::to(&req, code, Some(&tag));
-        r.core.contacts.push(self.contact_on(from.transport));
-        r.headers.push(HeaderName::Allow, ALLOW);
-        r.headers.push(HeaderName::ContentType, "application/sdp");
-        r.body = sdp.clone();
-        self.ep.respond(now, &key, &r);
-        self.by_sip_id
-            .insert(req.core.call_id.clone(), (id, Leg::Caller));
-        self.by_caller_invite.insert(key.clone(), id);
-        self.calls.insert(
-            id,
-            Call {
-                span,
-                caller_number,
-                queue: route.queue.clone(),
-                priority: route.priority,
-                caller: CallerLeg {
-                    invite_text: Default::default(),
-                    invite_key: key,
-                    invite: req,
-                    dialog,
-                    sdp,
-                    answered: code == 200,
-                },
-                phase: Phase::Answering { late_offer },
-                media: neg,
-                caller_key,
-                caller_port,
-                agent_port,
-                arrived: now,
-                sdp_session: id,
-                sdp_version: 1,
-                context: None,
-                dialed: dialed.clone(),
-                route: None,
-                prompt_playing: false,
-                caller_learned: None,
-                interaction,
-                transfers: 0,
-                notes: Vec::new(),
-                called_back: None,
-                identity,
-                source,
-            },
-        );
-        // Nothing is sent to the caller's media address and nothing is queued until the
-        // caller proves it is there (anti-amplification): the ACK of our 200 (with our To tag,
-        // which a spoofer never saw) or, on early media, their first RTP from that address.
-        if code == 183 {
-            self.start_media(id, false);
-        }
-    }
-
     pub(super) fn next_call(&mut self) -> CallId {
         self.next_call += 1;
         self.next_call - 1
@@ -698,154 +520,6 @@ impl CallManager {
         r.body = c.caller.sdp.clone();
         let key = c.caller.invite_key.clone();
         self.ep.respond(now, &key, &r);
-    }
-
-    /// Tears a call down from whichever phase it is in. `code` answers an unanswered caller.
-    pub(super) fn end_call(&mut self, now: Instant, call: CallId, by: Side, code: u16) {
-        self.end_call_as(now, call, by, code, false)
-    }
-
-    /// [`CallManager::end_call`]; `timed_out`: the caller waited the queue's maximum (as is
-    /// any call ended while being let go).
-    pub(super) fn end_call_as(
-        &mut self,
-        now: Instant,
-        call: CallId,
-        by: Side,
-        code: u16,
-        timed_out: bool,
-    ) {
-        self.pop_forget(call);
-        let Some(mut c) = self.calls.remove(&call) else {
-            return;
-        };
-        let _g = c.span.clone().entered();
-        Self::release_source(&mut self.per_source, c.source.take());
-        if !self.reinvites.is_empty() {
-            self.reinvites.retain(|_, r| r.call != call);
-        }
-        if !c.validated() {
-            return self.end_unproven(now, call, c, by, code);
-        }
-        let via = self.via_host();
-        // The call is over: its phase is taken apart here (the placeholder is never seen).
-        let phase = std::mem::replace(&mut c.phase, Phase::Routing);
-        match &phase {
-            // The caller left for a callback: nobody to answer or hang up on.
-            Phase::Away(_) => {}
-            _ if !c.caller.answered => {
-                let r = Response::to(&c.caller.invite, code, c.caller.dialog.local.tag());
-                let key = c.caller.invite_key.clone();
-                self.ep.respond(now, &key, &r);
-            }
-            _ if by != Side::Caller => {
-                let bye = c.caller.dialog.request(Method::Bye, &via);
-                self.ep.send_request(now, &bye, c.caller.dialog.peer);
-            }
-            _ => {}
-        }
-        self.by_sip_id.remove(&c.caller.invite.core.call_id);
-        self.by_caller_invite.remove(&c.caller.invite_key);
-        if c.called_back.is_some() || matches!(phase, Phase::Away(_)) {
-            self.callback_ended(call);
-        }
-        let wait_ms = now.saturating_duration_since(c.arrived).as_millis() as u64;
-        match phase {
-            Phase::Connected(t) => {
-                let mut a = t.agent;
-                if by != Side::Agent {
-                    let via = self.cfg.via_host(a.uac.peer.transport);
-                    if let Some(bye) = a.uac.hang_up(&via) {
-                        self.ep.send_request(now, &bye, a.uac.peer);
-                    }
-                }
-                self.by_sip_id.remove(&a.uac.invite.core.call_id);
-                self.by_agent_tx.remove(&a.uac.key);
-                self.acd.agent_free(now, &a.agent);
-                info!(agent = %a.agent, ?by, "call ended");
-                self.events.push_back(Event::Ended {
-                    call,
-                    agent: a.agent,
-                    by,
-                    talk_ms: now.saturating_duration_since(t.since).as_millis() as u64,
-                });
-            }
-            // The caller was rating the call: the agent's part was reported when they hung up.
-            Phase::Survey { .. } => info!(?by, "survey over"),
-            other => {
-                let timed_out = timed_out || matches!(other, Phase::LettingGo);
-                match other {
-                    Phase::Ringing(legs) => {
-                        for leg in legs {
-                            self.pop_forget_agent(call, &leg.agent);
-                            self.cancel_leg(now, leg);
-                        }
-                    }
-                    // Maybe a phone ringing for the callback to stop.
-                    Phase::Away(cb) => self.callback_forget(now, Some(*cb)),
-                    _ => {}
-                }
-                self.acd.call_gone(now, call);
-                let queue = c.queue.clone();
-                if timed_out {
-                    info!(?by, "caller let go after the maximum wait");
-                    self.events.push_back(Event::TimedOut {
-                        call,
-                        queue,
-                        wait_ms,
-                    });
-                } else {
-                    info!(?by, "caller abandoned");
-                    self.events.push_back(Event::Abandoned {
-                        call,
-                        queue,
-                        wait_ms,
-                    });
-                }
-            }
-        }
-        self.ports.give(c.caller_port);
-        self.ports.give(c.agent_port);
-        self.media.push_back(MediaCommand::Stop { call });
-    }
-
-    /// A call whose caller never proved their address ends without a trace in the queues or
-    /// the history: a final answer if none was sent, but no BYE (its retransmissions would go
-    /// to an address that may be a spoofing victim), and a `CallRefused` event.
-    fn end_unproven(&mut self, now: Instant, call: CallId, c: Call, by: Side, code: u16) {
-        if !c.caller.answered {
-            let r = Response::to(&c.caller.invite, code, c.caller.dialog.local.tag());
-            self.ep.respond(now, &c.caller.invite_key, &r);
-        }
-        self.by_sip_id.remove(&c.caller.invite.core.call_id);
-        self.by_caller_invite.remove(&c.caller.invite_key);
-        self.ports.give(c.caller_port);
-        self.ports.give(c.agent_port);
-        self.media.push_back(MediaCommand::Stop { call });
-        let reason = match by {
-            Side::Caller => "the caller left before proving their address",
-            _ => "the caller never proved their address (no ACK, no RTP)",
-        };
-        info!(code, reason, "unproven call ended");
-        self.events.push_back(Event::CallRefused {
-            caller: c.caller_number.clone(),
-            dialed: c.dialed.clone(),
-            code,
-            reason: reason.to_string(),
-        });
-    }
-
-    /// Ends every call (BYE to answered legs, 503 to callers not yet answered, CANCEL to ringing
-    /// agents) so a restart leaves no phone in a half-open call.
-    pub fn shutdown(&mut self, now: Instant) {
-        let ids: Vec<CallId> = self.calls.keys().copied().collect();
-        for id in ids {
-            if self.caller_away(id) {
-                self.callback_suspend(now, id); // kept in the database for the next start
-            } else {
-                self.end_call(now, id, Side::System, 503);
-            }
-        }
     }
 
     /// Registrations saved before a restart: agents reachable again at once.
@@ -921,32 +595,4 @@ impl CallManager {
     pub fn agent_status(&self, now: Instant) -> Vec<crate::acd::AgentStatus> {
         self.acd.agent_status(now)
     }
-}
-
-/// Stands in for the caller's media until a late offer is answered; never sent anywhere, since
-/// the call neither plays media nor joins a queue before the answer.
-const PENDING_MEDIA: Negotiated = Negotiated {
-    remote: std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0),
-    codec: sdp::Codec::Pcmu,
-    codec_pt: 0,
-    dtmf_pt: Some(101),
-    direction: Direction::SendRecv,
-    srtp: None,
-};
-
-/// The dialled number: the Request-URI user part without parameters.
-fn dialed_number(req: &Request) -> String {
-    req.uri
-        .user
-        .as_deref()
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .to_string()
-}
-
-/// The caller's claimed number, for refusals (E.164 normalisation comes with the context store).
-fn caller_number(req: &Request) -> String {
-    super::identity::from_number(req)
 }

@@ -8,6 +8,7 @@
 
 mod agent_leg;
 mod announce;
+mod arrival;
 mod callback;
 mod context_lookup;
 mod desk;
@@ -26,6 +27,7 @@ mod queueing;
 mod resume;
 pub mod snapshot;
 mod survey;
+mod teardown;
 mod uac;
 
 pub use crate::context::{AgentRecord, SavedCallback};
