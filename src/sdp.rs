@@ -228,6 +228,14 @@ impl Sdp {
                 .find(|(p, _)| *p == pt)
                 .map(|(_, e)| e.split('/').next().unwrap_or("").to_ascii_uppercase())
         };
+        // The clock rate an rtpmap names (`telephone-event/16000`), if any.
+        let rate_of = |pt: u8| -> Option<u32> {
+            m.rtpmap
+                .iter()
+                .find(|(p, _)| *p == pt)
+                .and_then(|(_, e)| e.split('/').nth(1))
+                .and_then(|r| r.trim().parse().ok())
+        };
         let mut codec = None;
         let mut dtmf = None;
         for f in &m.formats {
@@ -236,7 +244,9 @@ impl Sdp {
             let c = match (pt, name.as_deref()) {
                 (_, Some("PCMU")) | (0, None) => Some(Codec::Pcmu),
                 (_, Some("PCMA")) | (8, None) => Some(Codec::Pcma),
-                (_, Some("TELEPHONE-EVENT")) => {
+                // RFC 4733 §7.1.1: events run on the clock of the audio they go with, 8000 Hz
+                // for G.711; phones offer one per clock rate (pjsua2: 16000 first, 8000 next).
+                (_, Some("TELEPHONE-EVENT")) if rate_of(pt).is_none_or(|r| r == 8000) => {
                     dtmf.get_or_insert(pt);
                     None
                 }
@@ -389,6 +399,31 @@ mod tests {
     use super::*;
 
     const SIPP: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\nm=video 3227 RTP/AVP 31\r\n";
+
+    #[test]
+    fn telephone_event_is_the_one_on_the_g711_clock() {
+        // pjsua2 offers 16000 first, linphone 48000: the 8000 Hz one goes with G.711.
+        for (formats, maps, want) in [
+            (
+                "0 120 121",
+                "a=rtpmap:120 telephone-event/16000\r\na=rtpmap:121 telephone-event/8000\r\n",
+                Some(121),
+            ),
+            (
+                "0 99 101",
+                "a=rtpmap:99 telephone-event/48000\r\na=rtpmap:101 telephone-event/8000\r\n",
+                Some(101),
+            ),
+            ("0 99", "a=rtpmap:99 telephone-event/48000\r\n", None),
+            ("0 101", "a=rtpmap:101 telephone-event/8000\r\n", Some(101)),
+        ] {
+            let body = format!(
+                "v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP {formats}\r\na=rtpmap:0 PCMU/8000\r\n{maps}"
+            );
+            let n = Sdp::parse(body.as_bytes()).unwrap().negotiate().unwrap();
+            assert_eq!(n.dtmf_pt, want, "{formats}");
+        }
+    }
 
     #[test]
     fn negotiates_first_supported_codec_and_dtmf() {

@@ -151,6 +151,8 @@ mod announce_tests;
 #[cfg(test)]
 mod callback_tests;
 #[cfg(test)]
+mod dtmf_tests;
+#[cfg(test)]
 mod phase_tests;
 #[cfg(test)]
 mod pop_tests;
