@@ -131,13 +131,15 @@ impl Registrar {
         }
     }
 
-    /// The most recently refreshed live binding of `user`.
+    /// The most recently refreshed live binding of `user` (a refresh moves a binding to the
+    /// end of the list). Not the one that expires last: a phone that died without
+    /// un-registering keeps its long expiry while the phone the agent uses now refreshes.
     pub fn lookup(&self, user: &str, now: Instant) -> Option<&Binding> {
         self.bindings
             .get(user)?
             .iter()
-            .filter(|b| b.expires_at > now)
-            .max_by_key(|b| b.expires_at)
+            .rev()
+            .find(|b| b.expires_at > now)
     }
 
     pub fn users(&self) -> impl Iterator<Item = &String> {
@@ -257,5 +259,54 @@ impl Registrar {
     /// The earliest binding expiry, so the driver can wake up for it.
     pub fn next_expiry(&self) -> Option<Instant> {
         self.bindings.values().flatten().map(|b| b.expires_at).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::transaction::Transport;
+
+    fn register(r: &mut Registrar, now: Instant, port: u16, expires: u32, cseq: u32) {
+        let text = format!(
+            "REGISTER sip:acd SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKr{port}{cseq}\r\nFrom: <sip:1001@acd>;tag=f{port}\r\nTo: <sip:1001@acd>\r\nCall-ID: reg{port}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:1001@127.0.0.1:{port}>\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n"
+        );
+        let req = match crate::sip::msg::parse(text.as_bytes(), true, &Default::default()) {
+            Ok(crate::sip::msg::Message::Request(r)) => r,
+            other => panic!("{other:?}"),
+        };
+        let from = Peer {
+            transport: Transport::Udp,
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+        };
+        let (resp, _) = r.register(now, &req, "1001", from, "t");
+        assert_eq!(resp.code, 200);
+    }
+
+    #[test]
+    fn the_phone_registered_last_is_reached_not_the_one_expiring_last() {
+        let t0 = Instant::now();
+        let mut r = Registrar::new(RegistrarConfig::default());
+        // The old phone (linphone) with 600 s dies without un-registering; the new one
+        // (pjsua2) registers with 300 s a minute later and keeps refreshing.
+        register(&mut r, t0, 5071, 600, 1);
+        let t1 = t0 + Duration::from_secs(60);
+        register(&mut r, t1, 5072, 300, 1);
+        let port = |r: &Registrar, now| r.lookup("1001", now).map(|b| b.peer.addr.port());
+        assert_eq!(port(&r, t1), Some(5072));
+        let t2 = t1 + Duration::from_secs(250);
+        register(&mut r, t2, 5072, 300, 2);
+        assert_eq!(port(&r, t2), Some(5072), "a refresh keeps it first");
+        // Past the new phone's expiry without a refresh, the old binding is all that is left.
+        let t3 = t2 + Duration::from_secs(301);
+        assert_eq!(port(&r, t3), None, "the old one expired too (t0 + 600 s)");
+        let mut r2 = Registrar::new(RegistrarConfig::default());
+        register(&mut r2, t0, 5071, 600, 1);
+        register(&mut r2, t0 + Duration::from_secs(10), 5072, 60, 1);
+        assert_eq!(
+            port(&r2, t0 + Duration::from_secs(71)),
+            Some(5071),
+            "only the live one"
+        );
     }
 }
