@@ -110,6 +110,9 @@ impl CallManager {
         let mut headers = Headers::default();
         headers.push(HeaderName::ContentType, "application/sdp");
         headers.push(HeaderName::UserAgent, crate::sip::msg::PRODUCT);
+        // What the phone may send us in this dialog (its hold re-INVITE, INFO digits, UPDATE).
+        headers.push(HeaderName::Allow, crate::sip::endpoint::ALLOW);
+        headers.push(HeaderName::Accept, "application/sdp");
         headers.push(HeaderName::Other("X-ACD-Queue".into()), queue);
         headers.push(HeaderName::Other("X-ACD-Call".into()), call.to_string());
         let invite = new_invite(

@@ -385,6 +385,8 @@ impl CallManager {
         let mut headers = Headers::default();
         headers.push(HeaderName::ContentType, "application/sdp");
         headers.push(HeaderName::UserAgent, crate::sip::msg::PRODUCT);
+        headers.push(HeaderName::Allow, crate::sip::endpoint::ALLOW);
+        headers.push(HeaderName::Accept, "application/sdp");
         let invite = new_invite(
             cb.target.clone(),
             our_via(cb.peer.transport, &via_host),

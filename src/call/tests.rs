@@ -277,6 +277,8 @@ fn ring_timeout_cancels_after_ringing_and_offers_the_next_agent() {
     r.invite("c-ring");
     let inv = r.sent(7001, "INVITE");
     assert!(inv.contains("X-ACD-Queue: sales"));
+    assert_eq!(header(&inv, "Allow"), crate::sip::endpoint::ALLOW, "{inv}");
+    assert_eq!(header(&inv, "Accept"), "application/sdp");
     r.send(7001, &reply(&inv, 180, "a1", false));
     r.advance(Duration::from_millis(9_999));
     assert!(r
