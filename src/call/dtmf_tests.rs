@@ -2,7 +2,7 @@
 //! with its own numbering and one telephone-event per clock rate (pjsua2: 16000 first, then
 //! 8000) is answered with the 8000 Hz one, and the caller's digits are relayed to it as that.
 
-use super::tests::{connected_rig, header, reply};
+use super::tests::{agent_reinvite, connected_rig, reply};
 use super::MediaCommand;
 
 /// pjsua2's re-offer: its own payload numbers, wideband events listed first.
@@ -14,16 +14,7 @@ fn after_a_hold_and_resume_digits_go_to_the_agent_as_their_8000_hz_event_type() 
     r.send(7001, &reply(&inv, 200, "a1", true));
     r.out();
     while r.m.poll_media().is_some() {}
-    let agent_to = header(&reply(&inv, 200, "a1", false), "To");
-    let reinvite = |cseq: u32, dir: &str| {
-        let body = format!("{PJSUA_SDP}a={dir}\r\n");
-        format!(
-            "INVITE sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:7001;branch=z9hG4bKd{cseq}\r\nFrom: {agent_to}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:agent@127.0.0.1:7001>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
-            header(&inv, "From"),
-            header(&inv, "Call-ID"),
-            body.len()
-        )
-    };
+    let reinvite = |cseq: u32, dir: &str| agent_reinvite(&inv, cseq, PJSUA_SDP, dir);
     r.send(7001, &reinvite(2, "sendonly"));
     let held = r.sent(7001, "SIP/2.0 200");
     assert!(held.contains("a=rtpmap:121 telephone-event/8000"), "{held}");

@@ -66,7 +66,7 @@ impl CallManager {
                 Wake::Call(call, t) => self.step(now, call, Input::Timer(t, at)),
                 Wake::Pop(call, agent) => self.pop_due(now, call, &agent, at),
                 Wake::Qualify(agent) => self.qualify_ping(now, &agent),
-                Wake::QualifyAnswer(key) => self.qualify_unanswered(now, &key, at),
+                Wake::QualifyAnswer(key) => self.qualify_unanswered(now, &key),
             }
         }
         self.process(now);

@@ -57,7 +57,7 @@ impl CallManager {
     }
 
     /// A ping was not answered in time: the phone is declared silent.
-    pub(super) fn qualify_unanswered(&mut self, now: Instant, key: &TxKey, _at: Instant) {
+    pub(super) fn qualify_unanswered(&mut self, now: Instant, key: &TxKey) {
         let Some(agent) = self.qualify.pending.remove(key) else {
             return; // answered meanwhile
         };

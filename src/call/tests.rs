@@ -25,6 +25,19 @@ queue = "sales"
 pub(super) const CALLER: u16 = 5000;
 const SDP: &str = "v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 
+/// The agent's re-INVITE (answered as "a1" on port 7001) in the dialog of our INVITE `inv`,
+/// offering `sdp` with direction `dir` (hold: `sendonly`, resume: `sendrecv`).
+pub(super) fn agent_reinvite(inv: &str, cseq: u32, sdp: &str, dir: &str) -> String {
+    let agent_to = header(&reply(inv, 200, "a1", false), "To");
+    let body = format!("{sdp}a={dir}\r\n");
+    format!(
+        "INVITE sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:7001;branch=z9hG4bKh{cseq}\r\nFrom: {agent_to}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:agent@127.0.0.1:7001>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+        header(inv, "From"),
+        header(inv, "Call-ID"),
+        body.len()
+    )
+}
+
 pub(super) struct Rig {
     pub(super) m: CallManager,
     pub(super) now: Instant,
@@ -632,16 +645,8 @@ fn agent_hold_plays_hold_music_to_the_caller_and_unhold_resumes_the_bridge() {
     r.send(7001, &reply(&inv, 200, "a1", true));
     r.out();
     while r.m.poll_media().is_some() {}
-    let agent_to = header(&reply(&inv, 200, "a1", false), "To");
-    let reinvite = |cseq: u32, dir: &str| {
-        let body = format!("{}a={dir}\r\n", SDP.replace("6000", "7002"));
-        format!(
-            "INVITE sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:7001;branch=z9hG4bKh{cseq}\r\nFrom: {agent_to}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} INVITE\r\nContact: <sip:agent@127.0.0.1:7001>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
-            header(&inv, "From"),
-            header(&inv, "Call-ID"),
-            body.len()
-        )
-    };
+    let sdp = SDP.replace("6000", "7002");
+    let reinvite = |cseq: u32, dir: &str| agent_reinvite(&inv, cseq, &sdp, dir);
     r.send(7001, &reinvite(2, "sendonly"));
     assert!(r.sent(7001, "SIP/2.0 200").contains("a=recvonly"));
     assert!(matches!(r.m.poll_media(), Some(MediaCommand::Hold { .. })));
