@@ -98,6 +98,9 @@ pub struct SipConfig {
     pub nonce_ttl_s: u64,
     pub min_expires_s: u32,
     pub max_expires_s: u32,
+    /// Phones one agent may have registered at once (all ring); one more replaces the
+    /// phone that refreshed longest ago.
+    pub max_phones_per_agent: usize,
     pub max_message_bytes: usize,
     pub tcp_max_connections: usize,
     pub tcp_idle_timeout_s: u64,
@@ -289,6 +292,7 @@ impl Default for SipConfig {
             nonce_ttl_s: 300,
             min_expires_s: 60,
             max_expires_s: 7200,
+            max_phones_per_agent: 10,
             max_message_bytes: 65_535,
             tcp_max_connections: 1024,
             tcp_idle_timeout_s: 600,

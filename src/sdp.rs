@@ -276,6 +276,50 @@ fn parse_conn(v: &str) -> Result<IpAddr, SdpError> {
         .ok_or_else(|| SdpError::Malformed(format!("c={v}")))
 }
 
+/// Our `o=` session id and version on one leg (RFC 4566 §5.2, RFC 3264 §8): the id is random
+/// per leg so two legs of one call (or two calls) never share an origin, and the version goes
+/// up by one with every new offer or answer we send on that leg.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub session: u64,
+    pub version: u64,
+}
+
+impl Origin {
+    /// A fresh origin: a random 63-bit session id (fits the NTP-style decimal peers expect),
+    /// version 1.
+    pub fn new() -> Origin {
+        use rand::Rng;
+        Origin {
+            session: rand::thread_rng().gen::<u64>() >> 1,
+            version: 1,
+        }
+    }
+
+    /// Bump the version for a new SDP on this leg and return it.
+    pub fn bump(&mut self) -> u64 {
+        self.version += 1;
+        self.version
+    }
+
+    /// The origin of an SDP body (ours, read back from a saved INVITE after a restart).
+    pub fn of(body: &[u8]) -> Option<Origin> {
+        let text = std::str::from_utf8(body).ok()?;
+        let line = text.lines().find_map(|l| l.strip_prefix("o="))?;
+        let mut it = line.split_ascii_whitespace().skip(1);
+        Some(Origin {
+            session: it.next()?.parse().ok()?,
+            version: it.next()?.parse().ok()?,
+        })
+    }
+}
+
+impl Default for Origin {
+    fn default() -> Self {
+        Origin::new()
+    }
+}
+
 /// What we put in our own SDP.
 #[derive(Clone, Copy, Debug)]
 pub struct LocalMedia {

@@ -242,6 +242,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         registrar: RegistrarConfig {
             min_expires: cfg.sip.min_expires_s,
             max_expires: cfg.sip.max_expires_s,
+            max_bindings: cfg.sip.max_phones_per_agent.max(1),
             ..Default::default()
         },
         realm: cfg.sip.realm.clone(),

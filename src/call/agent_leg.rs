@@ -27,6 +27,8 @@ pub(super) struct AgentLeg {
     pub srtp: Option<crate::media::srtp::MasterKey>,
     /// The agent's media as their answer (or a later re-offer) set it, once answered.
     pub media: Option<crate::sdp::Negotiated>,
+    /// Our o= session id and version on this leg.
+    pub origin: sdp::Origin,
 }
 
 impl AgentLeg {
@@ -69,26 +71,47 @@ pub(super) fn new_invite(
 }
 
 impl CallManager {
-    /// Rings `agent` for `call`.
+    /// Rings `agent` for `call`: every phone the agent has bound, at once (RFC 3261 §16.7
+    /// forking, as Asterisk and FreeSWITCH dial all contacts of an endpoint). The first to
+    /// answer gets the call; the others are CANCELled.
     pub(super) fn offer(&mut self, now: Instant, call: CallId, agent: &str, queue: &str) {
-        let Some(binding) = self.ep.registrar.lookup(agent, now).cloned() else {
+        let bindings: Vec<_> = self.ep.registrar.live(agent, now).cloned().collect();
+        if bindings.is_empty() {
             // Registration lapsed between the decision and now.
             self.acd.agent_offline(now, agent);
             return;
-        };
-        let via_host = self.via_host_on(binding.peer.transport);
-        let contact = self.contact_on(binding.peer.transport);
+        }
         let Some(c) = self.calls.get(&call) else {
             self.acd.call_gone(now, call);
             return;
         };
-        let _g = c.span.enter();
         if !matches!(c.phase, Phase::Waiting | Phase::Ringing(_)) {
             // The offer was overtaken (another phone of a ring-all answered while this one's
             // pop was on its way): the ACD's ring timeout frees the agent.
+            let _g = c.span.enter();
             warn!(%agent, phase = c.phase.name(), "offer for a call no longer in line; not rung");
             return;
         }
+        for binding in bindings {
+            self.ring_binding(now, call, agent, queue, binding);
+        }
+    }
+
+    /// One INVITE of an offer, to one of the agent's phones.
+    fn ring_binding(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        agent: &str,
+        queue: &str,
+        binding: crate::sip::registrar::Binding,
+    ) {
+        let via_host = self.via_host_on(binding.peer.transport);
+        let contact = self.contact_on(binding.peer.transport);
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let _g = c.span.enter();
         let via = our_via(binding.peer.transport, &via_host);
         // The number is the caller's to write: escaped (RFC 3261 §25) so it cannot break the
         // agent's From, and quoted as the display name.
@@ -100,11 +123,13 @@ impl CallManager {
         // SRTP towards phones that registered over TLS, where the SDES key stays secret.
         let srtp = (binding.peer.transport == crate::sip::transaction::Transport::Tls)
             .then(crate::media::srtp::MasterKey::random);
+        // Each leg is its own SDP session (RFC 3264 §5: o= unique per session).
+        let origin = sdp::Origin::new();
         let local = LocalMedia {
             ip: self.cfg.advertise,
             port: c.agent_port,
-            session_id: c.sdp_session,
-            version: 1,
+            session_id: origin.session,
+            version: origin.version,
             srtp,
         };
         let mut headers = Headers::default();
@@ -136,6 +161,7 @@ impl CallManager {
                 uac: UacLeg::calling(invite, key, binding.peer),
                 srtp,
                 media: None,
+                origin,
             };
             match &mut c.phase {
                 Phase::Ringing(legs) => legs.push(leg),
@@ -144,10 +170,10 @@ impl CallManager {
         }
     }
 
-    /// Stops ringing `agent`'s (unanswered) leg of `call`.
+    /// Stops ringing every (unanswered) phone of `agent` for `call`.
     pub(super) fn drop_agent_leg(&mut self, now: Instant, call: CallId, agent: &str) {
         self.pop_forget_agent(call, agent);
-        if let Some(leg) = self.take_ringing(call, |l| l.agent == agent) {
+        while let Some(leg) = self.take_ringing(call, |l| l.agent == agent) {
             self.cancel_leg(now, leg);
         }
     }
@@ -254,7 +280,7 @@ impl CallManager {
             Outcome::Answered => self.agent_answered(now, call, key, &resp),
             Outcome::Refused(code) => {
                 if let Some(leg) = self.take_ringing(call, |l| &l.uac.key == key) {
-                    self.leg_failed(now, call, leg, code);
+                    self.phone_ended(now, call, leg, code);
                 }
             }
         }
@@ -291,7 +317,7 @@ impl CallManager {
                 self.ep.send_request(now, &bye, peer);
             }
             if let Some(leg) = self.take_ringing(call, |l| &l.uac.key == key) {
-                self.leg_failed(now, call, leg, 488);
+                self.phone_ended(now, call, leg, 488);
             }
             return;
         };
@@ -321,7 +347,8 @@ impl CallManager {
             info!(%agent, wait_ms, "connected");
         }
         self.acd.offer_taken(now, call, &agent);
-        for leg in others {
+        for mut leg in others {
+            leg.uac.elsewhere = true;
             self.cancel_leg(now, leg);
         }
         // Other agents whose phones were still waiting for their pop are not rung now.
@@ -350,6 +377,29 @@ impl CallManager {
         });
     }
 
+    /// One phone of an offer ended without an answer. While the agent's other phones still
+    /// ring the offer stands (a busy desk phone does not stop the softphone); a 6xx (the agent
+    /// declined, RFC 3261 §16.7 step 5) stops them all.
+    fn phone_ended(&mut self, now: Instant, call: CallId, leg: AgentLeg, code: u16) {
+        let agent = leg.agent.clone();
+        let mine = |l: &AgentLeg| l.agent == agent;
+        let others = self
+            .calls
+            .get(&call)
+            .is_some_and(|c| c.ringing().iter().any(mine));
+        if !others {
+            return self.leg_failed(now, call, leg, code);
+        }
+        self.by_agent_tx.remove(&leg.uac.key);
+        self.by_sip_id.remove(&leg.uac.invite.core.call_id);
+        if code >= 600 {
+            while let Some(other) = self.take_ringing(call, mine) {
+                self.cancel_leg(now, other);
+            }
+            self.leg_failed(now, call, leg, code);
+        }
+    }
+
     /// One agent's leg ended without an answer: that agent rests; the call waits for the
     /// others still ringing, or goes back to the head of its queue.
     fn leg_failed(&mut self, now: Instant, call: CallId, leg: AgentLeg, code: u16) {
@@ -375,7 +425,7 @@ impl CallManager {
         }
         if let Some(&call) = self.by_agent_tx.get(key) {
             if let Some(leg) = self.take_ringing(call, |l| &l.uac.key == key) {
-                self.leg_failed(now, call, leg, 408);
+                self.phone_ended(now, call, leg, 408);
             }
         } else {
             self.stale.remove(key);

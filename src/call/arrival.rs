@@ -124,11 +124,13 @@ impl CallManager {
             .as_ref()
             .and_then(|(_, n)| n.srtp)
             .map(|_| crate::media::srtp::MasterKey::random());
+        // The caller leg's o= line: random per call, not the call number (RFC 3264 §5).
+        let origin = sdp::Origin::new();
         let local = LocalMedia {
             ip: self.cfg.advertise,
             port: caller_port,
-            session_id: id,
-            version: 1,
+            session_id: origin.session,
+            version: origin.version,
             srtp: caller_key,
         };
         let (sdp, neg) = match &offer {
@@ -175,8 +177,8 @@ impl CallManager {
                 caller_port,
                 agent_port,
                 arrived: now,
-                sdp_session: id,
-                sdp_version: 1,
+                sdp_session: origin.session,
+                sdp_version: origin.version,
                 context: None,
                 dialed: dialed.clone(),
                 route: None,

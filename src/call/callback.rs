@@ -306,7 +306,7 @@ impl CallManager {
                 caller_port,
                 agent_port,
                 arrived: ago(s.arrived_at_ms),
-                sdp_session: id,
+                sdp_session: sdp::Origin::new().session,
                 sdp_version: 1,
                 context: None,
                 dialed: s.dialed.clone(),
@@ -377,7 +377,7 @@ impl CallManager {
         let local = LocalMedia {
             ip: self.cfg.advertise,
             port: c.caller_port,
-            session_id: call,
+            session_id: c.sdp_session,
             version: c.sdp_version,
             // The customer is dialled through a trunk or at their Contact: plain RTP.
             srtp: None,

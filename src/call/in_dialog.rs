@@ -38,7 +38,21 @@ impl CallManager {
         }
         let offered = Sdp::parse(body).ok()?;
         let neg = offered.negotiate().ok()?;
-        c.sdp_version += 1;
+        // Each leg has its own o= line: bump only this leg's version (RFC 3264 §8).
+        let origin = match leg {
+            Leg::Caller => {
+                c.sdp_version += 1;
+                sdp::Origin {
+                    session: c.sdp_session,
+                    version: c.sdp_version,
+                }
+            }
+            Leg::Agent => {
+                let o = &mut c.talk_mut()?.agent.origin;
+                o.bump();
+                *o
+            }
+        };
         // A signalled move of the caller's media: the bridge learns the new address (and only
         // this way may a locked address change).
         if leg == Leg::Caller && neg.remote != c.media.remote && !neg.remote.ip().is_unspecified() {
@@ -90,8 +104,8 @@ impl CallManager {
             } else {
                 c.agent_port
             },
-            session_id: c.sdp_session,
-            version: c.sdp_version,
+            session_id: origin.session,
+            version: origin.version,
             // The keys agreed first stay for the call's life (a re-offer with a new key of
             // its own is answered, but media keeps the first keys: documented limitation).
             srtp: if neg.srtp.is_none() {

@@ -204,7 +204,7 @@ pub struct CallManager {
     pub(super) media: VecDeque<MediaCommand>,
     pub(super) events: VecDeque<Event>,
     totals: Totals,
-    persist: VecDeque<Persist>,
+    pub(super) persist: VecDeque<Persist>,
     pub(super) qualify: super::qualify::Qualify,
     pub(super) lookups: super::context_lookup::Lookups,
     pub(super) pops: super::pop::PopGate,
@@ -366,23 +366,27 @@ impl CallManager {
                 EndpointEvent::Bindings { agent, bindings } => {
                     self.persist.push_back(Persist::Bindings(agent, bindings));
                 }
-                EndpointEvent::Reachability(r) => {
-                    let (agent, up) = match r {
-                        Reachability::Up(a) => (a, true),
-                        Reachability::Down(a) => (a, false),
-                    };
-                    if up {
-                        self.acd.agent_online(now, &agent);
-                        self.qualify_start(now, &agent);
-                    } else {
-                        self.acd.agent_offline(now, &agent);
-                    }
-                    self.events.push_back(Event::AgentReachable { agent, up });
-                }
+                EndpointEvent::Reachability(r) => self.reachability(now, r),
             }
             self.run_decisions(now);
         }
         self.run_decisions(now);
+    }
+
+    /// An agent became reachable (a phone registered or answers OPTIONS again) or not (its
+    /// last answering phone expired, un-registered or went silent).
+    pub(super) fn reachability(&mut self, now: Instant, r: Reachability) {
+        let (agent, up) = match r {
+            Reachability::Up(a) => (a, true),
+            Reachability::Down(a) => (a, false),
+        };
+        if up {
+            self.acd.agent_online(now, &agent);
+            self.qualify_start(now, &agent);
+        } else {
+            self.acd.agent_offline(now, &agent);
+        }
+        self.events.push_back(Event::AgentReachable { agent, up });
     }
 
     pub(super) fn run_decisions(&mut self, now: Instant) {

@@ -153,6 +153,8 @@ mod callback_tests;
 #[cfg(test)]
 mod dtmf_tests;
 #[cfg(test)]
+mod fork_tests;
+#[cfg(test)]
 mod phase_tests;
 #[cfg(test)]
 mod pop_tests;

@@ -39,6 +39,7 @@ fn leg(agent: &str) -> AgentLeg {
         uac: super::uac::UacLeg::calling(invite.clone(), TxKey::server(&invite), peer()),
         srtp: None,
         media: None,
+        origin: crate::sdp::Origin::new(),
     }
 }
 

@@ -123,6 +123,13 @@ impl CallManager {
                     uac: UacLeg::confirmed(inv.clone(), TxKey::server(&inv), d),
                     srtp: None,
                     media: Some(agent.media.negotiated()),
+                    // Our o= on this leg goes on from the offer we saved (RFC 3264 §8).
+                    origin: sdp::Origin::of(&inv.body)
+                        .map(|o| sdp::Origin {
+                            version: o.version.max(agent.sdp_version),
+                            ..o
+                        })
+                        .unwrap_or_default(),
                 })
             }
             _ => None,
@@ -364,21 +371,32 @@ impl CallManager {
         let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
-        c.sdp_version += 1;
-        let (port, codec, dtmf) = match leg {
-            Leg::Caller => (c.caller_port, c.media.codec, c.media.dtmf_pt),
+        let (port, codec, dtmf, origin) = match leg {
+            Leg::Caller => {
+                c.sdp_version += 1;
+                let origin = sdp::Origin {
+                    session: c.sdp_session,
+                    version: c.sdp_version,
+                };
+                (c.caller_port, c.media.codec, c.media.dtmf_pt, origin)
+            }
             Leg::Agent => {
-                let Some(m) = c.talk().and_then(|t| t.agent.media) else {
+                let port = c.agent_port;
+                let Some(agent) = c.talk_mut().map(|t| &mut t.agent) else {
                     return;
                 };
-                (c.agent_port, m.codec, m.dtmf_pt)
+                let Some(m) = agent.media else {
+                    return;
+                };
+                agent.origin.bump();
+                (port, m.codec, m.dtmf_pt, agent.origin)
             }
         };
         let local = LocalMedia {
             ip: advertise,
             port,
-            session_id: c.sdp_session,
-            version: c.sdp_version,
+            session_id: origin.session,
+            version: origin.version,
             srtp: None,
         };
         let body = Bytes::from(sdp::offer(&local, codec, dtmf.unwrap_or(101)));

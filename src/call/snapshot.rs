@@ -280,6 +280,7 @@ impl CallManager {
                         dialog: SavedDialog::of(d),
                         media: SavedMedia::of(m),
                         learned: t.learned,
+                        sdp_version: t.agent.origin.version,
                     },
                     connected_ms: unix(t.since),
                     held: t.held,

@@ -55,15 +55,25 @@ pub(super) struct UacLeg {
     pub key: TxKey,
     pub peer: Peer,
     state: LegState,
+    /// The call was answered on another leg: the CANCEL says so (RFC 3326 `Reason`), so the
+    /// phone shows "answered elsewhere" instead of a missed call.
+    pub elsewhere: bool,
 }
 
 /// CANCEL for a pending INVITE (§9.1): same Request-URI, Call-ID, From, To, CSeq number, top Via.
-pub(super) fn cancel_for(invite: &Request) -> Request {
+/// `elsewhere`: another leg answered (adds `Reason: SIP;cause=200`, RFC 3326).
+pub(super) fn cancel_for(invite: &Request, elsewhere: bool) -> Request {
     let mut c = invite.clone();
     c.method = Method::Cancel;
     c.core.cseq.method = Method::Cancel;
     c.core.contacts.clear();
     c.headers.0.retain(|(n, _)| *n == HeaderName::Route);
+    if elsewhere {
+        c.headers.0.push((
+            HeaderName::Other("Reason".into()),
+            "SIP;cause=200;text=\"Call completed elsewhere\"".into(),
+        ));
+    }
     c.body = Bytes::new();
     c
 }
@@ -77,6 +87,7 @@ impl UacLeg {
             key,
             peer,
             state: LegState::Calling,
+            elsewhere: false,
         }
     }
 
@@ -88,18 +99,20 @@ impl UacLeg {
             key,
             peer: dialog.peer,
             state: LegState::Confirmed(Box::new(dialog)),
+            elsewhere: false,
         }
     }
 
     /// A ring an earlier process started, being cancelled now (the CANCEL is sent with it).
     pub fn cancelling(invite: Request, key: TxKey, peer: Peer) -> (UacLeg, Request) {
-        let cancel = cancel_for(&invite);
+        let cancel = cancel_for(&invite, false);
         let leg = UacLeg {
             invite,
             invite_text: Default::default(),
             key,
             peer,
             state: LegState::Cancelling { sent: true },
+            elsewhere: false,
         };
         (leg, cancel)
     }
@@ -150,7 +163,7 @@ impl UacLeg {
             (LegState::Cancelling { sent }, 100..=199) => {
                 if !*sent {
                     *sent = true;
-                    wire.request = Some(cancel_for(&self.invite));
+                    wire.request = Some(cancel_for(&self.invite, self.elsewhere));
                 }
                 Outcome::Nothing
             }
@@ -188,7 +201,7 @@ impl UacLeg {
             }
             LegState::Early => {
                 self.state = LegState::Cancelling { sent: true };
-                Some(cancel_for(&self.invite))
+                Some(cancel_for(&self.invite, self.elsewhere))
             }
             _ => None,
         }

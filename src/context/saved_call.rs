@@ -115,6 +115,10 @@ pub struct SavedAgentLeg {
     /// Where the agent's RTP came from when it was not their SDP's address (NAT).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learned: Option<SocketAddr>,
+    /// Our last o= version on this leg (its session id is in `invite`), so a resume's
+    /// re-INVITE goes above what the phone last saw.
+    #[serde(default)]
+    pub sdp_version: u64,
 }
 
 /// Where the call was.
