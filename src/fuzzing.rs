@@ -160,6 +160,7 @@ pub fn rtp_bridge(data: &[u8]) {
     let expect = |sdp: SocketAddr| Expect {
         sdp,
         signalling: Some([192, 0, 2, 1].into()),
+        codec: crate::sdp::Codec::Pcmu,
         codec_pt: 0,
         dtmf_pt: Some(101),
     };
@@ -174,7 +175,15 @@ pub fn rtp_bridge(data: &[u8]) {
         i += 1;
         let now = start + Duration::from_millis(i * 20);
         match who >> 6 {
-            1 if who & 0x3f == 0 => bridge.bridge(now, expect(([10, 0, 0, 2], 5000).into())),
+            // The agent in the other law: every relayed payload is transcoded.
+            1 if who & 0x3f == 0 => bridge.bridge(
+                now,
+                Expect {
+                    codec: crate::sdp::Codec::Pcma,
+                    codec_pt: 8,
+                    ..expect(([10, 0, 0, 2], 5000).into())
+                },
+            ),
             2 if who & 0x3f == 0 => bridge.retarget(now, Side::Caller, sources[1]),
             3 if who & 0x3f == 0 => bridge.record(now, crate::sdp::Codec::Pcmu),
             _ => {}

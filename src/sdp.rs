@@ -92,6 +92,15 @@ pub enum Codec {
 }
 
 impl Codec {
+    /// `self` first, then the other law: what we offer a phone so that it can take the
+    /// caller's codec, or the other one and be transcoded.
+    pub fn preferred(self) -> [Codec; 2] {
+        match self {
+            Codec::Pcmu => [Codec::Pcmu, Codec::Pcma],
+            Codec::Pcma => [Codec::Pcma, Codec::Pcmu],
+        }
+    }
+
     pub fn pt(self) -> u8 {
         match self {
             Codec::Pcmu => 0,
@@ -354,16 +363,22 @@ fn crypto_line(local: &LocalMedia, tag: u32) -> String {
         .unwrap_or_default()
 }
 
-/// Builds our offer (to an agent) for the caller's codec plus telephone-event 101.
-pub fn offer(local: &LocalMedia, codec: Codec, dtmf_pt: u8) -> String {
+/// Our offer: `codecs` in our order of preference (the first is the one we want, e.g. the
+/// caller's, so no transcoding is needed when the phone takes it), and telephone-event.
+pub fn offer(local: &LocalMedia, codecs: &[Codec], dtmf_pt: u8) -> String {
     let mut s = header(local);
+    let pts: Vec<String> = codecs.iter().map(|c| c.pt().to_string()).collect();
     s.push_str(&format!(
-        "m=audio {} {} {} {dtmf_pt}\r\na=rtpmap:{} {}/8000\r\na=rtpmap:{dtmf_pt} telephone-event/8000\r\na=fmtp:{dtmf_pt} 0-16\r\na=ptime:20\r\na=sendrecv\r\n",
+        "m=audio {} {} {} {dtmf_pt}\r\n",
         local.port,
         profile(local),
-        codec.pt(),
-        codec.pt(),
-        codec.name()
+        pts.join(" ")
+    ));
+    for c in codecs {
+        s.push_str(&format!("a=rtpmap:{} {}/8000\r\n", c.pt(), c.name()));
+    }
+    s.push_str(&format!(
+        "a=rtpmap:{dtmf_pt} telephone-event/8000\r\na=fmtp:{dtmf_pt} 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
     ));
     s.push_str(&crypto_line(local, 1));
     s
@@ -372,14 +387,7 @@ pub fn offer(local: &LocalMedia, codec: Codec, dtmf_pt: u8) -> String {
 /// Our offer when the caller sent none (late offer, RFC 3261 §13.2.1): both G.711 laws and
 /// telephone-event; the caller picks in the SDP of its ACK.
 pub fn offer_any(local: &LocalMedia, dtmf_pt: u8) -> String {
-    let mut s = header(local);
-    s.push_str(&format!(
-        "m=audio {} {} 0 8 {dtmf_pt}\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:{dtmf_pt} telephone-event/8000\r\na=fmtp:{dtmf_pt} 0-16\r\na=ptime:20\r\na=sendrecv\r\n",
-        local.port,
-        profile(local)
-    ));
-    s.push_str(&crypto_line(local, 1));
-    s
+    offer(local, &Codec::Pcmu.preferred(), dtmf_pt)
 }
 
 /// Builds the answer to `offer` given the negotiation result, keeping m-line order.
@@ -552,7 +560,38 @@ mod tests {
     }
 
     fn offer_plain_or_not(local: &LocalMedia) -> String {
-        offer(local, Codec::Pcmu, 101)
+        offer(local, &[Codec::Pcmu], 101)
+    }
+
+    #[test]
+    fn an_agent_is_offered_the_callers_law_first_and_the_other_for_transcoding() {
+        let local = LocalMedia {
+            ip: "10.0.0.9".parse().unwrap(),
+            port: 20002,
+            session_id: 77,
+            version: 3,
+            srtp: None,
+        };
+        let o = offer(&local, &Codec::Pcma.preferred(), 101);
+        assert!(o.contains("m=audio 20002 RTP/AVP 8 0 101\r\n"), "{o}");
+        assert!(o.contains("a=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n"), "{o}");
+        // A PCMU-only phone's answer is taken (and the bridge transcodes).
+        let pcmu_only = o.replace("RTP/AVP 8 0 101", "RTP/AVP 0 101");
+        let n = Sdp::parse(pcmu_only.as_bytes()).unwrap().negotiate().unwrap();
+        assert_eq!(n.codec, Codec::Pcmu);
+        // Our o= reads back (a resumed call's agent leg goes on from it).
+        assert_eq!(
+            Origin::of(o.as_bytes()),
+            Some(Origin {
+                session: 77,
+                version: 3
+            })
+        );
+        assert_eq!(Origin::of(b"v=0\r\no=- x 1 IN IP4 1.2.3.4\r\n"), None);
+        let (mut a, b) = (Origin::new(), Origin::new());
+        assert_ne!(a.session, b.session, "random per leg");
+        assert!(a.session < 1 << 63);
+        assert_eq!((a.bump(), a.bump()), (2, 3));
     }
 
     #[test]

@@ -147,7 +147,7 @@ impl CallManager {
             to,
             contact,
             headers,
-            Bytes::from(sdp::offer(&local, c.media.codec, 101)),
+            Bytes::from(sdp::offer(&local, &c.media.codec.preferred(), 101)),
         );
         info!(%agent, contact = %binding.contact, "offering call");
         drop(_g);
@@ -363,6 +363,7 @@ impl CallManager {
         self.media.push_back(MediaCommand::Bridge {
             call,
             agent_remote: n.remote,
+            agent_codec: n.codec,
             agent_codec_pt: n.codec_pt,
             agent_dtmf_pt: n.dtmf_pt,
             agent_signalling: Some(peer.addr.ip()),

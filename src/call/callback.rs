@@ -394,7 +394,7 @@ impl CallManager {
             NameAddr::new(cb.target.clone()),
             contact,
             headers,
-            Bytes::from(sdp::offer(&local, c.media.codec, 101)),
+            Bytes::from(sdp::offer(&local, &c.media.codec.preferred(), 101)),
         );
         {
             let _g = c.span.enter();

@@ -64,16 +64,24 @@ impl CallManager {
             });
         }
         if let (Leg::Agent, Some(talk)) = (leg, c.talk_mut()) {
+            // A re-offer may move the agent to the other law or a new telephone-event
+            // number: the bridge then maps (and transcodes) afresh.
+            let mut recodec = false;
             if let Some(m) = talk.agent.media.as_mut() {
                 m.direction = neg.direction;
                 if !neg.remote.ip().is_unspecified() {
                     m.remote = neg.remote;
                 }
+                recodec = (m.codec, m.codec_pt, m.dtmf_pt) != (neg.codec, neg.codec_pt, neg.dtmf_pt);
+                (m.codec, m.codec_pt, m.dtmf_pt) = (neg.codec, neg.codec_pt, neg.dtmf_pt);
             }
             // The agent put the caller on hold (or took them off it): the caller hears hold
             // music from acd instead of silence, and the bridge resumes on un-hold.
             let held = matches!(neg.direction, Direction::SendOnly | Direction::Inactive);
-            if held != talk.held {
+            if held != talk.held || (!held && recodec) {
+                if held != talk.held {
+                    self.events.push_back(Event::Hold { call, on: held });
+                }
                 talk.held = held;
                 self.media.push_back(if held {
                     MediaCommand::Hold { call }
@@ -81,6 +89,7 @@ impl CallManager {
                     MediaCommand::Bridge {
                         call,
                         agent_remote: neg.remote,
+                        agent_codec: neg.codec,
                         agent_codec_pt: neg.codec_pt,
                         agent_dtmf_pt: neg.dtmf_pt,
                         agent_signalling: Some(talk.agent.uac.peer.addr.ip()),
@@ -88,7 +97,6 @@ impl CallManager {
                         record: None,
                     }
                 });
-                self.events.push_back(Event::Hold { call, on: held });
             } else if !held && !neg.remote.ip().is_unspecified() {
                 self.media.push_back(MediaCommand::Retarget {
                     call,

@@ -75,6 +75,8 @@ pub enum MediaCommand {
     Bridge {
         call: CallId,
         agent_remote: SocketAddr,
+        /// The law the agent's phone took: the bridge transcodes when it is not the caller's.
+        agent_codec: crate::sdp::Codec,
         agent_codec_pt: u8,
         agent_dtmf_pt: Option<u8>,
         /// Where the agent's SIP came from (for NAT learning of their RTP).
@@ -150,6 +152,8 @@ pub enum Leg {
 mod announce_tests;
 #[cfg(test)]
 mod callback_tests;
+#[cfg(test)]
+mod codec_tests;
 #[cfg(test)]
 mod dtmf_tests;
 #[cfg(test)]

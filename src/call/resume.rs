@@ -231,6 +231,7 @@ impl CallManager {
                 self.media.push_back(MediaCommand::Bridge {
                     call: id,
                     agent_remote: m.remote,
+                    agent_codec: m.codec,
                     agent_codec_pt: m.codec_pt,
                     agent_dtmf_pt: m.dtmf_pt,
                     agent_signalling: Some(agent.dialog.peer.ip()),
@@ -399,7 +400,7 @@ impl CallManager {
             version: origin.version,
             srtp: None,
         };
-        let body = Bytes::from(sdp::offer(&local, codec, dtmf.unwrap_or(101)));
+        let body = Bytes::from(sdp::offer(&local, &[codec], dtmf.unwrap_or(101)));
         let dialog = match leg {
             Leg::Caller => {
                 c.caller.sdp = body.clone();

@@ -23,7 +23,7 @@ queue = "sales"
 "#;
 
 pub(super) const CALLER: u16 = 5000;
-const SDP: &str = "v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+pub(super) const SDP: &str = "v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 
 /// The agent's re-INVITE (answered as "a1" on port 7001) in the dialog of our INVITE `inv`,
 /// offering `sdp` with direction `dir` (hold: `sendonly`, resume: `sendrecv`).
@@ -267,9 +267,14 @@ impl Rig {
 
     /// A caller's INVITE alone.
     pub(super) fn invite_no_ack(&mut self, call_id: &str) {
+        self.invite_offering(call_id, SDP);
+    }
+
+    /// A caller's INVITE offering `sdp`, alone.
+    pub(super) fn invite_offering(&mut self, call_id: &str, sdp: &str) {
         let msg = format!(
-            "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bK{call_id}\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:{CALLER}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP}",
-            SDP.len()
+            "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bK{call_id}\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:{CALLER}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
         );
         self.send(CALLER, &msg);
     }
@@ -724,8 +729,8 @@ fn late_offer_is_answered_in_the_ack_then_queued() {
     r.send(CALLER, &ack_with(&ok, &answer));
     let inv = r.sent(7001, "INVITE");
     assert!(
-        inv.contains(" RTP/AVP 8 101"),
-        "the agent is offered the caller's choice: {inv}"
+        inv.contains(" RTP/AVP 8 0 101"),
+        "the agent is offered the caller's choice first: {inv}"
     );
     let start = std::iter::from_fn(|| r.m.poll_media()).next();
     let Some(MediaCommand::Start(m)) = start else {

@@ -18,9 +18,17 @@
 //! (their ACK, or an accepted RTP packet from them in early-media mode): [`Bridge::send_target`]
 //! is `None` until then. Digits are only taken from accepted packets, so a stranger cannot press
 //! keys in the IVR, the survey or the callback menu.
+//!
+//! **One stream per leg towards the caller**: acd's prompts and the agent's relayed audio go out
+//! as one RTP stream (our SSRC, continuous numbering, the marker at each change of source, see
+//! [`Sender`]). **Transcoding**: when the agent's phone took the other G.711 law than the
+//! caller's, each relayed audio payload is turned into the other law in place (one table lookup
+//! per byte); legs that agree are relayed untouched.
 
 use super::dtmf::Detector;
 use super::recorder::{Recorder, Side};
+use super::rtp::Sender;
+use crate::sdp::Codec;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -115,6 +123,7 @@ pub enum Verdict {
 pub struct Expect {
     pub sdp: SocketAddr,
     pub signalling: Option<IpAddr>,
+    pub codec: Codec,
     pub codec_pt: u8,
     pub dtmf_pt: Option<u8>,
 }
@@ -252,6 +261,11 @@ pub struct Bridge {
     validated: bool,
     to_agent: PtMap,
     to_caller: PtMap,
+    /// Byte tables turning caller audio into the agent's law and back, when they differ.
+    transcode_to_agent: Option<&'static [u8; 256]>,
+    transcode_to_caller: Option<&'static [u8; 256]>,
+    /// The one RTP stream we send the caller: prompts, and the agent's audio re-written.
+    caller_stream: Sender,
     detector: Detector,
     recorder: Option<Recorder>,
     /// Set by the last `handle_packet`.
@@ -282,6 +296,9 @@ impl Bridge {
             validated,
             to_agent: PtMap::identity(),
             to_caller: PtMap::identity(),
+            transcode_to_agent: None,
+            transcode_to_caller: None,
+            caller_stream: Sender::new(rand::random(), caller.codec_pt),
             detector: Detector::default(),
             recorder: None,
             last: Learned::default(),
@@ -303,12 +320,27 @@ impl Bridge {
             self.to_agent.0[(cd & 0x7f) as usize] = ad & 0x7f;
             self.to_caller.0[(ad & 0x7f) as usize] = cd & 0x7f;
         }
+        self.transcode_to_agent = super::g711::transcode_table(c.codec, agent.codec);
+        self.transcode_to_caller = super::g711::transcode_table(agent.codec, c.codec);
+        self.caller_stream.resync();
         self.bridged = true;
     }
 
     /// Back to acd's own audio for the caller (hold music, a prompt): nothing is relayed.
     pub fn unbridge(&mut self) {
         self.bridged = false;
+        self.caller_stream.resync();
+    }
+
+    /// Writes our next 20 ms frame to the caller (prompt, hold music) into `out`, in the
+    /// caller's stream; returns its length.
+    pub fn prompt_packet(&mut self, payload: &[u8], out: &mut [u8]) -> usize {
+        self.caller_stream.packet(payload, out)
+    }
+
+    /// The SSRC of the caller's stream.
+    pub fn caller_ssrc(&self) -> u32 {
+        self.caller_stream.ssrc
     }
 
     pub fn bridged(&self) -> bool {
@@ -429,23 +461,58 @@ impl Bridge {
         if !self.bridged {
             return Verdict::Keep { digit };
         }
-        if let (false, Some(r)) = (dtmf, self.recorder.as_mut()) {
+        // Audio (not digits, not comfort noise) in the other law is turned into the
+        // receiver's: the recording mixes in the caller's law, so it hears the agent's
+        // packets after, and the caller's before, that step.
+        let audio = !dtmf && pt != 13;
+        let (table, to) = match side {
+            Side::Caller => (self.transcode_to_agent, self.send_target(Side::Agent)),
+            Side::Agent => (self.transcode_to_caller, self.send_target(Side::Caller)),
+        };
+        if audio && side == Side::Agent {
+            if let Some(t) = table {
+                transcode(pkt, t);
+            }
+        }
+        if let (true, Some(r)) = (audio, self.recorder.as_mut()) {
             if let Some(p) = super::rtp::payload(pkt) {
                 r.feed(side, now, p);
             }
         }
-        let (map, to) = match side {
-            Side::Caller => (&self.to_agent, self.send_target(Side::Agent)),
-            Side::Agent => (&self.to_caller, self.send_target(Side::Caller)),
-        };
+        if audio && side == Side::Caller {
+            if let Some(t) = table {
+                transcode(pkt, t);
+            }
+        }
         let Some(to) = to else {
             return Verdict::Keep { digit };
         };
+        let map = match side {
+            Side::Caller => &self.to_agent,
+            Side::Agent => &self.to_caller,
+        };
         pkt[1] = (pkt[1] & 0x80) | map.0[pt as usize];
+        if side == Side::Agent {
+            self.caller_stream.relay(pkt);
+        }
         Verdict::Forward { to, digit }
+    }
+}
+
+/// Maps an RTP packet's payload bytes through `table` in place (header, CSRCs, extension and
+/// padding untouched).
+fn transcode(pkt: &mut [u8], table: &[u8; 256]) {
+    if let Some(range) = super::rtp::payload_range(pkt) {
+        for b in &mut pkt[range] {
+            *b = table[*b as usize];
+        }
     }
 }
 
 #[cfg(test)]
 #[path = "bridge_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "bridge_stream_tests.rs"]
+mod stream_tests;

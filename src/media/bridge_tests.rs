@@ -1,6 +1,7 @@
 //! Every learning rule of the bridge on a fake clock: no sockets, no sleeps.
 
 use super::*;
+use crate::sdp::Codec;
 use std::net::SocketAddr;
 
 const PCMA: u8 = 8;
@@ -14,6 +15,7 @@ fn caller_expect() -> Expect {
     Expect {
         sdp: addr("192.168.1.5:4000"),
         signalling: Some("203.0.113.7".parse().unwrap()),
+        codec: Codec::Pcma,
         codec_pt: PCMA,
         dtmf_pt: Some(DTMF),
     }
@@ -23,6 +25,7 @@ fn agent_expect() -> Expect {
     Expect {
         sdp: addr("198.51.100.20:7000"),
         signalling: Some("198.51.100.20".parse().unwrap()),
+        codec: Codec::Pcmu,
         codec_pt: 0,
         dtmf_pt: Some(96),
     }

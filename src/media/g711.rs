@@ -1,5 +1,8 @@
 //! G.711 μ-law and A-law (ITU-T G.711) conversion to and from 16-bit linear PCM.
 
+use crate::sdp::Codec;
+use std::sync::OnceLock;
+
 const BIAS: i32 = 0x84;
 const CLIP: i32 = 32635;
 
@@ -67,9 +70,52 @@ pub fn alaw_decode(a: u8) -> i16 {
     }
 }
 
+/// The byte-for-byte table that turns `from` into `to` (`None` when they are the same law).
+/// Both laws code the same 8 kHz samples, one byte each, so a leg that speaks the other law
+/// costs one lookup per byte: the table goes through the linear value (G.711 §A.1), built once.
+pub fn transcode_table(from: Codec, to: Codec) -> Option<&'static [u8; 256]> {
+    static TABLES: OnceLock<([u8; 256], [u8; 256])> = OnceLock::new();
+    if from == to {
+        return None;
+    }
+    let (a_to_u, u_to_a) = TABLES.get_or_init(|| {
+        let mut a_to_u = [0u8; 256];
+        let mut u_to_a = [0u8; 256];
+        for b in 0..=255u8 {
+            a_to_u[b as usize] = ulaw_encode(alaw_decode(b));
+            u_to_a[b as usize] = alaw_encode(ulaw_decode(b));
+        }
+        (a_to_u, u_to_a)
+    });
+    Some(match from {
+        Codec::Pcma => a_to_u,
+        Codec::Pcmu => u_to_a,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transcoding_keeps_the_sample_value_within_one_step_of_either_law() {
+        assert!(transcode_table(Codec::Pcmu, Codec::Pcmu).is_none());
+        let a2u = transcode_table(Codec::Pcma, Codec::Pcmu).unwrap();
+        let u2a = transcode_table(Codec::Pcmu, Codec::Pcma).unwrap();
+        for b in 0..=255u8 {
+            let (a, u) = (alaw_decode(b) as i32, ulaw_decode(a2u[b as usize]) as i32);
+            assert!((a - u).abs() <= a.abs() / 16 + 16, "A {b:#04x}: {a} -> {u}");
+            let (u, a) = (ulaw_decode(b) as i32, alaw_decode(u2a[b as usize]) as i32);
+            assert!((a - u).abs() <= u.abs() / 16 + 16, "u {b:#04x}: {u} -> {a}");
+        }
+        // Silence stays (next to) silence, and there and back is stable after one trip.
+        assert!(ulaw_decode(a2u[0xd5]).abs() <= 8);
+        assert!(alaw_decode(u2a[0xff]).abs() <= 8);
+        for b in 0..=255u8 {
+            let once = a2u[u2a[b as usize] as usize];
+            assert_eq!(a2u[u2a[once as usize] as usize], once);
+        }
+    }
 
     #[test]
     fn round_trips_within_quantisation_error() {

@@ -10,7 +10,6 @@ use crate::call::{MediaEvent, MediaStart};
 use crate::media::bridge::{Bridge, DropReason, Expect, LearnConfig, Verdict};
 use crate::media::prompt::Prompt;
 use crate::media::recorder::Side;
-use crate::media::rtp::Sender;
 use crate::media::srtp::{Srtp, SrtpKeys};
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -260,11 +259,11 @@ pub async fn run_call_media(
     let expect = Expect {
         sdp: m.start.caller_remote,
         signalling: Some(m.start.caller_signalling),
+        codec: m.start.codec,
         codec_pt: m.start.codec_pt,
         dtmf_pt: m.start.dtmf_pt,
     };
     let mut bridge = Bridge::new(Instant::now(), m.learn, expect, m.start.validated);
-    let mut sender = Sender::new(rand::random(), m.start.codec_pt);
     let mut player = Player {
         prompts: m.prompts.clone(),
         codec: m.start.codec,
@@ -345,7 +344,7 @@ pub async fn run_call_media(
                 }
                 let Some(frame) = frame else { continue };
                 let mut out = [0u8; 256];
-                let n = sender.packet(&frame, &mut out);
+                let n = bridge.prompt_packet(&frame, &mut out);
                 let Some(n) = seal(caller_srtp.as_mut().map(|c| &mut c.1), &mut out, n) else { continue };
                 if caller.send_to(&out[..n], to).await.is_ok() {
                     m.counters.prompt_frames.fetch_add(1, Relaxed);

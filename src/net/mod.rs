@@ -498,6 +498,7 @@ impl Core {
             MediaCommand::Bridge {
                 call,
                 agent_remote,
+                agent_codec,
                 agent_codec_pt,
                 agent_dtmf_pt,
                 agent_signalling,
@@ -510,6 +511,7 @@ impl Core {
                     agent: crate::media::bridge::Expect {
                         sdp: agent_remote,
                         signalling: agent_signalling,
+                        codec: agent_codec,
                         codec_pt: agent_codec_pt,
                         dtmf_pt: agent_dtmf_pt,
                     },
