@@ -574,10 +574,16 @@ mod tests {
         };
         let o = offer(&local, &Codec::Pcma.preferred(), 101);
         assert!(o.contains("m=audio 20002 RTP/AVP 8 0 101\r\n"), "{o}");
-        assert!(o.contains("a=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n"), "{o}");
+        assert!(
+            o.contains("a=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n"),
+            "{o}"
+        );
         // A PCMU-only phone's answer is taken (and the bridge transcodes).
         let pcmu_only = o.replace("RTP/AVP 8 0 101", "RTP/AVP 0 101");
-        let n = Sdp::parse(pcmu_only.as_bytes()).unwrap().negotiate().unwrap();
+        let n = Sdp::parse(pcmu_only.as_bytes())
+            .unwrap()
+            .negotiate()
+            .unwrap();
         assert_eq!(n.codec, Codec::Pcmu);
         // Our o= reads back (a resumed call's agent leg goes on from it).
         assert_eq!(

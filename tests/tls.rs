@@ -159,6 +159,7 @@ async fn baresip_registers_and_takes_a_call_over_tls() {
     let tls_port = t.srv.running.sip_tls_addr.unwrap().port();
     let phone = baresip::Phone {
         tls: Some((tls_port, t.cert.clone())),
+        ..baresip::Phone::default()
     };
     let mut p = baresip::spawn(&t.srv, "1002", &phone);
     let log =

@@ -72,7 +72,8 @@ impl CallManager {
                 if !neg.remote.ip().is_unspecified() {
                     m.remote = neg.remote;
                 }
-                recodec = (m.codec, m.codec_pt, m.dtmf_pt) != (neg.codec, neg.codec_pt, neg.dtmf_pt);
+                recodec =
+                    (m.codec, m.codec_pt, m.dtmf_pt) != (neg.codec, neg.codec_pt, neg.dtmf_pt);
                 (m.codec, m.codec_pt, m.dtmf_pt) = (neg.codec, neg.codec_pt, neg.dtmf_pt);
             }
             // The agent put the caller on hold (or took them off it): the caller hears hold

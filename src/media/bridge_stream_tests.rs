@@ -33,12 +33,7 @@ fn packet(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
 /// A caller in `caller` law bridged to an agent in `agent` law, both locked.
 fn bridged(caller: Codec, agent: Codec) -> (Bridge, Instant) {
     let t0 = Instant::now();
-    let mut b = Bridge::new(
-        t0,
-        LearnConfig::default(),
-        expect(CALLER_SDP, caller),
-        true,
-    );
+    let mut b = Bridge::new(t0, LearnConfig::default(), expect(CALLER_SDP, caller), true);
     b.bridge(t0, expect(AGENT_SDP, agent));
     (b, t0)
 }
@@ -112,7 +107,12 @@ fn the_caller_hears_one_stream_from_the_prompt_to_the_agent_and_back_to_hold_mus
     let mut prompt = |b: &mut Bridge| {
         let n = b.prompt_packet(&[0xff; 160], &mut out);
         let r = RtpReader::new(&out[..n]).unwrap();
-        (r.mark(), u16::from(r.sequence_number()), r.timestamp(), r.ssrc())
+        (
+            r.mark(),
+            u16::from(r.sequence_number()),
+            r.timestamp(),
+            r.ssrc(),
+        )
     };
     let (m0, seq0, ts0, ssrc) = prompt(&mut b);
     assert!(m0, "the first packet of our stream is marked");
@@ -123,15 +123,30 @@ fn the_caller_hears_one_stream_from_the_prompt_to_the_agent_and_back_to_hold_mus
     b.bridge(t0, expect(AGENT_SDP, Codec::Pcmu));
     let read = |p: &[u8]| {
         let r = RtpReader::new(p).unwrap();
-        (r.mark(), u16::from(r.sequence_number()), r.timestamp(), r.ssrc())
+        (
+            r.mark(),
+            u16::from(r.sequence_number()),
+            r.timestamp(),
+            r.ssrc(),
+        )
     };
-    let first = relay(&mut b, t0, Side::Agent, packet(0, 5000, 77_000, 0xa9e, &[0xff; 160]));
+    let first = relay(
+        &mut b,
+        t0,
+        Side::Agent,
+        packet(0, 5000, 77_000, 0xa9e, &[0xff; 160]),
+    );
     assert_eq!(
         read(&first),
         (true, seq0.wrapping_add(2), ts0.wrapping_add(320), ssrc),
         "the agent's audio continues our stream, marked as a new talkspurt"
     );
-    let next = relay(&mut b, t0, Side::Agent, packet(0, 5001, 77_160, 0xa9e, &[0xff; 160]));
+    let next = relay(
+        &mut b,
+        t0,
+        Side::Agent,
+        packet(0, 5001, 77_160, 0xa9e, &[0xff; 160]),
+    );
     assert_eq!(
         read(&next),
         (false, seq0.wrapping_add(3), ts0.wrapping_add(480), ssrc)

@@ -169,8 +169,14 @@ mod tests {
         p.extend([0xbe, 0xde, 0, 1, 7, 7, 7, 7, 0xaa, 0xbb, 0, 2]);
         assert_eq!(payload_range(&p), Some(24..26));
         // Lies about its lengths: no payload, no panic.
-        assert_eq!(payload_range(&[0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 200]), None);
-        assert_eq!(payload_range(&[0x90, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xbe]), None);
+        assert_eq!(
+            payload_range(&[0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 200]),
+            None
+        );
+        assert_eq!(
+            payload_range(&[0x90, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xbe]),
+            None
+        );
         assert_eq!(payload_range(&[0x8f; 12]), None);
     }
 

@@ -7,13 +7,19 @@ use std::path::Path;
 use std::process::Stdio;
 use tokio::process::Command;
 
-/// How the phone registers.
+/// How the phone registers and what it sends.
 #[derive(Default)]
 pub struct Phone {
     /// Register over TLS to this port (SIP/TLS), trusting this CA file. Such a phone also
     /// loads baresip's srtp module and does SRTP with SDES keys (acd offers SRTP to phones
     /// registered over TLS).
     pub tls: Option<(u16, PathBuf)>,
+    /// The codecs it takes, in order (default `PCMA,PCMU`).
+    pub codecs: Option<&'static str>,
+    /// The sine it sends, in Hz (default 440).
+    pub tone_hz: Option<u32>,
+    /// Write what it hears to `dump-…-dec.wav` in its config dir (baresip's sndfile module).
+    pub record: bool,
 }
 
 /// Writes a baresip config dir for `user`.
@@ -38,6 +44,9 @@ pub fn dir_at(base: &Path, sip: SocketAddr, user: &str, phone: &Phone, register:
                 "rtp_ports" => format!("rtp_ports\t\t{}-{}", base + 10, base + 49),
                 "cons_listen" => format!("cons_listen\t\t127.0.0.1:{}", base + 2),
                 "ctrl_tcp_listen" => format!("ctrl_tcp_listen\t\t127.0.0.1:{}", base + 4),
+                "audio_source" => {
+                    format!("audio_source\t\tausine,{}", phone.tone_hz.unwrap_or(440))
+                }
                 _ => l.to_string(),
             }
         })
@@ -56,17 +65,70 @@ pub fn dir_at(base: &Path, sip: SocketAddr, user: &str, phone: &Phone, register:
         }
         None => (format!("127.0.0.1:{}", sip.port()), ""),
     };
+    if phone.record {
+        config.push_str(&format!(
+            "\nmodule\t\t\tsndfile.so\nsnd_path\t\t{}",
+            dir.display()
+        ));
+    }
+    let codecs = phone.codecs.unwrap_or("PCMA,PCMU");
     let regint = if register { 600 } else { 0 };
     std::fs::write(dir.join("config"), config + "\n").unwrap();
     std::fs::write(
         dir.join("accounts"),
         format!(
-            "<sip:{user}@{server}>;auth_pass={PASSWORD};answermode=auto;audio_codecs=PCMA,PCMU;regint={regint};ptime=20{media}\n"
+            "<sip:{user}@{server}>;auth_pass={PASSWORD};answermode=auto;audio_codecs={codecs};regint={regint};ptime=20{media}\n"
         ),
     )
     .unwrap();
     std::fs::write(dir.join("contacts"), "").unwrap();
     dir
+}
+
+/// What the phone for `user` under `base` heard in the last `seconds` of its sndfile dump:
+/// the dominant frequency (Hz, from zero crossings) and how pure a sine it is at that
+/// frequency (0–1: the Goertzel power there over all the power). `None` for silence. A tone
+/// relayed in the wrong G.711 law keeps its zero crossings but loses its purity.
+pub fn heard(base: &Path, user: &str, seconds: f64) -> Option<(f64, f64)> {
+    let dir = base.join(format!("baresip-{user}"));
+    let wav = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))?;
+    let bytes = std::fs::read(wav).ok()?;
+    // RIFF header: channels at 22, rate at 24; samples after the "data" chunk.
+    let channels = u16::from_le_bytes([*bytes.get(22)?, bytes[23]]) as usize;
+    let rate = u32::from_le_bytes([bytes[24], bytes[25], bytes[26], bytes[27]]) as f64;
+    let data = bytes.windows(4).position(|w| w == b"data")? + 8;
+    let samples: Vec<f64> = bytes[data..]
+        .chunks_exact(2 * channels)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]) as f64)
+        .collect();
+    let n = ((seconds * rate) as usize).min(samples.len());
+    let tail = &samples[samples.len() - n..];
+    let energy: f64 = tail.iter().map(|x| x * x).sum();
+    if tail.iter().all(|x| x.abs() < 500.0) {
+        return None;
+    }
+    let crossings = tail
+        .windows(2)
+        .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+        .count();
+    let hz = crossings as f64 / 2.0 / (n as f64 / rate);
+    let goertzel = |f: f64| {
+        let coeff = 2.0 * (2.0 * std::f64::consts::PI * f / rate).cos();
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for x in tail {
+            let s0 = x + coeff * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        (s1 * s1 + s2 * s2 - coeff * s1 * s2) * 2.0 / (n as f64 * energy)
+    };
+    let purity = (-40..=40)
+        .map(|i| goertzel(hz + i as f64 * 0.25))
+        .fold(0.0, f64::max);
+    Some((hz, purity))
 }
 
 /// Starts baresip for `user`; its log is `baresip-<user>.log` in the server's directory.

@@ -1,0 +1,76 @@
+//! Phones nobody on the project wrote, talking through acd the way a centre's callers and
+//! agents do, with what each one *heard* checked (the dominant frequency of its recording),
+//! not just packet counts.
+
+mod common;
+
+use common::baresip::{heard, spawn_at, Phone};
+use common::*;
+use std::time::Duration;
+
+/// A clean sine within 5 % of `want` Hz (G.711 quantisation leaves it > 90 % pure; the wrong
+/// law, or a mix with prompts, does not).
+fn clean_tone(got: Option<(f64, f64)>, want: f64) -> bool {
+    got.is_some_and(|(hz, purity)| (hz - want).abs() < want * 0.05 && purity > 0.9)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pcma_only_caller_and_a_pcmu_only_agent_hear_each_others_tone() {
+    let srv = start(None, |_| {}).await;
+    let base = srv.dir.path();
+    let agent = Phone {
+        codecs: Some("PCMU"),
+        tone_hz: Some(1000),
+        record: true,
+        ..Phone::default()
+    };
+    let _agent = spawn_at(base, srv.sip(), "1002", &agent, true, &[]);
+    srv.wait_for("baresip 1002 registered", Duration::from_secs(15), |s| {
+        TestServer::agent_state(s, "1002") == "Idle"
+    })
+    .await;
+    let caller = Phone {
+        codecs: Some("PCMA"),
+        tone_hz: Some(440),
+        record: true,
+        ..Phone::default()
+    };
+    let dial = format!("/dial sip:200@{}", srv.sip());
+    let mut call = spawn_at(
+        base,
+        srv.sip(),
+        "caller",
+        &caller,
+        false,
+        &["-e", &dial, "-t", "8"],
+    );
+    let s = srv
+        .wait_for("3 s of audio both ways", Duration::from_secs(15), |s| {
+            s.media.relayed_to_agent > 150 && s.media.relayed_to_caller > 150
+        })
+        .await;
+    assert!(
+        TestServer::agent_state(&s, "1002").starts_with("Busy"),
+        "{:?}",
+        s.status
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(15), call.wait()).await;
+    let logs = || {
+        ["1002", "caller"]
+            .map(|u| {
+                std::fs::read_to_string(base.join(format!("baresip-{u}.log"))).unwrap_or_default()
+            })
+            .join("\n----\n")
+    };
+    let (at_agent, at_caller) = (heard(base, "1002", 1.0), heard(base, "caller", 1.0));
+    assert!(
+        clean_tone(at_agent, 440.0),
+        "the agent heard {at_agent:?} (Hz, purity)\n{}",
+        logs()
+    );
+    assert!(
+        clean_tone(at_caller, 1000.0),
+        "the caller heard {at_caller:?} (Hz, purity)\n{}",
+        logs()
+    );
+}
