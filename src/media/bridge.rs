@@ -267,6 +267,10 @@ pub struct Bridge {
     /// The one RTP stream we send the caller: prompts, and the agent's audio re-written.
     caller_stream: Sender,
     detector: Detector,
+    /// The RTP timestamp of the caller's last telephone-event heard while not bridged: acd
+    /// consumed that digit (menu, callback key), so the rest of its packets are not relayed
+    /// when the agent answers before the key is released.
+    consumed_event: Option<u32>,
     recorder: Option<Recorder>,
     /// Set by the last `handle_packet`.
     pub last: Learned,
@@ -300,6 +304,7 @@ impl Bridge {
             transcode_to_caller: None,
             caller_stream: Sender::new(rand::random(), caller.codec_pt),
             detector: Detector::default(),
+            consumed_event: None,
             recorder: None,
             last: Learned::default(),
         }
@@ -456,6 +461,11 @@ impl Bridge {
             }
             if dtmf {
                 digit = super::rtp::payload(pkt).and_then(|p| self.detector.feed(ts, p));
+                if !self.bridged {
+                    self.consumed_event = Some(ts);
+                } else if self.consumed_event == Some(ts) {
+                    return Verdict::Keep { digit };
+                }
             }
         }
         if !self.bridged {

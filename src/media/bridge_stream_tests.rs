@@ -159,3 +159,48 @@ fn the_caller_hears_one_stream_from_the_prompt_to_the_agent_and_back_to_hold_mus
         (true, seq0.wrapping_add(4), ts0.wrapping_add(640), ssrc)
     );
 }
+
+#[test]
+fn a_menu_digit_is_not_relayed_to_an_agent_who_answers_before_the_key_is_released() {
+    let t0 = Instant::now();
+    let mut b = Bridge::new(
+        t0,
+        LearnConfig::default(),
+        expect(CALLER_SDP, Codec::Pcmu),
+        true,
+    );
+    let src: SocketAddr = CALLER_SDP.parse().unwrap();
+    let press = |seq: u16, ts: u32, end: bool| {
+        packet(
+            101,
+            seq,
+            ts,
+            0xc,
+            &[3, if end { 0x8a } else { 0x0a }, 0, 160],
+        )
+    };
+    // "3" picks the queue in the menu.
+    let mut p = press(1, 8000, false);
+    assert_eq!(
+        b.handle_packet(t0, Side::Caller, src, &mut p),
+        Verdict::Keep { digit: Some('3') }
+    );
+    // The agent answers 10 ms later; the rest of the key press is acd's, not the agent's.
+    b.bridge(t0, expect(AGENT_SDP, Codec::Pcmu));
+    for (seq, end) in [(2, false), (3, true), (4, true), (5, true)] {
+        let mut p = press(seq, 8000, end);
+        assert_eq!(
+            b.handle_packet(t0, Side::Caller, src, &mut p),
+            Verdict::Keep { digit: None }
+        );
+    }
+    // A key pressed in the conversation reaches the agent.
+    let mut p = press(6, 16000, false);
+    assert!(matches!(
+        b.handle_packet(t0, Side::Caller, src, &mut p),
+        Verdict::Forward {
+            digit: Some('3'),
+            ..
+        }
+    ));
+}
