@@ -105,6 +105,13 @@ impl CallManager {
             self.source_full += 1;
             return self.refuse_busy(now, &key, &req, "too many calls from this address");
         }
+        // RFC 4028: a Session-Expires below our Min-SE is answered 422 (the caller retries).
+        let session = super::session_timer::asked(&req);
+        if session == super::session_timer::Asked::TooBrief {
+            let r = super::session_timer::too_brief(&req, Some(&random_token()));
+            self.ep.respond(now, &key, &r);
+            return;
+        }
         let Some((caller_port, agent_port)) = self.ports.take_pair() else {
             return self.refuse(now, &key, &req, 503, "no free RTP ports");
         };
@@ -151,6 +158,10 @@ impl CallManager {
         r.core.contacts.push(self.contact_on(from.transport));
         r.headers.push(HeaderName::Allow, ALLOW);
         r.headers.push(HeaderName::ContentType, "application/sdp");
+        let timer = super::session_timer::SessionTimer::of(session, now);
+        if let (200, Some(t)) = (code, timer) {
+            t.answer_headers(&mut r.headers);
+        }
         r.body = sdp.clone();
         self.ep.respond(now, &key, &r);
         self.by_sip_id
@@ -170,6 +181,7 @@ impl CallManager {
                     dialog,
                     sdp,
                     answered: code == 200,
+                    session: timer,
                 },
                 phase: Phase::Answering { late_offer },
                 media: neg,
@@ -197,6 +209,8 @@ impl CallManager {
         // which a spoofer never saw) or, on early media, their first RTP from that address.
         if code == 183 {
             self.start_media(id, false);
+        } else if let Some(t) = timer {
+            self.timers.arm(t.due(), super::phase::Wake::Session(id));
         }
     }
 }

@@ -285,6 +285,7 @@ impl CallManager {
                     invite,
                     sdp: Bytes::new(),
                     answered: true,
+                    session: None,
                 },
                 phase: Phase::Away(Box::new(Callback {
                     target,
@@ -488,6 +489,7 @@ impl CallManager {
             invite: uac.invite,
             dialog: d,
             answered: true,
+            session: None,
         };
         {
             let _g = c.span.enter();

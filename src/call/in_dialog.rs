@@ -2,14 +2,64 @@
 //! re-INVITE or UPDATE (hold and resume, including hold music when the agent holds).
 
 use super::manager::CallManager;
+use super::session_timer;
 use super::{Leg, MediaCommand};
 use crate::acd::CallId;
 use crate::events::Event;
 use crate::sdp::{self, Direction, LocalMedia, Sdp};
-use crate::sip::msg::Request;
+use crate::sip::header::HeaderName;
+use crate::sip::msg::{Request, Response};
+use crate::sip::transaction::{Peer, TxKey};
+use crate::sip::via::Method;
 use bytes::Bytes;
+use std::time::Instant;
 
 impl CallManager {
+    /// A re-INVITE or UPDATE in a call's dialog: a hold, a move, or a session refresh. An
+    /// UPDATE without SDP (a refresh, RFC 4028 §7.4) gets a 200 without SDP; the caller's
+    /// request also sets the session timer anew.
+    pub(super) fn on_reoffer(
+        &mut self,
+        now: Instant,
+        key: TxKey,
+        req: Request,
+        from: Peer,
+        call: CallId,
+        leg: Leg,
+    ) {
+        let asked = session_timer::asked(&req);
+        if leg == Leg::Caller && asked == session_timer::Asked::TooBrief {
+            let r = session_timer::too_brief(&req, None);
+            return self.ep.respond(now, &key, &r);
+        }
+        let bare_update = req.method == Method::Update && req.body.is_empty();
+        let sdp = if bare_update {
+            Bytes::new()
+        } else {
+            // Session refresh or hold: same ports and codec, direction mirrored.
+            let Some(sdp) = self.reoffer_answer(call, leg, &req.body) else {
+                let r = Response::to(&req, 488, None);
+                return self.ep.respond(now, &key, &r);
+            };
+            // A new SDP version and maybe a moved address: the snapshot follows.
+            self.snapshot_mark(call);
+            sdp
+        };
+        let mut r = Response::to(&req, 200, None);
+        r.core.contacts.push(self.contact_on(from.transport));
+        if leg == Leg::Caller {
+            self.session_set(now, call, asked);
+            if let Some(t) = self.calls.get(&call).and_then(|c| c.caller.session) {
+                t.answer_headers(&mut r.headers);
+            }
+        }
+        if !sdp.is_empty() {
+            r.headers.push(HeaderName::ContentType, "application/sdp");
+            r.body = sdp;
+        }
+        self.ep.respond(now, &key, &r);
+    }
+
     pub(super) fn dialog_matches(&self, call: CallId, leg: Leg, req: &Request) -> bool {
         let Some(c) = self.calls.get(&call) else {
             return false;

@@ -67,6 +67,7 @@ impl CallManager {
                 Wake::Pop(call, agent) => self.pop_due(now, call, &agent, at),
                 Wake::Qualify(agent) => self.qualify_ping(now, &agent),
                 Wake::QualifyAnswer(key) => self.qualify_unanswered(now, &key),
+                Wake::Session(call) => self.session_due(now, call),
             }
         }
         self.process(now);

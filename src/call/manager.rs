@@ -82,6 +82,8 @@ pub(super) struct CallerLeg {
     pub sdp: Bytes,
     /// A 2xx was sent.
     pub answered: bool,
+    /// The session timer the caller asked for (RFC 4028), if any.
+    pub session: Option<super::session_timer::SessionTimer>,
 }
 
 /// One call: its caller leg, where it is ([`Phase`], with the agent side when there is one),
@@ -469,19 +471,7 @@ impl CallManager {
                     };
                     self.step(now, call, input);
                 }
-                Method::Invite | Method::Update => {
-                    // Session refresh or hold: same ports and codec, direction mirrored.
-                    let Some(sdp) = self.reoffer_answer(call, leg, &req.body) else {
-                        return self.reply(now, &key, &req, 488);
-                    };
-                    // A new SDP version and maybe a moved address: the snapshot follows.
-                    self.snapshot_mark(call);
-                    let mut r = Response::to(&req, 200, None);
-                    r.core.contacts.push(self.contact_on(from.transport));
-                    r.headers.push(HeaderName::ContentType, "application/sdp");
-                    r.body = sdp;
-                    self.ep.respond(now, &key, &r);
-                }
+                Method::Invite | Method::Update => self.on_reoffer(now, key, req, from, call, leg),
                 Method::Info if leg == Leg::Caller => {
                     let ct = req.headers.get(&HeaderName::ContentType).unwrap_or("");
                     self.reply(now, &key, &req, 200);
@@ -523,6 +513,7 @@ impl CallManager {
         r.headers.push(HeaderName::ContentType, "application/sdp");
         r.body = c.caller.sdp.clone();
         let key = c.caller.invite_key.clone();
+        self.session_start(now, call, &mut r.headers);
         self.ep.respond(now, &key, &r);
     }
 

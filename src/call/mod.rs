@@ -25,6 +25,7 @@ pub mod ports;
 mod qualify;
 mod queueing;
 mod resume;
+mod session_timer;
 pub mod snapshot;
 mod survey;
 mod teardown;

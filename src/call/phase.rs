@@ -85,6 +85,8 @@ pub(super) enum Wake {
     Qualify(String),
     /// An OPTIONS ping's time to be answered is up.
     QualifyAnswer(crate::sip::transaction::TxKey),
+    /// The caller leg's session timer (RFC 4028): refresh or expiry.
+    Session(crate::acd::CallId),
 }
 
 /// What happened to a call, from the wire, the media task or the clock.

@@ -56,6 +56,7 @@ fn call(phase: Phase, t0: Instant) -> Call {
             invite,
             sdp: Default::default(),
             answered: true,
+            session: None,
         },
         phase,
         media: crate::sdp::Negotiated {

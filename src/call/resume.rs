@@ -16,7 +16,7 @@ use crate::acd::CallId;
 use crate::events::{Event, Side};
 use crate::sdp::{self, LocalMedia, Sdp};
 use crate::sip::header::HeaderName;
-use crate::sip::msg::Response;
+use crate::sip::msg::{Headers, Response};
 use crate::sip::transaction::{Peer, TxKey};
 use crate::sip::via::Method;
 use bytes::Bytes;
@@ -35,6 +35,8 @@ pub(super) struct Reinvite {
     pub seq: u32,
     /// A 2xx came (kept after it, to ACK its retransmissions).
     pub answered: bool,
+    /// A session-timer refresh, not a resume.
+    pub refresh: bool,
 }
 
 /// What a resume did, for the log and the operator.
@@ -178,6 +180,7 @@ impl CallManager {
                 dialog,
                 sdp: Bytes::from(s.caller.sdp.clone()),
                 answered: true,
+                session: None,
             },
             phase,
             media: s.media.negotiated(),
@@ -367,7 +370,6 @@ impl CallManager {
     /// Sends one leg of a resumed call a re-INVITE: same tags, CSeq above the last saved, our
     /// SDP with the same session id and a higher version (RFC 3264 §8), so the phone re-latches.
     fn reinvite(&mut self, now: Instant, id: CallId, leg: Leg) {
-        let via = self.via_host();
         let advertise = self.cfg.advertise;
         let Some(c) = self.calls.get_mut(&id) else {
             return;
@@ -401,15 +403,35 @@ impl CallManager {
             srtp: None,
         };
         let body = Bytes::from(sdp::offer(&local, &[codec], dtmf.unwrap_or(101)));
-        let dialog = match leg {
-            Leg::Caller => {
-                c.caller.sdp = body.clone();
-                &mut c.caller.dialog
-            }
+        match leg {
+            Leg::Caller => c.caller.sdp = body.clone(),
             Leg::Agent => {
                 let Some(t) = c.talk_mut() else { return };
                 t.agent.uac.invite.body = body.clone();
-                let Some(d) = t.agent.uac.dialog_mut() else {
+            }
+        }
+        self.send_reinvite(now, id, leg, body, Headers::default(), false);
+    }
+
+    /// Sends a re-INVITE on one leg's dialog offering `body`, with `headers` besides;
+    /// `refresh`: a session-timer refresh (its answer goes to the session timer).
+    pub(super) fn send_reinvite(
+        &mut self,
+        now: Instant,
+        id: CallId,
+        leg: Leg,
+        body: Bytes,
+        headers: Headers,
+        refresh: bool,
+    ) {
+        let via = self.via_host();
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let dialog = match leg {
+            Leg::Caller => &mut c.caller.dialog,
+            Leg::Agent => {
+                let Some(d) = c.talk_mut().and_then(|t| t.agent.uac.dialog_mut()) else {
                     return;
                 };
                 d
@@ -421,6 +443,9 @@ impl CallManager {
         let contact = self.contact_on(peer.transport);
         req.core.contacts.push(contact);
         req.headers.push(HeaderName::ContentType, "application/sdp");
+        for (name, value) in headers.0 {
+            req.headers.push(name, value);
+        }
         req.body = body;
         let key = self.ep.send_request(now, &req, peer);
         self.reinvites.insert(
@@ -430,6 +455,7 @@ impl CallManager {
                 leg,
                 seq,
                 answered: false,
+                refresh,
             },
         );
     }
@@ -439,12 +465,15 @@ impl CallManager {
         let Some(r) = self.reinvites.get(key) else {
             return false;
         };
-        let (id, leg, seq) = (r.call, r.leg, r.seq);
+        let (id, leg, seq, refresh, first) = (r.call, r.leg, r.seq, r.refresh, !r.answered);
         match resp.code {
             100..=199 => {}
             200..=299 => {
                 if let Some(r) = self.reinvites.get_mut(key) {
                     r.answered = true;
+                }
+                if refresh && first {
+                    self.session_refreshed(now, id, resp);
                 }
                 let via = self.via_host();
                 let Some(c) = self.calls.get_mut(&id) else {
@@ -492,6 +521,10 @@ impl CallManager {
                     "a resumed leg is gone; ending the call"
                 );
                 self.end_call(now, id, by, 487);
+            }
+            _ if refresh => {
+                self.reinvites.remove(key);
+                self.session_refused(now, id, resp);
             }
             code => {
                 self.reinvites.remove(key);

@@ -272,8 +272,13 @@ impl Rig {
 
     /// A caller's INVITE offering `sdp`, alone.
     pub(super) fn invite_offering(&mut self, call_id: &str, sdp: &str) {
+        self.invite_with(call_id, sdp, "");
+    }
+
+    /// A caller's INVITE offering `sdp` with `extra` header lines (each ending in CRLF).
+    pub(super) fn invite_with(&mut self, call_id: &str, sdp: &str, extra: &str) {
         let msg = format!(
-            "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bK{call_id}\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:{CALLER}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            "INVITE sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bK{call_id}\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:c@127.0.0.1:{CALLER}>\r\n{extra}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
             sdp.len()
         );
         self.send(CALLER, &msg);
@@ -556,7 +561,7 @@ fn caller_bye_while_agent_rings_cancels_the_agent() {
     assert_eq!(r.status().totals.abandoned, 1);
 }
 
-fn in_dialog(method: &str, ok: &str, cseq: u32, ctype: &str, body: &str) -> String {
+pub(super) fn in_dialog(method: &str, ok: &str, cseq: u32, ctype: &str, body: &str) -> String {
     format!(
         "{method} sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bK{method}{cseq}\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: {}\r\nCall-ID: call1\r\nCSeq: {cseq} {method}\r\nContact: <sip:c@127.0.0.1:{CALLER}>\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{body}",
         header(ok, "To"),

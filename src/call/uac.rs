@@ -69,10 +69,10 @@ pub(super) fn cancel_for(invite: &Request, elsewhere: bool) -> Request {
     c.core.contacts.clear();
     c.headers.0.retain(|(n, _)| *n == HeaderName::Route);
     if elsewhere {
-        c.headers.0.push((
-            HeaderName::Other("Reason".into()),
-            "SIP;cause=200;text=\"Call completed elsewhere\"".into(),
-        ));
+        c.headers.push(
+            HeaderName::Reason,
+            "SIP;cause=200;text=\"Call completed elsewhere\"",
+        );
     }
     c.body = Bytes::new();
     c

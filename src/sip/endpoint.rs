@@ -20,8 +20,8 @@ use tracing::debug;
 
 /// Methods we implement, for Allow.
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDATE";
-/// Extensions we understand in Require.
-pub const SUPPORTED: &[&str] = &[];
+/// Extensions we understand in Require, and list in Supported: session timers (RFC 4028).
+pub const SUPPORTED: &[&str] = &["timer"];
 
 /// What the call layer must act on.
 #[derive(Debug, Clone, PartialEq)]
@@ -379,7 +379,7 @@ impl Endpoint {
     fn capabilities(&self, r: &mut Response) {
         r.headers.push(HeaderName::Allow, ALLOW);
         r.headers.push(HeaderName::Accept, "application/sdp");
-        r.headers.push(HeaderName::Supported, "");
+        r.headers.push(HeaderName::Supported, SUPPORTED.join(", "));
     }
 
     /// A stateless 503 with Retry-After (nothing is kept for it); ACKs get no answer.

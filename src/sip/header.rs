@@ -34,6 +34,14 @@ pub enum HeaderName {
     Warning,
     Date,
     RetryAfter,
+    /// RFC 4028 (compact `x`).
+    SessionExpires,
+    MinSe,
+    /// RFC 3262.
+    RSeq,
+    RAck,
+    /// RFC 3326.
+    Reason,
     Other(String),
 }
 
@@ -52,6 +60,7 @@ impl HeaderName {
                 b'c' => return ContentType,
                 b'k' => return Supported,
                 b's' => return Subject,
+                b'x' => return SessionExpires,
                 b'e' => return Other("Content-Encoding".into()),
                 _ => {}
             }
@@ -84,6 +93,11 @@ impl HeaderName {
             ("warning", Warning),
             ("date", Date),
             ("retry-after", RetryAfter),
+            ("session-expires", SessionExpires),
+            ("min-se", MinSe),
+            ("rseq", RSeq),
+            ("rack", RAck),
+            ("reason", Reason),
         ];
         for (k, v) in KNOWN {
             if name.eq_ignore_ascii_case(k) {
@@ -124,6 +138,11 @@ impl HeaderName {
             Warning => "Warning",
             Date => "Date",
             RetryAfter => "Retry-After",
+            SessionExpires => "Session-Expires",
+            MinSe => "Min-SE",
+            RSeq => "RSeq",
+            RAck => "RAck",
+            Reason => "Reason",
             Other(s) => s,
         }
     }
