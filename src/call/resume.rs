@@ -9,6 +9,7 @@
 use super::agent_leg::AgentLeg;
 use super::manager::{Call, CallManager, CallerLeg};
 use super::phase::{Phase, Talk};
+use super::session_timer::{Asked, SessionTimer};
 use super::snapshot::{parse_request, CallSnapshot, SavedPhase, SavedRinging, SNAPSHOT_VERSION};
 use super::uac::UacLeg;
 use super::{Leg, MediaCommand};
@@ -180,7 +181,17 @@ impl CallManager {
                 dialog,
                 sdp: Bytes::from(s.caller.sdp.clone()),
                 answered: true,
-                session: None,
+                // The resume's re-INVITE refreshes it: it runs from now.
+                session: s.caller.session.and_then(|t| {
+                    SessionTimer::of(
+                        Asked::Timer {
+                            interval: t.interval,
+                            we_refresh: t.we_refresh,
+                            peer_supports: t.peer_supports,
+                        },
+                        now,
+                    )
+                }),
             },
             phase,
             media: s.media.negotiated(),
@@ -410,7 +421,18 @@ impl CallManager {
                 t.agent.uac.invite.body = body.clone();
             }
         }
-        self.send_reinvite(now, id, leg, body, Headers::default(), false);
+        // A caller leg with a session timer: this re-INVITE is also its refresh.
+        let mut headers = Headers::default();
+        let session = c.caller.session.filter(|_| leg == Leg::Caller);
+        if let Some(t) = session {
+            headers.push(HeaderName::SessionExpires, t.header(true));
+            headers.push(
+                HeaderName::Supported,
+                crate::sip::endpoint::SUPPORTED.join(", "),
+            );
+            self.timers.arm(t.due(), super::phase::Wake::Session(id));
+        }
+        self.send_reinvite(now, id, leg, body, headers, session.is_some());
     }
 
     /// Sends a re-INVITE on one leg's dialog offering `body`, with `headers` besides;

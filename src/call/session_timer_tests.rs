@@ -4,8 +4,9 @@
 use super::super::tests::{header, reply, Rig, CALLER, SDP};
 use std::time::Duration;
 
-/// A connected call whose caller asked for `extra` (Session-Expires, Supported); the 200.
-fn call_with(extra: &str) -> (Rig, String) {
+/// A call whose caller asked for `extra` (Session-Expires, Supported), ringing agent 1001:
+/// the 200 to the caller and the INVITE to the agent.
+fn call_ringing(extra: &str) -> (Rig, String, String) {
     let mut r = Rig::new();
     r.register("1001", 7001);
     r.invite_with("call1", SDP, extra);
@@ -16,6 +17,17 @@ fn call_with(extra: &str) -> (Rig, String) {
         .find(|(p, m)| *p == CALLER && m.starts_with("SIP/2.0 200"))
         .map(|(_, m)| m.clone())
         .unwrap_or_else(|| panic!("answered: {all:#?}"));
+    let inv = all
+        .iter()
+        .find(|(p, m)| *p == 7001 && m.starts_with("INVITE"))
+        .map(|(_, m)| m.clone())
+        .unwrap_or_default();
+    (r, ok, inv)
+}
+
+/// [`call_ringing`] without the agent's INVITE.
+fn call_with(extra: &str) -> (Rig, String) {
+    let (r, ok, _) = call_ringing(extra);
     (r, ok)
 }
 
@@ -134,4 +146,49 @@ fn require_timer_is_understood() {
     let (_r, ok) = call_with("Require: timer\r\nSession-Expires: 1800\r\n");
     assert_eq!(header(&ok, "Session-Expires"), "1800;refresher=uac");
     assert_eq!(header(&ok, "Require"), "timer");
+}
+
+#[test]
+fn a_resumed_call_keeps_its_session_timer_and_its_reinvite_is_the_refresh() {
+    let (mut r, ok, inv) =
+        call_ringing("Supported: timer\r\nSession-Expires: 120;refresher=uas\r\n");
+    r.m.set_snapshots(true);
+    r.send(7001, &reply(&inv, 200, "a1", true));
+    while r.m.poll_event().is_some() {}
+    let (now, due) = (r.now, r.now + super::super::snapshot::GATHER);
+    let mut writes: Vec<_> = std::iter::from_fn(|| r.m.poll_snapshot(now)).collect();
+    writes.extend(std::iter::from_fn(|| r.m.poll_snapshot(due)));
+    let snaps: Vec<_> = writes
+        .into_iter()
+        .filter_map(|w| w.body)
+        .map(|s| serde_json::from_str(&serde_json::to_string(&*s).unwrap()).unwrap())
+        .collect();
+    assert_eq!(snaps.len(), 1);
+    let mut b = Rig::new();
+    b.register("1001", 7001);
+    assert_eq!(b.m.resume(b.now, snaps).resumed, 1);
+    let all = b.out();
+    let to = |port: u16| {
+        all.iter()
+            .find(|(p, m)| *p == port && m.starts_with("INVITE"))
+            .map(|(_, m)| m.clone())
+            .unwrap_or_else(|| panic!("re-INVITE to {port}: {all:#?}"))
+    };
+    let (to_caller, to_agent) = (to(CALLER), to(7001));
+    assert_eq!(header(&to_caller, "Session-Expires"), "120;refresher=uac");
+    assert_eq!(
+        header(&to_agent, "Session-Expires"),
+        "",
+        "no timer on agent legs"
+    );
+    b.send(CALLER, &reply(&to_caller, 200, "c", true));
+    b.send(7001, &reply(&to_agent, 200, "a1", true));
+    // Then refreshed every 60 s as before the restart.
+    b.advance(Duration::from_secs(60));
+    let refresh = b
+        .out()
+        .into_iter()
+        .filter(|(p, m)| *p == CALLER && m.starts_with("INVITE"))
+        .count();
+    assert_eq!(refresh, 1, "{ok}");
 }

@@ -311,6 +311,14 @@ impl CallManager {
                 dialog: SavedDialog::of(&c.caller.dialog),
                 sdp: String::from_utf8_lossy(&c.caller.sdp).into_owned(),
                 answered: c.caller.answered,
+                session: c
+                    .caller
+                    .session
+                    .map(|t| crate::context::saved_call::SavedSessionTimer {
+                        interval: t.interval,
+                        we_refresh: t.we_refresh,
+                        peer_supports: t.peer_supports,
+                    }),
             },
             caller_port: c.caller_port,
             agent_port: c.agent_port,

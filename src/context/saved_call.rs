@@ -57,6 +57,17 @@ pub struct SavedCallerLeg {
     /// Our SDP answer.
     pub sdp: String,
     pub answered: bool,
+    /// The session timer (RFC 4028) the caller negotiated, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SavedSessionTimer>,
+}
+
+/// A caller leg's session timer: its interval and who refreshes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedSessionTimer {
+    pub interval: u32,
+    pub we_refresh: bool,
+    pub peer_supports: bool,
 }
 
 /// One dialog (RFC 3261 §12).
