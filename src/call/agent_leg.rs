@@ -138,6 +138,8 @@ impl CallManager {
         // What the phone may send us in this dialog (its hold re-INVITE, INFO digits, UPDATE).
         headers.push(HeaderName::Allow, crate::sip::endpoint::ALLOW);
         headers.push(HeaderName::Accept, "application/sdp");
+        // We PRACK phones that ring reliably; no `timer`: this leg runs no session timer.
+        headers.push(HeaderName::Supported, "100rel");
         headers.push(HeaderName::Other("X-ACD-Queue".into()), queue);
         headers.push(HeaderName::Other("X-ACD-Call".into()), call.to_string());
         let invite = new_invite(

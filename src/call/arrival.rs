@@ -163,7 +163,13 @@ impl CallManager {
             t.answer_headers(&mut r.headers);
         }
         r.body = sdp.clone();
+        // Early media to a caller that does 100rel: the 183 goes reliably (RFC 3262).
+        let prack = (code == 183 && super::prack::wanted(&req))
+            .then(|| Box::new(self.reliable(now, &mut r)));
         self.ep.respond(now, &key, &r);
+        if let Some(p) = &prack {
+            self.timers.arm(p.next, super::phase::Wake::Reliable(id));
+        }
         self.by_sip_id
             .insert(req.core.call_id.clone(), (id, Leg::Caller));
         self.by_caller_invite.insert(key.clone(), id);
@@ -182,6 +188,7 @@ impl CallManager {
                     sdp,
                     answered: code == 200,
                     session: timer,
+                    prack,
                 },
                 phase: Phase::Answering { late_offer },
                 media: neg,

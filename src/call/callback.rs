@@ -286,6 +286,7 @@ impl CallManager {
                     sdp: Bytes::new(),
                     answered: true,
                     session: None,
+                    prack: None,
                 },
                 phase: Phase::Away(Box::new(Callback {
                     target,
@@ -388,6 +389,8 @@ impl CallManager {
         headers.push(HeaderName::UserAgent, crate::sip::msg::PRODUCT);
         headers.push(HeaderName::Allow, crate::sip::endpoint::ALLOW);
         headers.push(HeaderName::Accept, "application/sdp");
+        // We PRACK phones that ring reliably; no `timer`: this leg runs no session timer.
+        headers.push(HeaderName::Supported, "100rel");
         let invite = new_invite(
             cb.target.clone(),
             our_via(cb.peer.transport, &via_host),
@@ -490,6 +493,7 @@ impl CallManager {
             dialog: d,
             answered: true,
             session: None,
+            prack: None,
         };
         {
             let _g = c.span.enter();

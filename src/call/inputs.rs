@@ -68,6 +68,7 @@ impl CallManager {
                 Wake::Qualify(agent) => self.qualify_ping(now, &agent),
                 Wake::QualifyAnswer(key) => self.qualify_unanswered(now, &key),
                 Wake::Session(call) => self.session_due(now, call),
+                Wake::Reliable(call) => self.reliable_due(now, call),
             }
         }
         self.process(now);

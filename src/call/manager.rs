@@ -84,6 +84,8 @@ pub(super) struct CallerLeg {
     pub answered: bool,
     /// The session timer the caller asked for (RFC 4028), if any.
     pub session: Option<super::session_timer::SessionTimer>,
+    /// Our reliable 183 waiting for its PRACK (RFC 3262).
+    pub prack: Option<Box<super::prack::Reliable>>,
 }
 
 /// One call: its caller leg, where it is ([`Phase`], with the agent side when there is one),
@@ -472,6 +474,8 @@ impl CallManager {
                     self.step(now, call, input);
                 }
                 Method::Invite | Method::Update => self.on_reoffer(now, key, req, from, call, leg),
+                Method::Prack if leg == Leg::Caller => self.on_prack(now, &key, &req, call),
+                Method::Prack => self.reply(now, &key, &req, 481),
                 Method::Info if leg == Leg::Caller => {
                     let ct = req.headers.get(&HeaderName::ContentType).unwrap_or("");
                     self.reply(now, &key, &req, 200);
@@ -503,9 +507,12 @@ impl CallManager {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        if c.caller.answered {
+        if c.caller.answered || self.answer_held_for_prack(call) {
             return;
         }
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         c.caller.answered = true;
         let tag = c.caller.dialog.local.tag().unwrap_or("").to_string();
         let mut r = Response::to(&c.caller.invite, 200, Some(&tag));

@@ -22,6 +22,7 @@ mod manager;
 mod phase;
 mod pop;
 pub mod ports;
+mod prack;
 mod qualify;
 mod queueing;
 mod resume;

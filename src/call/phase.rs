@@ -87,6 +87,8 @@ pub(super) enum Wake {
     QualifyAnswer(crate::sip::transaction::TxKey),
     /// The caller leg's session timer (RFC 4028): refresh or expiry.
     Session(crate::acd::CallId),
+    /// Our reliable 183 to the caller (RFC 3262): retransmit, or give up.
+    Reliable(crate::acd::CallId),
 }
 
 /// What happened to a call, from the wire, the media task or the clock.

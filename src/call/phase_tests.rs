@@ -57,6 +57,7 @@ fn call(phase: Phase, t0: Instant) -> Call {
             sdp: Default::default(),
             answered: true,
             session: None,
+            prack: None,
         },
         phase,
         media: crate::sdp::Negotiated {

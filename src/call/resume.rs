@@ -192,6 +192,7 @@ impl CallManager {
                         now,
                     )
                 }),
+                prack: None,
             },
             phase,
             media: s.media.negotiated(),

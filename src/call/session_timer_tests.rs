@@ -81,7 +81,7 @@ fn when_we_are_the_refresher_we_reinvite_at_half_the_interval_with_the_same_sdp(
     let refresh = r.sent(CALLER, "INVITE");
     // In our request `uac` is us.
     assert_eq!(header(&refresh, "Session-Expires"), "120;refresher=uac");
-    assert_eq!(header(&refresh, "Supported"), "timer");
+    assert_eq!(header(&refresh, "Supported"), "100rel, timer");
     let o = |m: &str| m.lines().find(|l| l.starts_with("o=")).map(str::to_string);
     assert_eq!(o(&refresh), o(&ok), "the same SDP, version unchanged");
     // The caller wants at least 180 s: we go again with that.

@@ -58,6 +58,9 @@ pub(super) struct UacLeg {
     /// The call was answered on another leg: the CANCEL says so (RFC 3326 `Reason`), so the
     /// phone shows "answered elsewhere" instead of a missed call.
     pub elsewhere: bool,
+    /// RFC 3262 towards a phone that sends its provisionals reliably: the early dialog our
+    /// PRACKs go in (its CSeq carries on into the confirmed dialog) and the last RSeq PRACKed.
+    early: Option<(Dialog, u32)>,
 }
 
 /// CANCEL for a pending INVITE (§9.1): same Request-URI, Call-ID, From, To, CSeq number, top Via.
@@ -88,6 +91,7 @@ impl UacLeg {
             peer,
             state: LegState::Calling,
             elsewhere: false,
+            early: None,
         }
     }
 
@@ -100,6 +104,7 @@ impl UacLeg {
             peer: dialog.peer,
             state: LegState::Confirmed(Box::new(dialog)),
             elsewhere: false,
+            early: None,
         }
     }
 
@@ -113,6 +118,7 @@ impl UacLeg {
             peer,
             state: LegState::Cancelling { sent: true },
             elsewhere: false,
+            early: None,
         };
         (leg, cancel)
     }
@@ -147,10 +153,11 @@ impl UacLeg {
         let outcome = match (&mut self.state, resp.code) {
             (LegState::Calling | LegState::Early, 100..=199) => {
                 self.state = LegState::Early;
+                wire.request = self.prack(resp, via);
                 Outcome::Nothing
             }
             (LegState::Calling | LegState::Early, 200..=299) => {
-                let d = Dialog::as_uac(&self.invite, resp, self.peer);
+                let d = self.dialog_of(resp);
                 wire.ack = Some(d.ack(seq, via));
                 self.state = LegState::Confirmed(Box::new(d));
                 Outcome::Answered
@@ -170,7 +177,7 @@ impl UacLeg {
             // The phone answered as we gave up: acknowledge, then hang up at once, so it is
             // not left talking to no one.
             (LegState::Cancelling { .. }, 200..=299) => {
-                let mut d = Dialog::as_uac(&self.invite, resp, self.peer);
+                let mut d = self.dialog_of(resp);
                 wire.ack = Some(d.ack(seq, via));
                 wire.request = Some(d.request(Method::Bye, via));
                 self.state = LegState::Done;
@@ -189,6 +196,43 @@ impl UacLeg {
             (LegState::Confirmed(_) | LegState::Done, _) => Outcome::Nothing,
         };
         (outcome, wire)
+    }
+
+    /// The PRACK for a reliable provisional (`Require: 100rel` with an RSeq above the last
+    /// one PRACKed, RFC 3262 §4); retransmissions of one already PRACKed get none.
+    fn prack(&mut self, resp: &Response, via: &str) -> Option<Request> {
+        if resp.code == 100
+            || !super::session_timer::lists(&resp.headers, &HeaderName::Require, "100rel")
+        {
+            return None;
+        }
+        let rseq: u32 = resp.headers.get(&HeaderName::RSeq)?.trim().parse().ok()?;
+        let tag = resp.core.to.tag()?;
+        let (mut d, last) = match self.early.take() {
+            // The same early dialog (a phone that forks gives each its own tag: the last wins).
+            Some((d, last)) if d.remote.tag() == Some(tag) => (d, last),
+            _ => (Dialog::as_uac(&self.invite, resp, self.peer), 0),
+        };
+        if rseq <= last {
+            self.early = Some((d, last));
+            return None;
+        }
+        let mut req = d.request(Method::Prack, via);
+        req.headers.push(
+            HeaderName::RAck,
+            format!("{rseq} {} INVITE", self.invite.core.cseq.seq),
+        );
+        self.early = Some((d, rseq));
+        Some(req)
+    }
+
+    /// The dialog a 2xx confirms, its CSeq above any PRACK we sent in the early dialog.
+    fn dialog_of(&self, resp: &Response) -> Dialog {
+        let mut d = Dialog::as_uac(&self.invite, resp, self.peer);
+        if let Some((early, _)) = &self.early {
+            d.local_cseq = d.local_cseq.max(early.local_cseq);
+        }
+        d
     }
 
     /// We give up on an unanswered INVITE: the CANCEL to send now, if a provisional came

@@ -19,14 +19,15 @@ use std::time::Instant;
 use tracing::debug;
 
 /// Methods we implement, for Allow.
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDATE";
-/// Extensions we understand in Require, and list in Supported: session timers (RFC 4028).
-pub const SUPPORTED: &[&str] = &["timer"];
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDATE, PRACK";
+/// Extensions we understand in Require, and list in Supported: reliable provisional
+/// responses (RFC 3262) and session timers (RFC 4028).
+pub const SUPPORTED: &[&str] = &["100rel", "timer"];
 
 /// What the call layer must act on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EndpointEvent {
-    /// INVITE (initial or re-INVITE), BYE, INFO or UPDATE in a new server transaction.
+    /// INVITE (initial or re-INVITE), BYE, INFO, UPDATE or PRACK in a new server transaction.
     Request {
         key: TxKey,
         request: Box<Request>,
@@ -156,6 +157,11 @@ impl Endpoint {
 
     pub fn realm(&self) -> &str {
         &self.cfg.realm
+    }
+
+    /// RFC 3261 T1, the base of every retransmission interval.
+    pub fn t1(&self) -> std::time::Duration {
+        self.cfg.timers.t1
     }
 
     /// Replaces the agent credential directory (loaded from the database off the call path).
@@ -356,7 +362,7 @@ impl Endpoint {
                     self.events.push_back(EndpointEvent::Cancel { invite });
                 }
             }
-            Method::Invite | Method::Bye | Method::Info | Method::Update => {
+            Method::Invite | Method::Bye | Method::Info | Method::Update | Method::Prack => {
                 self.events.push_back(EndpointEvent::Request {
                     key,
                     request: Box::new(req),
