@@ -257,6 +257,18 @@ async fn dialplan_reload_adds_a_number_without_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_requiring_100rel_and_timer_gets_a_reliable_183_and_a_session_timer() {
+    let srv = start(Some(QUICK_PLAN), |_| {}).await;
+    let agent = agent(&srv, "1002", "agent_answer.xml", 1, true).await;
+    let call = caller(&srv, "caller_100rel_timer.xml", "200", 1500, 1);
+    call.success(Duration::from_secs(20)).await;
+    agent.success(Duration::from_secs(10)).await;
+    let s = srv.wait_idle().await;
+    assert_eq!(s.status.totals.connected, 1);
+    assert!(s.media.relayed_to_agent > 0, "{:?}", s.media);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bridged_call_over_ipv6_loopback() {
     let srv = start(None, |c| c.sip.listen = "[::1]:0".parse().unwrap()).await;
     assert!(srv.sip().is_ipv6());
