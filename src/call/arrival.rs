@@ -9,7 +9,7 @@ use crate::events::Event;
 use crate::routing::AnswerMode;
 use crate::sdp::{self, Direction, LocalMedia, Negotiated, Sdp};
 use crate::sip::dialog::{random_token, Dialog};
-use crate::sip::endpoint::ALLOW;
+use crate::sip::endpoint::{ALLOW, SUPPORTED};
 use crate::sip::header::HeaderName;
 use crate::sip::msg::{Request, Response};
 use crate::sip::transaction::{Peer, Transport, TxKey};
@@ -157,6 +157,7 @@ impl CallManager {
         let mut r = Response::to(&req, code, Some(&tag));
         r.core.contacts.push(self.contact_on(from.transport));
         r.headers.push(HeaderName::Allow, ALLOW);
+        r.headers.push(HeaderName::Supported, SUPPORTED.join(", "));
         r.headers.push(HeaderName::ContentType, "application/sdp");
         let timer = super::session_timer::SessionTimer::of(session, now);
         if let (200, Some(t)) = (code, timer) {

@@ -47,6 +47,12 @@ impl CallManager {
         };
         let mut r = Response::to(&req, 200, None);
         r.core.contacts.push(self.contact_on(from.transport));
+        r.headers
+            .push(HeaderName::Allow, crate::sip::endpoint::ALLOW);
+        r.headers.push(
+            HeaderName::Supported,
+            crate::sip::endpoint::SUPPORTED.join(", "),
+        );
         if leg == Leg::Caller {
             self.session_set(now, call, asked);
             if let Some(t) = self.calls.get(&call).and_then(|c| c.caller.session) {

@@ -517,6 +517,12 @@ impl CallManager {
         let tag = c.caller.dialog.local.tag().unwrap_or("").to_string();
         let mut r = Response::to(&c.caller.invite, 200, Some(&tag));
         r.core.contacts.push(contact);
+        r.headers
+            .push(HeaderName::Allow, crate::sip::endpoint::ALLOW);
+        r.headers.push(
+            HeaderName::Supported,
+            crate::sip::endpoint::SUPPORTED.join(", "),
+        );
         r.headers.push(HeaderName::ContentType, "application/sdp");
         r.body = c.caller.sdp.clone();
         let key = c.caller.invite_key.clone();
