@@ -6,6 +6,7 @@ mod common;
 
 use common::baresip::{heard, spawn_at, Phone};
 use common::*;
+use common::{pjsua2, tone};
 use std::time::Duration;
 
 /// A clean sine within 5 % of `want` Hz (G.711 quantisation leaves it > 90 % pure; the wrong
@@ -73,4 +74,97 @@ async fn a_pcma_only_caller_and_a_pcmu_only_agent_hear_each_others_tone() {
         "the caller heard {at_caller:?} (Hz, purity)\n{}",
         logs()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pjsua2_agent_and_a_baresip_caller_hear_each_other_through_a_hold_and_resume() {
+    let srv = start(None, |_| {}).await;
+    let base = srv.dir.path();
+    let wav = base.join("pjsua2-heard.wav");
+    let wav_arg = wav.display().to_string();
+    let (_agent, log) = pjsua2::spawn(
+        base,
+        srv.sip(),
+        "1002",
+        &[
+            "--register",
+            "--tone",
+            "1000",
+            "--record",
+            &wav_arg,
+            "--hold-at",
+            "1",
+            "--resume-after",
+            "1",
+            "--seconds",
+            "20",
+        ],
+    );
+    pjsua2::wait_line(&log, "registered", Duration::from_secs(15)).await;
+    srv.wait_for("pjsua2 1002 in the queue", Duration::from_secs(5), |s| {
+        TestServer::agent_state(s, "1002") == "Idle"
+    })
+    .await;
+    let caller = Phone {
+        tone_hz: Some(440),
+        record: true,
+        ..Phone::default()
+    };
+    let dial = format!("/dial sip:200@{}", srv.sip());
+    let mut call = spawn_at(
+        base,
+        srv.sip(),
+        "caller",
+        &caller,
+        false,
+        &["-e", &dial, "-t", "7"],
+    );
+    pjsua2::wait_line(&log, "connected", Duration::from_secs(10)).await;
+    pjsua2::wait_line(&log, "resumed", Duration::from_secs(10)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(15), call.wait()).await;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    // What the caller heard last (after the resume) is the agent's tone; the agent hears the
+    // caller's.
+    let at_caller = heard(base, "caller", 1.0);
+    assert!(
+        clean_tone(at_caller, 1000.0),
+        "the caller heard {at_caller:?} (Hz, purity)\n{text}"
+    );
+    pjsua2::wait_line(&log, "ended 200", Duration::from_secs(10)).await;
+    let at_agent = tone::heard_in(&wav, 1.0);
+    assert!(
+        clean_tone(at_agent, 440.0),
+        "the agent heard {at_agent:?} (Hz, purity)\n{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_digits_reach_a_pjsua2_agent_after_its_hold_and_resume() {
+    let srv = start(None, |_| {}).await;
+    let base = srv.dir.path();
+    let (_agent, log) = pjsua2::spawn(
+        base,
+        srv.sip(),
+        "1002",
+        &[
+            "--register",
+            "--hold-at",
+            "0.5",
+            "--resume-after",
+            "0.5",
+            "--seconds",
+            "20",
+        ],
+    );
+    pjsua2::wait_line(&log, "registered", Duration::from_secs(15)).await;
+    srv.wait_for("pjsua2 1002 in the queue", Duration::from_secs(5), |s| {
+        TestServer::agent_state(s, "1002") == "Idle"
+    })
+    .await;
+    let call = caller(&srv, "caller_talk_digit.xml", "200", 1500, 1);
+    pjsua2::wait_line(&log, "resumed", Duration::from_secs(10)).await;
+    call.success(Duration::from_secs(20)).await;
+    pjsua2::wait_line(&log, "ended 200", Duration::from_secs(10)).await;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(pjsua2::digits(&log), "1", "{text}");
 }

@@ -7,6 +7,8 @@ pub mod cdp;
 pub mod desk;
 pub mod http;
 pub mod pg;
+pub mod pjsua2;
+pub mod tone;
 
 use acd::config::Config;
 use acd::control::StatusReport;
