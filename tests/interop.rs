@@ -6,7 +6,7 @@ mod common;
 
 use common::baresip::{heard, spawn_at, Phone};
 use common::*;
-use common::{pjsua2, tone};
+use common::{linphone, pjsua2, tone};
 use std::time::Duration;
 
 /// A clean sine within 5 % of `want` Hz (G.711 quantisation leaves it > 90 % pure; the wrong
@@ -131,7 +131,7 @@ async fn a_pjsua2_agent_and_a_baresip_caller_hear_each_other_through_a_hold_and_
         "the caller heard {at_caller:?} (Hz, purity)\n{text}"
     );
     pjsua2::wait_line(&log, "ended 200", Duration::from_secs(10)).await;
-    let at_agent = tone::heard_in(&wav, 1.0);
+    let at_agent = tone::heard_when_written(&wav, 1.0, Duration::from_secs(5)).await;
     assert!(
         clean_tone(at_agent, 440.0),
         "the agent heard {at_agent:?} (Hz, purity)\n{text}"
@@ -167,4 +167,85 @@ async fn the_callers_digits_reach_a_pjsua2_agent_after_its_hold_and_resume() {
     pjsua2::wait_line(&log, "ended 200", Duration::from_secs(10)).await;
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert_eq!(pjsua2::digits(&log), "1", "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linphone_agent_and_a_baresip_caller_hear_each_other() {
+    let srv = start(None, |_| {}).await;
+    let base = srv.dir.path();
+    let wav = base.join("linphone-heard.wav");
+    let agent = linphone::spawn(base, srv.sip(), "1002", 1000.0, &wav, 600).await;
+    srv.wait_for("linphone 1002 registered", Duration::from_secs(15), |s| {
+        TestServer::agent_state(s, "1002") == "Idle"
+    })
+    .await;
+    let caller = Phone {
+        tone_hz: Some(440),
+        record: true,
+        ..Phone::default()
+    };
+    let dial = format!("/dial sip:200@{}", srv.sip());
+    let mut call = spawn_at(
+        base,
+        srv.sip(),
+        "caller",
+        &caller,
+        false,
+        &["-e", &dial, "-t", "7"],
+    );
+    srv.wait_for("linphone answered", Duration::from_secs(10), |s| {
+        TestServer::agent_state(s, "1002").starts_with("Busy")
+    })
+    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(15), call.wait()).await;
+    srv.wait_for("the call ended", Duration::from_secs(10), |s| {
+        s.status.calls == 0
+    })
+    .await;
+    let at_caller = heard(base, "caller", 1.0);
+    assert!(
+        clean_tone(at_caller, 1000.0),
+        "the caller heard {at_caller:?} (Hz, purity)\n{}",
+        agent.output()
+    );
+    let at_agent = tone::heard_when_written(&wav, 1.0, Duration::from_secs(5)).await;
+    assert!(
+        clean_tone(at_agent, 440.0),
+        "the agent heard {at_agent:?} (Hz, purity)\n{}",
+        agent.output()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_whose_old_phone_died_is_reached_on_the_new_one_at_once() {
+    let srv = start(None, |_| {}).await;
+    let base = srv.dir.path();
+    // linphone registers for 600 s and dies without un-registering.
+    let mut old =
+        linphone::spawn(base, srv.sip(), "1002", 1000.0, &base.join("old.wav"), 600).await;
+    srv.wait_for("linphone 1002 registered", Duration::from_secs(15), |s| {
+        TestServer::agent_state(s, "1002") == "Idle"
+    })
+    .await;
+    old.child.kill().await.unwrap();
+    // The agent's new phone, pjsua2, registers for 300 s.
+    let (_new, log) = pjsua2::spawn(
+        base,
+        srv.sip(),
+        "1002",
+        &["--register", "--tone", "1000", "--seconds", "20"],
+    );
+    pjsua2::wait_line(&log, "registered", Duration::from_secs(15)).await;
+    // Both bindings ring; the live phone answers and the call is bridged.
+    let call = caller(&srv, "caller.xml", "200", 1500, 1);
+    pjsua2::wait_line(&log, "connected", Duration::from_secs(10)).await;
+    call.success(Duration::from_secs(20)).await;
+    // (The dead phone's INVITE is left to time out: it never answered, so no CANCEL.)
+    let s = srv
+        .wait_for("the call over", Duration::from_secs(10), |s| {
+            s.status.calls == 0
+        })
+        .await;
+    assert_eq!(s.status.totals.connected, 1, "{:?}", s.status);
+    assert!(s.media.relayed_to_caller > 20, "{:?}", s.media);
 }

@@ -6,6 +6,7 @@ pub mod baresip;
 pub mod cdp;
 pub mod desk;
 pub mod http;
+pub mod linphone;
 pub mod pg;
 pub mod pjsua2;
 pub mod tone;

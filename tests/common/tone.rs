@@ -43,3 +43,20 @@ pub fn heard_in(wav: &Path, seconds: f64) -> Option<(f64, f64)> {
         .fold(0.0, f64::max);
     Some((hz, purity))
 }
+
+/// [`heard_in`] once the file has audio (a phone finishes its recording after the call),
+/// waiting up to `limit`.
+pub async fn heard_when_written(
+    wav: &Path,
+    seconds: f64,
+    limit: std::time::Duration,
+) -> Option<(f64, f64)> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let got = heard_in(wav, seconds);
+        if got.is_some() || tokio::time::Instant::now() >= deadline {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
