@@ -249,3 +249,129 @@ async fn an_agent_whose_old_phone_died_is_reached_on_the_new_one_at_once() {
     assert_eq!(s.status.totals.connected, 1, "{:?}", s.status);
     assert!(s.media.relayed_to_caller > 20, "{:?}", s.media);
 }
+
+/// sales behind a menu on 100 (1: sales, 2: support); support on 200 answers with early media.
+const MENU_AND_EARLY: &str = r#"
+[[queue]]
+name = "sales"
+skill = "sales"
+[[queue]]
+name = "support"
+skill = "support"
+answer = "early-media"
+[[number]]
+dial = "100"
+queue = "sales"
+menu = "main"
+[[number]]
+dial = "200"
+queue = "support"
+[[menu]]
+name = "main"
+timeout_s = 10
+default = "sales"
+options = { "1" = "sales", "2" = "support" }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pjsua2_caller_picks_support_in_the_menu_and_talks_to_a_linphone_agent() {
+    let srv = start(Some(MENU_AND_EARLY), |_| {}).await;
+    let mut events = srv.running.core.events.subscribe();
+    let base = srv.dir.path();
+    let at_agent_wav = base.join("linphone-heard.wav");
+    let agent = linphone::spawn(base, srv.sip(), "1002", 1000.0, &at_agent_wav, 600).await;
+    srv.wait_for("linphone 1002 registered", Duration::from_secs(15), |s| {
+        TestServer::agent_state(s, "1002") == "Idle"
+    })
+    .await;
+    let at_caller_wav = base.join("pjsua2-caller-heard.wav");
+    let rec = at_caller_wav.display().to_string();
+    let (_caller, log) = pjsua2::spawn(
+        base,
+        srv.sip(),
+        "caller",
+        &[
+            "--dial",
+            "100",
+            "--tone",
+            "440",
+            "--record",
+            &rec,
+            "--dtmf",
+            "2",
+            "--seconds",
+            "7",
+        ],
+    );
+    pjsua2::wait_line(&log, "ended 200", Duration::from_secs(20)).await;
+    let seen: Vec<String> = std::iter::from_fn(|| events.try_recv().ok())
+        .filter_map(|e| match e {
+            acd::events::Event::MenuChoice { digit, queue, .. } => {
+                Some(format!("choice {digit:?} {queue:?}"))
+            }
+            acd::events::Event::Connected { agent, .. } => Some(format!("connected {agent}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec!["choice Some('2') Some(\"support\")", "connected 1002"],
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let at_caller = tone::heard_when_written(&at_caller_wav, 1.0, Duration::from_secs(5)).await;
+    assert!(
+        clean_tone(at_caller, 1000.0),
+        "the caller heard {at_caller:?}"
+    );
+    let at_agent = tone::heard_when_written(&at_agent_wav, 1.0, Duration::from_secs(5)).await;
+    assert!(
+        clean_tone(at_agent, 440.0),
+        "the agent heard {at_agent:?}\n{}",
+        agent.output()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pjsua2_caller_requiring_100rel_and_timers_reaches_a_baresip_agent_on_early_media() {
+    let srv = start(Some(MENU_AND_EARLY), |_| {}).await;
+    let base = srv.dir.path();
+    let agent = Phone {
+        tone_hz: Some(1000),
+        record: true,
+        ..Phone::default()
+    };
+    let _agent = spawn_at(base, srv.sip(), "1002", &agent, true, &[]);
+    srv.wait_for("baresip 1002 registered", Duration::from_secs(15), |s| {
+        TestServer::agent_state(s, "1002") == "Idle"
+    })
+    .await;
+    let wav = base.join("pjsua2-caller-heard.wav");
+    let rec = wav.display().to_string();
+    let (_caller, log) = pjsua2::spawn(
+        base,
+        srv.sip(),
+        "caller",
+        &[
+            "--dial",
+            "200",
+            "--tone",
+            "440",
+            "--record",
+            &rec,
+            "--require-100rel-timer",
+            "--seconds",
+            "6",
+        ],
+    );
+    pjsua2::wait_line(&log, "connected", Duration::from_secs(10)).await;
+    pjsua2::wait_line(&log, "ended 200", Duration::from_secs(20)).await;
+    let at_caller = tone::heard_when_written(&wav, 1.0, Duration::from_secs(5)).await;
+    assert!(
+        clean_tone(at_caller, 1000.0),
+        "the caller heard {at_caller:?}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let at_agent = heard(base, "1002", 1.0);
+    assert!(clean_tone(at_agent, 440.0), "the agent heard {at_agent:?}");
+}

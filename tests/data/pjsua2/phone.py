@@ -85,6 +85,10 @@ def main():
     ap.add_argument("--codec", help="the only codec, e.g. PCMU/8000")
     ap.add_argument("--hold-at", type=float, help="seconds after connecting to hold")
     ap.add_argument("--resume-after", type=float, default=1.0)
+    ap.add_argument("--dtmf", help="digits to press (RFC 4733) once connected")
+    ap.add_argument("--dtmf-at", type=float, default=1.0, help="seconds after connecting")
+    ap.add_argument("--require-100rel-timer", action="store_true",
+                    help="as a carrier: Require: 100rel and timer, Session-Expires 90")
     ap.add_argument("--seconds", type=float, default=20)
     a = ap.parse_args()
 
@@ -130,6 +134,11 @@ def main():
         acfg.regConfig.registrarUri = f"sip:{a.server}"
         acfg.regConfig.timeoutSec = 300
     acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", a.user, 0, a.password))
+    if a.require_100rel_timer:
+        acfg.callConfig.prackUse = pj.PJSUA_100REL_MANDATORY
+        acfg.callConfig.timerUse = pj.PJSUA_SIP_TIMER_REQUIRED
+        acfg.callConfig.timerSessExpiresSec = 90
+        acfg.callConfig.timerMinSESec = 90
     acc = Account(phone)
     acc.create(acfg)
 
@@ -140,7 +149,7 @@ def main():
 
     start = time.time()
     connected_at = None
-    held = resumed = False
+    held = resumed = pressed = False
     while time.time() - start < a.seconds:
         ep.libHandleEvents(20)
         call = phone.call
@@ -160,6 +169,11 @@ def main():
                 op.opt.flag = pj.PJSUA_CALL_UNHOLD
                 call.reinvite(op)
                 say("resumed")
+        if a.dtmf and not pressed and connected_at is not None:
+            if time.time() - connected_at >= a.dtmf_at:
+                pressed = True
+                call.dialDtmf(a.dtmf)
+                say("pressed", a.dtmf)
         if call.ended:
             break
 
