@@ -174,7 +174,7 @@ async fn a_linphone_agent_and_a_baresip_caller_hear_each_other() {
     let srv = start(None, |_| {}).await;
     let base = srv.dir.path();
     let wav = base.join("linphone-heard.wav");
-    let agent = linphone::spawn(base, srv.sip(), "1002", 1000.0, &wav, 600).await;
+    let agent = linphone::spawn(base, srv.sip(), "1002", 1000.0, &wav, Some(600)).await;
     srv.wait_for("linphone 1002 registered", Duration::from_secs(15), |s| {
         TestServer::agent_state(s, "1002") == "Idle"
     })
@@ -221,8 +221,15 @@ async fn an_agent_whose_old_phone_died_is_reached_on_the_new_one_at_once() {
     let srv = start(None, |_| {}).await;
     let base = srv.dir.path();
     // linphone registers for 600 s and dies without un-registering.
-    let mut old =
-        linphone::spawn(base, srv.sip(), "1002", 1000.0, &base.join("old.wav"), 600).await;
+    let mut old = linphone::spawn(
+        base,
+        srv.sip(),
+        "1002",
+        1000.0,
+        &base.join("old.wav"),
+        Some(600),
+    )
+    .await;
     srv.wait_for("linphone 1002 registered", Duration::from_secs(15), |s| {
         TestServer::agent_state(s, "1002") == "Idle"
     })
@@ -279,7 +286,7 @@ async fn a_pjsua2_caller_picks_support_in_the_menu_and_talks_to_a_linphone_agent
     let mut events = srv.running.core.events.subscribe();
     let base = srv.dir.path();
     let at_agent_wav = base.join("linphone-heard.wav");
-    let agent = linphone::spawn(base, srv.sip(), "1002", 1000.0, &at_agent_wav, 600).await;
+    let agent = linphone::spawn(base, srv.sip(), "1002", 1000.0, &at_agent_wav, Some(600)).await;
     srv.wait_for("linphone 1002 registered", Duration::from_secs(15), |s| {
         TestServer::agent_state(s, "1002") == "Idle"
     })
@@ -373,5 +380,56 @@ async fn a_pjsua2_caller_requiring_100rel_and_timers_reaches_a_baresip_agent_on_
         std::fs::read_to_string(&log).unwrap_or_default()
     );
     let at_agent = heard(base, "1002", 1.0);
+    assert!(clean_tone(at_agent, 440.0), "the agent heard {at_agent:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linphone_callers_digit_reaches_a_pjsua2_agent_after_its_hold_and_resume() {
+    let srv = start(None, |_| {}).await;
+    let base = srv.dir.path();
+    let agent_wav = base.join("pjsua2-heard.wav");
+    let rec = agent_wav.display().to_string();
+    let (_agent, log) = pjsua2::spawn(
+        base,
+        srv.sip(),
+        "1002",
+        &[
+            "--register",
+            "--tone",
+            "1000",
+            "--record",
+            &rec,
+            "--hold-at",
+            "1",
+            "--resume-after",
+            "1",
+            "--seconds",
+            "20",
+        ],
+    );
+    pjsua2::wait_line(&log, "registered", Duration::from_secs(15)).await;
+    srv.wait_for("pjsua2 1002 in the queue", Duration::from_secs(5), |s| {
+        TestServer::agent_state(s, "1002") == "Idle"
+    })
+    .await;
+    let caller_wav = base.join("linphone-caller-heard.wav");
+    let mut caller = linphone::spawn(base, srv.sip(), "caller", 440.0, &caller_wav, None).await;
+    caller.command(&format!("call sip:200@{}", srv.sip())).await;
+    pjsua2::wait_line(&log, "resumed", Duration::from_secs(15)).await;
+    // After the agent's hold and resume (its re-INVITE offers telephone-event at 16000 and
+    // 8000 Hz), the caller presses 5.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    caller.command("5").await;
+    pjsua2::wait_line(&log, "dtmf 5", Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    caller.command("terminate").await;
+    pjsua2::wait_line(&log, "ended 200", Duration::from_secs(10)).await;
+    let at_caller = tone::heard_when_written(&caller_wav, 0.5, Duration::from_secs(5)).await;
+    assert!(
+        clean_tone(at_caller, 1000.0),
+        "the caller heard {at_caller:?}\n{}",
+        caller.output()
+    );
+    let at_agent = tone::heard_best(&agent_wav, 0.5);
     assert!(clean_tone(at_agent, 440.0), "the agent heard {at_agent:?}");
 }

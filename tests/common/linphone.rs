@@ -56,14 +56,15 @@ pub fn tone_wav(path: &Path, hz: f64, seconds: u32) {
 }
 
 /// Starts linphonec for `user` under `base` (its HOME, config and log there), sending a
-/// `tone_hz` sine and recording to `record`, registered to the acd at `sip` with `expires`.
+/// `tone_hz` sine and recording to `record`; an agent registers to the acd at `sip` for
+/// `expires` seconds, a caller (`None`) does not register.
 pub async fn spawn(
     base: &Path,
     sip: SocketAddr,
     user: &str,
     tone_hz: f64,
     record: &Path,
-    expires: u32,
+    expires: Option<u32>,
 ) -> Linphone {
     let home = base.join(format!("linphone-{user}"));
     std::fs::create_dir_all(home.join(".local/share/linphone")).unwrap();
@@ -76,11 +77,13 @@ pub async fn spawn(
              use_ipv6=0\ncontact=<sip:{user}@127.0.0.1:{port}>\n\
              [rtp]\naudio_rtp_port={}\nvideo_rtp_port={}\n[sound]\nechocancellation=0\n\
              [net]\nbind_address=127.0.0.1\n\
-             [proxy_0]\nreg_proxy=<sip:{sip}>\nreg_identity=sip:{user}@{sip}\nreg_expires={expires}\n\
-             reg_sendregister=1\npublish=0\n\
+             [proxy_0]\nreg_proxy=<sip:{sip}>\nreg_identity=sip:{user}@{sip}\nreg_expires={}\n\
+             reg_sendregister={}\npublish=0\n\
              [auth_info_0]\nusername={user}\npasswd={}\n",
             port + 2,
             port + 4,
+            expires.unwrap_or(600),
+            u8::from(expires.is_some()),
             super::PASSWORD
         ),
     )
