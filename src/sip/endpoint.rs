@@ -24,6 +24,29 @@ pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO, UPDA
 /// responses (RFC 3262) and session timers (RFC 4028).
 pub const SUPPORTED: &[&str] = &["100rel", "timer"];
 
+/// Writes where a request really came from into its top Via (RFC 3261 §18.2.1 `received`
+/// when the sent-by host is not the source address; RFC 3581 `rport=` and `received` when the
+/// client asked with a bare `rport`), so every response tells a phone behind NAT its public
+/// address, as Kamailio and Asterisk do.
+fn stamp_source(req: &mut Request, from: Peer) {
+    let Some(via) = req.core.vias.first_mut() else {
+        return;
+    };
+    let ip = from.addr.ip().to_string();
+    let wants_rport = via
+        .params
+        .0
+        .iter()
+        .any(|p| p.name.eq_ignore_ascii_case("rport") && p.value.is_none());
+    let host = via.host.trim_start_matches('[').trim_end_matches(']');
+    if wants_rport {
+        via.params.set("rport", Some(from.addr.port().to_string()));
+    }
+    if wants_rport || host != ip {
+        via.params.set("received", Some(ip));
+    }
+}
+
 /// What the call layer must act on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EndpointEvent {
@@ -296,8 +319,9 @@ impl Endpoint {
         self.budgets.trusted(ip)
     }
 
-    fn on_request(&mut self, now: Instant, req: Request, from: Peer) {
+    fn on_request(&mut self, now: Instant, mut req: Request, from: Peer) {
         use super::budget::{Class, Verdict};
+        stamp_source(&mut req, from);
         let class = match req.method {
             Method::Invite if req.core.to.tag().is_none() => Class::Invite,
             Method::Register => Class::Register,

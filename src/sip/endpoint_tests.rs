@@ -103,3 +103,39 @@ fn a_full_transaction_table_refuses_new_calls_but_not_hang_ups() {
         .all(|m| !m.starts_with("SIP/2.0 503")));
     assert_eq!(ep.stats.transactions_full, 1);
 }
+
+#[test]
+fn responses_tell_the_client_its_source_address_rport_and_received() {
+    let now = Instant::now();
+    let mut ep = Endpoint::new(EndpointConfig::default(), now, 1_000_000);
+    let options = |via: &str, branch: &str| {
+        format!(
+            "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {via};branch=z9hG4bK{branch}\r\n\
+             From: <sip:a@x>;tag=a\r\nTo: <sip:b@x>\r\nCall-ID: {branch}\r\nCSeq: 1 OPTIONS\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+    };
+    // A phone behind NAT names its private address and asks for rport (RFC 3581).
+    ep.handle_input(
+        now,
+        peer(),
+        options("192.168.1.9:5060;rport", "o1").as_bytes(),
+    );
+    let ok = answers(&mut ep).remove(0);
+    assert!(
+        ok.contains(
+            "Via: SIP/2.0/UDP 192.168.1.9:5060;rport=5000;branch=z9hG4bKo1;received=127.0.0.1\r\n"
+        ),
+        "{ok}"
+    );
+    // No rport: received only where the sent-by is not where it came from (RFC 3261 §18.2.1).
+    ep.handle_input(now, peer(), options("10.0.0.1:5060", "o2").as_bytes());
+    let ok = answers(&mut ep).remove(0);
+    assert!(
+        ok.contains("branch=z9hG4bKo2;received=127.0.0.1\r\n"),
+        "{ok}"
+    );
+    ep.handle_input(now, peer(), options("127.0.0.1:5000", "o3").as_bytes());
+    let ok = answers(&mut ep).remove(0);
+    assert!(ok.contains(";branch=z9hG4bKo3\r\n"), "{ok}");
+}

@@ -36,7 +36,7 @@ pub fn spawn(base: &Path, sip: SocketAddr, user: &str, args: &[&str]) -> (Child,
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pjsua2/phone.py");
     let log = base.join(format!("pjsua2-{user}.log"));
     let out = std::fs::File::create(&log).unwrap();
-    let port = super::ports(2).to_string();
+    let port = super::ports(60).to_string();
     let child = Command::new(python())
         .arg(script)
         .args(["--server", &sip.to_string(), "--user", user])

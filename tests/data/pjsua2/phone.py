@@ -133,6 +133,10 @@ def main():
     if a.register:
         acfg.regConfig.registrarUri = f"sip:{a.server}"
         acfg.regConfig.timeoutSec = 300
+    # Media on loopback too (else pjsua2 names the host's first address in its SDP).
+    acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+    acfg.mediaConfig.transportConfig.publicAddress = "127.0.0.1"
+    acfg.mediaConfig.transportConfig.port = a.port + 10
     acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", a.user, 0, a.password))
     if a.require_100rel_timer:
         acfg.callConfig.prackUse = pj.PJSUA_100REL_MANDATORY
