@@ -15,6 +15,25 @@ fn clean_tone(got: Option<(f64, f64)>, want: f64) -> bool {
     got.is_some_and(|(hz, purity)| (hz - want).abs() < want * 0.05 && purity > 0.9)
 }
 
+/// A baresip caller sending a `hz` sine and recording, dialling 200 and hanging up after
+/// `seconds`.
+fn baresip_caller(srv: &TestServer, hz: u32, seconds: &str) -> tokio::process::Child {
+    let caller = Phone {
+        tone_hz: Some(hz),
+        record: true,
+        ..Phone::default()
+    };
+    let dial = format!("/dial sip:200@{}", srv.sip());
+    spawn_at(
+        srv.dir.path(),
+        srv.sip(),
+        "caller",
+        &caller,
+        false,
+        &["-e", &dial, "-t", seconds],
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pcma_only_caller_and_a_pcmu_only_agent_hear_each_others_tone() {
     let srv = start(None, |_| {}).await;
@@ -105,20 +124,7 @@ async fn a_pjsua2_agent_and_a_baresip_caller_hear_each_other_through_a_hold_and_
         TestServer::agent_state(s, "1002") == "Idle"
     })
     .await;
-    let caller = Phone {
-        tone_hz: Some(440),
-        record: true,
-        ..Phone::default()
-    };
-    let dial = format!("/dial sip:200@{}", srv.sip());
-    let mut call = spawn_at(
-        base,
-        srv.sip(),
-        "caller",
-        &caller,
-        false,
-        &["-e", &dial, "-t", "7"],
-    );
+    let mut call = baresip_caller(&srv, 440, "7");
     pjsua2::wait_line(&log, "connected", Duration::from_secs(10)).await;
     pjsua2::wait_line(&log, "resumed", Duration::from_secs(10)).await;
     let _ = tokio::time::timeout(Duration::from_secs(15), call.wait()).await;
@@ -179,20 +185,7 @@ async fn a_linphone_agent_and_a_baresip_caller_hear_each_other() {
         TestServer::agent_state(s, "1002") == "Idle"
     })
     .await;
-    let caller = Phone {
-        tone_hz: Some(440),
-        record: true,
-        ..Phone::default()
-    };
-    let dial = format!("/dial sip:200@{}", srv.sip());
-    let mut call = spawn_at(
-        base,
-        srv.sip(),
-        "caller",
-        &caller,
-        false,
-        &["-e", &dial, "-t", "7"],
-    );
+    let mut call = baresip_caller(&srv, 440, "7");
     srv.wait_for("linphone answered", Duration::from_secs(10), |s| {
         TestServer::agent_state(s, "1002").starts_with("Busy")
     })
