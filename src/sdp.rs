@@ -447,5 +447,4 @@ fn header(l: &LocalMedia) -> String {
 }
 
 #[cfg(test)]
-#[path = "sdp_tests.rs"]
 mod tests;
