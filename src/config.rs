@@ -40,6 +40,8 @@ pub struct Config {
     pub calls: CallsConfig,
     /// Path of the dialplan; the built-in demo plan is used when this default file is absent.
     pub dialplan: PathBuf,
+    /// `[cluster]`: run as one node of several (absent: one box, no NATS).
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 /// Where the certificate comes from; both files are read again on SIGHUP.
@@ -277,6 +279,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             calls: CallsConfig::default(),
             dialplan: PathBuf::from("dialplans/default.toml"),
+            cluster: None,
         }
     }
 }
@@ -380,6 +383,14 @@ impl Config {
                 e.to_string(),
             )
         })?;
+        if let Some(c) = &cfg.cluster {
+            c.validate().map_err(|e| {
+                invalid(
+                    crate::toml_source::line_of(text, "[cluster]"),
+                    e.to_string(),
+                )
+            })?;
+        }
         Ok(cfg)
     }
 
@@ -438,5 +449,16 @@ mod tests {
         assert!(e.to_string().starts_with("a.toml:3:"), "{e}");
         let e = Config::parse("[media]\nrtp_ports = \"9-8\"\n", "a.toml").unwrap_err();
         assert!(e.to_string().starts_with("a.toml:2:"), "{e}");
+        let e = Config::parse(
+            "[sip]\nrealm = \"x\"\n[cluster]\nnode = \"a b\"\n",
+            "a.toml",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("a.toml:3: [cluster] node 'a b'"),
+            "{e}"
+        );
+        let c = Config::parse("[cluster]\nnode = \"acd1\"\n", "a.toml").unwrap();
+        assert_eq!(c.cluster.map(|c| c.node), Some("acd1".to_string()));
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod acd;
 pub mod call;
+pub mod cluster;
 pub mod config;
 pub mod context;
 pub mod control;

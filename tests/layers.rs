@@ -14,6 +14,8 @@ const LAYERS: &[(&[&str], bool)] = &[
     (&["sdp", "media"], true),
     // The domain: queues and agents, who is calling, what happened, where calls go.
     (&["acd", "context", "events", "routing"], true),
+    // Several nodes: partitions, leases and the leader's messages, over the domain.
+    (&["cluster"], false),
     (&["call"], false),
     (&["control", "report"], false),
     (&["desk", "net"], false),
