@@ -18,6 +18,8 @@ pub enum ClusterError {
         "[cluster] node '{0}': use 1-32 letters, digits, '-' or '_' (it is part of NATS subjects)"
     )]
     NodeName(String),
+    #[error("[cluster] name '{0}': use 1-32 letters, digits, '-' or '_'")]
+    ClusterName(String),
     #[error("[cluster] partition '{0}': use 1-32 letters, digits, '-' or '_'")]
     PartitionName(String),
     #[error("[cluster] partition '{0}' is named twice")]
@@ -40,6 +42,10 @@ pub enum ClusterError {
 pub struct ClusterConfig {
     /// Unique among the nodes; names the node's NATS subjects and its call snapshots' owner.
     pub node: String,
+    /// The cluster's name: its NATS buckets and subjects start with it, so two centres (or two
+    /// test runs) can share a NATS server.
+    #[serde(default = "default_name")]
+    pub name: String,
     /// The NATS server (JetStream on). Several, comma-separated, for a NATS cluster.
     #[serde(default = "default_nats")]
     pub nats: String,
@@ -71,6 +77,9 @@ pub struct PartitionConfig {
 /// Where queues go that no `[[cluster.partition]]` names.
 pub const DEFAULT_PARTITION: &str = "default";
 
+fn default_name() -> String {
+    "acd".to_string()
+}
 fn default_nats() -> String {
     "nats://127.0.0.1:4222".to_string()
 }
@@ -96,6 +105,9 @@ impl ClusterConfig {
     pub fn validate(&self) -> Result<(), ClusterError> {
         if !token_ok(&self.node) {
             return Err(ClusterError::NodeName(self.node.clone()));
+        }
+        if !token_ok(&self.name) {
+            return Err(ClusterError::ClusterName(self.name.clone()));
         }
         for url in self.nats.split(',') {
             let url = url.trim();

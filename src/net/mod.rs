@@ -4,6 +4,7 @@
 pub mod durable;
 pub mod lanes;
 pub mod media;
+pub mod nats;
 mod rtp_ports;
 mod sip;
 

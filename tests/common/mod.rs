@@ -7,6 +7,7 @@ pub mod cdp;
 pub mod desk;
 pub mod http;
 pub mod linphone;
+pub mod nats;
 pub mod pg;
 pub mod pjsua2;
 pub mod tone;
