@@ -9,6 +9,9 @@ use thiserror::Error;
 pub enum DeskError {
     #[error(transparent)]
     Presence(#[from] crate::acd::PresenceError),
+    /// The agent's partition is led by another node (the request goes there).
+    #[error("agent '{agent}' is dispatched by partition '{partition}', led elsewhere")]
+    Elsewhere { agent: String, partition: String },
     #[error("call {0} is not in progress")]
     NoSuchCall(CallId),
     #[error("call {0} is not connected to agent '{1}'")]
@@ -80,7 +83,7 @@ impl CallManager {
             TransferTarget::Queue(q) if !self.dialplan.queues.iter().any(|x| &x.name == q) => {
                 return Err(DeskError::UnknownQueue(q.clone()))
             }
-            TransferTarget::Agent(a) if self.acd.agent_state(a).is_none() => {
+            TransferTarget::Agent(a) if !self.acd.knows_agent(a) => {
                 return Err(DeskError::UnknownAgent(a.clone()))
             }
             _ => {}
@@ -152,5 +155,16 @@ impl CallManager {
         }
         self.process(now);
         Ok(transfers)
+    }
+}
+
+impl From<crate::cluster::MatchError> for DeskError {
+    fn from(e: crate::cluster::MatchError) -> Self {
+        match e {
+            crate::cluster::MatchError::Presence(p) => DeskError::Presence(p),
+            crate::cluster::MatchError::Elsewhere { agent, partition } => {
+                DeskError::Elsewhere { agent, partition }
+            }
+        }
     }
 }

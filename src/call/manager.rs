@@ -1,7 +1,8 @@
 use super::phase::{Input, Phase, Wake};
 use super::uac::UacLeg;
 use super::{Leg, MediaCommand, PortPool};
-use crate::acd::{Acd, CallId, Decision};
+use crate::acd::{CallId, Decision};
+use crate::cluster::{Decided, Matcher};
 use crate::context::AgentRecord;
 use crate::events::Event;
 use crate::routing::Dialplan;
@@ -193,7 +194,8 @@ impl Totals {
 pub struct CallManager {
     pub(super) cfg: ManagerConfig,
     pub(super) ep: Endpoint,
-    pub(super) acd: Acd,
+    /// The ACD: this process's engine, or the cluster's partition leaders (see `cluster`).
+    pub(super) acd: Matcher,
     pub(super) dialplan: Dialplan,
     pub(super) calls: HashMap<CallId, Call>,
     /// SIP Call-ID → (call, leg).
@@ -239,7 +241,9 @@ impl CallManager {
     pub fn new(cfg: ManagerConfig, ep: Endpoint, dialplan: Dialplan) -> CallManager {
         CallManager {
             acd: {
-                let mut acd = Acd::new(dialplan.queues.clone());
+                let (at, unix_ms) = ep.clock_anchor();
+                let wall = crate::cluster::WallClock { at, unix_ms };
+                let mut acd = Matcher::single(dialplan.queues.clone(), wall);
                 acd.set_cross_queue(dialplan.cross_queue);
                 acd
             },
@@ -395,6 +399,22 @@ impl CallManager {
 
     pub(super) fn run_decisions(&mut self, now: Instant) {
         while let Some(d) = self.acd.poll_decision() {
+            let d = match d {
+                Decided::Acd(d) => d,
+                Decided::Withdraw { call, agent } => {
+                    // A new leader re-offers the caller; this ring is nobody's miss.
+                    self.drop_agent_leg(now, call, &agent);
+                    continue;
+                }
+                Decided::Refused { call, why } => {
+                    if let Some(c) = self.calls.get(&call) {
+                        let _g = c.span.enter();
+                        tracing::warn!(%why, "the partition's leader refused the caller");
+                    }
+                    self.end_call(now, call, crate::events::Side::System, 503);
+                    continue;
+                }
+            };
             match d {
                 Decision::Offer {
                     call,

@@ -120,6 +120,7 @@ impl CallManager {
         self.ports.give(c.caller_port);
         self.ports.give(c.agent_port);
         self.media.push_back(MediaCommand::Stop { call });
+        self.acd.forget(call);
     }
 
     /// A call whose caller never proved their address ends without a trace in the queues or

@@ -5,7 +5,13 @@
 //!
 //! A node without `[cluster]` is today's single box: nothing here runs and no NATS is needed.
 
+mod following;
+mod leading;
 pub mod lease;
+pub mod matcher;
+pub mod protocol;
+
+pub use matcher::{Decided, MatchError, Matcher, WallClock};
 
 use serde::Deserialize;
 use std::collections::BTreeSet;

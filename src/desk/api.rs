@@ -175,6 +175,9 @@ fn desk_error(e: DeskError) -> ApiError {
         DeskError::UnknownQueue(_) | DeskError::UnknownAgent(_) => {
             ApiError::BadRequest(e.to_string())
         }
+        DeskError::Elsewhere { .. } => {
+            ApiError::Unavailable(format!("{e}, and that leader did not answer; try again"))
+        }
     }
 }
 

@@ -197,6 +197,12 @@ impl Endpoint {
         self.epoch_unix + now.saturating_duration_since(self.epoch).as_secs()
     }
 
+    /// The instant the endpoint's wall clock is anchored at, and the wall-clock milliseconds
+    /// then (for layers that convert times the same way).
+    pub fn clock_anchor(&self) -> (Instant, u64) {
+        (self.epoch, self.epoch_unix * 1000)
+    }
+
     /// Wall-clock milliseconds matching `now` (snapshots keep times that outlive the process).
     pub fn unix_ms(&self, now: Instant) -> u64 {
         self.epoch_unix * 1000 + now.saturating_duration_since(self.epoch).as_millis() as u64

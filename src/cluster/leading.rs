@@ -1,0 +1,377 @@
+//! The leader's side of [`Matcher`]: taking a partition (a fresh engine, built from the agents
+//! this node knows and the calls every node reports), commands from nodes applied to it, and
+//! its decisions sent to the node that holds each call.
+
+use super::matcher::{Decided, Led, Matcher};
+use super::protocol::{FromLeader, FromNode, InLine, LeaderMsg, NodeMsg, Outgoing, Talking};
+use crate::acd::{Acd, AcdError, CallId, Decision};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
+
+/// Puts one caller in `acd`'s line as the node described them.
+pub(super) fn enqueue(
+    acd: &mut Acd,
+    now: Instant,
+    l: &InLine,
+    joined: Instant,
+) -> Result<(), AcdError> {
+    if !l.required.is_empty() {
+        acd.require(l.call, l.required.clone());
+    }
+    if let Some(ms) = l.callback_ms {
+        acd.expect_callback(l.call, Duration::from_millis(ms));
+    }
+    if l.resumed {
+        acd.enqueue_resumed(now, l.call, &l.queue, l.priority, joined)
+    } else {
+        let pref = l
+            .preferred
+            .as_ref()
+            .map(|(a, ms)| (a.as_str(), Duration::from_millis(*ms)));
+        acd.enqueue_for(now, l.call, &l.queue, l.priority, pref)
+    }
+}
+
+impl Matcher {
+    /// This node now leads `partition` under `epoch`: a fresh engine with the partition's
+    /// queues and agents (their reachability and desk choices as this node last saw them),
+    /// this node's own calls put back by the time they first joined, and every other node
+    /// asked for theirs before anything is offered to their callers.
+    pub fn lead(&mut self, now: Instant, partition: &str, epoch: u64) {
+        let mut acd = Acd::new(self.queues_of(partition));
+        acd.set_cross_queue(self.cross_queue);
+        acd.set_auto_ready(self.auto_ready);
+        let agents: Vec<(String, super::matcher::AgentInfo)> = self
+            .agents
+            .iter()
+            .filter(|(id, _)| self.partition_of_agent(id) == partition)
+            .map(|(id, a)| (id.clone(), a.clone()))
+            .collect();
+        for (id, a) in &agents {
+            acd.upsert_agent(now, id, a.skills.clone());
+            acd.set_agent_wrapup(id, a.wrapup);
+            if a.reachable {
+                acd.agent_online(now, id);
+            }
+        }
+        // This node's own talking agents are busy before anyone is offered a call.
+        let talking: Vec<(CallId, String, String)> = self
+            .mine
+            .values()
+            .filter(|m| m.partition == partition)
+            .filter_map(|m| Some((m.line.call, m.talking.clone()?, m.line.queue.clone())))
+            .collect();
+        for (call, agent, queue) in &talking {
+            acd.resume_busy(now, agent, *call, queue);
+        }
+        for (id, a) in &agents {
+            if let Some((desk, until)) = &a.desk {
+                acd.restore_desk(now, id, desk.clone(), *until);
+            }
+        }
+        info!(partition, epoch, agents = agents.len(), "leading partition");
+        self.led.insert(
+            partition.to_string(),
+            Led {
+                acd,
+                epoch,
+                owners: HashMap::new(),
+            },
+        );
+        // Ours: ringing phones stop (a new leader re-offers), callers rejoin in order.
+        let mut waiting: Vec<InLine> = Vec::new();
+        let mut withdraw = Vec::new();
+        for m in self.mine.values_mut().filter(|m| m.partition == partition) {
+            for agent in m.ringing.drain(..) {
+                withdraw.push((m.line.call, agent));
+            }
+            if m.talking.is_none() {
+                let mut l = m.line.clone();
+                l.resumed = true;
+                waiting.push(l);
+            }
+        }
+        for (call, agent) in withdraw {
+            self.inbox.push_back(Decided::Withdraw { call, agent });
+        }
+        waiting.sort_by_key(|l| (l.enqueued_ms, l.call));
+        for l in waiting {
+            self.leader_enqueue(now, partition, None, l);
+        }
+        if let Some(n) = &mut self.node {
+            n.fence.admit(partition, epoch);
+            n.out.push_back(Outgoing::Nodes(FromLeader {
+                partition: partition.to_string(),
+                epoch,
+                msg: LeaderMsg::Reconcile,
+            }));
+        }
+    }
+
+    /// This node no longer leads `partition` (lease lapsed, taken, released): its engine is
+    /// dropped; the calls stay where they are, and the next leader hears of them.
+    pub fn unlead(&mut self, partition: &str) {
+        if self.led.remove(partition).is_some() {
+            info!(partition, "no longer leading partition");
+        }
+    }
+
+    /// The partitions this node leads now, with their epochs.
+    pub fn leading(&self) -> Vec<(String, u64)> {
+        self.led.iter().map(|(p, l)| (p.clone(), l.epoch)).collect()
+    }
+
+    /// Puts a caller held by `owner` (None: this node) in the partition's line.
+    fn leader_enqueue(&mut self, now: Instant, partition: &str, owner: Option<&str>, l: InLine) {
+        let joined = self.wall.instant(now, l.enqueued_ms);
+        let Some(led) = self.led.get_mut(partition) else {
+            return;
+        };
+        match owner {
+            Some(o) => led.owners.insert(l.call, o.to_string()),
+            None => led.owners.remove(&l.call),
+        };
+        if let Err(e) = enqueue(&mut led.acd, now, &l, joined) {
+            if e == AcdError::Duplicate(l.call) {
+                return; // already in line (a re-announce)
+            }
+            led.owners.remove(&l.call);
+            let refused = Decided::Refused {
+                call: l.call,
+                why: e.to_string(),
+            };
+            match owner {
+                Some(o) => self.send_refused(partition, o, l.call, e.to_string()),
+                None => self.inbox.push_back(refused),
+            }
+        }
+    }
+
+    fn send_refused(&mut self, partition: &str, node: &str, call: CallId, why: String) {
+        let epoch = self.led.get(partition).map_or(0, |l| l.epoch);
+        if let Some(n) = &mut self.node {
+            n.out.push_back(Outgoing::Node {
+                node: node.to_string(),
+                msg: FromLeader {
+                    partition: partition.to_string(),
+                    epoch,
+                    msg: LeaderMsg::Refused { call, why },
+                },
+            });
+        }
+    }
+
+    /// A node's message to the leader of `partition` (ignored unless this node leads it).
+    pub fn handle_from_node(&mut self, now: Instant, partition: &str, m: FromNode) {
+        if !self.led.contains_key(partition) {
+            return;
+        }
+        let me = self.node.as_ref().map(|n| n.name.clone());
+        if me.as_deref() == Some(m.node.as_str()) {
+            // Our own message looped back (we became leader while it was on its way): the
+            // facade already applied what it needed when it found the engine here.
+            return;
+        }
+        let node = m.node;
+        let Some(led) = self.led.get_mut(partition) else {
+            return;
+        };
+        let acd = &mut led.acd;
+        match m.msg {
+            NodeMsg::Enqueue(l) => self.leader_enqueue(now, partition, Some(&node), l),
+            NodeMsg::Gone { call } => {
+                acd.call_gone(now, call);
+                led.owners.remove(&call);
+            }
+            NodeMsg::Taken { call, agent } => {
+                acd.offer_taken(now, call, &agent);
+                led.owners.remove(&call);
+            }
+            NodeMsg::Failed { call, agent } => acd.agent_failed(now, call, &agent),
+            NodeMsg::AgentFree { agent } => acd.agent_free(now, &agent),
+            NodeMsg::Callback { call, dial_ms } => {
+                acd.callback(call, Duration::from_millis(dial_ms));
+            }
+            NodeMsg::CallbackAnswered { call } => {
+                if let Some((agent, queue, ring)) = acd.callback_answered(now, call) {
+                    let msg = LeaderMsg::Offer {
+                        call,
+                        agent,
+                        queue,
+                        ring_ms: ring.as_millis() as u64,
+                    };
+                    self.send_to(partition, &node, msg);
+                }
+            }
+            NodeMsg::CallbackUnanswered { call, retry_ms } => {
+                acd.callback_unanswered(now, call, Duration::from_millis(retry_ms))
+            }
+            NodeMsg::Calls {
+                waiting, talking, ..
+            } => self.merge_calls(now, partition, &node, waiting, talking),
+        }
+    }
+
+    /// A node's account of its calls: agents talking are busy, callers in line are put back in
+    /// the order they first joined (those already in line stay where they are).
+    fn merge_calls(
+        &mut self,
+        now: Instant,
+        partition: &str,
+        node: &str,
+        mut waiting: Vec<InLine>,
+        talking: Vec<Talking>,
+    ) {
+        if let Some(led) = self.led.get_mut(partition) {
+            for t in &talking {
+                if led.acd.agent_state(&t.agent) != Some(crate::acd::AgentState::Busy(t.call)) {
+                    led.acd.resume_busy(now, &t.agent, t.call, &t.queue);
+                }
+            }
+        }
+        waiting.sort_by_key(|l| (l.enqueued_ms, l.call));
+        for mut l in waiting {
+            l.resumed = true;
+            self.leader_enqueue(now, partition, Some(node), l);
+        }
+    }
+
+    fn send_to(&mut self, partition: &str, node: &str, msg: LeaderMsg) {
+        let epoch = self.led.get(partition).map_or(0, |l| l.epoch);
+        if let Some(n) = &mut self.node {
+            n.out.push_back(Outgoing::Node {
+                node: node.to_string(),
+                msg: FromLeader {
+                    partition: partition.to_string(),
+                    epoch,
+                    msg,
+                },
+            });
+        }
+    }
+
+    /// The next thing the call layer is to do: decisions from leaders elsewhere first, then
+    /// this node's engines'. A decision about a call another node holds is sent there instead.
+    pub fn poll_decision(&mut self) -> Option<Decided> {
+        if let Some(d) = self.inbox.pop_front() {
+            self.note(&d);
+            return Some(d);
+        }
+        let parts: Vec<String> = self.led.keys().cloned().collect();
+        for p in parts {
+            while let Some(d) = self.led.get_mut(&p).and_then(|l| l.acd.poll_decision()) {
+                let owner = call_of(&d).and_then(|c| self.led.get(&p)?.owners.get(&c).cloned());
+                match owner {
+                    Some(node) => self.forward(&p, &node, d),
+                    None => {
+                        if let Decision::DeskChanged {
+                            agent,
+                            desk,
+                            wrap_until,
+                        } = &d
+                        {
+                            self.desk_changed(&p, agent, desk, *wrap_until);
+                        }
+                        let d = Decided::Acd(d);
+                        self.note(&d);
+                        return Some(d);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Keeps this node's own record of its calls in step with what it is told to do.
+    fn note(&mut self, d: &Decided) {
+        match d {
+            Decided::Acd(Decision::Offer { call, agent, .. }) => {
+                if let Some(m) = self.mine.get_mut(call) {
+                    m.ringing.push(agent.clone());
+                }
+            }
+            Decided::Acd(Decision::RingTimeout { call, agent })
+            | Decided::Withdraw { call, agent } => {
+                if let Some(m) = self.mine.get_mut(call) {
+                    m.ringing.retain(|a| a != agent);
+                }
+            }
+            Decided::Acd(Decision::Overflow { call, to, .. }) => {
+                if let Some(m) = self.mine.get_mut(call) {
+                    m.line.queue = to.clone();
+                }
+            }
+            Decided::Acd(Decision::WaitedOut { call, .. }) | Decided::Refused { call, .. } => {
+                self.mine.remove(call);
+            }
+            _ => {}
+        }
+    }
+
+    /// An agent's desk choice changed here, the leader: every node keeps it for the next one.
+    fn desk_changed(
+        &mut self,
+        partition: &str,
+        agent: &str,
+        desk: &crate::acd::Desk,
+        wrap_until: Option<Instant>,
+    ) {
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.desk = Some((desk.clone(), wrap_until));
+        }
+        let epoch = self.led.get(partition).map_or(0, |l| l.epoch);
+        let wrap_until_ms = wrap_until.map(|t| self.wall.ms(t));
+        if let Some(n) = &mut self.node {
+            n.out.push_back(Outgoing::Nodes(FromLeader {
+                partition: partition.to_string(),
+                epoch,
+                msg: LeaderMsg::Desk {
+                    agent: agent.to_string(),
+                    desk: desk.into(),
+                    wrap_until_ms,
+                },
+            }));
+        }
+    }
+
+    /// Sends a decision about another node's call to that node.
+    fn forward(&mut self, partition: &str, node: &str, d: Decision) {
+        let msg = match d {
+            Decision::Offer {
+                call,
+                agent,
+                queue,
+                ring_timeout,
+            } => LeaderMsg::Offer {
+                call,
+                agent,
+                queue,
+                ring_ms: ring_timeout.as_millis() as u64,
+            },
+            Decision::RingTimeout { call, agent } => LeaderMsg::RingTimeout { call, agent },
+            Decision::Overflow { call, from, to } => LeaderMsg::Overflow { call, from, to },
+            Decision::WaitedOut { call, queue } => {
+                if let Some(l) = self.led.get_mut(partition) {
+                    l.owners.remove(&call);
+                }
+                LeaderMsg::WaitedOut { call, queue }
+            }
+            other => {
+                warn!(?other, "an agent decision has no call to forward");
+                return;
+            }
+        };
+        self.send_to(partition, node, msg);
+    }
+}
+
+fn call_of(d: &Decision) -> Option<CallId> {
+    match d {
+        Decision::Offer { call, .. }
+        | Decision::RingTimeout { call, .. }
+        | Decision::Overflow { call, .. }
+        | Decision::WaitedOut { call, .. } => Some(*call),
+        Decision::DeskChanged { .. } | Decision::AgentChanged { .. } => None,
+    }
+}

@@ -1,0 +1,693 @@
+//! Where the call layer's ACD questions go. One box: to the engine in this process, exactly as
+//! before. A cluster node: to the engine of the call's partition if this node leads it, else as
+//! a message to the leader, whose answers come back as decisions (`leading` is the leader's
+//! side, `following` the node's).
+//!
+//! Either way the call layer sees one facade with the engine's own verbs. What the facade keeps
+//! besides the engines is what a *new* leader needs and no single engine may be trusted with:
+//! - the agent directory, reachability and desk choices seen from this node (a new leader
+//!   builds its engine from them);
+//! - this node's own calls in line or talking (`mine`), with the time each first joined its
+//!   queue: a new leader asks every node for them (`reconcile`) and so keeps FIFO order exact.
+
+use super::lease::Fence;
+use super::protocol::{InLine, Outgoing};
+use crate::acd::{
+    Acd, AcdError, AgentState, AgentStatus, CallId, CrossQueue, Decision, Desk, DeskCommand,
+    PresenceError, QueueConfig, QueueStatus,
+};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum MatchError {
+    #[error(transparent)]
+    Presence(#[from] PresenceError),
+    /// The agent's partition is led by another node: ask it (the caller routes the request).
+    #[error("agent '{agent}' is dispatched by partition '{partition}', led elsewhere")]
+    Elsewhere { agent: String, partition: String },
+}
+
+/// What the call layer is to do, from this node's engine or a leader elsewhere.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decided {
+    Acd(Decision),
+    /// A new leader took over while `agent`'s phone rang for `call`: stop it (no miss counted;
+    /// the caller is still in line and will be offered again).
+    Withdraw {
+        call: CallId,
+        agent: String,
+    },
+    /// The call could not join its queue.
+    Refused {
+        call: CallId,
+        why: String,
+    },
+}
+
+/// Wall-clock milliseconds for `Instant`s (messages and new leaders need times that mean the
+/// same on every host).
+#[derive(Clone, Copy, Debug)]
+pub struct WallClock {
+    pub at: Instant,
+    pub unix_ms: u64,
+}
+
+impl WallClock {
+    pub fn ms(&self, t: Instant) -> u64 {
+        match t.checked_duration_since(self.at) {
+            Some(d) => self.unix_ms + d.as_millis() as u64,
+            None => self
+                .unix_ms
+                .saturating_sub(self.at.duration_since(t).as_millis() as u64),
+        }
+    }
+
+    /// The `Instant` of a wall-clock time, past or future (a wrap-up's end).
+    pub fn instant_ahead(&self, now: Instant, ms: u64) -> Instant {
+        let now_ms = self.ms(now);
+        if ms >= now_ms {
+            now + Duration::from_millis(ms - now_ms)
+        } else {
+            self.instant(now, ms)
+        }
+    }
+
+    /// The `Instant` of a wall-clock time, never after `now` (a time from a host whose clock
+    /// is ahead is taken as now).
+    pub fn instant(&self, now: Instant, ms: u64) -> Instant {
+        let now_ms = self.ms(now);
+        now.checked_sub(Duration::from_millis(now_ms.saturating_sub(ms)))
+            .unwrap_or(now)
+    }
+}
+
+/// One partition this node leads.
+pub(super) struct Led {
+    pub acd: Acd,
+    pub epoch: u64,
+    /// Calls held by other nodes (absent: this node's own).
+    pub owners: HashMap<CallId, String>,
+}
+
+/// What this node knows of an agent (for building a new leader's engine).
+#[derive(Clone, Debug, Default)]
+pub(super) struct AgentInfo {
+    pub skills: HashMap<String, u8>,
+    pub wrapup: Option<Duration>,
+    pub reachable: bool,
+    pub desk: Option<(Desk, Option<Instant>)>,
+}
+
+/// One of this node's calls, as a new leader needs it.
+#[derive(Clone, Debug)]
+pub(super) struct Mine {
+    pub partition: String,
+    pub line: InLine,
+    pub enqueued: Instant,
+    /// Agents whose phones ring for it now.
+    pub ringing: Vec<String>,
+    /// The agent talking on it.
+    pub talking: Option<String>,
+}
+
+/// The cluster side, absent on one box.
+pub(super) struct Node {
+    pub name: String,
+    pub config: super::ClusterConfig,
+    pub fence: Fence,
+    pub out: VecDeque<Outgoing>,
+}
+
+pub struct Matcher {
+    pub(super) node: Option<Node>,
+    pub(super) led: BTreeMap<String, Led>,
+    pub(super) queues: Vec<QueueConfig>,
+    pub(super) cross_queue: CrossQueue,
+    pub(super) auto_ready: bool,
+    pub(super) agents: HashMap<String, AgentInfo>,
+    pub(super) mine: HashMap<CallId, Mine>,
+    /// Set before a call joins a queue (its partition is known only then).
+    pub(super) required: HashMap<CallId, Vec<(String, u8)>>,
+    pub(super) callbacks: HashMap<CallId, Duration>,
+    /// Decisions for this node's calls from leaders elsewhere.
+    pub(super) inbox: VecDeque<Decided>,
+    pub(super) wall: WallClock,
+    /// Waiting callers' positions, as the last leader elsewhere told them.
+    pub(super) positions: HashMap<CallId, (usize, u64)>,
+}
+
+impl Matcher {
+    /// One box: one engine for every queue, always in charge.
+    pub fn single(queues: Vec<QueueConfig>, wall: WallClock) -> Matcher {
+        let mut m = Matcher::empty(queues.clone(), wall);
+        m.led.insert(
+            super::DEFAULT_PARTITION.to_string(),
+            Led {
+                acd: Acd::new(queues),
+                epoch: 0,
+                owners: HashMap::new(),
+            },
+        );
+        m
+    }
+
+    /// A cluster node: it leads nothing until a lease says so ([`Matcher::lead`]).
+    pub fn node(
+        config: super::ClusterConfig,
+        queues: Vec<QueueConfig>,
+        wall: WallClock,
+    ) -> Matcher {
+        let mut m = Matcher::empty(queues, wall);
+        m.node = Some(Node {
+            name: config.node.clone(),
+            config,
+            fence: Fence::default(),
+            out: VecDeque::new(),
+        });
+        m
+    }
+
+    fn empty(queues: Vec<QueueConfig>, wall: WallClock) -> Matcher {
+        Matcher {
+            node: None,
+            led: BTreeMap::new(),
+            queues,
+            cross_queue: CrossQueue::default(),
+            auto_ready: false,
+            agents: HashMap::new(),
+            mine: HashMap::new(),
+            required: HashMap::new(),
+            callbacks: HashMap::new(),
+            inbox: VecDeque::new(),
+            wall,
+            positions: HashMap::new(),
+        }
+    }
+
+    /// The one-box engine (tests that look inside it).
+    pub fn engine(&self) -> Option<&Acd> {
+        self.led.get(super::DEFAULT_PARTITION).map(|l| &l.acd)
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        self.node.is_some()
+    }
+
+    /// The partition that dispatches `queue`.
+    pub fn partition_of_queue(&self, queue: &str) -> String {
+        match &self.node {
+            Some(n) => n.config.partition_of(queue).to_string(),
+            None => super::DEFAULT_PARTITION.to_string(),
+        }
+    }
+
+    /// The partition that dispatches an agent: that of the first queue (in dialplan order) one
+    /// of their skills serves.
+    pub fn partition_of_agent(&self, agent: &str) -> String {
+        let Some(n) = &self.node else {
+            return super::DEFAULT_PARTITION.to_string();
+        };
+        let skills = self.agents.get(agent).map(|a| &a.skills);
+        self.queues
+            .iter()
+            .find(|q| skills.is_some_and(|s| s.contains_key(&q.skill)))
+            .map(|q| n.config.partition_of(&q.name).to_string())
+            .unwrap_or_else(|| super::DEFAULT_PARTITION.to_string())
+    }
+
+    /// The engine of `partition`, when this node leads it.
+    pub(super) fn engine_of(&mut self, partition: &str) -> Option<&mut Acd> {
+        self.led.get_mut(partition).map(|l| &mut l.acd)
+    }
+
+    fn agent_engine(&mut self, agent: &str) -> Option<&mut Acd> {
+        let p = self.partition_of_agent(agent);
+        self.engine_of(&p)
+    }
+
+    /// The engine of the partition `call` is in line for, if this node leads it.
+    fn call_engine(&mut self, call: CallId) -> Option<&mut Acd> {
+        let p = self.call_partition(call);
+        self.engine_of(&p)
+    }
+
+    pub(super) fn call_partition(&self, call: CallId) -> String {
+        match self.mine.get(&call) {
+            Some(m) => m.partition.clone(),
+            None if self.node.is_none() => super::DEFAULT_PARTITION.to_string(),
+            // Unknown here: no engine will know it either.
+            None => String::new(),
+        }
+    }
+
+    /// The queues a partition's engine holds.
+    pub(super) fn queues_of(&self, partition: &str) -> Vec<QueueConfig> {
+        self.queues
+            .iter()
+            .filter(|q| self.partition_of_queue(&q.name) == partition)
+            .cloned()
+            .collect()
+    }
+
+    pub fn set_queues(&mut self, queues: Vec<QueueConfig>) {
+        self.queues = queues;
+        let parts: Vec<String> = self.led.keys().cloned().collect();
+        for p in parts {
+            let qs = self.queues_of(&p);
+            if let Some(acd) = self.engine_of(&p) {
+                acd.set_queues(qs);
+            }
+        }
+    }
+
+    pub fn set_cross_queue(&mut self, rule: CrossQueue) {
+        self.cross_queue = rule;
+        for l in self.led.values_mut() {
+            l.acd.set_cross_queue(rule);
+        }
+    }
+
+    pub fn set_auto_ready(&mut self, on: bool) {
+        self.auto_ready = on;
+        for l in self.led.values_mut() {
+            l.acd.set_auto_ready(on);
+        }
+    }
+
+    /// Seeds every engine's random strategies (tests).
+    pub fn set_seed(&mut self, seed: u64) {
+        for l in self.led.values_mut() {
+            l.acd.set_seed(seed);
+        }
+    }
+
+    pub fn upsert_agent(&mut self, now: Instant, id: &str, skills: HashMap<String, u8>) {
+        self.agents.entry(id.to_string()).or_default().skills = skills.clone();
+        if let Some(acd) = self.agent_engine(id) {
+            acd.upsert_agent(now, id, skills);
+        }
+    }
+
+    pub fn remove_agent(&mut self, now: Instant, id: &str) {
+        if let Some(acd) = self.agent_engine(id) {
+            acd.remove_agent(now, id);
+        }
+        self.agents.remove(id);
+    }
+
+    pub fn set_agent_wrapup(&mut self, id: &str, wrapup: Option<Duration>) {
+        if let Some(a) = self.agents.get_mut(id) {
+            a.wrapup = wrapup;
+        }
+        if let Some(acd) = self.agent_engine(id) {
+            acd.set_agent_wrapup(id, wrapup);
+        }
+    }
+
+    pub fn agent_online(&mut self, now: Instant, id: &str) {
+        if let Some(a) = self.agents.get_mut(id) {
+            a.reachable = true;
+        }
+        if let Some(acd) = self.agent_engine(id) {
+            acd.agent_online(now, id);
+        }
+    }
+
+    pub fn agent_offline(&mut self, now: Instant, id: &str) {
+        if let Some(a) = self.agents.get_mut(id) {
+            a.reachable = false;
+        }
+        if let Some(acd) = self.agent_engine(id) {
+            acd.agent_offline(now, id);
+        }
+    }
+
+    pub fn restore_desk(&mut self, now: Instant, agent: &str, desk: Desk, until: Option<Instant>) {
+        if let Some(a) = self.agents.get_mut(agent) {
+            a.desk = Some((desk.clone(), until));
+        }
+        if let Some(acd) = self.agent_engine(agent) {
+            acd.restore_desk(now, agent, desk, until);
+        }
+    }
+
+    /// An agent's choice at the desk, where this node dispatches them.
+    pub fn desk(&mut self, now: Instant, agent: &str, cmd: DeskCommand) -> Result<(), MatchError> {
+        let partition = self.partition_of_agent(agent);
+        match self.engine_of(&partition) {
+            Some(acd) => Ok(acd.desk(now, agent, cmd)?),
+            None => Err(MatchError::Elsewhere {
+                agent: agent.to_string(),
+                partition,
+            }),
+        }
+    }
+
+    /// Whether an agent of that name exists (a transfer's target).
+    pub fn knows_agent(&self, agent: &str) -> bool {
+        self.agents.contains_key(agent)
+    }
+
+    /// The agent's state, where this node dispatches them.
+    pub fn agent_state(&self, agent: &str) -> Option<AgentState> {
+        let p = self.partition_of_agent(agent);
+        self.led.get(&p)?.acd.agent_state(agent)
+    }
+
+    /// Skills (with minimum levels) `call` needs besides its queue's; set before it joins.
+    pub fn require(&mut self, call: CallId, skills: Vec<(String, u8)>) {
+        if skills.is_empty() {
+            self.required.remove(&call);
+        } else {
+            self.required.insert(call, skills);
+        }
+    }
+
+    /// Marks `call`, about to join a queue, as a callback (one restored after a restart).
+    pub fn expect_callback(&mut self, call: CallId, dial: Duration) {
+        self.callbacks.insert(call, dial);
+    }
+
+    /// A caller joins `queue` now, kept for `preferred` agent for a while if given.
+    pub fn enqueue_for(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        queue: &str,
+        priority: i32,
+        preferred: Option<(&str, Duration)>,
+    ) -> Result<(), AcdError> {
+        self.join(now, call, queue, priority, preferred, now, false)
+    }
+
+    /// A caller saved before a restart (or taken over) rejoins as if at `joined`.
+    pub fn enqueue_resumed(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        queue: &str,
+        priority: i32,
+        joined: Instant,
+    ) -> Result<(), AcdError> {
+        self.join(now, call, queue, priority, None, joined, true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn join(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        queue: &str,
+        priority: i32,
+        preferred: Option<(&str, Duration)>,
+        joined: Instant,
+        resumed: bool,
+    ) -> Result<(), AcdError> {
+        let partition = self.partition_of_queue(queue);
+        let line = InLine {
+            call,
+            queue: queue.to_string(),
+            priority,
+            enqueued_ms: self.wall.ms(joined),
+            preferred: preferred.map(|(a, d)| (a.to_string(), d.as_millis() as u64)),
+            required: self.required.remove(&call).unwrap_or_default(),
+            callback_ms: self.callbacks.remove(&call).map(|d| d.as_millis() as u64),
+            resumed,
+        };
+        let enqueued = joined.min(now);
+        let mine = Mine {
+            partition: partition.clone(),
+            line: line.clone(),
+            enqueued,
+            ringing: Vec::new(),
+            talking: None,
+        };
+        let local = self.led.contains_key(&partition);
+        if local {
+            let acd = self
+                .engine_of(&partition)
+                .ok_or(AcdError::UnknownQueue(queue.to_string()))?;
+            super::leading::enqueue(acd, now, &line, enqueued)?;
+        } else {
+            self.tell_leader(&partition, super::protocol::NodeMsg::Enqueue(line));
+        }
+        self.mine.insert(call, mine);
+        Ok(())
+    }
+
+    /// The waiting caller asked to be called back. False when they are not in line.
+    pub fn callback(&mut self, call: CallId, dial: Duration) -> bool {
+        let Some(m) = self.mine.get_mut(&call) else {
+            return false;
+        };
+        m.line.callback_ms = Some(dial.as_millis() as u64);
+        match self.call_engine(call) {
+            Some(acd) => acd.callback(call, dial),
+            None => {
+                let p = self.call_partition(call);
+                self.tell_leader(
+                    &p,
+                    super::protocol::NodeMsg::Callback {
+                        call,
+                        dial_ms: dial.as_millis() as u64,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    pub fn is_callback(&self, call: CallId) -> bool {
+        let p = self.call_partition(call);
+        match self.led.get(&p) {
+            Some(l) => l.acd.is_callback(call),
+            None => self
+                .mine
+                .get(&call)
+                .is_some_and(|m| m.line.callback_ms.is_some()),
+        }
+    }
+
+    /// The customer answered their callback: the agent kept for them, when known here (a
+    /// leader elsewhere answers with an offer instead).
+    pub fn callback_answered(
+        &mut self,
+        now: Instant,
+        call: CallId,
+    ) -> Option<(String, String, Duration)> {
+        if let Some(m) = self.mine.get_mut(&call) {
+            m.line.callback_ms = None;
+        }
+        match self.call_engine(call) {
+            Some(acd) => acd.callback_answered(now, call),
+            None => {
+                let p = self.call_partition(call);
+                self.tell_leader(&p, super::protocol::NodeMsg::CallbackAnswered { call });
+                None
+            }
+        }
+    }
+
+    pub fn callback_unanswered(&mut self, now: Instant, call: CallId, retry: Duration) {
+        if let Some(m) = self.mine.get_mut(&call) {
+            m.ringing.clear();
+        }
+        match self.call_engine(call) {
+            Some(acd) => acd.callback_unanswered(now, call, retry),
+            None => {
+                let p = self.call_partition(call);
+                let retry_ms = retry.as_millis() as u64;
+                self.tell_leader(
+                    &p,
+                    super::protocol::NodeMsg::CallbackUnanswered { call, retry_ms },
+                );
+            }
+        }
+    }
+
+    /// The caller left.
+    pub fn call_gone(&mut self, now: Instant, call: CallId) {
+        let partition = self.call_partition(call);
+        self.required.remove(&call);
+        self.callbacks.remove(&call);
+        self.positions.remove(&call);
+        let Some(_) = self.mine.remove(&call) else {
+            return;
+        };
+        match self.engine_of(&partition) {
+            Some(acd) => {
+                acd.call_gone(now, call);
+            }
+            None => self.tell_leader(&partition, super::protocol::NodeMsg::Gone { call }),
+        }
+    }
+
+    /// The call is over: nothing of it is kept (whatever the engine still had went with
+    /// [`Matcher::call_gone`] or [`Matcher::agent_free`]).
+    pub fn forget(&mut self, call: CallId) {
+        self.mine.remove(&call);
+        self.required.remove(&call);
+        self.callbacks.remove(&call);
+        self.positions.remove(&call);
+    }
+
+    /// `agent` answered `call`.
+    pub fn offer_taken(&mut self, now: Instant, call: CallId, agent: &str) {
+        if let Some(m) = self.mine.get_mut(&call) {
+            m.ringing.clear();
+            m.talking = Some(agent.to_string());
+        }
+        match self.call_engine(call) {
+            Some(acd) => {
+                acd.offer_taken(now, call, agent);
+            }
+            None => {
+                let p = self.call_partition(call);
+                let msg = super::protocol::NodeMsg::Taken {
+                    call,
+                    agent: agent.to_string(),
+                };
+                self.tell_leader(&p, msg);
+            }
+        }
+    }
+
+    /// `agent` declined `call` or could not be reached.
+    pub fn agent_failed(&mut self, now: Instant, call: CallId, agent: &str) {
+        if let Some(m) = self.mine.get_mut(&call) {
+            m.ringing.retain(|a| a != agent);
+        }
+        match self.call_engine(call) {
+            Some(acd) => acd.agent_failed(now, call, agent),
+            None => {
+                let p = self.call_partition(call);
+                let msg = super::protocol::NodeMsg::Failed {
+                    call,
+                    agent: agent.to_string(),
+                };
+                self.tell_leader(&p, msg);
+            }
+        }
+    }
+
+    /// `agent`'s call ended or left them: their wrap-up starts. The call is done with the ACD
+    /// (a transfer puts it back in line afresh).
+    pub fn agent_free(&mut self, now: Instant, agent: &str) {
+        self.mine.retain(|_, m| m.talking.as_deref() != Some(agent));
+        match self.agent_engine(agent) {
+            Some(acd) => acd.agent_free(now, agent),
+            None => {
+                let p = self.partition_of_agent(agent);
+                let msg = super::protocol::NodeMsg::AgentFree {
+                    agent: agent.to_string(),
+                };
+                self.tell_leader(&p, msg);
+            }
+        }
+    }
+
+    /// `agent` is still talking on `call` (a call resumed after a restart or taken over).
+    pub fn resume_busy(&mut self, now: Instant, agent: &str, call: CallId, queue: &str) {
+        let partition = self.partition_of_queue(queue);
+        let enqueued_ms = self.wall.ms(now);
+        let m = self.mine.entry(call).or_insert_with(|| Mine {
+            partition: partition.clone(),
+            line: InLine {
+                call,
+                queue: queue.to_string(),
+                priority: 0,
+                enqueued_ms,
+                preferred: None,
+                required: Vec::new(),
+                callback_ms: None,
+                resumed: true,
+            },
+            enqueued: now,
+            ringing: Vec::new(),
+            talking: None,
+        });
+        m.talking = Some(agent.to_string());
+        match self.engine_of(&partition) {
+            Some(acd) => {
+                acd.resume_busy(now, agent, call, queue);
+            }
+            None => {
+                let msg = super::protocol::NodeMsg::Calls {
+                    epoch: 0,
+                    waiting: Vec::new(),
+                    talking: vec![super::protocol::Talking {
+                        call,
+                        agent: agent.to_string(),
+                        queue: queue.to_string(),
+                    }],
+                };
+                self.tell_leader(&partition, msg);
+            }
+        }
+    }
+
+    /// When `call` joined its queue (for its snapshot).
+    pub fn enqueued_at(&self, call: CallId) -> Option<Instant> {
+        self.mine
+            .get(&call)
+            .filter(|m| m.talking.is_none())
+            .map(|m| m.enqueued)
+    }
+
+    /// A waiting caller's place in line and expected wait (seconds).
+    pub fn position(&self, now: Instant, call: CallId) -> Option<(usize, u64)> {
+        let p = self.call_partition(call);
+        match self.led.get(&p) {
+            Some(l) => l.acd.position(now, call),
+            None => self.positions.get(&call).copied(),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for l in self.led.values_mut() {
+            l.acd.handle_timeout(now);
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.led.values().filter_map(|l| l.acd.poll_timeout()).min()
+    }
+
+    pub fn calls_in_system(&self) -> usize {
+        self.led.values().map(|l| l.acd.calls_in_system()).sum()
+    }
+
+    pub fn queue_status(&self, now: Instant) -> Vec<QueueStatus> {
+        self.led
+            .values()
+            .flat_map(|l| l.acd.queue_status(now))
+            .collect()
+    }
+
+    pub fn agent_status(&self, now: Instant) -> Vec<AgentStatus> {
+        self.led
+            .values()
+            .flat_map(|l| l.acd.agent_status(now))
+            .collect()
+    }
+
+    /// A message for this node's cluster connection to send.
+    pub fn poll_outgoing(&mut self) -> Option<Outgoing> {
+        self.node.as_mut()?.out.pop_front()
+    }
+
+    pub(super) fn tell_leader(&mut self, partition: &str, msg: super::protocol::NodeMsg) {
+        if let Some(n) = &mut self.node {
+            let from = super::protocol::FromNode {
+                node: n.name.clone(),
+                msg,
+            };
+            n.out.push_back(Outgoing::Leader {
+                partition: partition.to_string(),
+                msg: from,
+            });
+        }
+    }
+}
