@@ -408,7 +408,12 @@ impl Acd {
             .and_then(|q| q.age)
             .map_or(NO_AGEING_MS, |a| a.as_millis().max(1) as i64);
         let epoch = *self.epoch.get_or_insert(joined);
-        let arrival_ms = joined.saturating_duration_since(epoch).as_millis() as i64;
+        // Signed: a caller placed later may have joined before the first one placed (callers
+        // resumed or reported to a new leader arrive in any order) and must still go first.
+        let arrival_ms = match joined.checked_duration_since(epoch) {
+            Some(d) => d.as_millis() as i64,
+            None => -(epoch.duration_since(joined).as_millis() as i64),
+        };
         let key = (
             Reverse(
                 (priority as i64)

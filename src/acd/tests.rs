@@ -373,3 +373,21 @@ fn an_answered_call_leaves_no_record_and_its_reservation_no_trace() {
         .unwrap();
     assert_eq!(offered(&mut a), vec![(2, "1001".to_string())]);
 }
+
+/// Callers put back in any order (a new cluster leader hears from its nodes one by one) are
+/// served by the time they first joined, even one who joined before the first one put back.
+#[test]
+fn resumed_callers_keep_their_order_whatever_order_they_come_back_in() {
+    let t0 = Instant::now();
+    let t5 = t0 + Duration::from_secs(5);
+    let mut a = setup(t0);
+    a.enqueue_resumed(t5, 2, "sales", 0, t0 + Duration::from_secs(2))
+        .unwrap();
+    a.enqueue_resumed(t5, 1, "sales", 0, t0).unwrap();
+    a.enqueue_resumed(t5, 3, "sales", 0, t0 + Duration::from_secs(3))
+        .unwrap();
+    a.agent_online(t5, "1001");
+    assert_eq!(offered(&mut a), vec![(1, "1001".to_string())]);
+    assert_eq!(a.position(t5, 2).map(|p| p.0), Some(1));
+    assert_eq!(a.position(t5, 3).map(|p| p.0), Some(2));
+}

@@ -251,13 +251,19 @@ impl Matcher {
         }
     }
 
-    /// The next thing the call layer is to do: decisions from leaders elsewhere first, then
-    /// this node's engines'. A decision about a call another node holds is sent there instead.
+    /// The next thing the call layer is to do, in the order it was decided: decisions from
+    /// leaders elsewhere and from this node's engines alike.
     pub fn poll_decision(&mut self) -> Option<Decided> {
-        if let Some(d) = self.inbox.pop_front() {
-            self.note(&d);
-            return Some(d);
-        }
+        self.pump();
+        let d = self.inbox.pop_front()?;
+        self.note(&d);
+        Some(d)
+    }
+
+    /// Moves every engine's decisions on: one about a call another node holds is sent there,
+    /// the rest wait in the inbox for the call layer. Done before anything is read from this
+    /// matcher, so the leader's answers leave even while its own call layer has nothing to do.
+    pub(super) fn pump(&mut self) {
         let parts: Vec<String> = self.led.keys().cloned().collect();
         for p in parts {
             while let Some(d) = self.led.get_mut(&p).and_then(|l| l.acd.poll_decision()) {
@@ -273,14 +279,11 @@ impl Matcher {
                         {
                             self.desk_changed(&p, agent, desk, *wrap_until);
                         }
-                        let d = Decided::Acd(d);
-                        self.note(&d);
-                        return Some(d);
+                        self.inbox.push_back(Decided::Acd(d));
                     }
                 }
             }
         }
-        None
     }
 
     /// Keeps this node's own record of its calls in step with what it is told to do.

@@ -5,6 +5,7 @@
 //!
 //! A node without `[cluster]` is today's single box: nothing here runs and no NATS is needed.
 
+mod calls;
 mod following;
 mod leading;
 pub mod lease;
