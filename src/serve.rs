@@ -323,6 +323,17 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         endpoint,
         dialplan,
     );
+    // A node of several: NATS first (a node that cannot reach it says so and stops, rather than
+    // run as a box of its own beside the cluster).
+    let cluster = match &cfg.cluster {
+        Some(c) => {
+            let nats = net::nats::Nats::connect(c).await.map_err(NetError::from)?;
+            manager.set_cluster(c.clone());
+            info!(node = %c.node, cluster = %c.name, nats = %c.nats, "cluster node");
+            Some((c.clone(), nats))
+        }
+        None => None,
+    };
     manager.set_ready_on_register(cfg.http.ready_on_register);
     manager.set_recordings_dir(Some(cfg.media.recordings_dir.clone()));
     manager.set_pop_wait(
@@ -350,10 +361,15 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
     };
     // Created before the core so the writer misses nothing, not even the first events.
     let (durable_tx, durable_rx) = tokio::sync::mpsc::channel(net::DURABLE_QUEUE);
-    // Calls left by the last process, read before the writer can change the table.
-    let saved_calls = store.load_snapshots().await?;
+    // Calls left by the last process, read before the writer can change the table. A cluster
+    // node's calls are taken over by the other nodes, not from this table.
+    let saved_calls = if cluster.is_some() {
+        Vec::new()
+    } else {
+        store.load_snapshots().await?
+    };
     let left: Vec<String> = saved_calls.iter().map(|(k, _)| k.clone()).collect();
-    let (snapshots, snapshot_writer) = if cfg.calls.snapshots {
+    let (snapshots, snapshot_writer) = if cfg.calls.snapshots && cluster.is_none() {
         let (tx, rx) = tokio::sync::mpsc::channel(crate::context::snapshots::SNAPSHOT_QUEUE);
         let writer = tokio::spawn(crate::context::snapshots::run_writer(
             store.clone(),
@@ -389,6 +405,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
             store: Some(store.clone()),
             lookup_budget: Duration::from_millis(cfg.context.lookup_budget_ms.max(1)),
             http_sources: Arc::new(cfg.context.http.clone()),
+            cluster,
         },
         sockets,
         manager,

@@ -45,6 +45,8 @@ pub enum Input<'a> {
     PopDelivered { call: CallId, agent: String },
     /// An agent's desk opened or closed.
     DeskOpen { agent: String, open: bool },
+    /// From the cluster connection (a node of several).
+    Cluster(crate::cluster::ClusterInput),
     /// The deadline of the last [`Output::Timeout`] has come.
     Timeout,
 }
@@ -64,6 +66,8 @@ pub enum Output {
     Event(Event),
     /// Write (or delete) one call's snapshot.
     Snapshot(SnapshotWrite),
+    /// Send to the cluster (a leader, a node, every node).
+    Cluster(crate::cluster::protocol::Outgoing),
     /// Nothing more now: feed [`Input::Timeout`] at this instant (`None`: no timer runs).
     Timeout(Option<Instant>),
 }
@@ -82,6 +86,7 @@ impl CallManager {
             } => self.handle_context_from(now, call, result, sources),
             Input::PopDelivered { call, agent } => self.pop_delivered(now, call, &agent),
             Input::DeskOpen { agent, open } => self.set_desk_open(now, &agent, open),
+            Input::Cluster(c) => self.handle_cluster(now, c),
             Input::Timeout => self.handle_timeout(now),
         }
     }
@@ -105,6 +110,9 @@ impl CallManager {
         }
         if let Some(s) = self.poll_snapshot(now) {
             return Output::Snapshot(s);
+        }
+        if let Some(c) = self.acd.poll_outgoing() {
+            return Output::Cluster(c);
         }
         Output::Timeout(self.poll_timeout())
     }

@@ -165,6 +165,8 @@ pub struct Status {
     pub source_full: u64,
     /// Callback requests refused by the `[callback]` policy (untrusted number, prefix, caps).
     pub callbacks_refused: u64,
+    /// A cluster node: the partitions it leads now, with their epochs (empty on one box).
+    pub leading: Vec<(String, u64)>,
 }
 
 /// Calls since start, by outcome.
@@ -509,6 +511,11 @@ impl CallManager {
         }
     }
 
+    /// Where call ids start (a cluster node's carry its prefix).
+    pub(super) fn set_next_call(&mut self, first: CallId) {
+        self.next_call = self.next_call.max(first);
+    }
+
     pub(super) fn next_call(&mut self) -> CallId {
         self.next_call += 1;
         self.next_call - 1
@@ -613,6 +620,11 @@ impl CallManager {
             resuming: self.reinvites.values().filter(|r| !r.answered).count(),
             snapshots_taken: self.snapshots.taken,
             unexpected_inputs: self.unexpected_inputs,
+            leading: if self.acd.is_cluster() {
+                self.acd.leading()
+            } else {
+                Vec::new()
+            },
         }
     }
 

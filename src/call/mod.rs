@@ -10,6 +10,7 @@ mod agent_leg;
 mod announce;
 mod arrival;
 mod callback;
+mod cluster;
 mod context_lookup;
 mod desk;
 mod drain;

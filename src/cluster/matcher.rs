@@ -276,6 +276,10 @@ impl Matcher {
         }
     }
 
+    pub fn auto_ready(&self) -> bool {
+        self.auto_ready
+    }
+
     /// Seeds every engine's random strategies (tests).
     pub fn set_seed(&mut self, seed: u64) {
         for l in self.led.values_mut() {

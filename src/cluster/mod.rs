@@ -43,6 +43,27 @@ pub enum ClusterError {
     Timing { renew: u64, hold: u64, lease: u64 },
 }
 
+/// What the cluster connection tells a node's core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClusterInput {
+    /// A node's message to `partition`'s leader (heard by every node; only the leader acts).
+    FromNode {
+        partition: String,
+        msg: protocol::FromNode,
+    },
+    /// A leader's message to this node or to all.
+    FromLeader(protocol::FromLeader),
+    /// This node now leads `partition` under `epoch`.
+    Lead { partition: String, epoch: u64 },
+    /// This node no longer leads `partition`.
+    Unlead { partition: String },
+    /// Another node's registrar changed an agent's phones: this node's copy follows.
+    Bindings {
+        agent: String,
+        bindings: Vec<crate::sip::registrar::SavedBinding>,
+    },
+}
+
 /// `[cluster]`: this node's name, where NATS is, and how queues are split among leaders.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]

@@ -48,6 +48,8 @@ pub enum Input {
     TcpOpen(SocketAddr, mpsc::Sender<Bytes>),
     TcpClosed(SocketAddr),
     Status(oneshot::Sender<StatusReport>),
+    /// From the cluster task (a node of several).
+    Cluster(crate::cluster::ClusterInput),
     /// A new dialplan (SIGHUP reload); calls in progress keep their queue.
     Dialplan(Box<crate::routing::Dialplan>),
     /// Callbacks kept in the database from before a restart.

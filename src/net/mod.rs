@@ -1,6 +1,7 @@
 //! The only place with sockets and real time. The core task owns the [`CallManager`] and feeds it
 //! bytes, media events and `Instant::now()`; transports and media tasks talk to it over channels.
 
+pub mod cluster;
 pub mod durable;
 pub mod lanes;
 pub mod media;
@@ -30,6 +31,8 @@ pub use sip::{TcpCounters, TcpLimits};
 pub enum NetError {
     #[error("cannot start the media thread: {source}")]
     Media { source: std::io::Error },
+    #[error(transparent)]
+    Cluster(#[from] nats::NatsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -75,6 +78,9 @@ pub struct NetConfig {
     pub persist: Option<mpsc::Sender<crate::call::Persist>>,
     /// Where call snapshots go to be written (none: calls are not snapshotted).
     pub snapshots: Option<mpsc::Sender<crate::call::SnapshotWrite>>,
+    /// A node of several: its `[cluster]` and NATS connection (the cluster task starts with
+    /// the core). None: one box.
+    pub cluster: Option<(crate::cluster::ClusterConfig, nats::Nats)>,
 }
 
 /// The SIP-over-TLS listener and the certificate it presents.
@@ -156,7 +162,12 @@ pub async fn start(
     let rtp = rtp_ports::Stash::new(cfg.media_bind);
     manager.set_port_binder(Box::new(rtp.clone()));
     manager.set_snapshots(cfg.snapshots.is_some());
+    let cluster = match cfg.cluster.take() {
+        Some((c, nats)) => Some(cluster::start(c, nats, tx.clone()).await?),
+        None => None,
+    };
     let core = Core {
+        cluster,
         manager,
         rtp,
         udp,
@@ -183,6 +194,8 @@ pub async fn start(
 }
 
 struct Core {
+    /// The cluster task (a node of several).
+    cluster: Option<cluster::ClusterHandle>,
     manager: CallManager,
     /// RTP sockets bound as their ports were taken, waiting for their media task.
     rtp: rtp_ports::Stash,
@@ -301,6 +314,7 @@ impl Core {
                             .load(std::sync::atomic::Ordering::Relaxed),
                     });
                 }
+                Input::Cluster(c) => self.manager.handle(now, CallInput::Cluster(c)),
                 Input::Dialplan(d) => {
                     info!(queues = d.queues.len(), "dialplan reloaded");
                     self.manager.set_dialplan(*d);
@@ -363,6 +377,11 @@ impl Core {
             match self.manager.poll_output(now) {
                 Output::Transmit(t) => self.transmit(t).await,
                 Output::Persist(p) => {
+                    if let (Some(c), crate::call::Persist::Bindings(agent, list)) =
+                        (&self.cluster, &p)
+                    {
+                        c.bindings(agent.clone(), list.clone());
+                    }
                     if let Some(tx) = &self.cfg.persist {
                         if tx.try_send(p).is_err() {
                             warn!("agent state writer is behind; an update was not saved");
@@ -377,6 +396,11 @@ impl Core {
                     let _ = self.events.send(ev);
                 }
                 Output::Snapshot(w) => self.send_snapshot(w),
+                Output::Cluster(o) => {
+                    if let Some(c) = &self.cluster {
+                        c.send(o);
+                    }
+                }
                 Output::Timeout(at) => {
                     self.deadline = at;
                     break;

@@ -31,6 +31,8 @@ const OP_DEADLINE: Duration = Duration::from_millis(1000);
 pub struct Nats {
     pub client: async_nats::Client,
     leases: kv::Store,
+    /// Every agent's registered phones, as the node that registered them last wrote them.
+    pub bindings: kv::Store,
     /// Written into the lease key: who holds it (for operators reading the bucket).
     holder: Bytes,
 }
@@ -63,9 +65,21 @@ impl Nats {
             },
         )
         .await?;
+        let bindings = bucket(
+            &js,
+            &url,
+            Bucket {
+                name: format!("{}_bindings", cfg.name),
+                description: "acd agents' registered phones (value: node and bindings)",
+                history: 1,
+                max_age: Duration::ZERO,
+            },
+        )
+        .await?;
         Ok(Nats {
             client,
             leases,
+            bindings,
             holder: Bytes::from(cfg.node.clone()),
         })
     }
@@ -141,7 +155,10 @@ async fn bucket(js: &jetstream::Context, url: &str, b: Bucket) -> Result<kv::Sto
         allow_direct: true,
         num_replicas: 1,
         discard: stream::DiscardPolicy::New,
-        duplicate_window: b.max_age.min(Duration::from_secs(120)),
+        duplicate_window: match b.max_age {
+            Duration::ZERO => Duration::from_secs(120),
+            age => age.min(Duration::from_secs(120)),
+        },
         ..Default::default()
     };
     let failed = |e: String| NatsError::Bucket {

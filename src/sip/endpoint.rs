@@ -567,6 +567,18 @@ impl Endpoint {
         }
     }
 
+    /// Makes an agent's phones the ones another cluster node registered.
+    pub fn replace_bindings(&mut self, now: Instant, agent: &str, saved: Vec<SavedBinding>) {
+        let unix = self.unix_secs(now);
+        let list = saved
+            .into_iter()
+            .filter_map(|sb| sb.to_binding(now, unix))
+            .collect();
+        if let Some(r) = self.registrar.replace(now, agent, list) {
+            self.events.push_back(EndpointEvent::Reachability(r));
+        }
+    }
+
     /// Answers a server transaction on behalf of the call layer.
     pub fn respond(&mut self, now: Instant, key: &TxKey, resp: &Response) {
         self.tx.respond(now, key, resp);

@@ -58,7 +58,7 @@ impl Binding {
 }
 
 /// A binding as stored in the database: wall-clock expiry, addresses as text.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SavedBinding {
     /// The Contact as a name-addr with its parameters (`<sip:…>;+sip.instance="…"`); rows
     /// written before parameters were kept hold a bare URI, which reads the same.
@@ -229,6 +229,25 @@ impl Registrar {
             self.bindings.remove(user);
         }
         (self.change(user, was_up, now), removed)
+    }
+
+    /// Makes `user`'s phones exactly `list` (another node's registrar registered them: a
+    /// cluster keeps one set of phones per agent). Expired ones are left out.
+    pub fn replace(
+        &mut self,
+        now: Instant,
+        user: &str,
+        list: Vec<Binding>,
+    ) -> Option<Reachability> {
+        let was_up = self.lookup(user, now).is_some();
+        let mut live: Vec<Binding> = list.into_iter().filter(|b| b.expires_at > now).collect();
+        live.truncate(self.cfg.max_bindings.max(1));
+        if live.is_empty() {
+            self.bindings.remove(user);
+        } else {
+            self.bindings.insert(user.to_string(), live);
+        }
+        self.change(user, was_up, now)
     }
 
     fn change(&self, user: &str, was_up: bool, now: Instant) -> Option<Reachability> {
