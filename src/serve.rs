@@ -334,6 +334,7 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         }
         None => None,
     };
+    let clustered = cluster.is_some();
     manager.set_ready_on_register(cfg.http.ready_on_register);
     manager.set_recordings_dir(Some(cfg.media.recordings_dir.clone()));
     manager.set_pop_wait(
@@ -363,13 +364,36 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
     let (durable_tx, durable_rx) = tokio::sync::mpsc::channel(net::DURABLE_QUEUE);
     // Calls left by the last process, read before the writer can change the table. A cluster
     // node's calls are taken over by the other nodes, not from this table.
-    let saved_calls = if cluster.is_some() {
+    let saved_calls = if clustered {
         Vec::new()
     } else {
         store.load_snapshots().await?
     };
     let left: Vec<String> = saved_calls.iter().map(|(k, _)| k.clone()).collect();
-    let (snapshots, snapshot_writer) = if cfg.calls.snapshots && cluster.is_none() {
+    // A cluster node's snapshots go to the calls bucket (the cluster task writes them).
+    let (cluster_snapshots, cluster) = match cluster {
+        Some((config, nats)) if cfg.calls.snapshots => {
+            let (tx, rx) = tokio::sync::mpsc::channel(crate::context::snapshots::SNAPSHOT_QUEUE);
+            let setup = net::cluster::ClusterSetup {
+                config,
+                nats,
+                snapshots: Some(rx),
+            };
+            (Some(tx), Some(setup))
+        }
+        Some((config, nats)) => (
+            None,
+            Some(net::cluster::ClusterSetup {
+                config,
+                nats,
+                snapshots: None,
+            }),
+        ),
+        None => (None, None),
+    };
+    let (snapshots, snapshot_writer) = if clustered {
+        (cluster_snapshots, None)
+    } else if cfg.calls.snapshots {
         let (tx, rx) = tokio::sync::mpsc::channel(crate::context::snapshots::SNAPSHOT_QUEUE);
         let writer = tokio::spawn(crate::context::snapshots::run_writer(
             store.clone(),

@@ -3,8 +3,11 @@
 //! carry its prefix so no other node's meet them in a leader's engine.
 
 use super::manager::CallManager;
+use super::phase::Phase;
+use super::MediaCommand;
 use crate::cluster::{ClusterConfig, ClusterInput, Matcher};
 use std::time::Instant;
+use tracing::warn;
 
 impl CallManager {
     /// Makes this manager a cluster node: dispatch goes to the partitions' leaders (this node
@@ -26,7 +29,13 @@ impl CallManager {
                 self.acd.handle_from_node(now, &partition, msg)
             }
             ClusterInput::FromLeader(msg) => self.acd.handle_from_leader(now, msg),
-            ClusterInput::Lead { partition, epoch } => self.acd.lead(now, &partition, epoch),
+            ClusterInput::Lead {
+                partition,
+                epoch,
+                talking,
+            } => self.acd.lead(now, &partition, epoch, &talking),
+            ClusterInput::NodeDown { node } => self.acd.node_down(now, &node),
+            ClusterInput::CallLost { interaction } => self.forsake(now, &interaction),
             ClusterInput::Unlead { partition } => self.acd.unlead(&partition),
             ClusterInput::Bindings { agent, bindings } => {
                 self.ep.replace_bindings(now, &agent, bindings);
@@ -34,5 +43,43 @@ impl CallManager {
             }
         }
         self.run_decisions(now);
+    }
+
+    /// Another node owns this call now (this one was cut off long enough to be taken for dead
+    /// and the call was taken over): it is dropped here without a word to its phones, which
+    /// talk to the survivor, and without a history event, which the survivor writes.
+    pub(super) fn forsake(&mut self, _now: Instant, interaction: &str) {
+        let Some(id) = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.interaction == interaction)
+            .map(|(id, _)| *id)
+        else {
+            return;
+        };
+        self.pop_forget(id);
+        let Some(mut c) = self.calls.remove(&id) else {
+            return;
+        };
+        let _g = c.span.clone().entered();
+        warn!("another node took this call over; dropped here without a word to its phones");
+        Self::release_source(&mut self.per_source, c.source.take());
+        self.reinvites.retain(|_, r| r.call != id);
+        self.by_sip_id.remove(&c.caller.invite.core.call_id);
+        self.by_caller_invite.remove(&c.caller.invite_key);
+        let legs: Vec<&super::agent_leg::AgentLeg> = match &c.phase {
+            Phase::Connected(t) => vec![&t.agent],
+            Phase::Ringing(legs) => legs.iter().collect(),
+            _ => Vec::new(),
+        };
+        for leg in legs {
+            self.by_sip_id.remove(&leg.uac.invite.core.call_id);
+            self.by_agent_tx.remove(&leg.uac.key);
+        }
+        self.ports.give(c.caller_port);
+        self.ports.give(c.agent_port);
+        self.media.push_back(MediaCommand::Stop { call: id });
+        self.acd.forget(id);
+        self.snapshots.written.remove(&id);
     }
 }

@@ -65,10 +65,30 @@ fn order(s: &CallSnapshot) -> (u8, u64) {
 
 impl CallManager {
     /// Takes over the calls in `saved` (snapshots left by an earlier process).
-    pub fn resume(&mut self, now: Instant, mut saved: Vec<CallSnapshot>) -> ResumeReport {
+    pub fn resume(&mut self, now: Instant, saved: Vec<CallSnapshot>) -> ResumeReport {
+        self.resume_from(now, saved, false)
+    }
+
+    /// Takes over calls another cluster node held (it died): as [`CallManager::resume`], but
+    /// on this node's own RTP ports (the re-INVITEs announce them with this node's address).
+    pub fn take_over(&mut self, now: Instant, saved: Vec<CallSnapshot>) -> ResumeReport {
+        self.resume_from(now, saved, true)
+    }
+
+    fn resume_from(
+        &mut self,
+        now: Instant,
+        mut saved: Vec<CallSnapshot>,
+        elsewhere: bool,
+    ) -> ResumeReport {
         saved.sort_by_key(order);
         let mut report = ResumeReport::default();
-        for s in saved {
+        for mut s in saved {
+            if elsewhere {
+                // Placeholders the pool does not hold: new ports are taken below.
+                s.caller_port = 0;
+                s.agent_port = 0;
+            }
             match self.resume_one(now, s) {
                 Some(true) => report.resumed += 1,
                 Some(false) => report.ended += 1,
@@ -81,7 +101,7 @@ impl CallManager {
     }
 
     /// `Some(true)`: resumed; `Some(false)`: ended cleanly; `None`: unreadable.
-    fn resume_one(&mut self, now: Instant, s: CallSnapshot) -> Option<bool> {
+    fn resume_one(&mut self, now: Instant, mut s: CallSnapshot) -> Option<bool> {
         let invite = parse_request(&s.caller.invite);
         let dialog = s.caller.dialog.restore(CSEQ_MARGIN);
         let (Some(invite), Some(dialog)) = (invite, dialog) else {
@@ -96,6 +116,15 @@ impl CallManager {
         let why = match &s.phase {
             _ if s.v != SNAPSHOT_VERSION => Some("a snapshot of another version".to_string()),
             SavedPhase::Unresumable { why, .. } => Some(why.clone()),
+            // Taken over from another node: any two free ports of ours.
+            _ if s.caller_port == 0 => match self.ports.take_pair() {
+                Some((a, b)) => {
+                    s.caller_port = a;
+                    s.agent_port = b;
+                    None
+                }
+                None => Some("no RTP port is free".into()),
+            },
             _ if !self.ports.take_exact(s.caller_port) => Some("its RTP port is taken".into()),
             _ if !self.ports.take_exact(s.agent_port) => {
                 self.ports.give(s.caller_port);

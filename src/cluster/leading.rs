@@ -5,7 +5,6 @@
 use super::matcher::{Decided, Led, Matcher};
 use super::protocol::{FromLeader, FromNode, InLine, LeaderMsg, NodeMsg, Outgoing, Talking};
 use crate::acd::{Acd, AcdError, CallId, Decision};
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
@@ -38,7 +37,17 @@ impl Matcher {
     /// queues and agents (their reachability and desk choices as this node last saw them),
     /// this node's own calls put back by the time they first joined, and every other node
     /// asked for theirs before anything is offered to their callers.
-    pub fn lead(&mut self, now: Instant, partition: &str, epoch: u64) {
+    ///
+    /// `talking` is every agent on a call anywhere (from the calls bucket): those not on one
+    /// of this node's calls are kept busy until their node reports them, or for
+    /// [`super::matcher::ORPHAN_GRACE`] at most.
+    pub fn lead(
+        &mut self,
+        now: Instant,
+        partition: &str,
+        epoch: u64,
+        busy_anywhere: &[(String, String)],
+    ) {
         let mut acd = Acd::new(self.queues_of(partition));
         acd.set_cross_queue(self.cross_queue);
         acd.set_auto_ready(self.auto_ready);
@@ -65,20 +74,30 @@ impl Matcher {
         for (call, agent, queue) in &talking {
             acd.resume_busy(now, agent, *call, queue);
         }
+        let mut orphans = Vec::new();
+        for (n, (agent, queue)) in talking_elsewhere(
+            busy_anywhere,
+            &agents_talking_here(&talking),
+            partition,
+            self,
+        )
+        .into_iter()
+        .enumerate()
+        {
+            // A placeholder call id no node gives out (below 2^53, above every node's).
+            let placeholder = (1u64 << 53) - 1 - n as u64;
+            acd.resume_busy(now, &agent, placeholder, &queue);
+            orphans.push((now + super::matcher::ORPHAN_GRACE, agent, placeholder));
+        }
         for (id, a) in &agents {
             if let Some((desk, until)) = &a.desk {
                 acd.restore_desk(now, id, desk.clone(), *until);
             }
         }
         info!(partition, epoch, agents = agents.len(), "leading partition");
-        self.led.insert(
-            partition.to_string(),
-            Led {
-                acd,
-                epoch,
-                owners: HashMap::new(),
-            },
-        );
+        let mut led = Led::new(acd, epoch);
+        led.orphans = orphans;
+        self.led.insert(partition.to_string(), led);
         // Ours: ringing phones stop (a new leader re-offers), callers rejoin in order.
         let mut waiting: Vec<InLine> = Vec::new();
         let mut withdraw = Vec::new();
@@ -114,6 +133,30 @@ impl Matcher {
     pub fn unlead(&mut self, partition: &str) {
         if self.led.remove(partition).is_some() {
             info!(partition, "no longer leading partition");
+        }
+    }
+
+    /// `node` died: its callers leave every line this node leads (the survivor that takes each
+    /// call over puts it back by its first-joined time), phones ringing for them are freed, and
+    /// agents talking on its calls stay busy until the survivor claims them (or the grace ends).
+    pub fn node_down(&mut self, now: Instant, node: &str) {
+        for led in self.led.values_mut() {
+            let calls: Vec<CallId> = led
+                .owners
+                .iter()
+                .filter(|(_, n)| n.as_str() == node)
+                .map(|(c, _)| *c)
+                .collect();
+            for call in calls {
+                led.acd.call_gone(now, call);
+                led.owners.remove(&call);
+            }
+            for (agent, (call, n)) in &led.busy_on {
+                if n == node {
+                    led.orphans
+                        .push((now + super::matcher::ORPHAN_GRACE, agent.clone(), *call));
+                }
+            }
         }
     }
 
@@ -187,9 +230,13 @@ impl Matcher {
             NodeMsg::Taken { call, agent } => {
                 acd.offer_taken(now, call, &agent);
                 led.owners.remove(&call);
+                led.busy_on.insert(agent, (call, node));
             }
             NodeMsg::Failed { call, agent } => acd.agent_failed(now, call, &agent),
-            NodeMsg::AgentFree { agent } => acd.agent_free(now, &agent),
+            NodeMsg::AgentFree { agent } => {
+                led.busy_on.remove(&agent);
+                acd.agent_free(now, &agent)
+            }
             NodeMsg::Callback { call, dial_ms } => {
                 acd.callback(call, Duration::from_millis(dial_ms));
             }
@@ -228,6 +275,8 @@ impl Matcher {
                 if led.acd.agent_state(&t.agent) != Some(crate::acd::AgentState::Busy(t.call)) {
                     led.acd.resume_busy(now, &t.agent, t.call, &t.queue);
                 }
+                led.busy_on
+                    .insert(t.agent.clone(), (t.call, node.to_string()));
             }
         }
         waiting.sort_by_key(|l| (l.enqueued_ms, l.call));
@@ -377,4 +426,22 @@ fn call_of(d: &Decision) -> Option<CallId> {
         | Decision::WaitedOut { call, .. } => Some(*call),
         Decision::DeskChanged { .. } | Decision::AgentChanged { .. } => None,
     }
+}
+
+/// The agents talking on this node's own calls.
+fn agents_talking_here(here: &[(CallId, String, String)]) -> Vec<String> {
+    here.iter().map(|(_, a, _)| a.clone()).collect()
+}
+
+/// Of the agents talking anywhere, those of `partition` not on one of this node's calls.
+fn talking_elsewhere(
+    all: &[(String, String)],
+    here: &[String],
+    partition: &str,
+    m: &Matcher,
+) -> Vec<(String, String)> {
+    all.iter()
+        .filter(|(agent, queue)| !here.contains(agent) && m.partition_of_queue(queue) == partition)
+        .cloned()
+        .collect()
 }

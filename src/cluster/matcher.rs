@@ -89,7 +89,28 @@ pub(super) struct Led {
     pub epoch: u64,
     /// Calls held by other nodes (absent: this node's own).
     pub owners: HashMap<CallId, String>,
+    /// Agents talking on another node's call: agent → (call, node).
+    pub busy_on: HashMap<String, (CallId, String)>,
+    /// Agents kept busy on a call nobody has claimed yet (its node died, or a new leader heard
+    /// of it only from the calls bucket): freed at the instant unless claimed by then.
+    pub orphans: Vec<(Instant, String, CallId)>,
 }
+
+impl Led {
+    pub fn new(acd: Acd, epoch: u64) -> Led {
+        Led {
+            acd,
+            epoch,
+            owners: HashMap::new(),
+            busy_on: HashMap::new(),
+            orphans: Vec::new(),
+        }
+    }
+}
+
+/// How long an agent stays busy on a call whose node died before the survivor that takes it
+/// over says so (a takeover needs ~3 s; a call that could not be taken over frees them then).
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(15);
 
 /// What this node knows of an agent (for building a new leader's engine).
 #[derive(Clone, Debug, Default)]
@@ -144,11 +165,7 @@ impl Matcher {
         let mut m = Matcher::empty(queues.clone(), wall);
         m.led.insert(
             super::DEFAULT_PARTITION.to_string(),
-            Led {
-                acd: Acd::new(queues),
-                epoch: 0,
-                owners: HashMap::new(),
-            },
+            Led::new(Acd::new(queues), 0),
         );
         m
     }
@@ -363,11 +380,29 @@ impl Matcher {
     pub fn handle_timeout(&mut self, now: Instant) {
         for l in self.led.values_mut() {
             l.acd.handle_timeout(now);
+            let (due, later): (Vec<_>, Vec<_>) =
+                l.orphans.drain(..).partition(|(at, _, _)| *at <= now);
+            l.orphans = later;
+            for (_, agent, call) in due {
+                if l.acd.agent_state(&agent) == Some(AgentState::Busy(call)) {
+                    tracing::warn!(%agent, "nobody took over the call this agent was on; free again");
+                    l.busy_on.remove(&agent);
+                    l.acd.agent_free(now, &agent);
+                }
+            }
         }
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.led.values().filter_map(|l| l.acd.poll_timeout()).min()
+        self.led
+            .values()
+            .flat_map(|l| {
+                l.acd
+                    .poll_timeout()
+                    .into_iter()
+                    .chain(l.orphans.iter().map(|o| o.0))
+            })
+            .min()
     }
 
     pub fn calls_in_system(&self) -> usize {

@@ -125,7 +125,7 @@ fn a_caller_on_one_node_is_offered_by_the_leader_on_another() {
     let mut bus = Bus::new(&["a", "b"]);
     bus.agent("alice", true);
     let now = bus.now;
-    bus.m("a").lead(now, P, 5);
+    bus.m("a").lead(now, P, 5, &[]);
     bus.run(&[]);
     let c = call("b", 1);
     bus.m("b")
@@ -161,7 +161,7 @@ fn a_deposed_leaders_late_offer_is_refused() {
     let mut bus = Bus::new(&["a", "b"]);
     bus.agent("alice", true);
     let now = bus.now;
-    bus.m("a").lead(now, P, 5);
+    bus.m("a").lead(now, P, 5, &[]);
     bus.run(&[]);
     let c = call("b", 1);
     bus.m("b")
@@ -200,7 +200,7 @@ fn a_new_leader_keeps_every_callers_place() {
     let mut bus = Bus::new(&["a", "b", "c"]);
     bus.agent("alice", false);
     let t0 = bus.now;
-    bus.m("a").lead(t0, P, 5);
+    bus.m("a").lead(t0, P, 5, &[]);
     bus.run(&[]);
     let (c1, c2, c3) = (call("c", 1), call("b", 1), call("c", 2));
     bus.m("c")
@@ -222,7 +222,7 @@ fn a_new_leader_keeps_every_callers_place() {
     // a is gone; b takes the lease.
     bus.now = t0 + Duration::from_secs(5);
     let t5 = bus.now;
-    bus.m("b").lead(t5, P, 9);
+    bus.m("b").lead(t5, P, 9, &[]);
     bus.run(&["a"]);
     assert_eq!(
         bus.m("b").calls_in_system(),
@@ -256,7 +256,7 @@ fn a_ringing_offer_is_withdrawn_and_made_again_by_the_new_leader() {
     let mut bus = Bus::new(&["a", "b"]);
     bus.agent("alice", true);
     let now = bus.now;
-    bus.m("a").lead(now, P, 5);
+    bus.m("a").lead(now, P, 5, &[]);
     bus.run(&[]);
     let c = call("b", 1);
     bus.m("b")
@@ -264,7 +264,7 @@ fn a_ringing_offer_is_withdrawn_and_made_again_by_the_new_leader() {
         .expect("joins");
     bus.run(&[]);
     assert_eq!(bus.offers("b"), vec![(c, "alice".to_string())]);
-    bus.m("b").lead(now + Duration::from_secs(3), P, 9);
+    bus.m("b").lead(now + Duration::from_secs(3), P, 9, &[]);
     let d = bus.drain("b");
     assert!(
         d.contains(&Decided::Withdraw {
@@ -290,7 +290,7 @@ fn a_pause_survives_the_leader() {
     let mut bus = Bus::new(&["a", "b"]);
     bus.agent("alice", true);
     let now = bus.now;
-    bus.m("a").lead(now, P, 5);
+    bus.m("a").lead(now, P, 5, &[]);
     bus.run(&[]);
     bus.m("a")
         .desk(
@@ -307,7 +307,7 @@ fn a_pause_survives_the_leader() {
         bus.m("b").desk(now, "alice", DeskCommand::Ready),
         Err(MatchError::Elsewhere { .. })
     ));
-    bus.m("b").lead(now + Duration::from_secs(3), P, 9);
+    bus.m("b").lead(now + Duration::from_secs(3), P, 9, &[]);
     bus.run(&["a"]);
     assert_eq!(bus.m("b").agent_state("alice"), Some(AgentState::Paused));
     let c = call("b", 1);
@@ -339,4 +339,82 @@ fn one_box_sends_nothing() {
         .collect();
     assert_eq!(offers.len(), 1);
     assert!(m.poll_outgoing().is_none());
+}
+
+/// A node dies: its waiting callers leave the leader's line at once (the survivor puts them
+/// back), and an agent talking on one of its calls stays busy until the survivor claims the
+/// call, or until the grace runs out when nobody does.
+#[test]
+fn a_dead_nodes_callers_leave_the_line_and_its_agents_stay_busy_until_claimed() {
+    let mut bus = Bus::new(&["a", "b", "c"]);
+    bus.agent("alice", true);
+    bus.agent("bob", true);
+    let now = bus.now;
+    bus.m("a").lead(now, P, 5, &[]);
+    bus.run(&[]);
+    let (talk, talk2, wait) = (call("b", 1), call("b", 2), call("b", 3));
+    bus.m("b")
+        .enqueue_for(now, talk, "sales", 0, None)
+        .expect("joins");
+    bus.m("b")
+        .enqueue_for(now, talk2, "sales", 0, None)
+        .expect("joins");
+    bus.run(&[]);
+    let offers = bus.offers("b");
+    assert_eq!(offers.len(), 2, "{offers:?}");
+    for (c, agent) in &offers {
+        bus.m("b").offer_taken(now, *c, agent);
+    }
+    bus.m("b")
+        .enqueue_for(now, wait, "sales", 0, None)
+        .expect("joins");
+    bus.run(&[]);
+    assert_eq!(bus.m("a").calls_in_system(), 1, "one caller waits");
+
+    bus.m("a").node_down(now, "b");
+    assert_eq!(bus.m("a").calls_in_system(), 0, "b's caller left the line");
+    // c took over b's first call and says so; nobody claims the second.
+    let later = now + Duration::from_secs(3);
+    let claimed = call("c", 7);
+    let (agent1, agent2) = (offers[0].1.clone(), offers[1].1.clone());
+    bus.m("c").resume_busy(later, &agent1, claimed, "sales");
+    bus.run(&["b"]);
+    assert_eq!(
+        bus.m("a").agent_state(&agent1),
+        Some(AgentState::Busy(claimed))
+    );
+    assert_eq!(
+        bus.m("a").agent_state(&agent2),
+        Some(AgentState::Busy(offers[1].0))
+    );
+    let grace = now + matcher::ORPHAN_GRACE;
+    assert!(bus.m("a").poll_timeout().is_some_and(|t| t <= grace));
+    bus.m("a").handle_timeout(grace);
+    assert_eq!(
+        bus.m("a").agent_state(&agent1),
+        Some(AgentState::Busy(claimed))
+    );
+    assert_ne!(
+        bus.m("a").agent_state(&agent2),
+        Some(AgentState::Busy(offers[1].0)),
+        "an unclaimed agent is free again"
+    );
+}
+
+/// A new leader that learns from the calls bucket that an agent talks on a call somewhere
+/// offers them nothing, even before that call's node reports it.
+#[test]
+fn a_new_leader_offers_nothing_to_an_agent_talking_elsewhere() {
+    let mut bus = Bus::new(&["a", "b"]);
+    bus.agent("alice", true);
+    let now = bus.now;
+    bus.m("a")
+        .lead(now, P, 5, &[("alice".to_string(), "sales".to_string())]);
+    let c = call("a", 1);
+    bus.m("a")
+        .enqueue_for(now, c, "sales", 0, None)
+        .expect("joins");
+    assert!(bus.offers("a").is_empty(), "alice is on a call");
+    bus.m("a").handle_timeout(now + matcher::ORPHAN_GRACE);
+    assert_eq!(bus.offers("a"), vec![(c, "alice".to_string())]);
 }

@@ -53,8 +53,19 @@ pub enum ClusterInput {
     },
     /// A leader's message to this node or to all.
     FromLeader(protocol::FromLeader),
-    /// This node now leads `partition` under `epoch`.
-    Lead { partition: String, epoch: u64 },
+    /// This node now leads `partition` under `epoch`; `talking` is every agent on a call
+    /// anywhere in the cluster (agent, queue), from the calls bucket: not to be offered a call
+    /// before the node holding theirs reports it.
+    Lead {
+        partition: String,
+        epoch: u64,
+        talking: Vec<(String, String)>,
+    },
+    /// A node stopped renewing its liveness key: its calls are being handed to survivors.
+    NodeDown { node: String },
+    /// Another node owns this call now (this node was cut off and the call was taken over):
+    /// let it go without a word to its phones.
+    CallLost { interaction: String },
     /// This node no longer leads `partition`.
     Unlead { partition: String },
     /// Another node's registrar changed an agent's phones: this node's copy follows.

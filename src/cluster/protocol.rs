@@ -111,6 +111,9 @@ pub enum LeaderMsg {
     Refused { call: CallId, why: String },
     /// A new leader asks every node for its calls in the partition before dispatching.
     Reconcile,
+    /// The coordinator handed these calls (KV keys in the calls bucket) of a dead node to this
+    /// node: take them over.
+    Adopt { keys: Vec<String> },
     /// An agent's desk choice changed (all nodes keep it, so the next leader starts from it).
     Desk {
         agent: String,

@@ -50,6 +50,8 @@ pub enum Input {
     Status(oneshot::Sender<StatusReport>),
     /// From the cluster task (a node of several).
     Cluster(crate::cluster::ClusterInput),
+    /// Calls a dead cluster node held, handed to this one: take them over.
+    TakeOver(Vec<crate::call::CallSnapshot>),
     /// A new dialplan (SIGHUP reload); calls in progress keep their queue.
     Dialplan(Box<crate::routing::Dialplan>),
     /// Callbacks kept in the database from before a restart.

@@ -17,7 +17,7 @@ use crate::control::Input;
 use crate::sip::registrar::SavedBinding;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -69,12 +69,32 @@ struct BindingsValue {
     bindings: Vec<SavedBinding>,
 }
 
+/// What a node brings to the cluster task.
+pub struct ClusterSetup {
+    pub config: ClusterConfig,
+    pub nats: Nats,
+    /// The core's call snapshots, written to the calls bucket (none: not snapshotted).
+    pub snapshots: Option<mpsc::Receiver<crate::call::SnapshotWrite>>,
+}
+
 /// Starts the task; it runs as long as the core's input is open.
 pub async fn start(
-    cfg: ClusterConfig,
-    nats: Nats,
+    setup: ClusterSetup,
     core: mpsc::Sender<Input>,
 ) -> Result<ClusterHandle, super::nats::NatsError> {
+    let ClusterSetup {
+        config: cfg,
+        nats,
+        snapshots,
+    } = setup;
+    if let Some(rx) = snapshots {
+        tokio::spawn(super::cluster_calls::run_writer(
+            nats.calls.clone(),
+            cfg.node.clone(),
+            rx,
+            core.clone(),
+        ));
+    }
     let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
     let (bind_tx, bind_rx) = mpsc::channel(OUT_QUEUE);
     let counters = Arc::new(ClusterCounters::default());
@@ -107,6 +127,9 @@ pub async fn start(
         core,
         counters: counters.clone(),
         leases: HashMap::new(),
+        alive: HashSet::new(),
+        scanning: false,
+        next_tick: Instant::now(),
     };
     tokio::spawn(task.run(out_rx, bind_rx, to_leaders, to_me, to_all, watch));
     Ok(ClusterHandle {
@@ -122,6 +145,25 @@ struct Task {
     core: mpsc::Sender<Input>,
     counters: Arc<ClusterCounters>,
     leases: HashMap<String, Lease>,
+    /// Nodes whose liveness key was there at the last look (this one among them).
+    alive: HashSet<String>,
+    /// A look at the nodes bucket is under way.
+    scanning: bool,
+    next_tick: Instant,
+}
+
+/// What a background KV job found.
+enum Found {
+    /// The live nodes' keys.
+    Alive(HashSet<String>),
+    /// Calls handed to survivors (node → keys), under the coordinator's epoch.
+    Handed(u64, HashMap<String, Vec<String>>),
+    /// Agents talking anywhere, for a partition this node has just come to lead.
+    Talking {
+        partition: String,
+        epoch: u64,
+        talking: Vec<(String, String)>,
+    },
 }
 
 impl Task {
@@ -140,9 +182,11 @@ impl Task {
             self.leases.insert(p, Lease::new(now, self.cfg.timing()));
         }
         let (op_tx, mut op_rx) = mpsc::channel::<(String, LeaseReply)>(64);
+        let (found_tx, mut found_rx) = mpsc::channel::<Found>(64);
         let prefix = format!("{}.p.", self.cfg.name);
         loop {
-            let wake = self.leases(&op_tx).await;
+            self.tick(&found_tx);
+            let wake = self.leases(&op_tx, &found_tx).await.min(self.next_tick);
             let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(wake));
             tokio::select! {
                 o = out.recv() => match o {
@@ -158,6 +202,7 @@ impl Task {
                     }
                 }
                 Some(m) = to_me.next() => self.leader_heard(&m).await,
+                Some(f) = found_rx.recv() => self.found(f, &found_tx).await,
                 Some(m) = to_all.next() => self.leader_heard(&m).await,
                 Some(e) = watch.next() => match e {
                     Ok(entry) => self.bindings_heard(entry).await,
@@ -175,7 +220,11 @@ impl Task {
 
     /// Starts every lease operation that is due, reports leadership changes to the core, and
     /// says when to look again.
-    async fn leases(&mut self, op_tx: &mpsc::Sender<(String, LeaseReply)>) -> Instant {
+    async fn leases(
+        &mut self,
+        op_tx: &mpsc::Sender<(String, LeaseReply)>,
+        found: &mpsc::Sender<Found>,
+    ) -> Instant {
         let now = Instant::now();
         let mut events = Vec::new();
         for (p, l) in &mut self.leases {
@@ -191,23 +240,145 @@ impl Task {
             }
         }
         for (partition, ev) in events {
-            let input = match ev {
+            match ev {
                 LeaseEvent::Acquired { epoch } => {
                     info!(%partition, epoch, "lease taken: leading");
-                    ClusterInput::Lead { partition, epoch }
+                    // Who is talking anywhere first, so the new engine offers them nothing.
+                    let (kv, tx) = (self.nats.calls.clone(), found.clone());
+                    tokio::spawn(async move {
+                        let talking = super::cluster_calls::talking(&kv).await;
+                        let _ = tx
+                            .send(Found::Talking {
+                                partition,
+                                epoch,
+                                talking,
+                            })
+                            .await;
+                    });
                 }
                 LeaseEvent::Lost { epoch } => {
                     warn!(%partition, epoch, "lease lost: no longer leading");
-                    ClusterInput::Unlead { partition }
+                    self.tell(ClusterInput::Unlead { partition }).await;
                 }
-            };
-            self.tell(input).await;
+            }
         }
         self.leases
             .values()
             .filter_map(|l| l.poll_timeout())
             .min()
             .unwrap_or(now + self.cfg.timing().renew)
+    }
+
+    /// Every `renew`: this node's liveness key, and a look at everyone else's.
+    fn tick(&mut self, found: &mpsc::Sender<Found>) {
+        let now = Instant::now();
+        if now < self.next_tick {
+            return;
+        }
+        self.next_tick = now + self.cfg.timing().renew;
+        let (kv, me) = (self.nats.nodes.clone(), self.cfg.node.clone());
+        tokio::spawn(async move {
+            if let Err(e) = kv.put(&me, Bytes::from(me.clone())).await {
+                warn!(error = %e, "liveness key not renewed");
+            }
+        });
+        if self.scanning {
+            return;
+        }
+        self.scanning = true;
+        let (kv, tx) = (self.nats.nodes.clone(), found.clone());
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            let Ok(keys) = kv.keys().await else {
+                // NATS is not answering: nobody is declared dead on that.
+                let _ = tx.send(Found::Alive(HashSet::new())).await;
+                return;
+            };
+            let alive: HashSet<String> = keys.filter_map(|k| async move { k.ok() }).collect().await;
+            let _ = tx.send(Found::Alive(alive)).await;
+        });
+    }
+
+    /// The coordinator (leader of the default partition) hands out the calls of dead nodes.
+    fn coordinator_epoch(&self) -> Option<u64> {
+        self.leases
+            .get(crate::cluster::DEFAULT_PARTITION)
+            .and_then(|l| l.epoch(Instant::now()))
+    }
+
+    async fn found(&mut self, f: Found, found: &mpsc::Sender<Found>) {
+        match f {
+            Found::Alive(alive) => {
+                self.scanning = false;
+                if alive.is_empty() {
+                    return; // no answer (or the bucket is empty, our own key not yet in)
+                }
+                let gone: Vec<String> = self.alive.difference(&alive).cloned().collect();
+                self.alive = alive;
+                for node in &gone {
+                    warn!(%node, "node stopped renewing its liveness key: taking its calls over");
+                    self.tell(ClusterInput::NodeDown { node: node.clone() })
+                        .await;
+                }
+                if !gone.is_empty() {
+                    self.reassign(found);
+                }
+            }
+            Found::Handed(epoch, handed) => {
+                for (node, keys) in handed {
+                    let msg = FromLeader {
+                        partition: crate::cluster::DEFAULT_PARTITION.to_string(),
+                        epoch,
+                        msg: crate::cluster::protocol::LeaderMsg::Adopt { keys },
+                    };
+                    self.publish(Outgoing::Node { node, msg }).await;
+                }
+            }
+            Found::Talking {
+                partition,
+                epoch,
+                talking,
+            } => {
+                if self
+                    .leases
+                    .get(&partition)
+                    .and_then(|l| l.epoch(Instant::now()))
+                    != Some(epoch)
+                {
+                    return; // lost again meanwhile
+                }
+                let coordinator = partition == crate::cluster::DEFAULT_PARTITION;
+                self.tell(ClusterInput::Lead {
+                    partition,
+                    epoch,
+                    talking,
+                })
+                .await;
+                if coordinator {
+                    // Calls of nodes that died before this node coordinated.
+                    self.reassign(found);
+                }
+            }
+        }
+    }
+
+    /// If this node coordinates: every call whose owner is not alive goes to a live node.
+    fn reassign(&self, found: &mpsc::Sender<Found>) {
+        let Some(epoch) = self.coordinator_epoch() else {
+            return;
+        };
+        let mut alive: Vec<String> = self.alive.iter().cloned().collect();
+        alive.sort();
+        if !alive.contains(&self.cfg.node) {
+            return; // our own key is not seen yet: we do not know who lives
+        }
+        let (kv, tx, set) = (self.nats.calls.clone(), found.clone(), self.alive.clone());
+        tokio::spawn(async move {
+            let handed = super::cluster_calls::reassign(&kv, &set, &alive).await;
+            if !handed.is_empty() {
+                let _ = tx.send(Found::Handed(epoch, handed)).await;
+            }
+        });
     }
 
     async fn tell(&self, input: ClusterInput) {
@@ -221,6 +392,28 @@ impl Task {
 
     async fn leader_heard(&self, m: &async_nats::Message) {
         match serde_json::from_slice::<FromLeader>(&m.payload) {
+            Ok(FromLeader {
+                msg: crate::cluster::protocol::LeaderMsg::Adopt { keys },
+                ..
+            }) => {
+                // Only what the bucket says is ours now is taken over (the CAS is the fence).
+                let (kv, me, core) = (
+                    self.nats.calls.clone(),
+                    self.cfg.node.clone(),
+                    self.core.clone(),
+                );
+                tokio::spawn(async move {
+                    let calls = super::cluster_calls::adopted(&kv, &me, &keys).await;
+                    info!(
+                        handed = keys.len(),
+                        taking = calls.len(),
+                        "taking over a dead node's calls"
+                    );
+                    if !calls.is_empty() {
+                        let _ = core.send(Input::TakeOver(calls)).await;
+                    }
+                });
+            }
             Ok(msg) => self.tell(ClusterInput::FromLeader(msg)).await,
             Err(e) => self.unreadable(&m.subject, e),
         }

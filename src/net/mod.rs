@@ -2,6 +2,7 @@
 //! bytes, media events and `Instant::now()`; transports and media tasks talk to it over channels.
 
 pub mod cluster;
+mod cluster_calls;
 pub mod durable;
 pub mod lanes;
 pub mod media;
@@ -80,7 +81,7 @@ pub struct NetConfig {
     pub snapshots: Option<mpsc::Sender<crate::call::SnapshotWrite>>,
     /// A node of several: its `[cluster]` and NATS connection (the cluster task starts with
     /// the core). None: one box.
-    pub cluster: Option<(crate::cluster::ClusterConfig, nats::Nats)>,
+    pub cluster: Option<cluster::ClusterSetup>,
 }
 
 /// The SIP-over-TLS listener and the certificate it presents.
@@ -163,7 +164,7 @@ pub async fn start(
     manager.set_port_binder(Box::new(rtp.clone()));
     manager.set_snapshots(cfg.snapshots.is_some());
     let cluster = match cfg.cluster.take() {
-        Some((c, nats)) => Some(cluster::start(c, nats, tx.clone()).await?),
+        Some(setup) => Some(cluster::start(setup, tx.clone()).await?),
         None => None,
     };
     let core = Core {
@@ -315,6 +316,10 @@ impl Core {
                     });
                 }
                 Input::Cluster(c) => self.manager.handle(now, CallInput::Cluster(c)),
+                Input::TakeOver(calls) => {
+                    let report = self.manager.take_over(now, calls);
+                    info!(?report, "calls of a dead node taken over");
+                }
                 Input::Dialplan(d) => {
                     info!(queues = d.queues.len(), "dialplan reloaded");
                     self.manager.set_dialplan(*d);

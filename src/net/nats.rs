@@ -33,6 +33,10 @@ pub struct Nats {
     leases: kv::Store,
     /// Every agent's registered phones, as the node that registered them last wrote them.
     pub bindings: kv::Store,
+    /// Calls in progress, each with the node that holds it (`snapshots`).
+    pub calls: kv::Store,
+    /// One key per live node, renewed by it every `renew_ms`: a node whose key expired is dead.
+    pub nodes: kv::Store,
     /// Written into the lease key: who holds it (for operators reading the bucket).
     holder: Bytes,
 }
@@ -76,10 +80,34 @@ impl Nats {
             },
         )
         .await?;
+        let calls = bucket(
+            &js,
+            &url,
+            Bucket {
+                name: format!("{}_calls", cfg.name),
+                description: "acd calls in progress (value: owner node and call snapshot)",
+                history: 1,
+                max_age: Duration::ZERO,
+            },
+        )
+        .await?;
+        let nodes = bucket(
+            &js,
+            &url,
+            Bucket {
+                name: format!("{}_nodes", cfg.name),
+                description: "acd live nodes (a key expires when its node stops renewing it)",
+                history: 1,
+                max_age: Duration::from_millis(cfg.lease_ms),
+            },
+        )
+        .await?;
         Ok(Nats {
             client,
             leases,
             bindings,
+            calls,
+            nodes,
             holder: Bytes::from(cfg.node.clone()),
         })
     }
