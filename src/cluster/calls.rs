@@ -86,6 +86,10 @@ impl Matcher {
             self.tell_leader(&partition, NodeMsg::Enqueue(line));
         }
         self.mine.insert(call, mine);
+        if let Some(n) = &mut self.node {
+            n.next_announce
+                .get_or_insert(now + super::following::ANNOUNCE_EVERY);
+        }
         Ok(())
     }
 
@@ -264,6 +268,7 @@ impl Matcher {
             }
             None => {
                 let msg = NodeMsg::Calls {
+                    complete: false,
                     epoch: 0,
                     waiting: Vec::new(),
                     talking: vec![Talking {

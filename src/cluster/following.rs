@@ -7,6 +7,9 @@ use crate::acd::Decision;
 use std::time::{Duration, Instant};
 use tracing::warn;
 
+/// How often a node re-announces its calls to each leader (SCALE-OUT §0.3: anti-entropy).
+pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(2);
+
 impl Matcher {
     /// A leader's message to this node (or to all). One under an older epoch than this node
     /// has seen for the partition comes from a deposed leader and is refused.
@@ -70,12 +73,48 @@ impl Matcher {
     /// Tells a new leader of `partition` about this node's calls in it. Phones ringing for
     /// them are stopped first: the new leader knows nothing of those offers and offers again.
     fn report_calls(&mut self, partition: &str, epoch: u64) {
+        self.send_calls(partition, epoch, true);
+    }
+
+    /// Every [`ANNOUNCE_EVERY`], each leader elsewhere hears all of this node's calls in its
+    /// partition, so a lost message (an enqueue, a hang-up, an agent freed) heals without a
+    /// new leader.
+    pub(super) fn announce(&mut self, now: Instant) {
+        let Some(n) = &mut self.node else {
+            return;
+        };
+        if n.next_announce.is_none_or(|t| t > now) {
+            return;
+        }
+        // Armed again while this node holds calls (the next join arms it otherwise).
+        n.next_announce = (!self.mine.is_empty()).then(|| now + ANNOUNCE_EVERY);
+        let mut parts: Vec<String> = self.mine.values().map(|m| m.partition.clone()).collect();
+        parts.sort();
+        parts.dedup();
+        for p in parts {
+            if self.led.contains_key(&p) {
+                continue;
+            }
+            let epoch = self
+                .node
+                .as_ref()
+                .and_then(|n| n.fence.epoch(&p))
+                .unwrap_or(0);
+            self.send_calls(&p, epoch, false);
+        }
+    }
+
+    /// Sends this node's calls in `partition` to its leader; `withdraw` stops ringing phones
+    /// first (for a new leader).
+    fn send_calls(&mut self, partition: &str, epoch: u64, withdraw_rings: bool) {
         let mut waiting: Vec<InLine> = Vec::new();
         let mut talking = Vec::new();
         let mut withdraw = Vec::new();
         for m in self.mine.values_mut().filter(|m| m.partition == partition) {
-            for agent in m.ringing.drain(..) {
-                withdraw.push((m.line.call, agent));
+            if withdraw_rings {
+                for agent in m.ringing.drain(..) {
+                    withdraw.push((m.line.call, agent));
+                }
             }
             match &m.talking {
                 Some(agent) => talking.push(Talking {
@@ -100,6 +139,7 @@ impl Matcher {
                 epoch,
                 waiting,
                 talking,
+                complete: true,
             },
         );
     }

@@ -255,8 +255,16 @@ impl Matcher {
                 acd.callback_unanswered(now, call, Duration::from_millis(retry_ms))
             }
             NodeMsg::Calls {
-                waiting, talking, ..
-            } => self.merge_calls(now, partition, &node, waiting, talking),
+                waiting,
+                talking,
+                complete,
+                ..
+            } => {
+                if complete {
+                    self.prune(now, partition, &node, &waiting, &talking);
+                }
+                self.merge_calls(now, partition, &node, waiting, talking)
+            }
         }
     }
 
@@ -273,6 +281,11 @@ impl Matcher {
         if let Some(led) = self.led.get_mut(partition) {
             for t in &talking {
                 if led.acd.agent_state(&t.agent) != Some(crate::acd::AgentState::Busy(t.call)) {
+                    // Still offered or in line here (the node's "taken" was lost): done now.
+                    if led.acd.enqueued_at(t.call).is_some() {
+                        led.acd.offer_taken(now, t.call, &t.agent);
+                        led.acd.call_gone(now, t.call);
+                    }
                     led.acd.resume_busy(now, &t.agent, t.call, &t.queue);
                 }
                 led.busy_on
@@ -283,6 +296,48 @@ impl Matcher {
         for mut l in waiting {
             l.resumed = true;
             self.leader_enqueue(now, partition, Some(node), l);
+        }
+    }
+
+    /// A node's complete account: its calls this leader holds and the node no longer has are
+    /// gone (their `Gone` was lost), and agents it no longer reports talking are free.
+    fn prune(
+        &mut self,
+        now: Instant,
+        partition: &str,
+        node: &str,
+        waiting: &[InLine],
+        talking: &[Talking],
+    ) {
+        let Some(led) = self.led.get_mut(partition) else {
+            return;
+        };
+        let reported: std::collections::HashSet<CallId> = waiting
+            .iter()
+            .map(|l| l.call)
+            .chain(talking.iter().map(|t| t.call))
+            .collect();
+        let gone: Vec<CallId> = led
+            .owners
+            .iter()
+            .filter(|(c, n)| n.as_str() == node && !reported.contains(c))
+            .map(|(c, _)| *c)
+            .collect();
+        for call in gone {
+            warn!(call, %node, "a caller the node no longer has left the line");
+            led.acd.call_gone(now, call);
+            led.owners.remove(&call);
+        }
+        let freed: Vec<String> = led
+            .busy_on
+            .iter()
+            .filter(|(_, (c, n))| n.as_str() == node && !reported.contains(c))
+            .map(|(a, _)| a.clone())
+            .collect();
+        for agent in freed {
+            warn!(%agent, %node, "an agent the node no longer reports talking is free");
+            led.busy_on.remove(&agent);
+            led.acd.agent_free(now, &agent);
         }
     }
 

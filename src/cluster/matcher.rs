@@ -139,6 +139,8 @@ pub(super) struct Node {
     pub config: super::ClusterConfig,
     pub fence: Fence,
     pub out: VecDeque<Outgoing>,
+    /// When this node next re-announces its calls to their leaders.
+    pub next_announce: Option<Instant>,
 }
 
 pub struct Matcher {
@@ -182,6 +184,7 @@ impl Matcher {
             config,
             fence: Fence::default(),
             out: VecDeque::new(),
+            next_announce: None,
         });
         m
     }
@@ -378,6 +381,7 @@ impl Matcher {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.announce(now);
         for l in self.led.values_mut() {
             l.acd.handle_timeout(now);
             let (due, later): (Vec<_>, Vec<_>) =
@@ -394,6 +398,11 @@ impl Matcher {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let announce = self
+            .node
+            .as_ref()
+            .filter(|_| !self.mine.is_empty())
+            .and_then(|n| n.next_announce);
         self.led
             .values()
             .flat_map(|l| {
@@ -402,6 +411,7 @@ impl Matcher {
                     .into_iter()
                     .chain(l.orphans.iter().map(|o| o.0))
             })
+            .chain(announce)
             .min()
     }
 

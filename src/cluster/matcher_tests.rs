@@ -418,3 +418,43 @@ fn a_new_leader_offers_nothing_to_an_agent_talking_elsewhere() {
     bus.m("a").handle_timeout(now + matcher::ORPHAN_GRACE);
     assert_eq!(bus.offers("a"), vec![(c, "alice".to_string())]);
 }
+
+/// Messages lost on the way (a caller joining, a caller leaving, an answer) heal at the next
+/// re-announce: the leader's line matches what the node holds.
+#[test]
+fn lost_messages_heal_at_the_next_announce() {
+    let mut bus = Bus::new(&["a", "b"]);
+    bus.agent("alice", false);
+    let now = bus.now;
+    bus.m("a").lead(now, P, 5, &[]);
+    bus.run(&[]);
+    let (kept, left) = (call("b", 1), call("b", 2));
+    bus.m("b")
+        .enqueue_for(now, kept, "sales", 0, None)
+        .expect("joins");
+    bus.m("b")
+        .enqueue_for(now, left, "sales", 0, None)
+        .expect("joins");
+    bus.run(&[]);
+    assert_eq!(bus.m("a").calls_in_system(), 2);
+    // `left` hangs up and a third caller joins, and both messages are lost.
+    let lost = call("b", 3);
+    bus.m("b").call_gone(now, left);
+    bus.m("b")
+        .enqueue_for(now, lost, "sales", 0, None)
+        .expect("joins");
+    while bus.m("b").poll_outgoing().is_some() {}
+    assert_eq!(bus.m("a").position(now, left).map(|p| p.0), Some(2));
+    assert_eq!(bus.m("a").position(now, lost), None);
+    let later = now + crate::cluster::following::ANNOUNCE_EVERY;
+    assert!(bus.m("b").poll_timeout().is_some_and(|t| t <= later));
+    bus.m("b").handle_timeout(later);
+    bus.run(&[]);
+    assert_eq!(bus.m("a").position(later, left), None, "the hang-up healed");
+    assert_eq!(bus.m("a").position(later, kept).map(|p| p.0), Some(1));
+    assert_eq!(
+        bus.m("a").position(later, lost).map(|p| p.0),
+        Some(2),
+        "the join healed"
+    );
+}

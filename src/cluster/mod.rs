@@ -6,7 +6,7 @@
 //! A node without `[cluster]` is today's single box: nothing here runs and no NATS is needed.
 
 mod calls;
-mod following;
+pub(crate) mod following;
 mod leading;
 pub mod lease;
 pub mod matcher;

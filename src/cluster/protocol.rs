@@ -75,6 +75,10 @@ pub enum NodeMsg {
         epoch: u64,
         waiting: Vec<InLine>,
         talking: Vec<Talking>,
+        /// All of the node's calls in the partition (a call the leader has from it and that is
+        /// missing here is gone); false: just these (one call resumed).
+        #[serde(default)]
+        complete: bool,
     },
 }
 
