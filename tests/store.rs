@@ -92,6 +92,11 @@ async fn exercise(store: &Store) {
         call_id: "c1".into(),
         cseq: 7,
         expires_at: exp,
+        // Through two edge proxies (RFC 3327): kept in order.
+        path: vec![
+            "<sip:10.77.0.10;lr>".into(),
+            "<sip:192.0.2.1:5060;lr;received=sip:10.0.0.9>".into(),
+        ],
     };
     store
         .save_bindings(

@@ -133,6 +133,10 @@ impl CallManager {
             srtp,
         };
         let mut headers = Headers::default();
+        // Registered through an edge proxy: back the way the REGISTER came (RFC 3327 §6).
+        for hop in &binding.path {
+            headers.push(HeaderName::Route, hop.clone());
+        }
         headers.push(HeaderName::ContentType, "application/sdp");
         headers.push(HeaderName::UserAgent, crate::sip::msg::PRODUCT);
         // What the phone may send us in this dialog (its hold re-INVITE, INFO digits, UPDATE).

@@ -51,14 +51,18 @@ impl CallManager {
             .ep
             .registrar
             .unexpired(agent, now)
-            .map(|b| (b.contact.clone(), b.peer))
+            .map(|b| (b.contact.clone(), b.peer, b.path.clone()))
             .collect();
         if targets.is_empty() {
             self.qualify.armed.remove(agent);
             return;
         }
-        for (contact, peer) in targets {
-            let req = self.options_for(agent, contact.clone(), peer.transport);
+        for (contact, peer, path) in targets {
+            let mut req = self.options_for(agent, contact.clone(), peer.transport);
+            // Through the edge it registered through (RFC 3327).
+            for hop in path {
+                req.headers.push(crate::sip::header::HeaderName::Route, hop);
+            }
             let key = self.ep.send_request(now, &req, peer);
             self.qualify
                 .pending

@@ -18,7 +18,7 @@ impl Store {
             .await?;
         for b in bindings {
             sqlx::query(
-                "INSERT INTO registrations (agent_id, contact, transport, peer, call_id, cseq, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO registrations (agent_id, contact, transport, peer, call_id, cseq, expires_at, path) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(agent)
             .bind(&b.contact)
@@ -27,6 +27,7 @@ impl Store {
             .bind(&b.call_id)
             .bind(b.cseq as i64)
             .bind(b.expires_at as i64)
+            .bind(b.path.join("\n"))
             .execute(&mut *tx)
             .await?;
         }
@@ -40,7 +41,7 @@ impl Store {
         unix_now: u64,
     ) -> Result<Vec<(String, SavedBinding)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT agent_id, contact, transport, peer, call_id, cseq, expires_at FROM registrations WHERE expires_at > $1 ORDER BY agent_id",
+            "SELECT agent_id, contact, transport, peer, call_id, cseq, expires_at, path FROM registrations WHERE expires_at > $1 ORDER BY agent_id",
         )
         .bind(unix_now as i64)
         .fetch_all(&self.pool)
@@ -60,6 +61,10 @@ impl Store {
                     call_id: r.try_get("call_id")?,
                     cseq: u32::try_from(cseq).unwrap_or(0),
                     expires_at: u64::try_from(expires).unwrap_or(0),
+                    path: {
+                        let p: String = r.try_get("path")?;
+                        p.lines().map(str::to_string).collect()
+                    },
                 },
             ));
         }

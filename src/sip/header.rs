@@ -42,6 +42,8 @@ pub enum HeaderName {
     RAck,
     /// RFC 3326.
     Reason,
+    /// RFC 3327: the proxies a REGISTER came through.
+    Path,
     Other(String),
 }
 
@@ -98,6 +100,7 @@ impl HeaderName {
             ("rseq", RSeq),
             ("rack", RAck),
             ("reason", Reason),
+            ("path", Path),
         ];
         for (k, v) in KNOWN {
             if name.eq_ignore_ascii_case(k) {
@@ -143,6 +146,7 @@ impl HeaderName {
             RSeq => "RSeq",
             RAck => "RAck",
             Reason => "Reason",
+            Path => "Path",
             Other(s) => s,
         }
     }
@@ -154,6 +158,7 @@ impl HeaderName {
         matches!(
             self,
             Via | Contact
+                | Path
                 | Route
                 | RecordRoute
                 | Require

@@ -31,6 +31,9 @@ pub struct Binding {
     pub expires_at: Instant,
     /// OPTIONS pings in a row this contact did not answer; a binding with any is not rung.
     pub misses: u8,
+    /// The Path the REGISTER came through (RFC 3327), outermost first: requests for this
+    /// contact carry it as their Route, and go to its first hop (the edge proxy).
+    pub path: Vec<String>,
 }
 
 /// Unanswered OPTIONS in a row after which a binding is removed.
@@ -69,6 +72,9 @@ pub struct SavedBinding {
     pub cseq: u32,
     /// Unix seconds.
     pub expires_at: u64,
+    /// The REGISTER's Path (RFC 3327), outermost first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<String>,
 }
 
 impl SavedBinding {
@@ -81,6 +87,7 @@ impl SavedBinding {
             call_id: b.call_id.clone(),
             cseq: b.cseq,
             expires_at: unix_now + b.expires_at.saturating_duration_since(now).as_secs(),
+            path: b.path.clone(),
         }
     }
 
@@ -104,7 +111,24 @@ impl SavedBinding {
             call_id: self.call_id.clone(),
             cseq: self.cseq,
             expires_at: now + Duration::from_secs(left),
+            path: self.path.clone(),
         })
+    }
+}
+
+/// The first hop of a Path: its address when it names one (`sip:10.0.0.10:5060;lr`), else
+/// where the REGISTER came from (which is that proxy).
+fn via_path(first: &str, from: Peer) -> Peer {
+    let Ok(na) = NameAddr::parse(first) else {
+        return from;
+    };
+    let host = na.uri.host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<IpAddr>() {
+        Ok(ip) => Peer {
+            transport: from.transport,
+            addr: SocketAddr::new(ip, na.uri.port.unwrap_or(5060)),
+        },
+        Err(_) => from,
     }
 }
 
@@ -272,6 +296,11 @@ impl Registrar {
         to_tag: &str,
     ) -> (Response, Option<Reachability>) {
         let was_up = self.lookup(user, now).is_some();
+        let path: Vec<String> = req
+            .headers
+            .get_all(&HeaderName::Path)
+            .map(str::to_string)
+            .collect();
         let header_expires = req
             .headers
             .get(&HeaderName::Expires)
@@ -326,11 +355,15 @@ impl Registrar {
                 list.push(Binding {
                     contact: c.uri.clone(),
                     params,
-                    peer: target(&c.uri, from),
+                    peer: match path.first() {
+                        Some(first) => via_path(first, from),
+                        None => target(&c.uri, from),
+                    },
                     call_id: req.core.call_id.clone(),
                     cseq: req.core.cseq.seq,
                     expires_at: now + Duration::from_secs(e),
                     misses: 0,
+                    path: path.clone(),
                 });
             }
         }
@@ -338,6 +371,10 @@ impl Registrar {
             self.bindings.remove(user);
         }
         let mut resp = Response::to(req, 200, Some(to_tag));
+        // RFC 3327 §5.3: the Path we stored, echoed (the phone learns its route).
+        for p in &path {
+            resp.headers.push(HeaderName::Path, p.clone());
+        }
         for b in self.bindings.get(user).into_iter().flatten().rev() {
             let mut na = b.name_addr();
             let left = b.expires_at.saturating_duration_since(now).as_secs();
@@ -421,6 +458,42 @@ mod tests {
             addr: format!("127.0.0.1:{port}").parse().unwrap(),
         };
         r.register(now, &req, "1001", from, "t").0
+    }
+
+    /// A REGISTER an edge proxy forwarded (RFC 3327): the phone's contact is behind the edge;
+    /// requests for it go to the edge with the Path as their Route, and the 200 echoes the Path.
+    #[test]
+    fn a_registration_through_an_edge_is_reached_through_it() {
+        let t0 = Instant::now();
+        let mut r = Registrar::new(RegistrarConfig::default());
+        let text = "REGISTER sip:acd SIP/2.0\r\nVia: SIP/2.0/UDP 10.77.0.10:5060;branch=z9hG4bKedge\r\nVia: SIP/2.0/UDP 10.77.0.30:5062;branch=z9hG4bKphone\r\nPath: <sip:10.77.0.10:5060;lr;received=sip:10.77.0.30:5062>\r\nFrom: <sip:1001@acd>;tag=f\r\nTo: <sip:1001@acd>\r\nCall-ID: regedge\r\nCSeq: 1 REGISTER\r\nSupported: path\r\nContact: <sip:1001@10.77.0.30:5062>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n";
+        let req = match crate::sip::msg::parse(text.as_bytes(), true, &Default::default()) {
+            Ok(crate::sip::msg::Message::Request(r)) => r,
+            other => panic!("{other:?}"),
+        };
+        let from = Peer {
+            transport: Transport::Udp,
+            addr: "10.77.0.10:5060".parse().unwrap(),
+        };
+        let resp = r.register(t0, &req, "1001", from, "t").0;
+        assert_eq!(resp.code, 200);
+        assert_eq!(
+            resp.headers.get(&HeaderName::Path),
+            Some("<sip:10.77.0.10:5060;lr;received=sip:10.77.0.30:5062>")
+        );
+        let b = r.live("1001", t0).next().expect("bound");
+        assert_eq!(
+            b.peer.addr.to_string(),
+            "10.77.0.10:5060",
+            "sent to the edge"
+        );
+        assert_eq!(b.contact.to_string(), "sip:1001@10.77.0.30:5062");
+        assert_eq!(b.path.len(), 1);
+        // Saved and restored (a restart, another node) with its Path.
+        let saved = SavedBinding::from_binding(b, t0, 1_000);
+        let back = saved.to_binding(t0, 1_000).expect("still valid");
+        assert_eq!(back.path, b.path);
+        assert_eq!(back.peer, b.peer);
     }
 
     fn ports(r: &Registrar, now: Instant) -> Vec<u16> {
