@@ -5,7 +5,7 @@ use crate::acd::CallId;
 use serde::Serialize;
 
 /// Which side ended a call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Caller,
@@ -254,7 +254,7 @@ pub struct Stamped {
 // call layer that fills it and the desk that shows it.
 
 /// The campaign that brought the caller, as the agent needs it: what was offered and when.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PopCampaign {
     pub name: String,
     pub sent_at: i64,
@@ -262,7 +262,7 @@ pub struct PopCampaign {
 }
 
 /// Why the call was routed where it was.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PopRoute {
     pub queue: String,
     pub rule: Option<String>,
@@ -270,7 +270,7 @@ pub struct PopRoute {
 }
 
 /// The screen pop payload (DESIGN.md "Screen pop payload").
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pop {
     pub call_id: crate::acd::CallId,
     /// The interaction history row this call writes (dispositions and notes go there).

@@ -269,3 +269,62 @@ async fn a_call_survives_the_kill_of_its_node() {
     eprintln!("audio back through b {gap:?} after the kill");
     nats::remove_cluster(&url, &cluster).await;
 }
+
+/// The agent's phone is registered with node `a` (the leader, which holds the call), the
+/// agent's desk is open on node `b`: "ready" at b's desk reaches the leader, the pop reaches
+/// b's desk before a rings the phone, and the call's changes follow on b's desk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pop_reaches_a_desk_open_on_another_node_before_the_phone_rings() {
+    use common::desk::{invites_received, DeskWs};
+    use serde_json::json;
+    let url = nats::url().await;
+    let cluster = nats::cluster_name();
+    let desk_node = |name: &str| {
+        let c = nats::cluster_config(&url, &cluster, name);
+        start(None, move |cfg| {
+            cfg.cluster = Some(c);
+            cfg.http.ready_on_register = false;
+        })
+    };
+    let a = desk_node("a").await;
+    assert_eq!(leader(&[&a]).await, 0);
+    let b = desk_node("b").await;
+    let _phone =
+        common::desk::phone(&a, "1001", "agent_answer.xml", &["-m", "1", "-trace_msg"]).await;
+    let http = b.running.http_addr;
+    let tok = http::login(http, "1001", PASSWORD).await;
+    let mut desk = DeskWs::open(http, &tok).await;
+    let r = http::post(
+        http,
+        "/api/me/state",
+        Some(&tok),
+        &json!({"state": "ready"}),
+    )
+    .await;
+    assert_eq!(
+        r.status, 200,
+        "ready at b's desk is applied by the leader a: {}",
+        r.body
+    );
+    desk.next("state", Duration::from_secs(5)).await;
+    a.wait_for(
+        "the leader sees the agent ready",
+        Duration::from_secs(5),
+        |s| TestServer::agent_state(s, "1001") == "Idle",
+    )
+    .await;
+    let c = caller(&a, "caller.xml", "100", 1500, 1);
+    let (pop, pop_at) = desk.next("offer", Duration::from_secs(10)).await;
+    assert_eq!(pop["caller"], "+15551234567", "{pop:#}");
+    desk.next("connected", Duration::from_secs(10)).await;
+    let invites = invites_received(a.dir.path(), "agent_answer.xml");
+    assert_eq!(invites.len(), 1, "SIPp logged the INVITE");
+    assert!(
+        pop_at <= invites[0],
+        "pop on b's desk at {pop_at} ms, INVITE at the phone at {} ms",
+        invites[0]
+    );
+    desk.next("ended", Duration::from_secs(10)).await;
+    c.success(Duration::from_secs(20)).await;
+    nats::remove_cluster(&url, &cluster).await;
+}

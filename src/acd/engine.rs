@@ -19,7 +19,7 @@ pub enum AcdError {
 }
 
 /// What an agent is doing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state", content = "call")]
 pub enum AgentState {
     /// Not registered.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use std::time::Instant;
 use thiserror::Error;
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Error, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PresenceError {
     #[error("unknown agent '{0}'")]
     UnknownAgent(String),
@@ -18,7 +18,7 @@ pub enum PresenceError {
 }
 
 /// A change the agent asks for.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum DeskCommand {
     /// Take calls.

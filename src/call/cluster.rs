@@ -34,7 +34,21 @@ impl CallManager {
                 epoch,
                 talking,
             } => self.acd.lead(now, &partition, epoch, &talking),
-            ClusterInput::NodeDown { node } => self.acd.node_down(now, &node),
+            ClusterInput::NodeDown { node } => {
+                self.acd.node_down(now, &node);
+                self.desks_gone_elsewhere(now, &node);
+            }
+            ClusterInput::Desk(d) => {
+                use crate::cluster::desk_relay::DeskNote;
+                match d.note {
+                    DeskNote::Open { agent, open } => {
+                        self.set_desk_open_elsewhere(now, &d.node, &agent, open)
+                    }
+                    DeskNote::Shown { call, agent } => self.pop_delivered(now, call, &agent),
+                    // Call changes are the desk hub's (the driver hands them to it).
+                    _ => {}
+                }
+            }
             ClusterInput::CallLost { interaction } => self.forsake(now, &interaction),
             ClusterInput::Unlead { partition } => self.acd.unlead(&partition),
             ClusterInput::Bindings { agent, bindings } => {
@@ -43,6 +57,11 @@ impl CallManager {
             }
         }
         self.run_decisions(now);
+    }
+
+    /// Whether this node holds `call` (a pop shown for a call held elsewhere goes there).
+    pub fn holds(&self, call: crate::acd::CallId) -> bool {
+        self.calls.contains_key(&call)
     }
 
     /// Another node owns this call now (this one was cut off long enough to be taken for dead

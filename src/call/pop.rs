@@ -17,6 +17,8 @@ pub(super) struct PopGate {
     pub wait: Option<Duration>,
     /// Agents with a desk open: only their phones wait for the pop.
     desks: std::collections::HashSet<String>,
+    /// Agents with a desk open on other cluster nodes, and which nodes.
+    desks_elsewhere: HashMap<String, std::collections::HashSet<String>>,
     /// (call, agent) → (queue, ring no later than).
     pending: HashMap<(CallId, String), (String, Instant)>,
 }
@@ -36,6 +38,52 @@ impl CallManager {
             return;
         }
         self.pops.desks.remove(agent);
+        self.release_pops_of(now, agent);
+    }
+
+    /// A desk of `agent` opened or closed on cluster node `node`: phones wait for pops shown
+    /// there as for a desk here.
+    pub fn set_desk_open_elsewhere(&mut self, now: Instant, node: &str, agent: &str, open: bool) {
+        if open {
+            self.pops
+                .desks_elsewhere
+                .entry(agent.to_string())
+                .or_default()
+                .insert(node.to_string());
+            return;
+        }
+        if let Some(nodes) = self.pops.desks_elsewhere.get_mut(agent) {
+            nodes.remove(node);
+            if nodes.is_empty() {
+                self.pops.desks_elsewhere.remove(agent);
+            }
+        }
+        self.release_pops_of(now, agent);
+    }
+
+    /// A cluster node died: its desks are gone.
+    pub fn desks_gone_elsewhere(&mut self, now: Instant, node: &str) {
+        let agents: Vec<String> = self
+            .pops
+            .desks_elsewhere
+            .iter()
+            .filter(|(_, n)| n.contains(node))
+            .map(|(a, _)| a.clone())
+            .collect();
+        for a in agents {
+            self.set_desk_open_elsewhere(now, node, &a, false);
+        }
+    }
+
+    fn has_desk(&self, agent: &str) -> bool {
+        self.pops.desks.contains(agent) || self.pops.desks_elsewhere.contains_key(agent)
+    }
+
+    /// No desk of `agent` is open anywhere any more: phones waiting for its pops ring now.
+    fn release_pops_of(&mut self, now: Instant, agent: &str) {
+        if self.has_desk(agent) {
+            return;
+        }
         let waiting: Vec<CallId> = self
             .pops
             .pending
@@ -98,7 +146,7 @@ impl CallManager {
             queue: queue.to_string(),
             pop: std::sync::Arc::new(pop),
         });
-        match self.pops.wait.filter(|_| self.pops.desks.contains(agent)) {
+        match self.pops.wait.filter(|_| self.has_desk(agent)) {
             Some(wait) => {
                 self.pops
                     .pending

@@ -6,6 +6,7 @@
 //! A node without `[cluster]` is today's single box: nothing here runs and no NATS is needed.
 
 mod calls;
+pub mod desk_relay;
 pub(crate) mod following;
 mod leading;
 pub mod lease;
@@ -63,6 +64,8 @@ pub enum ClusterInput {
     },
     /// A node stopped renewing its liveness key: its calls are being handed to survivors.
     NodeDown { node: String },
+    /// A note from another node's desk side (see `desk_relay`).
+    Desk(desk_relay::FromDesk),
     /// Another node owns this call now (this node was cut off and the call was taken over):
     /// let it go without a word to its phones.
     CallLost { interaction: String },

@@ -165,6 +165,8 @@ pub enum Outgoing {
     Node { node: String, msg: FromLeader },
     /// To every node.
     Nodes(FromLeader),
+    /// To every node's desk side (`desk_relay`).
+    Desk(super::desk_relay::DeskNote),
 }
 
 /// The high bits of every call id a node gives out: the node's name hashed to 1..=1023 in bits

@@ -10,6 +10,7 @@
 //! leader that lapsed is silent at the source, besides being refused by the nodes' fences.
 
 use super::nats::Nats;
+use crate::cluster::desk_relay::FromDesk;
 use crate::cluster::lease::{Lease, LeaseEvent, LeaseOp, LeaseReply};
 use crate::cluster::protocol::{FromLeader, FromNode, Outgoing};
 use crate::cluster::{ClusterConfig, ClusterInput};
@@ -27,10 +28,30 @@ use tracing::{info, warn};
 /// Messages from the core waiting for NATS, at most.
 const OUT_QUEUE: usize = 8192;
 
+/// A desk command for an agent whose partition another node leads, and where its answer goes.
+pub struct DeskRequest {
+    pub partition: String,
+    pub agent: String,
+    pub cmd: crate::acd::DeskCommand,
+    pub reply: tokio::sync::oneshot::Sender<Result<(), crate::call::DeskError>>,
+}
+
+/// A desk command on the wire (`<c>.deskcmd.<partition>`, request/reply; only the leader
+/// answers) and its answer.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DeskCall {
+    agent: String,
+    cmd: crate::acd::DeskCommand,
+}
+
+/// How long a desk command waits for the leader elsewhere.
+const DESK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the core hands to the cluster task.
 #[derive(Clone)]
 pub struct ClusterHandle {
     out: mpsc::Sender<Outgoing>,
+    desk: mpsc::Sender<DeskRequest>,
     bindings: mpsc::Sender<(String, Vec<SavedBinding>)>,
     pub counters: Arc<ClusterCounters>,
 }
@@ -47,6 +68,20 @@ pub struct ClusterCounters {
 }
 
 impl ClusterHandle {
+    /// Asks the leader of the agent's partition to apply a desk command; the answer comes on
+    /// `reply` (a "leader elsewhere" error when none answers in time).
+    pub fn desk_command(&self, r: DeskRequest) {
+        if let Err(e) = self.desk.try_send(r) {
+            let r = match e {
+                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
+            };
+            let _ = r.reply.send(Err(crate::call::DeskError::Elsewhere {
+                agent: r.agent,
+                partition: r.partition,
+            }));
+        }
+    }
+
     pub fn send(&self, o: Outgoing) {
         if self.out.try_send(o).is_err() {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -97,6 +132,7 @@ pub async fn start(
     }
     let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
     let (bind_tx, bind_rx) = mpsc::channel(OUT_QUEUE);
+    let (desk_tx, desk_rx) = mpsc::channel(256);
     let counters = Arc::new(ClusterCounters::default());
     let c = cfg.name.clone();
     let sub = |s: String| {
@@ -115,6 +151,8 @@ pub async fn start(
     let to_leaders = sub(format!("{c}.p.*")).await?;
     let to_me = sub(format!("{c}.node.{}", cfg.node)).await?;
     let to_all = sub(format!("{c}.nodes")).await?;
+    let desks = sub(format!("{c}.desk")).await?;
+    let desk_calls = sub(format!("{c}.deskcmd.*")).await?;
     let watch = nats.bindings.watch_with_history(">").await.map_err(|e| {
         super::nats::NatsError::Bucket {
             url: cfg.nats.clone(),
@@ -131,9 +169,16 @@ pub async fn start(
         scanning: false,
         next_tick: Instant::now(),
     };
-    tokio::spawn(task.run(out_rx, bind_rx, to_leaders, to_me, to_all, watch));
+    tokio::spawn(task.run(
+        out_rx,
+        bind_rx,
+        desk_rx,
+        [to_leaders, to_me, to_all, desks, desk_calls],
+        watch,
+    ));
     Ok(ClusterHandle {
         out: out_tx,
+        desk: desk_tx,
         bindings: bind_tx,
         counters,
     })
@@ -172,15 +217,15 @@ impl Task {
         mut self,
         mut out: mpsc::Receiver<Outgoing>,
         mut bind: mpsc::Receiver<(String, Vec<SavedBinding>)>,
-        mut to_leaders: async_nats::Subscriber,
-        mut to_me: async_nats::Subscriber,
-        mut to_all: async_nats::Subscriber,
+        mut desk_req: mpsc::Receiver<DeskRequest>,
+        subs: [async_nats::Subscriber; 5],
         mut watch: async_nats::jetstream::kv::Watch,
     ) {
         let now = Instant::now();
         for p in self.cfg.partition_names() {
             self.leases.insert(p, Lease::new(now, self.cfg.timing()));
         }
+        let [mut to_leaders, mut to_me, mut to_all, mut desks, mut desk_calls] = subs;
         let (op_tx, mut op_rx) = mpsc::channel::<(String, LeaseReply)>(64);
         let (found_tx, mut found_rx) = mpsc::channel::<Found>(64);
         let prefix = format!("{}.p.", self.cfg.name);
@@ -204,6 +249,13 @@ impl Task {
                 Some(m) = to_me.next() => self.leader_heard(&m).await,
                 Some(f) = found_rx.recv() => self.found(f, &found_tx).await,
                 Some(m) = to_all.next() => self.leader_heard(&m).await,
+                Some(r) = desk_req.recv() => self.ask_leader(r),
+                Some(m) = desk_calls.next() => self.desk_call_heard(m).await,
+                Some(m) = desks.next() => match serde_json::from_slice::<FromDesk>(&m.payload) {
+                    Ok(d) if d.node != self.cfg.node => self.tell(ClusterInput::Desk(d)).await,
+                    Ok(_) => {}
+                    Err(e) => self.unreadable(&m.subject, e),
+                },
                 Some(e) = watch.next() => match e {
                     Ok(entry) => self.bindings_heard(entry).await,
                     Err(e) => warn!(error = %e, "bindings watch"),
@@ -267,6 +319,72 @@ impl Task {
             .filter_map(|l| l.poll_timeout())
             .min()
             .unwrap_or(now + self.cfg.timing().renew)
+    }
+
+    /// Sends a desk command to the partition's leader and hands its answer back.
+    fn ask_leader(&self, r: DeskRequest) {
+        let subject = format!("{}.deskcmd.{}", self.cfg.name, r.partition);
+        let Ok(body) = serde_json::to_vec(&DeskCall {
+            agent: r.agent.clone(),
+            cmd: r.cmd.clone(),
+        }) else {
+            return;
+        };
+        let client = self.nats.client.clone();
+        tokio::spawn(async move {
+            let asked =
+                tokio::time::timeout(DESK_DEADLINE, client.request(subject, Bytes::from(body)))
+                    .await;
+            let answer = match asked {
+                Ok(Ok(m)) => {
+                    serde_json::from_slice::<Result<(), crate::acd::PresenceError>>(&m.payload)
+                        .map(|r| r.map_err(crate::call::DeskError::Presence))
+                        .unwrap_or(Err(crate::call::DeskError::Elsewhere {
+                            agent: r.agent.clone(),
+                            partition: r.partition.clone(),
+                        }))
+                }
+                // No leader now (between two), or it did not answer in time.
+                _ => Err(crate::call::DeskError::Elsewhere {
+                    agent: r.agent.clone(),
+                    partition: r.partition.clone(),
+                }),
+            };
+            let _ = r.reply.send(answer);
+        });
+    }
+
+    /// A desk command from another node: the core applies it if this node leads the agent's
+    /// partition, and only then is it answered.
+    async fn desk_call_heard(&self, m: async_nats::Message) {
+        let (Some(to), Ok(call)) = (
+            m.reply.clone(),
+            serde_json::from_slice::<DeskCall>(&m.payload),
+        ) else {
+            self.counters.unreadable.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = self
+            .core
+            .send(Input::Desk {
+                agent: call.agent,
+                cmd: call.cmd,
+                reply: tx,
+            })
+            .await;
+        let client = self.nats.client.clone();
+        tokio::spawn(async move {
+            let answer: Result<(), crate::acd::PresenceError> = match rx.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(crate::call::DeskError::Presence(p))) => Err(p),
+                // Not the leader here (or gone): someone else answers.
+                _ => return,
+            };
+            if let Ok(body) = serde_json::to_vec(&answer) {
+                let _ = client.publish(to, Bytes::from(body)).await;
+            }
+        });
     }
 
     /// Every `renew`: this node's liveness key, and a look at everyone else's.
@@ -437,6 +555,13 @@ impl Task {
                     return;
                 }
                 (format!("{c}.nodes"), serde_json::to_vec(msg))
+            }
+            Outgoing::Desk(note) => {
+                let d = FromDesk {
+                    node: self.cfg.node.clone(),
+                    note: note.clone(),
+                };
+                (format!("{c}.desk"), serde_json::to_vec(&d))
             }
         };
         let Ok(body) = body else { return };

@@ -315,6 +315,18 @@ impl Core {
                             .load(std::sync::atomic::Ordering::Relaxed),
                     });
                 }
+                Input::Cluster(crate::cluster::ClusterInput::Desk(d)) => {
+                    // Another node's call, for a desk this node may hold: to the desk hub.
+                    match d.note.clone().event() {
+                        Some(ev) => {
+                            let _ = self.events.send(ev);
+                        }
+                        None => self.manager.handle(
+                            now,
+                            CallInput::Cluster(crate::cluster::ClusterInput::Desk(d)),
+                        ),
+                    }
+                }
                 Input::Cluster(c) => self.manager.handle(now, CallInput::Cluster(c)),
                 Input::TakeOver(calls) => {
                     let report = self.manager.take_over(now, calls);
@@ -324,14 +336,49 @@ impl Core {
                     info!(queues = d.queues.len(), "dialplan reloaded");
                     self.manager.set_dialplan(*d);
                 }
-                Input::PopDelivered { call, agent } => self
-                    .manager
-                    .handle(now, CallInput::PopDelivered { call, agent }),
-                Input::DeskOpen { agent, open } => self
-                    .manager
-                    .handle(now, CallInput::DeskOpen { agent, open }),
+                Input::PopDelivered { call, agent } => match &self.cluster {
+                    // Shown here for a call another node holds: that node rings now.
+                    Some(c) if !self.manager.holds(call) => {
+                        use crate::cluster::desk_relay::DeskNote;
+                        c.send(crate::cluster::protocol::Outgoing::Desk(DeskNote::Shown {
+                            call,
+                            agent,
+                        }))
+                    }
+                    _ => self
+                        .manager
+                        .handle(now, CallInput::PopDelivered { call, agent }),
+                },
+                Input::DeskOpen { agent, open } => {
+                    if let Some(c) = &self.cluster {
+                        use crate::cluster::desk_relay::DeskNote;
+                        c.send(crate::cluster::protocol::Outgoing::Desk(DeskNote::Open {
+                            agent: agent.clone(),
+                            open,
+                        }));
+                    }
+                    self.manager
+                        .handle(now, CallInput::DeskOpen { agent, open })
+                }
                 Input::Desk { agent, cmd, reply } => {
-                    let _ = reply.send(self.manager.agent_desk(now, &agent, cmd));
+                    match self.manager.agent_desk(now, &agent, cmd.clone()) {
+                        // Another node leads the agent's partition: it decides.
+                        Err(crate::call::DeskError::Elsewhere { partition, .. })
+                            if self.cluster.is_some() =>
+                        {
+                            if let Some(c) = &self.cluster {
+                                c.desk_command(cluster::DeskRequest {
+                                    partition,
+                                    agent,
+                                    cmd,
+                                    reply,
+                                });
+                            }
+                        }
+                        r => {
+                            let _ = reply.send(r);
+                        }
+                    }
                 }
                 Input::Transfer {
                     agent,
@@ -396,6 +443,12 @@ impl Core {
                 Output::Lookup(req) => self.spawn_lookup(req),
                 Output::Media(cmd) => self.media_command(cmd),
                 Output::Event(ev) => {
+                    if let Some(c) = &self.cluster {
+                        // The agent's desk may be open on another node.
+                        if let Some(note) = crate::cluster::desk_relay::DeskNote::of(&ev) {
+                            c.send(crate::cluster::protocol::Outgoing::Desk(note));
+                        }
+                    }
                     info!(target: "acd::events", event = %serde_json::to_string(&ev).unwrap_or_default());
                     self.durable.push(at_ms, ev.clone());
                     let _ = self.events.send(ev);
