@@ -90,6 +90,7 @@ impl Bus {
                             }
                             Outgoing::Node { .. } => {}
                             Outgoing::Nodes(msg) => m.handle_from_leader(now, msg.clone()),
+                            Outgoing::Desk(_) => {}
                         }
                     }
                 }
