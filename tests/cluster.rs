@@ -57,6 +57,14 @@ async fn a_caller_on_one_node_is_dispatched_by_the_leader_on_the_other() {
         TestServer::agent_state(s, "1001") == "Idle"
     })
     .await;
+    // b's status (its wallboard, its desks) shows the centre's agents and queues, which the
+    // leader a dispatches.
+    let s = b
+        .wait_for("b shows the leader's agents", Duration::from_secs(5), |s| {
+            TestServer::agent_state(s, "1001") == "Idle"
+        })
+        .await;
+    assert!(s.queues.iter().any(|q| q.name == "sales"), "{:?}", s.queues);
     let call = caller(&b, "caller.xml", "100", 3000, 1);
     a.wait_for(
         "the leader sees the agent busy",

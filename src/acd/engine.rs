@@ -144,7 +144,7 @@ const NO_AGEING_MS: i64 = 1 << 40;
 pub(super) const LOOKAHEAD: usize = 64;
 
 /// Live view of one queue.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QueueStatus {
     pub name: String,
     pub skill: String,
@@ -156,7 +156,7 @@ pub struct QueueStatus {
 }
 
 /// Live view of one agent.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AgentStatus {
     pub id: String,
     #[serde(flatten)]

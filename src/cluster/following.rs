@@ -52,6 +52,11 @@ impl Matcher {
             }
             LeaderMsg::Refused { call, why } if ours(call) => Decided::Refused { call, why },
             LeaderMsg::Reconcile => return self.report_calls(&m.partition, m.epoch),
+            LeaderMsg::Status { queues, agents } => {
+                self.remote_status
+                    .insert(m.partition.clone(), (now, queues, agents));
+                return;
+            }
             LeaderMsg::Desk {
                 agent,
                 desk,

@@ -97,6 +97,7 @@ impl Matcher {
         info!(partition, epoch, agents = agents.len(), "leading partition");
         let mut led = Led::new(acd, epoch);
         led.orphans = orphans;
+        led.next_status = Some(now);
         self.led.insert(partition.to_string(), led);
         // Ours: ringing phones stop (a new leader re-offers), callers rejoin in order.
         let mut waiting: Vec<InLine> = Vec::new();

@@ -91,6 +91,8 @@ pub(super) struct Led {
     pub owners: HashMap<CallId, String>,
     /// Agents talking on another node's call: agent → (call, node).
     pub busy_on: HashMap<String, (CallId, String)>,
+    /// When the partition's status goes to every node next.
+    pub next_status: Option<Instant>,
     /// Agents kept busy on a call nobody has claimed yet (its node died, or a new leader heard
     /// of it only from the calls bucket): freed at the instant unless claimed by then.
     pub orphans: Vec<(Instant, String, CallId)>,
@@ -104,6 +106,7 @@ impl Led {
             owners: HashMap::new(),
             busy_on: HashMap::new(),
             orphans: Vec::new(),
+            next_status: None,
         }
     }
 }
@@ -159,7 +162,15 @@ pub struct Matcher {
     pub(super) wall: WallClock,
     /// Waiting callers' positions, as the last leader elsewhere told them.
     pub(super) positions: HashMap<CallId, (usize, u64)>,
+    /// The last status each leader elsewhere sent, and when it came.
+    pub(super) remote_status: HashMap<String, (Instant, Vec<QueueStatus>, Vec<AgentStatus>)>,
 }
+
+/// How often a leader sends its partition's status to every node.
+pub const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// A leader's status older than this is not shown (no leader now, or it cannot reach us).
+pub const STATUS_STALE: Duration = Duration::from_secs(5);
 
 impl Matcher {
     /// One box: one engine for every queue, always in charge.
@@ -203,6 +214,7 @@ impl Matcher {
             inbox: VecDeque::new(),
             wall,
             positions: HashMap::new(),
+            remote_status: HashMap::new(),
         }
     }
 
@@ -382,6 +394,7 @@ impl Matcher {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.announce(now);
+        self.send_status(now);
         for l in self.led.values_mut() {
             l.acd.handle_timeout(now);
             let (due, later): (Vec<_>, Vec<_>) =
@@ -412,6 +425,7 @@ impl Matcher {
                     .chain(l.orphans.iter().map(|o| o.0))
             })
             .chain(announce)
+            .chain(self.led.values().filter_map(|l| l.next_status))
             .min()
     }
 
@@ -419,18 +433,61 @@ impl Matcher {
         self.led.values().map(|l| l.acd.calls_in_system()).sum()
     }
 
+    /// Every queue of the centre: those of partitions led here, then what the leaders
+    /// elsewhere last said of theirs.
     pub fn queue_status(&self, now: Instant) -> Vec<QueueStatus> {
-        self.led
+        let mut v: Vec<QueueStatus> = self
+            .led
             .values()
             .flat_map(|l| l.acd.queue_status(now))
-            .collect()
+            .collect();
+        v.extend(self.fresh_remote(now).flat_map(|(q, _)| q.iter().cloned()));
+        v
     }
 
+    /// Every agent of the centre, as [`Matcher::queue_status`].
     pub fn agent_status(&self, now: Instant) -> Vec<AgentStatus> {
-        self.led
+        let mut v: Vec<AgentStatus> = self
+            .led
             .values()
             .flat_map(|l| l.acd.agent_status(now))
-            .collect()
+            .collect();
+        v.extend(self.fresh_remote(now).flat_map(|(_, a)| a.iter().cloned()));
+        v
+    }
+
+    fn fresh_remote(
+        &self,
+        now: Instant,
+    ) -> impl Iterator<Item = (&Vec<QueueStatus>, &Vec<AgentStatus>)> {
+        self.remote_status
+            .iter()
+            .filter(move |(p, (at, _, _))| {
+                !self.led.contains_key(*p) && now.saturating_duration_since(*at) < STATUS_STALE
+            })
+            .map(|(_, (_, q, a))| (q, a))
+    }
+
+    /// A leader sends its partition's status to every node each [`STATUS_EVERY`].
+    fn send_status(&mut self, now: Instant) {
+        let Some(n) = &mut self.node else {
+            return;
+        };
+        for (p, l) in &mut self.led {
+            if l.next_status.is_some_and(|t| t > now) {
+                continue;
+            }
+            l.next_status = Some(now + STATUS_EVERY);
+            n.out
+                .push_back(Outgoing::Nodes(super::protocol::FromLeader {
+                    partition: p.clone(),
+                    epoch: l.epoch,
+                    msg: super::protocol::LeaderMsg::Status {
+                        queues: l.acd.queue_status(now),
+                        agents: l.acd.agent_status(now),
+                    },
+                }));
+        }
     }
 
     /// A message for this node's cluster connection to send.

@@ -115,6 +115,12 @@ pub enum LeaderMsg {
     Refused { call: CallId, why: String },
     /// A new leader asks every node for its calls in the partition before dispatching.
     Reconcile,
+    /// The partition's queues and agents now (every second), for every node's wallboard,
+    /// desks and status.
+    Status {
+        queues: Vec<crate::acd::QueueStatus>,
+        agents: Vec<crate::acd::AgentStatus>,
+    },
     /// The coordinator handed these calls (KV keys in the calls bucket) of a dead node to this
     /// node: take them over.
     Adopt { keys: Vec<String> },
