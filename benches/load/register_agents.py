@@ -4,12 +4,14 @@
 usage: register_agents.py ACD_HOST:PORT FIRST N PW CONTACT_PORT
 Digest MD5 or SHA-256 (whichever acd offers first), qop=auth. Stdlib only.
 """
-import hashlib, random, re, socket, sys
+import hashlib, os, random, re, socket, sys
 
 host, port = sys.argv[1].rsplit(":", 1)
+# The address the phones are on (the cluster test bed's load namespace); loopback otherwise.
+local = os.environ.get("LOCAL_IP", "127.0.0.1")
 first, n, pw, cport = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
+s.bind((local, 0))
 s.settimeout(3)
 me = s.getsockname()[1]
 srv = (host, int(port))
@@ -17,9 +19,9 @@ srv = (host, int(port))
 
 def send(user, cseq, cid, auth=""):
     b = "z9hG4bK%x" % random.getrandbits(64)
-    m = (f"REGISTER sip:{host}:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{me};branch={b};rport\r\n"
+    m = (f"REGISTER sip:{host}:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {local}:{me};branch={b};rport\r\n"
          f"From: <sip:{user}@{host}>;tag=r{user}\r\nTo: <sip:{user}@{host}>\r\nCall-ID: {cid}\r\n"
-         f"CSeq: {cseq} REGISTER\r\nContact: <sip:{user}@127.0.0.1:{cport}>\r\nExpires: 3600\r\n"
+         f"CSeq: {cseq} REGISTER\r\nContact: <sip:{user}@{local}:{cport}>\r\nExpires: 3600\r\n"
          f"Max-Forwards: 70\r\n{auth}Content-Length: 0\r\n\r\n")
     s.sendto(m.encode(), srv)
     while True:
