@@ -323,12 +323,16 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         endpoint,
         dialplan,
     );
+    let mut cluster_calls = Vec::new();
     // A node of several: NATS first (a node that cannot reach it says so and stops, rather than
     // run as a box of its own beside the cluster).
     let cluster = match &cfg.cluster {
         Some(c) => {
             let nats = net::nats::Nats::connect(c).await.map_err(NetError::from)?;
             manager.set_cluster(c.clone());
+            // Calls this node held before it stopped that no other node took over meanwhile
+            // (a restart within the liveness key's life): resumed here, on their own ports.
+            cluster_calls = nats.my_calls().await;
             info!(node = %c.node, cluster = %c.name, nats = %c.nats, "cluster node");
             Some((c.clone(), nats))
         }
@@ -469,6 +473,11 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
         let _ = core.input.send(Input::RestoreCallbacks(callbacks)).await;
     }
     resume_calls(&store, &core, saved_calls).await?;
+    if !cluster_calls.is_empty() {
+        if let Some(r) = core.resume(cluster_calls).await {
+            info!(resumed = r.resumed, ended = r.ended, "calls of this node's last run taken back");
+        }
+    }
     if !cfg.calls.snapshots && !left.is_empty() {
         // No writer to delete them as the calls end: they were taken over once, and the next
         // start must not find them again.

@@ -65,6 +65,7 @@ start_nats
 mkdir -p "$work/pg" "$work/pgsock"
 chown postgres "$work/pg" "$work/pgsock"
 runuser -u postgres -- "$pgbin/initdb" -D "$work/pg" -A trust -U postgres > "$work/initdb.log" 2>&1
+echo "host all all 10.77.0.0/24 trust" >> "$work/pg/pg_hba.conf"
 start_pg() {
   in_ns infra runuser -u postgres -- "$pgbin/postgres" -D "$work/pg" -c listen_addresses=10.77.0.20 \
     -c unix_socket_directories="$work/pgsock" -c max_connections=200 > "$work/pg.log" 2>&1 &

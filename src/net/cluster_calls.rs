@@ -222,6 +222,33 @@ pub async fn adopted(kv: &kv::Store, node: &str, keys: &[String]) -> Vec<CallSna
     out
 }
 
+/// The calls the bucket says `node` holds: what this node, started again before anyone took
+/// its calls over, resumes itself.
+///
+/// Each is claimed first (rewritten at its revision): if the coordinator hands it to a survivor
+/// in the same instant, exactly one of the two compare-and-sets wins, so a call is never taken
+/// back here and over there at once.
+pub async fn owned_by(kv: &kv::Store, node: &str) -> Vec<CallSnapshot> {
+    use futures_util::StreamExt;
+    let Ok(keys) = kv.keys().await else {
+        return Vec::new();
+    };
+    let keys: Vec<String> = keys.filter_map(|r| async move { r.ok() }).collect().await;
+    let mut out = Vec::new();
+    for key in keys {
+        let Ok(Some(e)) = kv.entry(&key).await else {
+            continue;
+        };
+        let Ok(c) = serde_json::from_slice::<OwnedCall>(&e.value) else {
+            continue;
+        };
+        if c.owner == node && kv.update(&key, e.value.clone(), e.revision).await.is_ok() {
+            out.push(c.call);
+        }
+    }
+    out
+}
+
 /// Who is talking on the calls in the bucket: agents a new leader must not offer a call to
 /// until the node holding their call (or its survivor) says so.
 pub async fn talking(kv: &kv::Store) -> Vec<(String, String)> {

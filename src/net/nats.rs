@@ -112,6 +112,13 @@ impl Nats {
         })
     }
 
+    /// The calls the calls bucket says this node holds (left by its last run, not yet taken
+    /// over by another node).
+    pub async fn my_calls(&self) -> Vec<crate::call::CallSnapshot> {
+        let node = String::from_utf8_lossy(&self.holder).to_string();
+        super::cluster_calls::owned_by(&self.calls, &node).await
+    }
+
     /// Runs one lease operation on `partition`'s key and says what NATS answered.
     pub async fn lease(&self, partition: &str, op: LeaseOp) -> LeaseReply {
         let kv = &self.leases;
