@@ -25,6 +25,7 @@ P=acdc
 NSES=(br edge acd1 acd2 acd3 infra load)
 declare -A ADDR=([edge]=10.77.0.10 [acd1]=10.77.0.11 [acd2]=10.77.0.12 [acd3]=10.77.0.13 [infra]=10.77.0.20 [load]=10.77.0.30)
 pids=()
+# in_ns NS CMD…: in the foreground only (a background job of a function is a subshell).
 in_ns() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
 
 teardown() {
@@ -57,7 +58,7 @@ done
 
 # --- infra: NATS (JetStream on disk) and PostgreSQL of their own
 start_nats() {
-  in_ns infra nats-server -a 10.77.0.20 -p 4222 -js -sd "$work/nats" > "$work/nats.log" 2>&1 &
+  ip netns exec $P-infra nats-server -a 10.77.0.20 -p 4222 -js -sd "$work/nats" > "$work/nats.log" 2>&1 &
   nats_pid=$!
   pids+=("$nats_pid")
 }
@@ -67,7 +68,7 @@ chown postgres "$work/pg" "$work/pgsock"
 runuser -u postgres -- "$pgbin/initdb" -D "$work/pg" -A trust -U postgres > "$work/initdb.log" 2>&1
 echo "host all all 10.77.0.0/24 trust" >> "$work/pg/pg_hba.conf"
 start_pg() {
-  in_ns infra runuser -u postgres -- "$pgbin/postgres" -D "$work/pg" -c listen_addresses=10.77.0.20 \
+  ip netns exec $P-infra runuser -u postgres -- "$pgbin/postgres" -D "$work/pg" -c listen_addresses=10.77.0.20 \
     -c unix_socket_directories="$work/pgsock" -c max_connections=200 > "$work/pg.log" 2>&1 &
   pg_pid=$!
   pids+=("$pg_pid")
@@ -111,7 +112,9 @@ shutdown = "resume"
 node = "acd$k"
 nats = "nats://10.77.0.20:4222"
 EOF
-  ACD_LOG=info in_ns "acd$k" "$acd" --config "$work/acd$k.toml" serve > "$work/acd$k.out" 2> "$work/acd$k.log" &
+  # Not through a shell function: $! must be acd itself (ip netns exec execs it), so a kill -9
+  # reaches it.
+  ACD_LOG=info ip netns exec "$P-acd$k" "$acd" --config "$work/acd$k.toml" serve > "$work/acd$k.out" 2> "$work/acd$k.log" &
   NODE_PID[$k]=$!
   pids+=("${NODE_PID[$k]}")
 }
@@ -162,7 +165,8 @@ leader_node() {
 in_ns load tshark -q -i v-load -f udp -s 96 -w "$work/load.pcap" > /dev/null 2>&1 &
 pids+=("$!")
 in_ns load sipp -sf "$root/benches/cluster/agent.xml" -i 10.77.0.30 -p 5062 -mp 16000 -rtp_echo \
-  -nostdin -buff_size 4194304 -max_socket 20000 -trace_stat -stf "$work/agents.csv" > "$work/agents.log" 2>&1 &
+  -nostdin -buff_size 4194304 -max_socket 20000 -trace_stat -stf "$work/agents.csv" \
+  -trace_msg -message_file "$work/agents-msgs.log" > "$work/agents.log" 2>&1 &
 pids+=("$!")
 sed "s/TALK_MS/$TALK_MS/" "$root/benches/cluster/caller.xml" > "$work/caller.xml"
 LOCAL_IP=10.77.0.30 in_ns load python3 "$root/benches/load/register_agents.py" 10.77.0.10:5060 3000 "$AGENTS" loadpw 5062
@@ -171,7 +175,8 @@ calls=$((CPS * SECS))
 t0=$(date +%s)
 in_ns load sipp 10.77.0.10:5060 -sf "$work/caller.xml" -s 100 -i 10.77.0.30 -p 5070 -mp 30000 \
   -r "$CPS" -m "$calls" -l 100000 -nostdin -buff_size 4194304 -max_socket 20000 -timeout $((SECS + 120))s \
-  -trace_stat -stf "$work/callers.csv" -trace_err -error_file "$work/callers-errors.log" > "$work/callers.log" 2>&1 &
+  -trace_stat -stf "$work/callers.csv" -trace_err -error_file "$work/callers-errors.log" \
+  -trace_msg -message_file "$work/callers-msgs.log" > "$work/callers.log" 2>&1 &
 callers=$!
 pids+=("$callers")
 
@@ -201,6 +206,7 @@ if [ "$SCEN" != baseline ]; then
       kill -9 "$nats_pid"; sleep 5; start_nats ;;
     *) echo "unknown scenario $SCEN"; exit 2 ;;
   esac
+  date +%s.%N > "$work/fault_at"
   echo "fault at $(( $(date +%s) - t0 )) s into the load"
 fi
 wait "$callers" || true
@@ -249,17 +255,44 @@ for _, q in order:
     best = q if best is None else max(best, q)
 resumed = 0
 for log in glob.glob(f"{work}/acd*.log"):
-    for m in re.finditer(r"calls of a dead node taken over report=ResumeReport \{ resumed: (\d+)", open(log, errors="replace").read()):
+    text = re.sub(r"\x1b\[[0-9;]*m", "", open(log, errors="replace").read())
+    for m in re.finditer(r"calls of a dead node taken over.*?resumed: (\d+)", text):
         resumed += int(m.group(1))
 double = open(f"{work}/kamailio.log", errors="replace").read().count("edge guard")
+# The takeover gap per resumed call: from the fault to the later of its two phones' re-INVITE
+# (the audio comes back as each phone answers it), from SIPp's message logs.
 gap = "na"
 try:
-    out = subprocess.run(["tshark", "-r", f"{work}/load.pcap", "-q", "-d", "udp.port==16000-40000,rtp", "-z", "rtp,streams"],
-                         capture_output=True, text=True, timeout=300).stdout
-    deltas = sorted(float(x) for x in re.findall(r"\s(\d+\.\d+)\s+\d+\.\d+\s+\d+\.\d+\s+\d+\.\d+\s+[X ]?\s*$", out, re.M))
-    if deltas:
-        gap = str(int(deltas[int(0.95 * (len(deltas) - 1))]))
-except Exception:
+    from datetime import datetime
+    t_fault = float(open(f"{work}/fault_at").read())
+    reinv = {}
+    for path, first_is_reinvite in ((f"{work}/callers-msgs.log", True), (f"{work}/agents-msgs.log", False)):
+        seen = set()
+        lines = open(path, errors="replace").read().splitlines()
+        for k, l in enumerate(lines):
+            if not l.startswith("-----------------------------------------------") or k + 2 >= len(lines):
+                continue
+            if "message received" not in lines[k + 1]:
+                continue
+            block = lines[k + 2:k + 30]
+            first = next((x for x in block if x.strip()), "")
+            if not first.startswith("INVITE "):
+                continue
+            cid = next((x.split(":", 1)[1].strip() for x in block if x.lower().startswith("call-id:")), None)
+            if cid is None:
+                continue
+            t = datetime.strptime(" ".join(l.split()[-2:]), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            if not first_is_reinvite and cid not in seen:
+                seen.add(cid)
+                continue
+            if t >= t_fault:
+                reinv[(path, cid)] = t
+    per_leg = sorted((t - t_fault) * 1000 for t in reinv.values())
+    if per_leg:
+        gap = str(int(per_leg[int(0.95 * (len(per_leg) - 1))]))
+        gap_max = int(per_leg[-1])
+        print(f"takeover re-INVITEs: {len(per_leg)} legs, p95 {gap} ms, max {gap_max} ms after the fault")
+except (OSError, ValueError):
     pass
 print(f"offered={offered} failed={failed} history_calls={len(calls)} answered={answered} duplicate_terminal_rows={dups}")
 print(f"cluster: {scen} nodes={n} offered={offered} answered={answered} lost={failed} resumed={resumed} "

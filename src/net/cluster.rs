@@ -159,14 +159,25 @@ pub async fn start(
             why: format!("watching the bindings bucket: {e}"),
         }
     })?;
+    let nodes_watch = nats
+        .nodes
+        .watch_with_history(">")
+        .await
+        .map_err(|e| super::nats::NatsError::Bucket {
+            url: cfg.nats.clone(),
+            why: format!("watching the nodes bucket: {e}"),
+        })?;
     let task = Task {
         cfg,
         nats,
         core,
         counters: counters.clone(),
         leases: HashMap::new(),
-        alive: HashSet::new(),
-        scanning: false,
+        heard: HashMap::new(),
+        dead: HashSet::new(),
+        reassigning: false,
+        started: Instant::now(),
+        swept: false,
         next_tick: Instant::now(),
     };
     tokio::spawn(task.run(
@@ -175,6 +186,7 @@ pub async fn start(
         desk_rx,
         [to_leaders, to_me, to_all, desks, desk_calls],
         watch,
+        nodes_watch,
     ));
     Ok(ClusterHandle {
         out: out_tx,
@@ -190,17 +202,21 @@ struct Task {
     core: mpsc::Sender<Input>,
     counters: Arc<ClusterCounters>,
     leases: HashMap<String, Lease>,
-    /// Nodes whose liveness key was there at the last look (this one among them).
-    alive: HashSet<String>,
-    /// A look at the nodes bucket is under way.
-    scanning: bool,
+    /// When each node's liveness key was last seen renewed (through a watch of the bucket, on
+    /// this node's monotonic clock: no host's wall clock is trusted).
+    heard: HashMap<String, Instant>,
+    /// Nodes taken for dead whose calls may not all be handed over yet.
+    dead: HashSet<String>,
+    /// A hand-over job is under way.
+    reassigning: bool,
+    started: Instant,
+    /// The one sweep for orphans (calls of nodes never heard) was done.
+    swept: bool,
     next_tick: Instant,
 }
 
 /// What a background KV job found.
 enum Found {
-    /// The live nodes' keys.
-    Alive(HashSet<String>),
     /// Calls handed to survivors (node → keys), under the coordinator's epoch.
     Handed(u64, HashMap<String, Vec<String>>),
     /// Agents talking anywhere, for a partition this node has just come to lead.
@@ -220,6 +236,7 @@ impl Task {
         mut desk_req: mpsc::Receiver<DeskRequest>,
         subs: [async_nats::Subscriber; 5],
         mut watch: async_nats::jetstream::kv::Watch,
+        mut nodes_watch: async_nats::jetstream::kv::Watch,
     ) {
         let now = Instant::now();
         for p in self.cfg.partition_names() {
@@ -256,6 +273,13 @@ impl Task {
                     Ok(_) => {}
                     Err(e) => self.unreadable(&m.subject, e),
                 },
+                Some(e) = nodes_watch.next() => {
+                    if let Ok(e) = e {
+                        if e.operation == async_nats::jetstream::kv::Operation::Put {
+                            self.heard.insert(e.key, Instant::now());
+                        }
+                    }
+                }
                 Some(e) = watch.next() => match e {
                     Ok(entry) => self.bindings_heard(entry).await,
                     Err(e) => warn!(error = %e, "bindings watch"),
@@ -400,21 +424,50 @@ impl Task {
                 warn!(error = %e, "liveness key not renewed");
             }
         });
-        if self.scanning {
+        self.deaths(found);
+    }
+
+    /// Nodes not heard renewing their key for `lease_ms` are dead — but only while this node
+    /// hears its own renewals (cut off from NATS, it knows nothing about anyone). The calls of
+    /// the dead are handed over until none is left.
+    fn deaths(&mut self, found: &mpsc::Sender<Found>) {
+        let now = Instant::now();
+        let lease = self.cfg.timing().lease;
+        let me_fresh = self
+            .heard
+            .get(&self.cfg.node)
+            .is_some_and(|t| now.saturating_duration_since(*t) < lease);
+        if !me_fresh {
             return;
         }
-        self.scanning = true;
-        let (kv, tx) = (self.nats.nodes.clone(), found.clone());
-        tokio::spawn(async move {
-            use futures_util::StreamExt;
-            let Ok(keys) = kv.keys().await else {
-                // NATS is not answering: nobody is declared dead on that.
-                let _ = tx.send(Found::Alive(HashSet::new())).await;
-                return;
-            };
-            let alive: HashSet<String> = keys.filter_map(|k| async move { k.ok() }).collect().await;
-            let _ = tx.send(Found::Alive(alive)).await;
-        });
+        let gone: Vec<String> = self
+            .heard
+            .iter()
+            .filter(|(n, t)| **n != self.cfg.node && now.saturating_duration_since(**t) >= lease)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for node in gone {
+            self.heard.remove(&node);
+            warn!(%node, "node stopped renewing its liveness key: taking its calls over");
+            self.dead.insert(node.clone());
+            let (core, input) = (self.core.clone(), ClusterInput::NodeDown { node });
+            tokio::spawn(async move {
+                let _ = core.send(Input::Cluster(input)).await;
+            });
+        }
+        // A node heard again (it was only slow, or restarted) is not dead any more.
+        self.dead.retain(|n| !self.heard.contains_key(n));
+        // Once, when this node has listened long enough to know who lives: calls of nodes
+        // that died before it started (or before anyone coordinated).
+        let sweep = !self.swept
+            && now.saturating_duration_since(self.started) >= lease * 2
+            && self.coordinator_epoch().is_some();
+        if sweep {
+            self.swept = true;
+        }
+        if !self.dead.is_empty() || sweep {
+            self.reassign(found);
+        }
     }
 
     /// The coordinator (leader of the default partition) hands out the calls of dead nodes.
@@ -426,23 +479,12 @@ impl Task {
 
     async fn found(&mut self, f: Found, found: &mpsc::Sender<Found>) {
         match f {
-            Found::Alive(alive) => {
-                self.scanning = false;
-                if alive.is_empty() {
-                    return; // no answer (or the bucket is empty, our own key not yet in)
-                }
-                let gone: Vec<String> = self.alive.difference(&alive).cloned().collect();
-                self.alive = alive;
-                for node in &gone {
-                    warn!(%node, "node stopped renewing its liveness key: taking its calls over");
-                    self.tell(ClusterInput::NodeDown { node: node.clone() })
-                        .await;
-                }
-                if !gone.is_empty() {
-                    self.reassign(found);
-                }
-            }
             Found::Handed(epoch, handed) => {
+                self.reassigning = false;
+                if handed.is_empty() {
+                    // Nothing of theirs is left in the bucket.
+                    self.dead.clear();
+                }
                 for (node, keys) in handed {
                     let msg = FromLeader {
                         partition: crate::cluster::DEFAULT_PARTITION.to_string(),
@@ -480,22 +522,36 @@ impl Task {
         }
     }
 
-    /// If this node coordinates: every call whose owner is not alive goes to a live node.
-    fn reassign(&self, found: &mpsc::Sender<Found>) {
+    /// If this node coordinates: every call of a dead node goes to a live one.
+    fn reassign(&mut self, found: &mpsc::Sender<Found>) {
         let Some(epoch) = self.coordinator_epoch() else {
             return;
         };
-        let mut alive: Vec<String> = self.alive.iter().cloned().collect();
+        if self.reassigning {
+            return;
+        }
+        let now = Instant::now();
+        let lease = self.cfg.timing().lease;
+        let mut alive: Vec<String> = self
+            .heard
+            .iter()
+            .filter(|(_, t)| now.saturating_duration_since(**t) < lease)
+            .map(|(n, _)| n.clone())
+            .collect();
         alive.sort();
         if !alive.contains(&self.cfg.node) {
-            return; // our own key is not seen yet: we do not know who lives
+            return;
         }
-        let (kv, tx, set) = (self.nats.calls.clone(), found.clone(), self.alive.clone());
+        self.reassigning = true;
+        let heard: HashSet<String> = self.heard.keys().cloned().collect();
+        let dead = self.dead.clone();
+        // Calls of nodes never heard at all are orphans once this node has listened a while.
+        let orphans = now.saturating_duration_since(self.started) >= lease * 2;
+        let (kv, tx) = (self.nats.calls.clone(), found.clone());
         tokio::spawn(async move {
-            let handed = super::cluster_calls::reassign(&kv, &set, &alive).await;
-            if !handed.is_empty() {
-                let _ = tx.send(Found::Handed(epoch, handed)).await;
-            }
+            let handed =
+                super::cluster_calls::reassign(&kv, &dead, &heard, orphans, &alive).await;
+            let _ = tx.send(Found::Handed(epoch, handed)).await;
         });
     }
 

@@ -158,11 +158,14 @@ async fn write(
     }
 }
 
-/// The coordinator hands every call of `dead` nodes to a live node, one CAS each, spread in
-/// turn over `alive`. Returns the keys each survivor now owns.
+/// The coordinator hands every call of a dead node to a live node, one CAS each, spread in
+/// turn over `alive`: of the nodes in `dead`, and when `orphans` of any node not `heard`
+/// at all (it died before this one started). Returns the keys each survivor now owns.
 pub async fn reassign(
     kv: &kv::Store,
-    live: &std::collections::HashSet<String>,
+    dead: &std::collections::HashSet<String>,
+    heard: &std::collections::HashSet<String>,
+    orphans: bool,
     alive: &[String],
 ) -> HashMap<String, Vec<String>> {
     let mut handed: HashMap<String, Vec<String>> = HashMap::new();
@@ -187,7 +190,8 @@ pub async fn reassign(
         let Ok(mut c) = serde_json::from_slice::<OwnedCall>(&e.value) else {
             continue;
         };
-        if live.contains(&c.owner) {
+        let gone = dead.contains(&c.owner) || (orphans && !heard.contains(&c.owner));
+        if !gone {
             continue;
         }
         let to = alive[turn % alive.len()].clone();
