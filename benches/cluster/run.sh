@@ -281,12 +281,16 @@ try:
             cid = next((x.split(":", 1)[1].strip() for x in block if x.lower().startswith("call-id:")), None)
             if cid is None:
                 continue
-            t = datetime.strptime(" ".join(l.split()[-2:]), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            try:
+                t = datetime.strptime(" ".join(l.split()[-2:]), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            except ValueError:
+                continue
             if not first_is_reinvite and cid not in seen:
                 seen.add(cid)
                 continue
             if t >= t_fault:
-                reinv[(path, cid)] = t
+                # The first re-INVITE of the leg (later ones are retransmissions).
+                reinv.setdefault((path, cid), t)
     per_leg = sorted((t - t_fault) * 1000 for t in reinv.values())
     if per_leg:
         gap = str(int(per_leg[int(0.95 * (len(per_leg) - 1))]))
