@@ -475,7 +475,11 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
     resume_calls(&store, &core, saved_calls).await?;
     if !cluster_calls.is_empty() {
         if let Some(r) = core.resume(cluster_calls).await {
-            info!(resumed = r.resumed, ended = r.ended, "calls of this node's last run taken back");
+            info!(
+                resumed = r.resumed,
+                ended = r.ended,
+                "calls of this node's last run taken back"
+            );
         }
     }
     if !cfg.calls.snapshots && !left.is_empty() {

@@ -25,27 +25,13 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+mod desk;
+mod liveness;
+
+pub use desk::DeskRequest;
+
 /// Messages from the core waiting for NATS, at most.
 const OUT_QUEUE: usize = 8192;
-
-/// A desk command for an agent whose partition another node leads, and where its answer goes.
-pub struct DeskRequest {
-    pub partition: String,
-    pub agent: String,
-    pub cmd: crate::acd::DeskCommand,
-    pub reply: tokio::sync::oneshot::Sender<Result<(), crate::call::DeskError>>,
-}
-
-/// A desk command on the wire (`<c>.deskcmd.<partition>`, request/reply; only the leader
-/// answers) and its answer.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct DeskCall {
-    agent: String,
-    cmd: crate::acd::DeskCommand,
-}
-
-/// How long a desk command waits for the leader elsewhere.
-const DESK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the core hands to the cluster task.
 #[derive(Clone)]
@@ -159,14 +145,14 @@ pub async fn start(
             why: format!("watching the bindings bucket: {e}"),
         }
     })?;
-    let nodes_watch = nats
-        .nodes
-        .watch_with_history(">")
-        .await
-        .map_err(|e| super::nats::NatsError::Bucket {
-            url: cfg.nats.clone(),
-            why: format!("watching the nodes bucket: {e}"),
-        })?;
+    let nodes_watch =
+        nats.nodes
+            .watch_with_history(">")
+            .await
+            .map_err(|e| super::nats::NatsError::Bucket {
+                url: cfg.nats.clone(),
+                why: format!("watching the nodes bucket: {e}"),
+            })?;
     let task = Task {
         cfg,
         nats,
@@ -345,138 +331,6 @@ impl Task {
             .unwrap_or(now + self.cfg.timing().renew)
     }
 
-    /// Sends a desk command to the partition's leader and hands its answer back.
-    fn ask_leader(&self, r: DeskRequest) {
-        let subject = format!("{}.deskcmd.{}", self.cfg.name, r.partition);
-        let Ok(body) = serde_json::to_vec(&DeskCall {
-            agent: r.agent.clone(),
-            cmd: r.cmd.clone(),
-        }) else {
-            return;
-        };
-        let client = self.nats.client.clone();
-        tokio::spawn(async move {
-            let asked =
-                tokio::time::timeout(DESK_DEADLINE, client.request(subject, Bytes::from(body)))
-                    .await;
-            let answer = match asked {
-                Ok(Ok(m)) => {
-                    serde_json::from_slice::<Result<(), crate::acd::PresenceError>>(&m.payload)
-                        .map(|r| r.map_err(crate::call::DeskError::Presence))
-                        .unwrap_or(Err(crate::call::DeskError::Elsewhere {
-                            agent: r.agent.clone(),
-                            partition: r.partition.clone(),
-                        }))
-                }
-                // No leader now (between two), or it did not answer in time.
-                _ => Err(crate::call::DeskError::Elsewhere {
-                    agent: r.agent.clone(),
-                    partition: r.partition.clone(),
-                }),
-            };
-            let _ = r.reply.send(answer);
-        });
-    }
-
-    /// A desk command from another node: the core applies it if this node leads the agent's
-    /// partition, and only then is it answered.
-    async fn desk_call_heard(&self, m: async_nats::Message) {
-        let (Some(to), Ok(call)) = (
-            m.reply.clone(),
-            serde_json::from_slice::<DeskCall>(&m.payload),
-        ) else {
-            self.counters.unreadable.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let _ = self
-            .core
-            .send(Input::Desk {
-                agent: call.agent,
-                cmd: call.cmd,
-                reply: tx,
-            })
-            .await;
-        let client = self.nats.client.clone();
-        tokio::spawn(async move {
-            let answer: Result<(), crate::acd::PresenceError> = match rx.await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(crate::call::DeskError::Presence(p))) => Err(p),
-                // Not the leader here (or gone): someone else answers.
-                _ => return,
-            };
-            if let Ok(body) = serde_json::to_vec(&answer) {
-                let _ = client.publish(to, Bytes::from(body)).await;
-            }
-        });
-    }
-
-    /// Every `renew`: this node's liveness key, and a look at everyone else's.
-    fn tick(&mut self, found: &mpsc::Sender<Found>) {
-        let now = Instant::now();
-        if now < self.next_tick {
-            return;
-        }
-        self.next_tick = now + self.cfg.timing().renew;
-        let (kv, me) = (self.nats.nodes.clone(), self.cfg.node.clone());
-        tokio::spawn(async move {
-            if let Err(e) = kv.put(&me, Bytes::from(me.clone())).await {
-                warn!(error = %e, "liveness key not renewed");
-            }
-        });
-        self.deaths(found);
-    }
-
-    /// Nodes not heard renewing their key for `lease_ms` are dead — but only while this node
-    /// hears its own renewals (cut off from NATS, it knows nothing about anyone). The calls of
-    /// the dead are handed over until none is left.
-    fn deaths(&mut self, found: &mpsc::Sender<Found>) {
-        let now = Instant::now();
-        let lease = self.cfg.timing().lease;
-        let me_fresh = self
-            .heard
-            .get(&self.cfg.node)
-            .is_some_and(|t| now.saturating_duration_since(*t) < lease);
-        if !me_fresh {
-            return;
-        }
-        let gone: Vec<String> = self
-            .heard
-            .iter()
-            .filter(|(n, t)| **n != self.cfg.node && now.saturating_duration_since(**t) >= lease)
-            .map(|(n, _)| n.clone())
-            .collect();
-        for node in gone {
-            self.heard.remove(&node);
-            warn!(%node, "node stopped renewing its liveness key: taking its calls over");
-            self.dead.insert(node.clone());
-            let (core, input) = (self.core.clone(), ClusterInput::NodeDown { node });
-            tokio::spawn(async move {
-                let _ = core.send(Input::Cluster(input)).await;
-            });
-        }
-        // A node heard again (it was only slow, or restarted) is not dead any more.
-        self.dead.retain(|n| !self.heard.contains_key(n));
-        // Once, when this node has listened long enough to know who lives: calls of nodes
-        // that died before it started (or before anyone coordinated).
-        let sweep = !self.swept
-            && now.saturating_duration_since(self.started) >= lease * 2
-            && self.coordinator_epoch().is_some();
-        if sweep {
-            self.swept = true;
-        }
-        if !self.dead.is_empty() || sweep {
-            self.reassign(found);
-        }
-    }
-
-    /// The coordinator (leader of the default partition) hands out the calls of dead nodes.
-    fn coordinator_epoch(&self) -> Option<u64> {
-        self.leases
-            .get(crate::cluster::DEFAULT_PARTITION)
-            .and_then(|l| l.epoch(Instant::now()))
-    }
-
     async fn found(&mut self, f: Found, found: &mpsc::Sender<Found>) {
         match f {
             Found::Handed(epoch, handed) => {
@@ -520,39 +374,6 @@ impl Task {
                 }
             }
         }
-    }
-
-    /// If this node coordinates: every call of a dead node goes to a live one.
-    fn reassign(&mut self, found: &mpsc::Sender<Found>) {
-        let Some(epoch) = self.coordinator_epoch() else {
-            return;
-        };
-        if self.reassigning {
-            return;
-        }
-        let now = Instant::now();
-        let lease = self.cfg.timing().lease;
-        let mut alive: Vec<String> = self
-            .heard
-            .iter()
-            .filter(|(_, t)| now.saturating_duration_since(**t) < lease)
-            .map(|(n, _)| n.clone())
-            .collect();
-        alive.sort();
-        if !alive.contains(&self.cfg.node) {
-            return;
-        }
-        self.reassigning = true;
-        let heard: HashSet<String> = self.heard.keys().cloned().collect();
-        let dead = self.dead.clone();
-        // Calls of nodes never heard at all are orphans once this node has listened a while.
-        let orphans = now.saturating_duration_since(self.started) >= lease * 2;
-        let (kv, tx) = (self.nats.calls.clone(), found.clone());
-        tokio::spawn(async move {
-            let handed =
-                super::cluster_calls::reassign(&kv, &dead, &heard, orphans, &alive).await;
-            let _ = tx.send(Found::Handed(epoch, handed)).await;
-        });
     }
 
     async fn tell(&self, input: ClusterInput) {
