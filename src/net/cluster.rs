@@ -289,6 +289,24 @@ impl Task {
     ) -> Instant {
         let now = Instant::now();
         let mut events = Vec::new();
+        // Each node takes at most its share of the partitions, ⌈P/N⌉ (N: nodes heard alive),
+        // so with many partitions the leaderships spread over the nodes.
+        let lease = self.cfg.timing().lease;
+        let alive = self
+            .heard
+            .values()
+            .filter(|t| now.saturating_duration_since(**t) < lease)
+            .count()
+            .max(1);
+        let share = self.leases.len().div_ceil(alive);
+        let held = self
+            .leases
+            .values()
+            .filter(|l| l.epoch(now).is_some())
+            .count();
+        for l in self.leases.values_mut() {
+            l.set_wanted(held < share);
+        }
         for (p, l) in &mut self.leases {
             if let Some(op) = l.poll_op(now) {
                 let (nats, p, tx) = (self.nats.clone(), p.clone(), op_tx.clone());
