@@ -459,3 +459,34 @@ fn lost_messages_heal_at_the_next_announce() {
         "the join healed"
     );
 }
+
+/// Every node shows the whole centre: a leader sends its partition's queues and agents each
+/// second; a view older than the stale limit (no leader any more) is not shown.
+#[test]
+fn every_node_shows_the_queues_and_agents_its_leader_reports() {
+    let mut bus = Bus::new(&["a", "b"]);
+    bus.agent("alice", true);
+    let now = bus.now;
+    bus.m("a").lead(now, P, 5, &[]);
+    bus.m("a").handle_timeout(now);
+    bus.run(&[]);
+    let agents = bus.m("b").agent_status(now);
+    assert_eq!(agents.len(), 1, "{agents:?}");
+    assert_eq!(agents[0].id, "alice");
+    assert!(bus
+        .m("b")
+        .queue_status(now)
+        .iter()
+        .any(|q| q.name == "sales"));
+    assert!(
+        bus.m("a")
+            .poll_timeout()
+            .is_some_and(|t| t <= now + matcher::STATUS_EVERY),
+        "the leader sends it again within a second"
+    );
+    let later = now + matcher::STATUS_STALE;
+    assert!(
+        bus.m("b").agent_status(later).is_empty(),
+        "a stale view is not shown"
+    );
+}
