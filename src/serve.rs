@@ -376,23 +376,21 @@ pub async fn start(cfg: &Config, demo: &Demo) -> Result<Running, ServeError> {
     let left: Vec<String> = saved_calls.iter().map(|(k, _)| k.clone()).collect();
     // A cluster node's snapshots go to the calls bucket (the cluster task writes them).
     let (cluster_snapshots, cluster) = match cluster {
-        Some((config, nats)) if cfg.calls.snapshots => {
-            let (tx, rx) = tokio::sync::mpsc::channel(crate::context::snapshots::SNAPSHOT_QUEUE);
+        Some((config, nats)) => {
+            let (tx, rx) = if cfg.calls.snapshots {
+                let (tx, rx) =
+                    tokio::sync::mpsc::channel(crate::context::snapshots::SNAPSHOT_QUEUE);
+                (Some(tx), Some(rx))
+            } else {
+                (None, None)
+            };
             let setup = net::cluster::ClusterSetup {
                 config,
                 nats,
-                snapshots: Some(rx),
+                snapshots: rx,
             };
-            (Some(tx), Some(setup))
+            (tx, Some(setup))
         }
-        Some((config, nats)) => (
-            None,
-            Some(net::cluster::ClusterSetup {
-                config,
-                nats,
-                snapshots: None,
-            }),
-        ),
         None => (None, None),
     };
     let (snapshots, snapshot_writer) = if clustered {

@@ -76,6 +76,21 @@ pub enum DeskNote {
 impl DeskNote {
     /// The note for an event an agent's desk must see, if it is one.
     pub fn of(ev: &Event) -> Option<DeskNote> {
+        // Most events are not the desk's: seen without copying them.
+        let for_desk = matches!(
+            ev,
+            Event::Offered { .. }
+                | Event::RingNoAnswer { .. }
+                | Event::OfferRejected { .. }
+                | Event::Connected { .. }
+                | Event::Abandoned { .. }
+                | Event::Ended { .. }
+                | Event::Transferred { .. }
+                | Event::AgentState { .. }
+        );
+        if !for_desk {
+            return None;
+        }
         Some(match ev.clone() {
             Event::Offered {
                 call,

@@ -181,28 +181,11 @@ impl Matcher {
                 return; // already in line (a re-announce)
             }
             led.owners.remove(&l.call);
-            let refused = Decided::Refused {
-                call: l.call,
-                why: e.to_string(),
-            };
+            let why = e.to_string();
             match owner {
-                Some(o) => self.send_refused(partition, o, l.call, e.to_string()),
-                None => self.inbox.push_back(refused),
+                Some(o) => self.send_to(partition, o, LeaderMsg::Refused { call: l.call, why }),
+                None => self.inbox.push_back(Decided::Refused { call: l.call, why }),
             }
-        }
-    }
-
-    fn send_refused(&mut self, partition: &str, node: &str, call: CallId, why: String) {
-        let epoch = self.led.get(partition).map_or(0, |l| l.epoch);
-        if let Some(n) = &mut self.node {
-            n.out.push_back(Outgoing::Node {
-                node: node.to_string(),
-                msg: FromLeader {
-                    partition: partition.to_string(),
-                    epoch,
-                    msg: LeaderMsg::Refused { call, why },
-                },
-            });
         }
     }
 
