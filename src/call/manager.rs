@@ -237,6 +237,8 @@ pub struct CallManager {
     pub(super) snapshots: super::snapshot::Snapshots,
     /// Re-INVITEs sent to resumed calls' legs: their 2xx are ACKed and may move media.
     pub(super) reinvites: HashMap<TxKey, super::resume::Reinvite>,
+    /// Cluster nodes: BYEs for calls not held here yet (a dead node's, see `strays`).
+    pub(super) strays: super::strays::Strays,
 }
 
 impl CallManager {
@@ -279,6 +281,7 @@ impl CallManager {
             boot: random_token().chars().take(8).collect(),
             snapshots: Default::default(),
             reinvites: HashMap::new(),
+            strays: Default::default(),
         }
     }
 
@@ -507,6 +510,15 @@ impl CallManager {
                 }
                 _ => self.reply(now, &key, &req, 200),
             },
+            // A dead node's call hung up before its takeover (see `strays`).
+            (Method::Bye, None)
+                if self.acd.is_cluster()
+                    && req.core.to.tag().is_some()
+                    && self.strays.note(now, &req.core) =>
+            {
+                info!(sip_call_id = %req.core.call_id, "a BYE for a call not held here (yet): taken");
+                self.reply(now, &key, &req, 200)
+            }
             _ => self.reply(now, &key, &req, 481),
         }
     }

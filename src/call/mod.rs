@@ -28,6 +28,7 @@ mod qualify;
 mod queueing;
 mod resume;
 mod session_timer;
+mod strays;
 pub mod snapshot;
 mod survey;
 mod teardown;

@@ -8,7 +8,7 @@
 
 use super::agent_leg::AgentLeg;
 use super::manager::{Call, CallManager, CallerLeg};
-use super::phase::{Phase, Talk};
+use super::phase::{Input, Phase, Talk};
 use super::session_timer::{Asked, SessionTimer};
 use super::snapshot::{parse_request, CallSnapshot, SavedPhase, SavedRinging, SNAPSHOT_VERSION};
 use super::uac::UacLeg;
@@ -262,7 +262,12 @@ impl CallManager {
                 addr,
             });
         }
-        self.reinvite(now, id, Leg::Caller);
+        // A phone that hung up while the call had no node is not re-INVITEd: its hang-up
+        // ends the call below, as if it came now (see `strays`).
+        let gone = self.hung_up_meanwhile(now, id);
+        if gone != Some(Leg::Caller) {
+            self.reinvite(now, id, Leg::Caller);
+        }
         match phase {
             SavedPhase::Connected { agent, .. } => {
                 let queue = self
@@ -292,7 +297,9 @@ impl CallManager {
                 if held {
                     self.media.push_back(MediaCommand::Hold { call: id });
                 }
-                self.reinvite(now, id, Leg::Agent);
+                if gone.is_none() {
+                    self.reinvite(now, id, Leg::Agent);
+                }
             }
             SavedPhase::Waiting { enqueued_ms } | SavedPhase::Ringing { enqueued_ms, .. } => {
                 if let SavedPhase::Ringing { legs, .. } = &phase {
@@ -306,7 +313,26 @@ impl CallManager {
             SavedPhase::Routing => self.request_context(now, id),
             SavedPhase::Unresumable { .. } => {}
         }
+        match gone {
+            Some(Leg::Caller) => self.step(now, id, Input::CallerBye),
+            Some(Leg::Agent) => self.step(now, id, Input::AgentBye),
+            None => {}
+        }
         Some(true)
+    }
+
+    /// Which of a just-resumed call's phones sent its BYE here before the call was (the
+    /// takeover of a dead node's call, see `strays`).
+    fn hung_up_meanwhile(&mut self, now: Instant, id: CallId) -> Option<Leg> {
+        if self.strays.is_empty() {
+            return None;
+        }
+        let c = self.calls.get(&id)?;
+        if self.strays.take(now, &c.caller.dialog) {
+            return Some(Leg::Caller);
+        }
+        let agent = c.talk().and_then(|t| t.agent.dialog())?;
+        self.strays.take(now, agent).then_some(Leg::Agent)
     }
 
     /// Back in line as of `joined`, with the skills its route requires.

@@ -420,3 +420,56 @@ fn addresses_learnt_behind_nat_are_kept_and_relocked_on_resume() {
             ))
     );
 }
+
+/// A connected call's snapshot and the caller's BYE for it, as a dead node left them.
+fn dead_nodes_call() -> (Vec<CallSnapshot>, String) {
+    let (mut r, ok, inv) = connected_rig();
+    r.m.set_snapshots(true);
+    r.send(CALLER, &format!("ACK sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKack1\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: {}\r\nCall-ID: call1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n", header(&ok, "To")));
+    r.send(7001, &reply(&inv, 200, "a1", true));
+    let bye = format!("BYE sip:acd@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{CALLER};branch=z9hG4bKbyeS\r\nFrom: <sip:+15551234567@x>;tag=c\r\nTo: {}\r\nCall-ID: call1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n", header(&ok, "To"));
+    (snapshots(&mut r), bye)
+}
+
+#[test]
+fn a_caller_who_hung_up_while_their_node_died_is_not_reinvited_and_the_agent_is_freed() {
+    let (snaps, bye) = dead_nodes_call();
+    let mut b = Rig::new();
+    b.m.set_cluster(toml::from_str("node = \"b\"\n").unwrap());
+    b.m.set_snapshots(true);
+    b.register("1001", 7001);
+    // The edge retried the dead node's BYE here before this node was handed the call.
+    b.send(CALLER, &bye);
+    let ok = b.sent(CALLER, "SIP/2.0");
+    assert!(ok.starts_with("SIP/2.0 200"), "the hang-up is taken: {ok}");
+    let report = b.m.take_over(b.now, snaps);
+    assert_eq!(report.resumed, 1);
+    let all = b.out();
+    assert!(
+        !all.iter()
+            .any(|(p, m)| *p == CALLER && m.starts_with("INVITE")),
+        "no re-INVITE to a caller who hung up: {all:#?}"
+    );
+    assert!(
+        all.iter().any(|(p, m)| *p == 7001 && m.starts_with("BYE")),
+        "the agent is hung up, not left talking to silence: {all:#?}"
+    );
+    let events: Vec<Event> = std::iter::from_fn(|| b.m.poll_event()).collect();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Ended { agent, by: crate::events::Side::Caller, .. } if agent == "1001"
+        )),
+        "ended as the caller's hang-up: {events:#?}"
+    );
+    assert_eq!(b.status().calls, 0);
+}
+
+#[test]
+fn a_stray_bye_outside_a_cluster_is_481() {
+    let (_, bye) = dead_nodes_call();
+    let mut b = Rig::new();
+    b.send(CALLER, &bye);
+    let answer = b.sent(CALLER, "SIP/2.0");
+    assert!(answer.starts_with("SIP/2.0 481"), "{answer}");
+}
