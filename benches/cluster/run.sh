@@ -6,7 +6,8 @@
 #
 # usage: benches/cluster/run.sh SCENARIO [NODES=3]
 #   SCENARIO: baseline | kill-node | kill-leader | cut-link | stop-pg | restart-nats
-#   env: AGENTS=60 CPS=15 SECS=180 TALK_MS=25000 FAULT_AT=60 (seconds into the load)
+#   env: AGENTS=60 CPS=2 SECS=120 TALK_MS=25000 FAULT_AT=60 (seconds into the load): about
+#   50 calls talking at the fault, every caller sending audio the whole call
 # needs root (ip netns), sip-tester, kamailio, nats-server, postgresql, python3, tcpdump/tshark
 # for the audio gaps. Ends with one line:
 #   cluster: <scenario> nodes=N offered=N answered=N lost=N resumed=N double_offers=N inversions=N gap_p95_ms=N
@@ -14,8 +15,8 @@ set -euo pipefail
 SCEN=${1:-baseline}
 N=${2:-3}
 AGENTS=${AGENTS:-60}
-CPS=${CPS:-15}
-SECS=${SECS:-180}
+CPS=${CPS:-2}
+SECS=${SECS:-120}
 TALK_MS=${TALK_MS:-25000}
 FAULT_AT=${FAULT_AT:-60}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -162,13 +163,15 @@ leader_node() {
 }
 
 # --- load: one SIPp UAS for every agent's phone, registered through the edge; the callers
-in_ns load tshark -q -i v-load -f udp -s 96 -w "$work/load.pcap" > /dev/null 2>&1 &
-pids+=("$!")
+in_ns load tshark -q -i v-load -f udp -s 96 -F pcap -w "$work/load.pcap" > /dev/null 2>&1 &
+capture=$!
+pids+=("$capture")
 in_ns load sipp -sf "$root/benches/cluster/agent.xml" -i 10.77.0.30 -p 5062 -mp 16000 -rtp_echo \
   -nostdin -buff_size 4194304 -max_socket 20000 -trace_stat -stf "$work/agents.csv" \
   -trace_msg -message_file "$work/agents-msgs.log" > "$work/agents.log" 2>&1 &
 pids+=("$!")
-sed "s/TALK_MS/$TALK_MS/" "$root/benches/cluster/caller.xml" > "$work/caller.xml"
+python3 "$root/benches/cluster/rtp_pcap.py" "$work/talk.pcap" $((TALK_MS / 1000 + 60))
+sed -e "s/TALK_MS/$TALK_MS/" -e "s|TALK_PCAP|$work/talk.pcap|" "$root/benches/cluster/caller.xml" > "$work/caller.xml"
 LOCAL_IP=10.77.0.30 in_ns load python3 "$root/benches/load/register_agents.py" 10.77.0.10:5060 3000 "$AGENTS" loadpw 5062
 sleep 3
 calls=$((CPS * SECS))
@@ -185,6 +188,7 @@ fault_victim=0
 if [ "$SCEN" != baseline ]; then
   sleep "$FAULT_AT"
   lead=$(leader_node)
+  date +%s.%N > "$work/fault_at"
   case "$SCEN" in
     kill-node)
       for k in $(seq 1 "$N"); do [ "$k" != "$lead" ] && fault_victim=$k && break; done
@@ -206,99 +210,18 @@ if [ "$SCEN" != baseline ]; then
       kill -9 "$nats_pid"; sleep 5; start_nats ;;
     *) echo "unknown scenario $SCEN"; exit 2 ;;
   esac
-  date +%s.%N > "$work/fault_at"
   echo "fault at $(( $(date +%s) - t0 )) s into the load"
 fi
 wait "$callers" || true
 sleep 5
 
-# --- the count
+kill -INT "$capture" 2>/dev/null; sleep 1
+# --- the count: CPU of each live node (utime + stime), the history, the logs and the capture
+for k in $(seq 1 "$N"); do
+  if kill -0 "${NODE_PID[$k]}" 2>/dev/null; then
+    awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/${NODE_PID[$k]}/stat" > "$work/acd$k.cpu"
+  fi
+done
 in_ns infra runuser -u postgres -- "$pgbin/psql" -h 10.77.0.20 -U postgres -d acd -At -F ' ' -c \
   "SELECT interaction, seq, at_ms, kind, data FROM interaction_events ORDER BY interaction, seq" > "$work/events.txt" || true
-python3 - "$work" "$SCEN" "$N" <<'PY'
-import csv, glob, json, re, subprocess, sys
-work, scen, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-def last_row(path):
-    try:
-        rows = list(csv.DictReader(open(path), delimiter=";"))
-        return rows[-1] if rows else {}
-    except OSError:
-        return {}
-c = last_row(f"{work}/callers.csv")
-offered = int(c.get("TotalCallCreated", 0) or 0)
-failed = int(c.get("FailedCall(C)", 0) or 0)
-# History: per interaction its queued time, connected time, terminal events.
-calls = {}
-dups = 0
-for line in open(f"{work}/events.txt", errors="replace"):
-    parts = line.rstrip("\n").split(" ", 4)
-    if len(parts) < 5:
-        continue
-    i, seq, at, kind, data = parts
-    r = calls.setdefault(i, {"queued": None, "connected": None, "ends": 0})
-    if kind == "queued" and r["queued"] is None:
-        r["queued"] = int(at)
-    if kind == "connected" and r["connected"] is None:
-        r["connected"] = int(at)
-    if kind in ("ended", "abandoned", "timed_out"):
-        r["ends"] += 1
-answered = sum(1 for r in calls.values() if r["connected"] is not None)
-dups = sum(1 for r in calls.values() if r["ends"] > 1)
-# Queue-order inversions: answered in an order other than they first joined (one queue, one
-# priority here).
-order = sorted((r["connected"], r["queued"]) for r in calls.values() if r["connected"] and r["queued"])
-inv = 0
-best = None
-for _, q in order:
-    if best is not None and q < best - 1000:  # joined over a second before one answered earlier
-        inv += 1
-    best = q if best is None else max(best, q)
-resumed = 0
-for log in glob.glob(f"{work}/acd*.log"):
-    text = re.sub(r"\x1b\[[0-9;]*m", "", open(log, errors="replace").read())
-    for m in re.finditer(r"calls of a dead node taken over.*?resumed: (\d+)", text):
-        resumed += int(m.group(1))
-double = open(f"{work}/kamailio.log", errors="replace").read().count("edge guard")
-# The takeover gap per resumed call: from the fault to the later of its two phones' re-INVITE
-# (the audio comes back as each phone answers it), from SIPp's message logs.
-gap = "na"
-try:
-    from datetime import datetime
-    t_fault = float(open(f"{work}/fault_at").read())
-    reinv = {}
-    for path, first_is_reinvite in ((f"{work}/callers-msgs.log", True), (f"{work}/agents-msgs.log", False)):
-        seen = set()
-        lines = open(path, errors="replace").read().splitlines()
-        for k, l in enumerate(lines):
-            if not l.startswith("-----------------------------------------------") or k + 2 >= len(lines):
-                continue
-            if "message received" not in lines[k + 1]:
-                continue
-            block = lines[k + 2:k + 30]
-            first = next((x for x in block if x.strip()), "")
-            if not first.startswith("INVITE "):
-                continue
-            cid = next((x.split(":", 1)[1].strip() for x in block if x.lower().startswith("call-id:")), None)
-            if cid is None:
-                continue
-            try:
-                t = datetime.strptime(" ".join(l.split()[-2:]), "%Y-%m-%d %H:%M:%S.%f").timestamp()
-            except ValueError:
-                continue
-            if not first_is_reinvite and cid not in seen:
-                seen.add(cid)
-                continue
-            if t >= t_fault:
-                # The first re-INVITE of the leg (later ones are retransmissions).
-                reinv.setdefault((path, cid), t)
-    per_leg = sorted((t - t_fault) * 1000 for t in reinv.values())
-    if per_leg:
-        gap = str(int(per_leg[int(0.95 * (len(per_leg) - 1))]))
-        gap_max = int(per_leg[-1])
-        print(f"takeover re-INVITEs: {len(per_leg)} legs, p95 {gap} ms, max {gap_max} ms after the fault")
-except (OSError, ValueError):
-    pass
-print(f"offered={offered} failed={failed} history_calls={len(calls)} answered={answered} duplicate_terminal_rows={dups}")
-print(f"cluster: {scen} nodes={n} offered={offered} answered={answered} lost={failed} resumed={resumed} "
-      f"double_offers={double} inversions={inv} gap_p95_ms={gap}")
-PY
+python3 "$root/benches/cluster/analyse.py" "$work" "$SCEN" "$N"

@@ -540,6 +540,14 @@ impl Response {
             core.to.params.set("tag", Some(t.to_string()));
         }
         let mut headers = Headers::default();
+        // A response that may set up a dialog carries the request's Record-Route, in order
+        // (RFC 3261 §12.1.1): it is how the caller learns that the proxies in front of us
+        // (the cluster's edge) stay on the path, so its BYE goes through them too.
+        if (101..300).contains(&code) {
+            for rr in req.headers.get_all(&HeaderName::RecordRoute) {
+                headers.push(HeaderName::RecordRoute, rr);
+            }
+        }
         headers.push(HeaderName::Server, PRODUCT);
         Response {
             code,
@@ -595,6 +603,29 @@ mod tests {
         );
         let again = parse(&r.to_bytes(), false, &Limits::default()).unwrap();
         assert_eq!(again, Message::Request(r));
+    }
+
+    #[test]
+    fn answers_that_set_up_a_dialog_carry_the_record_route_in_order() {
+        let text = "INVITE sip:100@acd SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK2\r\n\
+                    Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\n\
+                    Record-Route: <sip:10.0.0.9;lr>\r\nRecord-Route: <sip:10.0.0.8;lr>\r\n\
+                    f: <sip:c@x>;tag=a\r\nt: <sip:100@acd>\r\ni: rr\r\nCSeq: 1 INVITE\r\n\
+                    l: 0\r\n\r\n";
+        let Ok(Message::Request(inv)) = parse(text.as_bytes(), false, &Limits::default()) else {
+            panic!("request expected")
+        };
+        let rr = |code| {
+            let r = Response::to(&inv, code, Some("t"));
+            r.headers
+                .get_all(&HeaderName::RecordRoute)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(rr(200), ["<sip:10.0.0.9;lr>", "<sip:10.0.0.8;lr>"]);
+        assert_eq!(rr(180), ["<sip:10.0.0.9;lr>", "<sip:10.0.0.8;lr>"]);
+        assert!(rr(100).is_empty(), "a 100 sets up nothing");
+        assert!(rr(486).is_empty(), "nor does a failure");
     }
 
     #[test]
