@@ -115,7 +115,9 @@ def main():
             r = calls.setdefault(i, {"queued": None, "connected": None, "ends": 0})
             if kind == "queued" and r["queued"] is None:
                 r["queued"] = int(at)
-            if kind == "connected" and r["connected"] is None:
+            # A call taken over while talking was answered before (on the dead node).
+            resumed_talking = kind == "call_resumed" and '"phase":"connected"' in data
+            if (kind == "connected" or resumed_talking) and r["connected"] is None:
                 r["connected"] = int(at)
             if kind in ("ended", "abandoned", "timed_out"):
                 r["ends"] += 1
@@ -191,6 +193,22 @@ def main():
         print(f"audio gaps (capture): {len(gaps)} calls, p50 {pct(gaps, 0.5)} p95 {pct(gaps, 0.95)} "
               f"max {pct(gaps, 1.0)} ms; {no_audio} resumed calls with no audio after the takeover")
 
+    # Dispatch: from acd's answer to the caller (it queues the call at once) to the offer
+    # reaching an agent's phone, matched by the caller's number in the offer's From.
+    answered_by_number, offers = {}, {}
+    for t, way, first, cid, text in messages(f"{work}/callers-msgs.log"):
+        if way == "received" and first.startswith("SIP/2.0 200") and "CSeq: 1 INVITE" in text:
+            answered_by_number.setdefault(cid.split("-", 1)[0], t)
+    for t, way, first, cid, text in messages(f"{work}/agents-msgs.log"):
+        if way == "received" and first.startswith("INVITE ") and cid not in offers:
+            m = re.search(r"^From:.*?sip:\+1555(\d+)@", text, re.M)
+            if m:
+                offers[cid] = (m.group(1), t)
+    waits = sorted((t - answered_by_number[n]) * 1000 for n, t in offers.values() if n in answered_by_number)
+    if waits:
+        print(f"answer to offer (dispatch through the partition's leader): {len(waits)} offers, "
+              f"p50 {waits[len(waits) // 2]:.1f} p99 {waits[int(0.99 * (len(waits) - 1))]:.1f} ms")
+
     cpu = []
     for stat in sorted(glob.glob(f"{work}/acd*.cpu")):
         try:
@@ -203,7 +221,8 @@ def main():
     print(f"offered={offered} failed={failed} history_calls={len(calls)} answered={answered}")
     print(f"cluster: {scen} nodes={n} offered={offered} answered={answered} lost={failed} resumed={resumed} "
           f"double_offers={double} inversions={inv} dup_rows={dup_rows} gap_p95_ms={pct(gaps, 0.95)} "
-          f"gap_max_ms={pct(gaps, 1.0)} no_audio={no_audio} new_call_ms={new_call_ms} dispatch_ms={dispatch_ms}")
+          f"gap_max_ms={pct(gaps, 1.0)} no_audio={no_audio} new_call_ms={new_call_ms} dispatch_ms={dispatch_ms} "
+          f"offer_p99_ms={waits[int(0.99 * (len(waits) - 1))] if waits else 'na':.4}")
 
 
 if __name__ == "__main__":

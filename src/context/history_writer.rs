@@ -46,13 +46,22 @@ fn log_entry(ev: &Event) -> (String, String) {
         .to_string(),
         other => serde_json::to_string(other).unwrap_or_default(),
     };
-    // Internally tagged: the text starts with {"type":"<kind>".
-    let kind = data
+    (kind_of(&data), data)
+}
+
+/// The `type` of an event's JSON: first for a serialized `Event` (internally tagged), anywhere
+/// for a `json!` map (which sorts its keys).
+fn kind_of(data: &str) -> String {
+    if let Some(kind) = data
         .strip_prefix("{\"type\":\"")
         .and_then(|r| r.split('"').next())
-        .unwrap_or("unknown")
-        .to_string();
-    (kind, data)
+    {
+        return kind.to_string();
+    }
+    serde_json::from_str::<serde_json::Value>(data)
+        .ok()
+        .and_then(|v| v.get("type")?.as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 impl HistoryBook {
@@ -635,6 +644,16 @@ mod tests {
                 .to_string()
         })
         .unwrap_or_default()
+    }
+
+    #[test]
+    fn every_logged_event_is_filed_under_its_type_whatever_the_key_order() {
+        assert_eq!(kind_of(r#"{"type":"queued","call":1}"#), "queued");
+        assert_eq!(
+            kind_of(r#"{"agent":"1001","call":1,"queue":"sales","type":"offered"}"#),
+            "offered"
+        );
+        assert_eq!(kind_of("not json"), "unknown");
     }
 
     #[test]
