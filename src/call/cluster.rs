@@ -3,11 +3,11 @@
 //! carry its prefix so no other node's meet them in a leader's engine.
 
 use super::manager::CallManager;
-use super::phase::Phase;
-use super::MediaCommand;
+use super::phase::{Input, Phase};
+use super::{Leg, MediaCommand};
 use crate::cluster::{ClusterConfig, ClusterInput, Matcher};
 use std::time::Instant;
-use tracing::warn;
+use tracing::{info, warn};
 
 impl CallManager {
     /// Makes this manager a cluster node: dispatch goes to the partitions' leaders (this node
@@ -50,6 +50,7 @@ impl CallManager {
                 }
             }
             ClusterInput::CallLost { interaction } => self.forsake(now, &interaction),
+            ClusterInput::Stray(s) => self.hung_up_elsewhere(now, &s),
             ClusterInput::Unlead { partition } => self.acd.unlead(&partition),
             ClusterInput::Bindings { agent, bindings } => {
                 self.ep.replace_bindings(now, &agent, bindings);
@@ -57,6 +58,38 @@ impl CallManager {
             }
         }
         self.run_decisions(now);
+    }
+
+    /// Another node took a BYE for a dialog it does not hold: if it is one of this node's
+    /// calls, that leg hung up; if not (yet), a takeover of it here will find it.
+    fn hung_up_elsewhere(&mut self, now: Instant, s: &crate::cluster::protocol::StrayBye) {
+        let held = self
+            .by_sip_id
+            .get(&s.call_id)
+            .copied()
+            .filter(|(call, leg)| {
+                let Some(c) = self.calls.get(call) else {
+                    return false;
+                };
+                match leg {
+                    Leg::Caller => super::strays::ends(s, &c.caller.dialog),
+                    Leg::Agent => c
+                        .talk()
+                        .and_then(|t| t.agent.dialog())
+                        .is_some_and(|d| super::strays::ends(s, d)),
+                }
+            });
+        match held {
+            Some((call, leg)) => {
+                info!(call, ?leg, from = %s.node, "a hang-up another node took ends this call");
+                let input = match leg {
+                    Leg::Caller => Input::CallerBye,
+                    Leg::Agent => Input::AgentBye,
+                };
+                self.step(now, call, input);
+            }
+            None => self.strays.note_relayed(now, s),
+        }
     }
 
     /// Whether this node holds `call` (a pop shown for a call held elsewhere goes there).

@@ -114,6 +114,9 @@ impl CallManager {
         if let Some(c) = self.acd.poll_outgoing() {
             return Output::Cluster(c);
         }
+        if let Some(s) = self.strays.poll_relay() {
+            return Output::Cluster(crate::cluster::protocol::Outgoing::Stray(s));
+        }
         Output::Timeout(self.poll_timeout())
     }
 }

@@ -473,3 +473,47 @@ fn a_stray_bye_outside_a_cluster_is_481() {
     let answer = b.sent(CALLER, "SIP/2.0");
     assert!(answer.starts_with("SIP/2.0 481"), "{answer}");
 }
+
+#[test]
+fn a_hang_up_another_node_took_ends_the_call_where_it_is_held() {
+    let (snaps, bye) = dead_nodes_call();
+    // Node c took the caller's BYE (the edge retried it there) and tells the others.
+    let mut c = Rig::new();
+    c.m.set_cluster(toml::from_str("node = \"c\"\n").unwrap());
+    c.send(CALLER, &bye);
+    let told = loop {
+        match c.m.poll_output(c.now) {
+            super::driver::Output::Cluster(crate::cluster::protocol::Outgoing::Stray(s)) => {
+                break s
+            }
+            super::driver::Output::Timeout(_) => panic!("the hang-up is not told to the nodes"),
+            _ => {}
+        }
+    };
+    // Node b had taken the call over already (its caller re-INVITE crossed the BYE).
+    let mut b = Rig::new();
+    b.m.set_cluster(toml::from_str("node = \"b\"\n").unwrap());
+    b.register("1001", 7001);
+    assert_eq!(b.m.take_over(b.now, snaps).resumed, 1);
+    b.out();
+    while b.m.poll_event().is_some() {}
+    b.m.handle_cluster(b.now, crate::cluster::ClusterInput::Stray(told));
+    assert!(
+        b.out()
+            .iter()
+            .any(|(p, m)| *p == 7001 && m.starts_with("BYE")),
+        "the agent is hung up"
+    );
+    let events: Vec<Event> = std::iter::from_fn(|| b.m.poll_event()).collect();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Ended {
+                by: crate::events::Side::Caller,
+                ..
+            }
+        )),
+        "{events:#?}"
+    );
+    assert_eq!(b.status().calls, 0);
+}

@@ -11,9 +11,14 @@
 //! over, that leg is not re-INVITEd and the call ends as that side's hang-up. A survivor that
 //! did not see the BYE re-INVITEs the leg, gets 481 and ends the call the same way.
 //!
+//! With three nodes or more the call may go to another survivor, or be there already: the
+//! hang-up is told to every node (`StrayBye`), and the one holding the dialog ends that leg,
+//! while one that takes the call over later finds it here.
+//!
 //! Remote-keyed, so capped: past [`CAP`] entries a stray BYE gets the 481 it would get
 //! anywhere else, and entries go after [`KEEP`] (a takeover comes within seconds).
 
+use crate::cluster::protocol::StrayBye;
 use crate::sip::dialog::Dialog;
 use crate::sip::msg::Core;
 use std::collections::{HashMap, VecDeque};
@@ -37,6 +42,25 @@ struct Key {
 pub struct Strays {
     seen: HashMap<Key, Instant>,
     order: VecDeque<(Instant, Key)>,
+    /// Hang-ups taken here, to tell the other nodes (at most `CAP`, drained by the driver).
+    relay: VecDeque<StrayBye>,
+}
+
+impl Key {
+    fn of(s: &StrayBye) -> Key {
+        Key {
+            call_id: s.call_id.clone(),
+            from_tag: s.from_tag.clone(),
+            to_tag: s.to_tag.clone(),
+        }
+    }
+}
+
+/// Whether the hang-up `s` belongs to `dialog` (ours: its remote tag is the BYE's From).
+pub fn ends(s: &StrayBye, dialog: &Dialog) -> bool {
+    s.call_id == dialog.call_id
+        && dialog.remote.tag() == Some(s.from_tag.as_str())
+        && dialog.local.tag() == Some(s.to_tag.as_str())
 }
 
 impl Strays {
@@ -55,10 +79,36 @@ impl Strays {
             from_tag: from_tag.to_string(),
             to_tag: to_tag.to_string(),
         };
+        if self.relay.len() < CAP {
+            self.relay.push_back(StrayBye {
+                // The cluster connection puts this node's name in.
+                node: String::new(),
+                call_id: key.call_id.clone(),
+                from_tag: key.from_tag.clone(),
+                to_tag: key.to_tag.clone(),
+            });
+        }
+        self.remember(now, key);
+        true
+    }
+
+    /// Remembers a hang-up another node took (this node may be handed the call next).
+    pub fn note_relayed(&mut self, now: Instant, s: &StrayBye) {
+        self.expire(now);
+        if self.seen.len() < CAP {
+            self.remember(now, Key::of(s));
+        }
+    }
+
+    /// The next hang-up to tell the other nodes about.
+    pub fn poll_relay(&mut self) -> Option<StrayBye> {
+        self.relay.pop_front()
+    }
+
+    fn remember(&mut self, now: Instant, key: Key) {
         if self.seen.insert(key.clone(), now).is_none() {
             self.order.push_back((now, key));
         }
-        true
     }
 
     /// Whether the peer of `dialog` hung up before this node held it (and forgets it).
@@ -135,6 +185,15 @@ mod tests {
         assert!(!s.take(now, &dialog_of(&bye("abc", "peer", "other"))));
         assert!(s.take(now, &dialog_of(&b)));
         assert!(!s.take(now, &dialog_of(&b)), "taken once");
+        // It is told to the other nodes once, and one that hears it knows it too.
+        let told = s.poll_relay().expect("relayed");
+        assert!(s.poll_relay().is_none());
+        assert!(ends(&told, &dialog_of(&b)));
+        assert!(!ends(&told, &dialog_of(&bye("abc", "peer", "other"))));
+        let mut other = Strays::default();
+        other.note_relayed(now, &told);
+        assert!(other.take(now, &dialog_of(&b)));
+        assert!(other.poll_relay().is_none(), "not told on again");
     }
 
     #[test]
@@ -149,7 +208,10 @@ mod tests {
         }
         assert!(!s.note(now, &b), "full: a stranger's flood stops here");
         assert_eq!(s.seen.len(), CAP);
-        assert!(s.note(now + KEEP, &b), "room again once the old ones expire");
+        assert!(
+            s.note(now + KEEP, &b),
+            "room again once the old ones expire"
+        );
         assert_eq!(s.seen.len(), 1);
     }
 
@@ -158,7 +220,7 @@ mod tests {
         let text = "BYE sip:acd@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKx\r\n\
                     From: <sip:c@x>;tag=a\r\nTo: <sip:acd@x>\r\nCall-ID: q\r\nCSeq: 2 BYE\r\n\
                     Content-Length: 0\r\n\r\n";
-        let core = parse_request(&text).expect("a BYE").core;
+        let core = parse_request(text).expect("a BYE").core;
         assert!(!Strays::default().note(Instant::now(), &core));
     }
 }

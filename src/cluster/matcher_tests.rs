@@ -90,7 +90,7 @@ impl Bus {
                             }
                             Outgoing::Node { .. } => {}
                             Outgoing::Nodes(msg) => m.handle_from_leader(now, msg.clone()),
-                            Outgoing::Desk(_) => {}
+                            Outgoing::Desk(_) | Outgoing::Stray(_) => {}
                         }
                     }
                 }

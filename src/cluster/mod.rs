@@ -66,6 +66,8 @@ pub enum ClusterInput {
     NodeDown { node: String },
     /// A note from another node's desk side (see `desk_relay`).
     Desk(desk_relay::FromDesk),
+    /// Another node took a hang-up for a dialog it does not hold: maybe this node's.
+    Stray(protocol::StrayBye),
     /// Another node owns this call now (this node was cut off and the call was taken over):
     /// let it go without a word to its phones.
     CallLost { interaction: String },

@@ -173,6 +173,20 @@ pub enum Outgoing {
     Nodes(FromLeader),
     /// To every node's desk side (`desk_relay`).
     Desk(super::desk_relay::DeskNote),
+    /// To every node: a hang-up this node took for a dialog it does not hold.
+    Stray(StrayBye),
+}
+
+/// A BYE a node answered for a dialog it did not hold (a dead node's call, retried here by the
+/// edge; see `call::strays`). With three nodes or more the call may be another survivor's by
+/// then: that node ends the leg as if the BYE had come to it. The BYE carried the dialog's
+/// Call-ID and both tags, the same proof a BYE sent to the right node gives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StrayBye {
+    pub node: String,
+    pub call_id: String,
+    pub from_tag: String,
+    pub to_tag: String,
 }
 
 /// The high bits of every call id a node gives out: the node's name hashed to 1..=1023 in bits

@@ -12,7 +12,7 @@
 use super::nats::Nats;
 use crate::cluster::desk_relay::FromDesk;
 use crate::cluster::lease::{Lease, LeaseEvent, LeaseOp, LeaseReply};
-use crate::cluster::protocol::{FromLeader, FromNode, Outgoing};
+use crate::cluster::protocol::{FromLeader, FromNode, Outgoing, StrayBye};
 use crate::cluster::{ClusterConfig, ClusterInput};
 use crate::control::Input;
 use crate::sip::registrar::SavedBinding;
@@ -138,6 +138,7 @@ pub async fn start(
     let to_me = sub(format!("{c}.node.{}", cfg.node)).await?;
     let to_all = sub(format!("{c}.nodes")).await?;
     let desks = sub(format!("{c}.desk")).await?;
+    let strays = sub(format!("{c}.stray")).await?;
     let desk_calls = sub(format!("{c}.deskcmd.*")).await?;
     let watch = nats.bindings.watch_with_history(">").await.map_err(|e| {
         super::nats::NatsError::Bucket {
@@ -170,7 +171,7 @@ pub async fn start(
         out_rx,
         bind_rx,
         desk_rx,
-        [to_leaders, to_me, to_all, desks, desk_calls],
+        [to_leaders, to_me, to_all, desks, desk_calls, strays],
         watch,
         nodes_watch,
     ));
@@ -220,7 +221,7 @@ impl Task {
         mut out: mpsc::Receiver<Outgoing>,
         mut bind: mpsc::Receiver<(String, Vec<SavedBinding>)>,
         mut desk_req: mpsc::Receiver<DeskRequest>,
-        subs: [async_nats::Subscriber; 5],
+        subs: [async_nats::Subscriber; 6],
         mut watch: async_nats::jetstream::kv::Watch,
         mut nodes_watch: async_nats::jetstream::kv::Watch,
     ) {
@@ -228,7 +229,7 @@ impl Task {
         for p in self.cfg.partition_names() {
             self.leases.insert(p, Lease::new(now, self.cfg.timing()));
         }
-        let [mut to_leaders, mut to_me, mut to_all, mut desks, mut desk_calls] = subs;
+        let [mut to_leaders, mut to_me, mut to_all, mut desks, mut desk_calls, mut strays] = subs;
         let (op_tx, mut op_rx) = mpsc::channel::<(String, LeaseReply)>(64);
         let (found_tx, mut found_rx) = mpsc::channel::<Found>(64);
         let prefix = format!("{}.p.", self.cfg.name);
@@ -254,6 +255,11 @@ impl Task {
                 Some(m) = to_all.next() => self.leader_heard(&m).await,
                 Some(r) = desk_req.recv() => self.ask_leader(r),
                 Some(m) = desk_calls.next() => self.desk_call_heard(m).await,
+                Some(m) = strays.next() => match serde_json::from_slice::<StrayBye>(&m.payload) {
+                    Ok(s) if s.node != self.cfg.node => self.tell(ClusterInput::Stray(s)).await,
+                    Ok(_) => {}
+                    Err(e) => self.unreadable(&m.subject, e),
+                },
                 Some(m) = desks.next() => match serde_json::from_slice::<FromDesk>(&m.payload) {
                     Ok(d) if d.node != self.cfg.node => self.tell(ClusterInput::Desk(d)).await,
                     Ok(_) => {}
@@ -457,6 +463,13 @@ impl Task {
                     note: note.clone(),
                 };
                 (format!("{c}.desk"), serde_json::to_vec(&d))
+            }
+            Outgoing::Stray(s) => {
+                let s = StrayBye {
+                    node: self.cfg.node.clone(),
+                    ..s.clone()
+                };
+                (format!("{c}.stray"), serde_json::to_vec(&s))
             }
         };
         let Ok(body) = body else { return };
