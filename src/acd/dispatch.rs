@@ -60,6 +60,9 @@ impl Acd {
     }
 
     pub(super) fn dispatch_queue(&mut self, now: Instant, queue: &str) {
+        if self.held_until.is_some() {
+            return;
+        }
         loop {
             let Some(q) = self.queues.get(queue) else {
                 return;
@@ -115,6 +118,9 @@ impl Acd {
 
     /// Offers the best waiting call among the agent's queues to a newly idle agent.
     pub(super) fn dispatch_agent(&mut self, now: Instant, agent: &str) {
+        if self.held_until.is_some() {
+            return;
+        }
         let Some(a) = self.agents.get(agent) else {
             return;
         };

@@ -120,6 +120,8 @@ pub(super) enum Wake {
     Widen(CallId),
     /// A callback that was not answered may be tried again.
     Held(CallId),
+    /// The hold on all offers ends (`hold_offers`).
+    Offers,
 }
 
 /// Where a caller is on their queue's widening steps.
@@ -195,6 +197,9 @@ pub struct Acd {
     /// Answered calls and their total talk time per queue (expected-wait estimates).
     pub(super) handled: HashMap<String, (u64, Duration)>,
     pub(super) cross_queue: CrossQueue,
+    /// No offers before this (a new cluster leader hearing every node's callers first, so the
+    /// first offers go in first-joined order, not to whoever reported first).
+    pub(super) held_until: Option<Instant>,
 }
 
 impl Acd {
@@ -216,6 +221,7 @@ impl Acd {
             epoch: None,
             handled: HashMap::new(),
             cross_queue: CrossQueue::default(),
+            held_until: None,
         };
         acd.set_queues(queues);
         acd

@@ -2,11 +2,40 @@
 //! were, by the time they first joined, and an agent who was talking is busy with that call
 //! again, so nobody is offered a second call on top of one they are still in.
 
-use super::engine::{Acd, AcdError, AgentState, Desk};
+use super::engine::{Acd, AcdError, AgentState, Desk, Wake};
 use super::CallId;
 use std::time::Instant;
 
 impl Acd {
+    /// Makes no offer until `until` (or [`Acd::release_offers`]): callers and agents are taken
+    /// in meanwhile, and then matched as if they had all come at once, in line order.
+    pub fn hold_offers(&mut self, until: Instant) {
+        self.held_until = Some(until);
+        self.timers.arm(until, Wake::Offers);
+    }
+
+    /// Ends a hold: every idle agent and every queue is matched now.
+    pub fn release_offers(&mut self, now: Instant) {
+        if self.held_until.take().is_none() {
+            return;
+        }
+        // Agents first: a caller kept for their preferred agent is theirs.
+        let idle: Vec<String> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| a.state == AgentState::Idle)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in idle {
+            self.dispatch_agent(now, &id);
+        }
+        let mut queues: Vec<String> = self.queues.keys().cloned().collect();
+        queues.sort();
+        for q in queues {
+            self.dispatch_queue(now, &q);
+        }
+    }
+
     /// When `call` joined its queue (waiting or being offered), for its snapshot.
     pub fn enqueued_at(&self, call: CallId) -> Option<Instant> {
         self.line_of(call).map(|p| p.enqueued)

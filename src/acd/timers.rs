@@ -49,6 +49,11 @@ impl Acd {
                     }
                 }
                 Wake::MaxWait(call) => self.max_wait_reached(now, call, at),
+                Wake::Offers => {
+                    if self.held_until == Some(at) {
+                        self.release_offers(now);
+                    }
+                }
                 Wake::Widen(call) => self.widen_due(now, call, at),
                 Wake::Held(call) => {
                     let Some(r) = self.calls.get_mut(&call).filter(|r| r.held == Some(at)) else {

@@ -33,7 +33,8 @@ impl CallManager {
                 partition,
                 epoch,
                 talking,
-            } => self.acd.lead(now, &partition, epoch, &talking),
+                live_nodes,
+            } => self.acd.lead(now, &partition, epoch, &talking, &live_nodes),
             ClusterInput::NodeDown { node } => {
                 self.acd.node_down(now, &node);
                 self.desks_gone_elsewhere(now, &node);

@@ -47,6 +47,7 @@ impl Matcher {
         partition: &str,
         epoch: u64,
         busy_anywhere: &[(String, String)],
+        live_nodes: &[String],
     ) {
         let mut acd = Acd::new(self.queues_of(partition));
         acd.set_cross_queue(self.cross_queue);
@@ -97,6 +98,15 @@ impl Matcher {
         info!(partition, epoch, agents = agents.len(), "leading partition");
         let mut led = Led::new(acd, epoch);
         led.orphans = orphans;
+        let me = self.node.as_ref().map(|n| n.name.clone());
+        led.awaiting = live_nodes
+            .iter()
+            .filter(|n| Some(n.as_str()) != me.as_deref())
+            .cloned()
+            .collect();
+        if !led.awaiting.is_empty() {
+            led.acd.hold_offers(now + super::matcher::RECONCILE_WAIT);
+        }
         led.next_status = Some(now);
         self.led.insert(partition.to_string(), led);
         // Ours: ringing phones stop (a new leader re-offers), callers rejoin in order.
@@ -247,7 +257,13 @@ impl Matcher {
                 if complete {
                     self.prune(now, partition, &node, &waiting, &talking);
                 }
-                self.merge_calls(now, partition, &node, waiting, talking)
+                self.merge_calls(now, partition, &node, waiting, talking);
+                // The last account this leader waited for: offers may start.
+                if let Some(led) = self.led.get_mut(partition) {
+                    if complete && led.awaiting.remove(&node) && led.awaiting.is_empty() {
+                        led.acd.release_offers(now);
+                    }
+                }
             }
         }
     }

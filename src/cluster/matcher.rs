@@ -96,6 +96,10 @@ pub(super) struct Led {
     /// Agents kept busy on a call nobody has claimed yet (its node died, or a new leader heard
     /// of it only from the calls bucket): freed at the instant unless claimed by then.
     pub orphans: Vec<(Instant, String, CallId)>,
+    /// Live nodes whose answer to this leader's `Reconcile` has not come yet: no offer is made
+    /// until they have all answered (or [`RECONCILE_WAIT`] is up), so callers who joined first
+    /// on another node are offered before later ones on this node.
+    pub awaiting: std::collections::HashSet<String>,
 }
 
 impl Led {
@@ -107,9 +111,14 @@ impl Led {
             busy_on: HashMap::new(),
             orphans: Vec::new(),
             next_status: None,
+            awaiting: Default::default(),
         }
     }
 }
+
+/// The longest a new leader waits for the live nodes' accounts before it offers anything (they
+/// answer in milliseconds; this bounds a node that died meanwhile).
+pub const RECONCILE_WAIT: Duration = Duration::from_millis(400);
 
 /// How long an agent stays busy on a call whose node died before the survivor that takes it
 /// over says so (a takeover needs ~3 s; a call that could not be taken over frees them then).

@@ -126,7 +126,7 @@ fn a_caller_on_one_node_is_offered_by_the_leader_on_another() {
     let mut bus = Bus::new(&["a", "b"]);
     bus.agent("alice", true);
     let now = bus.now;
-    bus.m("a").lead(now, P, 5, &[]);
+    bus.m("a").lead(now, P, 5, &[], &[]);
     bus.run(&[]);
     let c = call("b", 1);
     bus.m("b")
@@ -162,7 +162,7 @@ fn a_deposed_leaders_late_offer_is_refused() {
     let mut bus = Bus::new(&["a", "b"]);
     bus.agent("alice", true);
     let now = bus.now;
-    bus.m("a").lead(now, P, 5, &[]);
+    bus.m("a").lead(now, P, 5, &[], &[]);
     bus.run(&[]);
     let c = call("b", 1);
     bus.m("b")
@@ -201,7 +201,7 @@ fn a_new_leader_keeps_every_callers_place() {
     let mut bus = Bus::new(&["a", "b", "c"]);
     bus.agent("alice", false);
     let t0 = bus.now;
-    bus.m("a").lead(t0, P, 5, &[]);
+    bus.m("a").lead(t0, P, 5, &[], &[]);
     bus.run(&[]);
     let (c1, c2, c3) = (call("c", 1), call("b", 1), call("c", 2));
     bus.m("c")
@@ -223,7 +223,7 @@ fn a_new_leader_keeps_every_callers_place() {
     // a is gone; b takes the lease.
     bus.now = t0 + Duration::from_secs(5);
     let t5 = bus.now;
-    bus.m("b").lead(t5, P, 9, &[]);
+    bus.m("b").lead(t5, P, 9, &[], &[]);
     bus.run(&["a"]);
     assert_eq!(
         bus.m("b").calls_in_system(),
@@ -257,7 +257,7 @@ fn a_ringing_offer_is_withdrawn_and_made_again_by_the_new_leader() {
     let mut bus = Bus::new(&["a", "b"]);
     bus.agent("alice", true);
     let now = bus.now;
-    bus.m("a").lead(now, P, 5, &[]);
+    bus.m("a").lead(now, P, 5, &[], &[]);
     bus.run(&[]);
     let c = call("b", 1);
     bus.m("b")
@@ -265,7 +265,8 @@ fn a_ringing_offer_is_withdrawn_and_made_again_by_the_new_leader() {
         .expect("joins");
     bus.run(&[]);
     assert_eq!(bus.offers("b"), vec![(c, "alice".to_string())]);
-    bus.m("b").lead(now + Duration::from_secs(3), P, 9, &[]);
+    bus.m("b")
+        .lead(now + Duration::from_secs(3), P, 9, &[], &[]);
     let d = bus.drain("b");
     assert!(
         d.contains(&Decided::Withdraw {
@@ -291,7 +292,7 @@ fn a_pause_survives_the_leader() {
     let mut bus = Bus::new(&["a", "b"]);
     bus.agent("alice", true);
     let now = bus.now;
-    bus.m("a").lead(now, P, 5, &[]);
+    bus.m("a").lead(now, P, 5, &[], &[]);
     bus.run(&[]);
     bus.m("a")
         .desk(
@@ -308,7 +309,8 @@ fn a_pause_survives_the_leader() {
         bus.m("b").desk(now, "alice", DeskCommand::Ready),
         Err(MatchError::Elsewhere { .. })
     ));
-    bus.m("b").lead(now + Duration::from_secs(3), P, 9, &[]);
+    bus.m("b")
+        .lead(now + Duration::from_secs(3), P, 9, &[], &[]);
     bus.run(&["a"]);
     assert_eq!(bus.m("b").agent_state("alice"), Some(AgentState::Paused));
     let c = call("b", 1);
@@ -351,7 +353,7 @@ fn a_dead_nodes_callers_leave_the_line_and_its_agents_stay_busy_until_claimed() 
     bus.agent("alice", true);
     bus.agent("bob", true);
     let now = bus.now;
-    bus.m("a").lead(now, P, 5, &[]);
+    bus.m("a").lead(now, P, 5, &[], &[]);
     bus.run(&[]);
     let (talk, talk2, wait) = (call("b", 1), call("b", 2), call("b", 3));
     bus.m("b")
@@ -409,8 +411,13 @@ fn a_new_leader_offers_nothing_to_an_agent_talking_elsewhere() {
     let mut bus = Bus::new(&["a", "b"]);
     bus.agent("alice", true);
     let now = bus.now;
-    bus.m("a")
-        .lead(now, P, 5, &[("alice".to_string(), "sales".to_string())]);
+    bus.m("a").lead(
+        now,
+        P,
+        5,
+        &[("alice".to_string(), "sales".to_string())],
+        &[],
+    );
     let c = call("a", 1);
     bus.m("a")
         .enqueue_for(now, c, "sales", 0, None)
@@ -427,7 +434,7 @@ fn lost_messages_heal_at_the_next_announce() {
     let mut bus = Bus::new(&["a", "b"]);
     bus.agent("alice", false);
     let now = bus.now;
-    bus.m("a").lead(now, P, 5, &[]);
+    bus.m("a").lead(now, P, 5, &[], &[]);
     bus.run(&[]);
     let (kept, left) = (call("b", 1), call("b", 2));
     bus.m("b")
@@ -467,7 +474,7 @@ fn every_node_shows_the_queues_and_agents_its_leader_reports() {
     let mut bus = Bus::new(&["a", "b"]);
     bus.agent("alice", true);
     let now = bus.now;
-    bus.m("a").lead(now, P, 5, &[]);
+    bus.m("a").lead(now, P, 5, &[], &[]);
     bus.m("a").handle_timeout(now);
     bus.run(&[]);
     let agents = bus.m("b").agent_status(now);
@@ -489,4 +496,63 @@ fn every_node_shows_the_queues_and_agents_its_leader_reports() {
         bus.m("b").agent_status(later).is_empty(),
         "a stale view is not shown"
     );
+}
+
+/// A new leader offers nothing before every live node has told it its callers: the caller who
+/// joined first on another node is offered before a later one on the leader's own node.
+#[test]
+fn a_new_leader_hears_every_node_before_its_first_offer() {
+    let mut bus = Bus::new(&["a", "b", "c"]);
+    bus.agent("alice", false);
+    let t0 = bus.now;
+    bus.m("a").lead(t0, P, 5, &[], &[]);
+    bus.run(&[]);
+    let (early, late) = (call("c", 1), call("b", 1));
+    bus.m("c")
+        .enqueue_for(t0, early, "sales", 0, None)
+        .expect("joins");
+    bus.now = t0 + Duration::from_secs(1);
+    let t1 = bus.now;
+    bus.m("b")
+        .enqueue_for(t1, late, "sales", 0, None)
+        .expect("joins");
+    bus.run(&[]);
+    // a dies with alice's phone just back; b takes the lease, c is alive.
+    for (_, m) in &mut bus.nodes {
+        m.agent_online(t1, "alice");
+    }
+    bus.now = t0 + Duration::from_secs(4);
+    let t4 = bus.now;
+    bus.m("b")
+        .lead(t4, P, 9, &[], &["b".to_string(), "c".to_string()]);
+    assert!(
+        bus.offers("b").is_empty(),
+        "nothing offered before c's account"
+    );
+    bus.run(&["a"]);
+    assert_eq!(
+        bus.offers("c"),
+        vec![(early, "alice".to_string())],
+        "the first to join, on the other node"
+    );
+    assert!(bus.offers("b").is_empty());
+}
+
+/// A live node that never answers holds the first offers for RECONCILE_WAIT at most.
+#[test]
+fn a_silent_node_delays_a_new_leaders_offers_only_briefly() {
+    let mut bus = Bus::new(&["b", "c"]);
+    bus.agent("alice", true);
+    let t0 = bus.now;
+    let late = call("b", 1);
+    bus.m("b").lead(t0, P, 9, &[], &["c".to_string()]);
+    bus.m("b")
+        .enqueue_for(t0, late, "sales", 0, None)
+        .expect("joins");
+    bus.run(&["c"]);
+    assert!(bus.offers("b").is_empty());
+    bus.now = t0 + crate::cluster::matcher::RECONCILE_WAIT;
+    let due = bus.now;
+    bus.m("b").handle_timeout(due);
+    assert_eq!(bus.offers("b"), vec![(late, "alice".to_string())]);
 }

@@ -61,6 +61,8 @@ pub enum ClusterInput {
         partition: String,
         epoch: u64,
         talking: Vec<(String, String)>,
+        /// The other nodes alive now: the new leader hears from each before it offers.
+        live_nodes: Vec<String>,
     },
     /// A node stopped renewing its liveness key: its calls are being handed to survivors.
     NodeDown { node: String },

@@ -165,6 +165,7 @@ pub async fn start(
         reassigning: false,
         started: Instant::now(),
         swept: false,
+        cut_off: false,
         next_tick: Instant::now(),
     };
     tokio::spawn(task.run(
@@ -199,6 +200,8 @@ struct Task {
     started: Instant,
     /// The one sweep for orphans (calls of nodes never heard) was done.
     swept: bool,
+    /// This node's own renewals went unseen for a lease: the survivors may hold its calls.
+    cut_off: bool,
     next_tick: Instant,
 }
 
@@ -386,10 +389,12 @@ impl Task {
                     return; // lost again meanwhile
                 }
                 let coordinator = partition == crate::cluster::DEFAULT_PARTITION;
+                let live_nodes = self.live_nodes();
                 self.tell(ClusterInput::Lead {
                     partition,
                     epoch,
                     talking,
+                    live_nodes,
                 })
                 .await;
                 if coordinator {

@@ -253,6 +253,27 @@ pub async fn owned_by(kv: &kv::Store, node: &str) -> Vec<CallSnapshot> {
     out
 }
 
+/// The interactions the bucket says another node owns now (this node, cut off for a while,
+/// still holding some of them must let them go).
+pub async fn held_elsewhere(kv: &kv::Store, node: &str) -> Vec<String> {
+    use futures_util::StreamExt;
+    let Ok(keys) = kv.keys().await else {
+        return Vec::new();
+    };
+    let keys: Vec<String> = keys.filter_map(|r| async move { r.ok() }).collect().await;
+    let mut out = Vec::new();
+    for key in keys {
+        if let Ok(Some(e)) = kv.entry(&key).await {
+            if let Ok(c) = serde_json::from_slice::<OwnedCall>(&e.value) {
+                if c.owner != node {
+                    out.push(c.call.interaction);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Who is talking on the calls in the bucket: agents a new leader must not offer a call to
 /// until the node holding their call (or its survivor) says so.
 pub async fn talking(kv: &kv::Store) -> Vec<(String, String)> {

@@ -39,7 +39,25 @@ impl Task {
             .get(&self.cfg.node)
             .is_some_and(|t| now.saturating_duration_since(*t) < lease);
         if !me_fresh {
+            // Once heard and now stale: cut off long enough to be taken for dead.
+            self.cut_off |= self.heard.contains_key(&self.cfg.node);
             return;
+        }
+        if std::mem::take(&mut self.cut_off) {
+            // Back: calls the survivors took over meanwhile are theirs (a call that did not
+            // change while this node was away would otherwise never find out by a failed
+            // write, and would end here a second time).
+            let (kv, me, core) = (
+                self.nats.calls.clone(),
+                self.cfg.node.clone(),
+                self.core.clone(),
+            );
+            tokio::spawn(async move {
+                for interaction in crate::net::cluster_calls::held_elsewhere(&kv, &me).await {
+                    let lost = ClusterInput::CallLost { interaction };
+                    let _ = core.send(Input::Cluster(lost)).await;
+                }
+            });
         }
         let gone: Vec<String> = self
             .heard
@@ -78,6 +96,21 @@ impl Task {
             .and_then(|l| l.epoch(Instant::now()))
     }
 
+    /// Nodes heard renewing their liveness key within the lease (this one among them when its
+    /// own renewals are seen), sorted.
+    pub(super) fn live_nodes(&self) -> Vec<String> {
+        let now = Instant::now();
+        let lease = self.cfg.timing().lease;
+        let mut alive: Vec<String> = self
+            .heard
+            .iter()
+            .filter(|(_, t)| now.saturating_duration_since(**t) < lease)
+            .map(|(n, _)| n.clone())
+            .collect();
+        alive.sort();
+        alive
+    }
+
     /// If this node coordinates: every call of a dead node goes to a live one.
     pub(super) fn reassign(&mut self, found: &mpsc::Sender<Found>) {
         let Some(epoch) = self.coordinator_epoch() else {
@@ -88,13 +121,7 @@ impl Task {
         }
         let now = Instant::now();
         let lease = self.cfg.timing().lease;
-        let mut alive: Vec<String> = self
-            .heard
-            .iter()
-            .filter(|(_, t)| now.saturating_duration_since(**t) < lease)
-            .map(|(n, _)| n.clone())
-            .collect();
-        alive.sort();
+        let alive = self.live_nodes();
         if !alive.contains(&self.cfg.node) {
             return;
         }
