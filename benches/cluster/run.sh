@@ -7,7 +7,8 @@
 # usage: benches/cluster/run.sh SCENARIO [NODES=3]
 #   SCENARIO: baseline | kill-node | kill-leader | cut-link | stop-pg | restart-nats
 #   env: AGENTS=60 CPS=2 SECS=120 TALK_MS=25000 FAULT_AT=60 (seconds into the load): about
-#   50 calls talking at the fault, every caller sending audio the whole call
+#   50 calls talking at the fault, every caller sending audio the whole call (AUDIO=0: no
+#   audio, for the signalling and coordination cost alone)
 # needs root (ip netns), sip-tester, kamailio, nats-server, postgresql, python3, tcpdump/tshark
 # for the audio gaps. Ends with one line:
 #   cluster: <scenario> nodes=N offered=N answered=N lost=N resumed=N double_offers=N inversions=N gap_p95_ms=N
@@ -19,6 +20,7 @@ CPS=${CPS:-2}
 SECS=${SECS:-120}
 TALK_MS=${TALK_MS:-25000}
 FAULT_AT=${FAULT_AT:-60}
+AUDIO=${AUDIO:-1}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/acd-cluster.XXXX)
 chmod 755 "$work"
@@ -172,10 +174,15 @@ in_ns load sipp -sf "$root/benches/cluster/agent.xml" -i 10.77.0.30 -p 5062 -mp 
 pids+=("$!")
 python3 "$root/benches/cluster/rtp_pcap.py" "$work/talk.pcap" $((TALK_MS / 1000 + 60))
 sed -e "s/TALK_MS/$TALK_MS/" -e "s|TALK_PCAP|$work/talk.pcap|" "$root/benches/cluster/caller.xml" > "$work/caller.xml"
+[ "$AUDIO" = 1 ] || sed -i '/<nop>/,/<\/nop>/d' "$work/caller.xml"
 LOCAL_IP=10.77.0.30 in_ns load python3 "$root/benches/load/register_agents.py" 10.77.0.10:5060 3000 "$AGENTS" loadpw 5062
 sleep 3
 calls=$((CPS * SECS))
 t0=$(date +%s)
+# CPU of each node from here on (the count subtracts it: start-up and registration are not
+# the calls' cost).
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
+for k in $(seq 1 "$N"); do cpu_of "${NODE_PID[$k]}" > "$work/acd$k.cpu0"; done
 in_ns load sipp 10.77.0.10:5060 -sf "$work/caller.xml" -s 100 -i 10.77.0.30 -p 5070 -mp 30000 \
   -r "$CPS" -m "$calls" -l 100000 -nostdin -buff_size 4194304 -max_socket 20000 -timeout $((SECS + 120))s \
   -trace_stat -stf "$work/callers.csv" -trace_err -error_file "$work/callers-errors.log" \
@@ -219,7 +226,7 @@ kill -INT "$capture" 2>/dev/null; sleep 1
 # --- the count: CPU of each live node (utime + stime), the history, the logs and the capture
 for k in $(seq 1 "$N"); do
   if kill -0 "${NODE_PID[$k]}" 2>/dev/null; then
-    awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/${NODE_PID[$k]}/stat" > "$work/acd$k.cpu"
+    echo "$(cpu_of "${NODE_PID[$k]}") $(cat "$work/acd$k.cpu0")" | awk '{ print $1 - $2 }' > "$work/acd$k.cpu"
   fi
 done
 in_ns infra runuser -u postgres -- "$pgbin/psql" -h 10.77.0.20 -U postgres -d acd -At -F ' ' -c \
