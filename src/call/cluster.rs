@@ -9,6 +9,10 @@ use crate::cluster::{ClusterConfig, ClusterInput, Matcher};
 use std::time::Instant;
 use tracing::{info, warn};
 
+/// How long a relayed hang-up waits for the snapshot write that proves the call is this node's
+/// (the write is made at once and answered in milliseconds; a lost call is dropped by then).
+pub(super) const RELAYED_HANG_UP_WAIT: std::time::Duration = std::time::Duration::from_millis(1000);
+
 impl CallManager {
     /// Makes this manager a cluster node: dispatch goes to the partitions' leaders (this node
     /// among them when its leases say so). Called once, before agents and calls arrive.
@@ -82,15 +86,31 @@ impl CallManager {
             });
         match held {
             Some((call, leg)) => {
-                info!(call, ?leg, from = %s.node, "a hang-up another node took ends this call");
-                let input = match leg {
-                    Leg::Caller => Input::CallerBye,
-                    Leg::Agent => Input::AgentBye,
-                };
-                self.step(now, call, input);
+                // Not at once: this node may be the one that was cut off, still holding a call
+                // a survivor took over (the relay reached it as its link came back). A snapshot
+                // write now finds that out (`CallLost` drops the call); if the call is still
+                // ours after the wait, the hang-up is applied.
+                info!(call, ?leg, from = %s.node, "a hang-up another node took; ending this call once it is known to be ours");
+                self.snapshot_mark(call);
+                self.timers.arm(
+                    now + RELAYED_HANG_UP_WAIT,
+                    super::phase::Wake::HungUpElsewhere(call, leg),
+                );
             }
             None => self.strays.note_relayed(now, s),
         }
+    }
+
+    /// The wait for a relayed hang-up is over: the call, if still here, ends as that leg's.
+    pub(super) fn hang_up_relayed(&mut self, now: Instant, call: crate::acd::CallId, leg: Leg) {
+        if !self.calls.contains_key(&call) {
+            return;
+        }
+        let input = match leg {
+            Leg::Caller => Input::CallerBye,
+            Leg::Agent => Input::AgentBye,
+        };
+        self.step(now, call, input);
     }
 
     /// Whether this node holds `call` (a pop shown for a call held elsewhere goes there).

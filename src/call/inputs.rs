@@ -69,6 +69,7 @@ impl CallManager {
                 Wake::QualifyAnswer(key) => self.qualify_unanswered(now, &key),
                 Wake::Session(call) => self.session_due(now, call),
                 Wake::Reliable(call) => self.reliable_due(now, call),
+                Wake::HungUpElsewhere(call, leg) => self.hang_up_relayed(now, call, leg),
             }
         }
         self.process(now);

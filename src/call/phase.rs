@@ -89,6 +89,9 @@ pub(super) enum Wake {
     Session(crate::acd::CallId),
     /// Our reliable 183 to the caller (RFC 3262): retransmit, or give up.
     Reliable(crate::acd::CallId),
+    /// A hang-up another node took for this call: applied now unless the call turned out to be
+    /// another node's meanwhile (see `cluster::hung_up_elsewhere`).
+    HungUpElsewhere(crate::acd::CallId, super::Leg),
 }
 
 /// What happened to a call, from the wire, the media task or the clock.

@@ -477,6 +477,7 @@ fn a_stray_bye_outside_a_cluster_is_481() {
 #[test]
 fn a_hang_up_another_node_took_ends_the_call_where_it_is_held() {
     let (snaps, bye) = dead_nodes_call();
+    let snaps2 = snaps.clone();
     // Node c took the caller's BYE (the edge retried it there) and tells the others.
     let mut c = Rig::new();
     c.m.set_cluster(toml::from_str("node = \"c\"\n").unwrap());
@@ -493,16 +494,59 @@ fn a_hang_up_another_node_took_ends_the_call_where_it_is_held() {
     // Node b had taken the call over already (its caller re-INVITE crossed the BYE).
     let mut b = Rig::new();
     b.m.set_cluster(toml::from_str("node = \"b\"\n").unwrap());
+    b.m.set_snapshots(true);
     b.register("1001", 7001);
     assert_eq!(b.m.take_over(b.now, snaps).resumed, 1);
     b.out();
     while b.m.poll_event().is_some() {}
-    b.m.handle_cluster(b.now, crate::cluster::ClusterInput::Stray(told));
+    // A second node where the same call is a stale copy (cut off, its call taken over).
+    let mut stale = Rig::new();
+    stale
+        .m
+        .set_cluster(toml::from_str("node = \"s\"\n").unwrap());
+    stale.m.set_snapshots(true);
+    stale.register("1001", 7001);
+    stale.m.take_over(stale.now, snaps2);
+    stale.out();
+    while stale.m.poll_event().is_some() {}
+    taken(&mut stale);
+    for r in [&mut b, &mut stale] {
+        r.m.handle_cluster(r.now, crate::cluster::ClusterInput::Stray(told.clone()));
+        assert!(
+            !r.out()
+                .iter()
+                .any(|(p, m)| *p == 7001 && m.starts_with("BYE")),
+            "not before the call is known to be this node's"
+        );
+        assert!(
+            taken(r).iter().any(|w| w.body.is_some()),
+            "a snapshot write proves it"
+        );
+    }
+    // The stale node's write fails: the call is another node's, and goes without a word.
+    let interaction = snapshots_of(&mut stale);
+    stale.m.handle_cluster(
+        stale.now,
+        crate::cluster::ClusterInput::CallLost { interaction },
+    );
+    for r in [&mut b, &mut stale] {
+        r.now += super::cluster::RELAYED_HANG_UP_WAIT;
+        let now = r.now;
+        r.m.handle_timeout(now);
+    }
+    assert!(
+        !stale.out().iter().any(|(_, m)| m.starts_with("BYE")),
+        "the stale copy hangs nobody up"
+    );
+    assert!(
+        !std::iter::from_fn(|| stale.m.poll_event()).any(|e| matches!(e, Event::Ended { .. })),
+        "and writes no history"
+    );
     assert!(
         b.out()
             .iter()
             .any(|(p, m)| *p == 7001 && m.starts_with("BYE")),
-        "the agent is hung up"
+        "the owner hangs the agent up"
     );
     let events: Vec<Event> = std::iter::from_fn(|| b.m.poll_event()).collect();
     assert!(
@@ -516,4 +560,15 @@ fn a_hang_up_another_node_took_ends_the_call_where_it_is_held() {
         "{events:#?}"
     );
     assert_eq!(b.status().calls, 0);
+    assert_eq!(stale.status().calls, 0);
+}
+
+/// The interaction of the one call `r` holds.
+fn snapshots_of(r: &mut Rig) -> String {
+    r.m.snapshots
+        .written
+        .values()
+        .next()
+        .cloned()
+        .expect("a call")
 }
