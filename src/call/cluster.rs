@@ -9,9 +9,12 @@ use crate::cluster::{ClusterConfig, ClusterInput, Matcher};
 use std::time::Instant;
 use tracing::{info, warn};
 
-/// How long a relayed hang-up waits for the snapshot write that proves the call is this node's
-/// (the write is made at once and answered in milliseconds; a lost call is dropped by then).
-pub(super) const RELAYED_HANG_UP_WAIT: std::time::Duration = std::time::Duration::from_millis(1000);
+/// How long a relayed hang-up waits for the snapshot write that proves the call is this node's.
+/// The write is made at once, but a node whose link just came back hears the relay as its
+/// NATS connection resumes, with its writer and its sweep of the calls bucket still catching
+/// up (the bed measured the drop of its lost calls 1.03 s after the relay): 3 s covers that,
+/// and the caller has hung up already, so only the agent hears the silence a little longer.
+pub(super) const RELAYED_HANG_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl CallManager {
     /// Makes this manager a cluster node: dispatch goes to the partitions' leaders (this node
