@@ -109,11 +109,7 @@ impl CallManager {
         if !self.calls.contains_key(&call) {
             return;
         }
-        let input = match leg {
-            Leg::Caller => Input::CallerBye,
-            Leg::Agent => Input::AgentBye,
-        };
-        self.step(now, call, input);
+        self.step(now, call, Input::bye_of(leg));
     }
 
     /// Whether this node holds `call` (a pop shown for a call held elsewhere goes there).

@@ -492,11 +492,7 @@ impl CallManager {
             (_, Some((call, leg))) if self.dialog_matches(call, leg, &req) => match req.method {
                 Method::Bye => {
                     self.reply(now, &key, &req, 200);
-                    let input = match leg {
-                        Leg::Caller => Input::CallerBye,
-                        Leg::Agent => Input::AgentBye,
-                    };
-                    self.step(now, call, input);
+                    self.step(now, call, Input::bye_of(leg));
                 }
                 Method::Invite | Method::Update => self.on_reoffer(now, key, req, from, call, leg),
                 Method::Prack if leg == Leg::Caller => self.on_prack(now, &key, &req, call),

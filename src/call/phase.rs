@@ -119,6 +119,16 @@ pub(super) enum Input {
     Timer(CallTimer, Instant),
 }
 
+impl Input {
+    /// The BYE of one leg.
+    pub(super) fn bye_of(leg: super::Leg) -> Input {
+        match leg {
+            super::Leg::Caller => Input::CallerBye,
+            super::Leg::Agent => Input::AgentBye,
+        }
+    }
+}
+
 /// What the manager does with an input (see [`Call::handle`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Action {

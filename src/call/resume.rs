@@ -313,10 +313,8 @@ impl CallManager {
             SavedPhase::Routing => self.request_context(now, id),
             SavedPhase::Unresumable { .. } => {}
         }
-        match gone {
-            Some(Leg::Caller) => self.step(now, id, Input::CallerBye),
-            Some(Leg::Agent) => self.step(now, id, Input::AgentBye),
-            None => {}
+        if let Some(leg) = gone {
+            self.step(now, id, Input::bye_of(leg));
         }
         Some(true)
     }

@@ -233,20 +233,9 @@ pub async fn adopted(kv: &kv::Store, node: &str, keys: &[String]) -> Vec<CallSna
 /// in the same instant, exactly one of the two compare-and-sets wins, so a call is never taken
 /// back here and over there at once.
 pub async fn owned_by(kv: &kv::Store, node: &str) -> Vec<CallSnapshot> {
-    use futures_util::StreamExt;
-    let Ok(keys) = kv.keys().await else {
-        return Vec::new();
-    };
-    let keys: Vec<String> = keys.filter_map(|r| async move { r.ok() }).collect().await;
     let mut out = Vec::new();
-    for key in keys {
-        let Ok(Some(e)) = kv.entry(&key).await else {
-            continue;
-        };
-        let Ok(c) = serde_json::from_slice::<OwnedCall>(&e.value) else {
-            continue;
-        };
-        if c.owner == node && kv.update(&key, e.value.clone(), e.revision).await.is_ok() {
+    for (e, c) in every_call(kv).await {
+        if c.owner == node && kv.update(&e.key, e.value.clone(), e.revision).await.is_ok() {
             out.push(c.call);
         }
     }
@@ -256,6 +245,33 @@ pub async fn owned_by(kv: &kv::Store, node: &str) -> Vec<CallSnapshot> {
 /// The interactions the bucket says another node owns now (this node, cut off for a while,
 /// still holding some of them must let them go).
 pub async fn held_elsewhere(kv: &kv::Store, node: &str) -> Vec<String> {
+    every_call(kv)
+        .await
+        .into_iter()
+        .filter(|(_, c)| c.owner != node)
+        .map(|(_, c)| c.call.interaction)
+        .collect()
+}
+
+/// Who is talking on the calls in the bucket: agents a new leader must not offer a call to
+/// until the node holding their call (or its survivor) says so.
+pub async fn talking(kv: &kv::Store) -> Vec<(String, String)> {
+    use crate::call::snapshot::SavedPhase;
+    every_call(kv)
+        .await
+        .into_iter()
+        .filter_map(|(_, c)| match &c.call.phase {
+            SavedPhase::Connected { agent, .. } => {
+                Some((agent.agent.clone(), c.call.queue.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every readable call in the bucket now, with its entry (key and revision). A full listing:
+/// for rare moments (a start, a new leader, a node back from a cut-off), not per call.
+async fn every_call(kv: &kv::Store) -> Vec<(kv::Entry, OwnedCall)> {
     use futures_util::StreamExt;
     let Ok(keys) = kv.keys().await else {
         return Vec::new();
@@ -265,31 +281,7 @@ pub async fn held_elsewhere(kv: &kv::Store, node: &str) -> Vec<String> {
     for key in keys {
         if let Ok(Some(e)) = kv.entry(&key).await {
             if let Ok(c) = serde_json::from_slice::<OwnedCall>(&e.value) {
-                if c.owner != node {
-                    out.push(c.call.interaction);
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Who is talking on the calls in the bucket: agents a new leader must not offer a call to
-/// until the node holding their call (or its survivor) says so.
-pub async fn talking(kv: &kv::Store) -> Vec<(String, String)> {
-    use crate::call::snapshot::SavedPhase;
-    let mut out = Vec::new();
-    let Ok(keys) = kv.keys().await else {
-        return out;
-    };
-    use futures_util::StreamExt;
-    let keys: Vec<String> = keys.filter_map(|r| async move { r.ok() }).collect().await;
-    for key in keys {
-        if let Ok(Some(e)) = kv.entry(&key).await {
-            if let Ok(c) = serde_json::from_slice::<OwnedCall>(&e.value) {
-                if let SavedPhase::Connected { agent, .. } = &c.call.phase {
-                    out.push((agent.agent.clone(), c.call.queue.clone()));
-                }
+                out.push((e, c));
             }
         }
     }
